@@ -1,0 +1,25 @@
+"""srwidgets: look inside image super-resolution networks from a Jupyter notebook.
+
+Engines (plain PyTorch): :mod:`srwidgets.lam`, :mod:`srwidgets.ddr`, :mod:`srwidgets.faig`.
+Widgets (ipywidgets + ipycanvas): :class:`LAMWidget`, ... . Models: :mod:`srwidgets.models`, :mod:`srwidgets.zoo`.
+
+Submodules load lazily so that ``import srwidgets`` stays light and engines never pull in ipywidgets.
+"""
+from __future__ import annotations
+
+import importlib
+
+__version__ = "0.1.0"
+
+_SUBMODULES = {"lam", "ddr", "faig", "zoo", "models", "data", "degrade", "metrics", "paths", "progress", "viz", "errors"}
+_WIDGETS = {"LAMWidget": "srwidgets.widgets.lam", "DDRWidget": "srwidgets.widgets.ddr", "FAIGWidget": "srwidgets.widgets.faig"}
+
+__all__ = ["LAMWidget", "lam", "zoo", "models", "data", "degrade", "metrics"]
+
+
+def __getattr__(name):
+    if name in _SUBMODULES:
+        return importlib.import_module(f"srwidgets.{name}")
+    if name in _WIDGETS:
+        return getattr(importlib.import_module(_WIDGETS[name]), name)
+    raise AttributeError(f"module 'srwidgets' has no attribute {name!r}")

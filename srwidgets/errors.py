@@ -1,0 +1,13 @@
+"""User-facing errors.
+
+Every error srwidgets raises for bad input is an :class:`InputError` (a ``ValueError``) whose message says what
+was wrong and how to fix it. Widgets catch exactly these and show the message instead of a traceback.
+"""
+
+
+class InputError(ValueError):
+    """Bad input from the user: the message names the problem and the fix."""
+
+
+class Cancelled(RuntimeError):
+    """Raised inside an engine when its :class:`~srwidgets.progress.CancelToken` is set."""

@@ -1,0 +1,226 @@
+"""SR architectures, checkpoint loading and model checks.
+
+``load(path)`` reads a public checkpoint (plain state dict, or wrapped in ``{"params": ...}`` /
+``{"params_ema": ...}`` / ``{"state_dict": ...}``), detects the architecture and its width, depth and scale from
+the parameter names and shapes, and returns the model in eval mode. Checkpoint families that load:
+
+========== =========================================================================================
+FSRCNN     3-channel FSRCNN with the common ``first_part/mid_part/last_part`` naming (scale from the
+           file name ``x2/x3/x4`` or ``scale=``, since a transposed conv does not record its stride)
+EDSR       BasicSR naming (``conv_first``, ``body.N.conv1``, ``upsample``...), e.g. ``EDSR_Mx4_f64b16``,
+           ``EDSR_Lx4_f256b32``; and the official EDSR-PyTorch naming (``head``, ``body.N.body.0``, ``tail``)
+MSRResNet  BasicSR ``MSRResNet`` (SRResNet without BN, global bilinear residual), x2/x3/x4
+RCAN       BasicSR naming (``residual_group``, ``rcab``) and the official RCAN naming (``body.N.body.M.body``)
+RRDBNet    BasicSR / Real-ESRGAN naming (``body.N.rdb1.conv1``), x1/x2/x4, and the old ESRGAN naming
+           (``RRDB_trunk``, ``trunk_conv``, ``HRconv``)
+SwinIR     official / BasicSR naming (``layers.N.residual_group.blocks.M``), classical (pixelshuffle),
+           lightweight (pixelshuffledirect) and real-world (nearest+conv) variants
+========== =========================================================================================
+
+Any other ``nn.Module`` that maps ``[N, 3, h, w]`` in ``[0, 1]`` to ``[N, 3, s*h, s*w]`` is accepted everywhere;
+``check(model, scale)`` tells you clearly when a model does not.
+"""
+from __future__ import annotations
+
+import importlib
+import os
+import re
+from typing import Any, Dict, Optional, Tuple
+
+import torch
+from torch import nn
+
+from ..errors import InputError
+
+# name -> module path; each module defines ``ARCH``, a model class ``MODEL``, ``detect(sd)`` and ``convert(sd)``.
+_ARCH_MODULES = {
+    "FSRCNN": "srwidgets.models.fsrcnn",
+    "EDSR": "srwidgets.models.edsr",
+    "MSRResNet": "srwidgets.models.srresnet",
+    "RCAN": "srwidgets.models.rcan",
+    "RRDBNet": "srwidgets.models.rrdbnet",
+    "SwinIR": "srwidgets.models.swinir",
+}
+# Order matters for detection: the more specific key patterns come first.
+_DETECT_ORDER = ["SwinIR", "RRDBNet", "RCAN", "MSRResNet", "EDSR", "FSRCNN"]
+
+
+def _module(arch: str):
+    try:
+        return importlib.import_module(_ARCH_MODULES[arch])
+    except KeyError:
+        raise InputError(f"unknown architecture {arch!r}; known: {', '.join(_ARCH_MODULES)}") from None
+
+
+def architectures() -> list:
+    """Names of the architectures ``build`` and ``load`` know."""
+    return list(_ARCH_MODULES)
+
+
+def build(arch: str, **config) -> nn.Module:
+    """Build an architecture by name with its config (e.g. ``build("EDSR", num_feat=64, num_block=16, upscale=4)``).
+    The model has ``.scale`` (int), ``.arch`` and ``.config`` (the keyword arguments that rebuild it)."""
+    mod = _module(arch)
+    model = mod.MODEL(**config)
+    return model
+
+
+def unwrap_state_dict(obj: Any) -> Tuple[Dict[str, torch.Tensor], dict]:
+    """Return ``(state_dict, meta)`` from a checkpoint object: a bare state dict or one wrapped in ``params_ema``
+    / ``params`` / ``state_dict`` / ``model``; ``meta`` is srwidgets' own ``{"arch", "config"}`` record if any."""
+    meta = {}
+    if isinstance(obj, nn.Module):
+        return obj.state_dict(), meta
+    if not isinstance(obj, dict):
+        raise InputError(f"a checkpoint must hold a state dict (a dict of tensors); this one holds {type(obj).__name__}")
+    if isinstance(obj.get("srwidgets"), dict):
+        meta = obj["srwidgets"]
+    for key in ("params_ema", "params", "state_dict", "model"):
+        if key in obj and isinstance(obj[key], dict):
+            obj = obj[key]
+            break
+    sd = {k[7:] if k.startswith("module.") else k: v for k, v in obj.items() if isinstance(v, torch.Tensor)}
+    if not sd:
+        raise InputError("the checkpoint holds no tensors: is it a state dict of an SR model?")
+    return sd, meta
+
+
+def detect(state_dict: Dict[str, torch.Tensor]) -> Tuple[str, dict, Dict[str, torch.Tensor]]:
+    """Detect ``(arch, config, converted_state_dict)`` from parameter names and shapes.
+
+    Raises :class:`InputError` naming some of the keys seen when no known architecture matches.
+    """
+    for arch in _DETECT_ORDER:
+        mod = _module(arch)
+        sd = mod.convert(state_dict)
+        cfg = mod.detect(sd)
+        if cfg is not None:
+            return arch, cfg, sd
+    keys = list(state_dict)
+    shown = ", ".join(keys[:8]) + (f", ... ({len(keys)} keys)" if len(keys) > 8 else "")
+    raise InputError(
+        f"unknown architecture: no known SR family matches the keys {shown}. "
+        f"Known families: {', '.join(_ARCH_MODULES)}. For another network, build it yourself, call "
+        "model.load_state_dict(...) and pass the nn.Module directly."
+    )
+
+
+def _scale_from_name(path: str) -> Optional[int]:
+    m = re.search(r"(?:^|[^a-z0-9])x([1-8])(?:[^0-9]|$)", os.path.basename(path).lower())
+    if m is None:
+        m = re.search(r"x([1-8])", os.path.basename(path).lower())
+    return int(m.group(1)) if m else None
+
+
+def load(path_or_state: Any, scale: Optional[int] = None, device: Any = "cpu", strict: bool = True) -> nn.Module:
+    """Load a checkpoint (file path, state dict or wrapped dict) into the matching architecture, in eval mode.
+
+    Args:
+        path_or_state: ``.pth`` path, or an already loaded dict.
+        scale: only needed for families whose weights do not record it (FSRCNN); otherwise checked.
+        device: where the model goes.
+        strict: passed to ``load_state_dict``.
+
+    Returns:
+        ``nn.Module`` in eval mode with ``.scale``, ``.arch`` and ``.config``.
+    """
+    name = None
+    if isinstance(path_or_state, (str, os.PathLike)):
+        name = os.fspath(path_or_state)
+        if not os.path.exists(name):
+            raise InputError(f"checkpoint file not found: {name!r}. Check the path (it is relative to {os.getcwd()!r}).")
+        try:
+            obj = torch.load(name, map_location="cpu", weights_only=True)
+        except Exception as e:  # a torn download, a text file, a pickle with code in it
+            raise InputError(
+                f"could not read {name!r} as a PyTorch checkpoint ({type(e).__name__}: {str(e)[:200]}). "
+                "Is the file complete? Re-download it, or save it with torch.save(model.state_dict(), path)."
+            ) from None
+    else:
+        obj = path_or_state
+    sd, meta = unwrap_state_dict(obj)
+    if meta.get("arch"):
+        arch, cfg = meta["arch"], dict(meta.get("config", {}))
+        sd = _module(arch).convert(sd)
+    else:
+        arch, cfg, sd = detect(sd)
+    if cfg.get("upscale") is None:
+        s = scale if scale is not None else (_scale_from_name(name) if name else None)
+        if s is None:
+            raise InputError(
+                f"{arch} weights do not record the scale; pass it: srwidgets.models.load(path, scale=4) "
+                "(or put x2/x3/x4 in the file name)."
+            )
+        cfg["upscale"] = int(s)
+    elif scale is not None and int(scale) != int(cfg["upscale"]):
+        raise InputError(f"you asked for scale {scale} but the {arch} checkpoint is x{cfg['upscale']}; drop scale= or pick the x{scale} checkpoint")
+    model = build(arch, **cfg)
+    try:
+        model.load_state_dict(sd, strict=strict)
+    except RuntimeError as e:
+        raise InputError(f"the checkpoint looks like {arch} {cfg} but does not fit it: {str(e)[:400]}") from None
+    return model.to(device).eval()
+
+
+def save(model: nn.Module, path: str) -> None:
+    """Save in BasicSR's ``{"params": state_dict}`` layout plus srwidgets' ``{"arch", "config"}`` record."""
+    torch.save({"params": model.state_dict(), "srwidgets": {"arch": model.arch, "config": dict(model.config)}}, path)
+
+
+def check(model: nn.Module, scale: int, size: int = 12, device: Any = None) -> int:
+    """Verify that ``model`` maps ``[1, 3, h, w]`` in [0, 1] to a finite ``[1, 3, scale*h, scale*w]``.
+
+    Runs one forward pass on a small deterministic image. Returns ``scale``. Raises :class:`InputError` that says
+    what is wrong (not a module, wrong channel count, wrong scale, NaN/Inf) and how to fix it.
+    """
+    if not isinstance(model, nn.Module):
+        raise InputError(f"expected a torch.nn.Module, got {type(model).__name__}; load weights with srwidgets.models.load(path) or srwidgets.zoo.load(name)")
+    if not isinstance(scale, int) or scale < 1:
+        raise InputError(f"scale must be a positive int, got {scale!r}")
+    if device is None:
+        p = next(iter(model.parameters()), None)
+        device = p.device if p is not None else "cpu"
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(1, 3, size, size, generator=g).to(device)
+    p = next(iter(model.parameters()), None)
+    if p is not None and p.is_floating_point():
+        x = x.to(p.dtype)
+    try:
+        with torch.no_grad():
+            y = model(x)
+    except Exception as e:
+        raise InputError(
+            f"the model failed on a [1, 3, {size}, {size}] RGB input in [0, 1] ({type(e).__name__}: {str(e)[:200]}). "
+            "srwidgets models take 3-channel RGB batches; wrap single-channel (Y) models so they take and return RGB."
+        ) from None
+    if not isinstance(y, torch.Tensor):
+        raise InputError(f"the model returned {type(y).__name__}, not a tensor; wrap it so forward returns the SR image [N, 3, s*h, s*w]")
+    want = (1, 3, scale * size, scale * size)
+    if tuple(y.shape) != want:
+        if y.dim() == 4 and y.shape[1] == 3 and y.shape[2] % size == 0 and y.shape[2] // size == y.shape[3] // size:
+            raise InputError(f"the model upscales x{y.shape[2] // size}, not x{scale}: pass scale={y.shape[2] // size} or use a x{scale} model")
+        if y.dim() == 4 and y.shape[1] != 3:
+            raise InputError(f"the model returns {y.shape[1]} channels, expected 3 (RGB); output shape {tuple(y.shape)} for input {tuple(x.shape)}")
+        raise InputError(f"the model maps {tuple(x.shape)} to {tuple(y.shape)}; expected {want} (x{scale}, RGB)")
+    if not torch.isfinite(y).all():
+        raise InputError("the model returns NaN or Inf on a plain input in [0, 1]; check its weights (a diverged training run?)")
+    return scale
+
+
+def infer_scale(model: nn.Module, size: int = 12) -> int:
+    """The model's scale: its ``.scale`` attribute, else measured with one forward pass."""
+    s = getattr(model, "scale", None)
+    if isinstance(s, int) and s >= 1:
+        return s
+    p = next(iter(model.parameters()), None)
+    x = torch.rand(1, 3, size, size, generator=torch.Generator().manual_seed(0))
+    if p is not None:
+        x = x.to(p.device, p.dtype)
+    with torch.no_grad():
+        y = model(x)
+    if not isinstance(y, torch.Tensor) or y.dim() != 4 or y.shape[2] % size:
+        raise InputError(f"cannot tell the model's scale: it maps {tuple(x.shape)} to {getattr(y, 'shape', type(y).__name__)}; pass scale=")
+    return y.shape[2] // size
+
+
+__all__ = ["architectures", "build", "load", "save", "check", "detect", "infer_scale", "unwrap_state_dict"]

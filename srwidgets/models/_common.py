@@ -1,0 +1,97 @@
+"""Building blocks shared by the architectures (BasicSR naming: ``make_layer`` gives ``body.0``, ``body.1``, ...)."""
+from __future__ import annotations
+
+import math
+from typing import Dict
+
+import torch
+from torch import nn
+
+StateDict = Dict[str, torch.Tensor]
+
+
+def make_layer(block, n: int, **kwargs) -> nn.Sequential:
+    return nn.Sequential(*[block(**kwargs) for _ in range(n)])
+
+
+class ResidualBlockNoBN(nn.Module):
+    """``x + res_scale * conv2(relu(conv1(x)))`` (EDSR / SRResNet-without-BN block; keys ``conv1``, ``conv2``)."""
+
+    def __init__(self, num_feat: int = 64, res_scale: float = 1.0):
+        super().__init__()
+        self.res_scale = res_scale
+        self.conv1 = nn.Conv2d(num_feat, num_feat, 3, 1, 1)
+        self.conv2 = nn.Conv2d(num_feat, num_feat, 3, 1, 1)
+        self.relu = nn.ReLU(inplace=True)
+
+    def forward(self, x):
+        return x + self.conv2(self.relu(self.conv1(x))) * self.res_scale
+
+
+class Upsample(nn.Sequential):
+    """Sub-pixel upsampler: scale 2^n -> n x (conv to 4C, PixelShuffle(2)); scale 3 -> conv to 9C, PixelShuffle(3).
+    Its convs sit at indices 0, 2, 4, ... as in BasicSR."""
+
+    def __init__(self, scale: int, num_feat: int):
+        layers = []
+        if scale & (scale - 1) == 0:
+            for _ in range(int(math.log2(scale))):
+                layers += [nn.Conv2d(num_feat, 4 * num_feat, 3, 1, 1), nn.PixelShuffle(2)]
+        elif scale == 3:
+            layers += [nn.Conv2d(num_feat, 9 * num_feat, 3, 1, 1), nn.PixelShuffle(3)]
+        else:
+            raise ValueError(f"scale {scale} is not supported: use 2, 3, 4 or another power of 2")
+        super().__init__(*layers)
+
+
+def upsample_scale(sd: StateDict, prefix: str, num_feat: int) -> int:
+    """Read the scale of an :class:`Upsample` back from its conv shapes in a state dict."""
+    convs = sorted(int(k[len(prefix):].split(".")[0]) for k in sd if k.startswith(prefix) and k.endswith(".weight"))
+    if not convs:
+        raise KeyError(prefix)
+    ratio = sd[f"{prefix}{convs[0]}.weight"].shape[0] // num_feat
+    if ratio == 9:
+        return 3
+    return 2 ** len(convs)
+
+
+def count_indices(sd: StateDict, prefix: str) -> int:
+    """Number of distinct integer children ``prefix{i}.`` in a state dict (blocks of a ``make_layer``)."""
+    idx = set()
+    for k in sd:
+        if k.startswith(prefix):
+            head = k[len(prefix):].split(".")[0]
+            if head.isdigit():
+                idx.add(int(head))
+    return max(idx) + 1 if idx else 0
+
+
+def rename(sd: StateDict, rules) -> StateDict:
+    """Apply ``(regex, replacement)`` rules to every key (first matching rule wins); keys matching no rule stay."""
+    import re
+
+    out = {}
+    for k, v in sd.items():
+        for pat, rep in rules:
+            new, n = re.subn(pat, rep, k)
+            if n:
+                k = new
+                break
+        if k is not None and k != "":
+            out[k] = v
+    return out
+
+
+class MeanShift(nn.Module):
+    """Holds the fixed RGB mean and ``img_range`` of the BasicSR EDSR/RCAN/SwinIR conventions (not in state_dict)."""
+
+    def __init__(self, rgb_mean=(0.4488, 0.4371, 0.4040), img_range: float = 255.0):
+        super().__init__()
+        self.register_buffer("mean", torch.tensor(rgb_mean).view(1, 3, 1, 1), persistent=False)
+        self.img_range = img_range
+
+    def normalize(self, x):
+        return (x - self.mean) * self.img_range
+
+    def denormalize(self, x):
+        return x / self.img_range + self.mean

@@ -1,0 +1,63 @@
+"""EDSR (Lim et al. 2017), BasicSR parameter naming. Baseline: 64 features, 16 blocks; full: 256 x 32, res_scale 0.1."""
+from __future__ import annotations
+
+from torch import nn
+
+from ._common import MeanShift, ResidualBlockNoBN, StateDict, count_indices, make_layer, rename, Upsample, upsample_scale
+
+ARCH = "EDSR"
+
+
+class EDSR(nn.Module):
+    """``[N, 3, h, w]`` in [0, 1] -> ``[N, 3, s*h, s*w]``. Keys: ``conv_first``, ``body.i.conv{1,2}``,
+    ``conv_after_body``, ``upsample.{0,2,...}``, ``conv_last``."""
+
+    arch = ARCH
+
+    def __init__(self, num_feat: int = 64, num_block: int = 16, upscale: int = 4, res_scale: float = 1.0,
+                 img_range: float = 255.0, rgb_mean=(0.4488, 0.4371, 0.4040)):
+        super().__init__()
+        self.scale = int(upscale)
+        self.config = dict(num_feat=num_feat, num_block=num_block, upscale=upscale, res_scale=res_scale,
+                           img_range=img_range, rgb_mean=tuple(rgb_mean))
+        self.shift = MeanShift(rgb_mean, img_range)
+        self.conv_first = nn.Conv2d(3, num_feat, 3, 1, 1)
+        self.body = make_layer(ResidualBlockNoBN, num_block, num_feat=num_feat, res_scale=res_scale)
+        self.conv_after_body = nn.Conv2d(num_feat, num_feat, 3, 1, 1)
+        self.upsample = Upsample(upscale, num_feat)
+        self.conv_last = nn.Conv2d(num_feat, 3, 3, 1, 1)
+
+    def forward(self, x):
+        x = self.conv_first(self.shift.normalize(x))
+        res = self.conv_after_body(self.body(x)) + x
+        return self.shift.denormalize(self.conv_last(self.upsample(res)))
+
+
+MODEL = EDSR
+
+
+def convert(sd: StateDict) -> StateDict:
+    """Map the official EDSR-PyTorch naming (``head.0``, ``body.i.body.{0,2}``, ``body.N``, ``tail``) to ours."""
+    if "head.0.weight" not in sd or "body.0.body.0.weight" not in sd:
+        return sd
+    n = count_indices(sd, "body.")
+    rules = [
+        (r"^(sub_mean|add_mean)\..*$", ""),
+        (r"^head\.0\.", "conv_first."),
+        (rf"^body\.{n - 1}\.", "conv_after_body."),
+        (r"^body\.(\d+)\.body\.0\.", r"body.\1.conv1."),
+        (r"^body\.(\d+)\.body\.2\.", r"body.\1.conv2."),
+        (r"^tail\.0\.", "upsample."),
+        (r"^tail\.1\.", "conv_last."),
+    ]
+    return {k: v for k, v in rename(sd, rules).items() if k}
+
+
+def detect(sd: StateDict):
+    need = ("conv_first.weight", "body.0.conv1.weight", "conv_after_body.weight", "upsample.0.weight", "conv_last.weight")
+    if not all(k in sd for k in need) or "upconv1.weight" in sd:
+        return None
+    num_feat = sd["conv_first.weight"].shape[0]
+    # EDSR-L (256 features) is trained with res_scale 0.1; the state dict cannot tell, so follow the paper.
+    return dict(num_feat=num_feat, num_block=count_indices(sd, "body."), upscale=upsample_scale(sd, "upsample.", num_feat),
+                res_scale=0.1 if num_feat >= 256 else 1.0)

@@ -1,0 +1,75 @@
+"""Progress reporting and cancellation shared by the LAM, DDR and FAIG engines.
+
+Engines take ``callback`` (called with a :class:`Progress` after each chunk of work) and ``cancel`` (a
+:class:`CancelToken`, a ``threading.Event`` or any zero-argument callable returning ``True`` to stop). They check
+the token between chunks and raise :class:`~srwidgets.errors.Cancelled`, so a cancel takes effect within one chunk.
+"""
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import Any, Callable, Optional, Union
+
+from .errors import Cancelled
+
+
+class CancelToken:
+    """A thread-safe flag: ``token.cancel()`` from any thread, engines call ``token.raise_if_cancelled()``."""
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+
+    def cancel(self) -> None:
+        self._event.set()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._event.is_set()
+
+    def __call__(self) -> bool:
+        return self._event.is_set()
+
+    def raise_if_cancelled(self) -> None:
+        if self._event.is_set():
+            raise Cancelled("cancelled by the user")
+
+
+CancelLike = Union[CancelToken, threading.Event, Callable[[], bool], None]
+
+
+def is_cancelled(cancel: CancelLike) -> bool:
+    """True when ``cancel`` (token, event, callable or None) asks to stop."""
+    if cancel is None:
+        return False
+    if isinstance(cancel, threading.Event):
+        return cancel.is_set()
+    if isinstance(cancel, CancelToken):
+        return cancel.cancelled
+    return bool(cancel())
+
+
+def check_cancel(cancel: CancelLike) -> None:
+    """Raise :class:`Cancelled` when ``cancel`` asks to stop."""
+    if is_cancelled(cancel):
+        raise Cancelled("cancelled by the user")
+
+
+@dataclass
+class Progress:
+    """One progress report: ``done`` of ``total`` units (integration steps, images, ...) finished.
+
+    ``partial`` carries a method-specific partial result (for LAM the running attribution), or ``None``.
+    """
+
+    done: int
+    total: int
+    stage: str = ""
+    partial: Any = None
+    info: dict = field(default_factory=dict)
+
+    @property
+    def fraction(self) -> float:
+        return self.done / self.total if self.total else 1.0
+
+
+ProgressCallback = Optional[Callable[[Progress], None]]
