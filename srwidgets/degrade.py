@@ -1,0 +1,196 @@
+"""Image degradations as batched torch functions: bicubic / bilinear down-sampling, Gaussian blur, Gaussian noise,
+JPEG, and a seeded :class:`Compose` of them.
+
+All functions take ``[N, C, H, W]`` (or ``[C, H, W]``) float tensors in ``[0, 1]`` on any device and return the
+same layout, dtype and device. Noise sigma is on the 0-255 scale, as in the SR literature.
+
+Example::
+
+    >>> deg = Compose([Blur(sigma=2.0), BicubicDown(4), Noise(sigma=15), JPEG(quality=70)])
+    >>> lr = deg(hr, seed=0)          # [N, 3, H/4, W/4], reproducible
+"""
+from __future__ import annotations
+
+import io
+import math
+from dataclasses import dataclass
+from typing import Optional, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .errors import InputError
+
+
+def _batched(fn):
+    def wrapper(x, *args, **kwargs):
+        if not isinstance(x, torch.Tensor):
+            raise InputError(f"degradations take torch tensors [N, C, H, W] in [0, 1], got {type(x).__name__}; use srwidgets.data.load_image first")
+        if x.dim() == 3:
+            return fn(x[None], *args, **kwargs)[0]
+        if x.dim() != 4:
+            raise InputError(f"expected [C, H, W] or [N, C, H, W], got shape {tuple(x.shape)}")
+        return fn(x, *args, **kwargs)
+
+    wrapper.__name__, wrapper.__doc__ = fn.__name__, fn.__doc__
+    return wrapper
+
+
+@_batched
+def bicubic_down(x: torch.Tensor, scale: int) -> torch.Tensor:
+    """Antialiased bicubic down-sampling by an integer ``scale`` (Keys a=-0.5 kernel stretched by ``scale``, as
+    PIL's ``Image.resize(..., BICUBIC)``). ``[N, C, H, W] -> [N, C, H//scale, W//scale]`` (H, W cropped to a multiple
+    of ``scale`` first)."""
+    if int(scale) != scale or scale < 1:
+        raise InputError(f"scale must be a positive integer, got {scale!r}")
+    h, w = x.shape[-2] // scale * scale, x.shape[-1] // scale * scale
+    if h == 0 or w == 0:
+        raise InputError(f"image {tuple(x.shape[-2:])} is smaller than the scale {scale}")
+    x = x[..., :h, :w]
+    return F.interpolate(x, size=(h // scale, w // scale), mode="bicubic", align_corners=False, antialias=True)
+
+
+@_batched
+def bilinear_down(x: torch.Tensor, scale: int) -> torch.Tensor:
+    """Bilinear down-sampling without antialiasing (OpenCV ``INTER_LINEAR``; FAIG's code). For ``scale=2`` this is
+    the mean of each 2x2 block."""
+    h, w = x.shape[-2] // scale * scale, x.shape[-1] // scale * scale
+    return F.interpolate(x[..., :h, :w], size=(h // scale, w // scale), mode="bilinear", align_corners=False, antialias=False)
+
+
+def gaussian_kernel2d(kernel_size: int, sigma: float, device=None, dtype=torch.float32) -> torch.Tensor:
+    """Isotropic Gaussian ``[k, k]`` kernel centred on the middle tap, summing to 1."""
+    if kernel_size < 1 or kernel_size % 2 == 0:
+        raise InputError(f"kernel_size must be odd and >= 1, got {kernel_size}")
+    if sigma < 0:
+        raise InputError(f"sigma must be >= 0, got {sigma}")
+    ax = torch.arange(kernel_size, device=device, dtype=torch.float64) - kernel_size // 2
+    if sigma == 0:
+        g = (ax == 0).double()
+    else:
+        g = torch.exp(-(ax**2) / (2 * sigma**2))
+    k = g[:, None] * g[None, :]
+    return (k / k.sum()).to(dtype)
+
+
+@_batched
+def gaussian_blur(x: torch.Tensor, sigma: float, kernel_size: Optional[int] = None) -> torch.Tensor:
+    """Isotropic Gaussian blur with reflect borders, each channel separately. ``kernel_size`` defaults to
+    ``2*ceil(3*sigma)+1``."""
+    if sigma == 0:
+        return x.clone()
+    k = kernel_size or 2 * math.ceil(3 * sigma) + 1
+    kern = gaussian_kernel2d(k, sigma, x.device, x.dtype)
+    r = k // 2
+    if min(x.shape[-2:]) <= r:
+        raise InputError(f"image {tuple(x.shape[-2:])} is too small for a {k}x{k} blur; use a smaller kernel or a larger image")
+    c = x.shape[1]
+    xp = F.pad(x, (r, r, r, r), mode="reflect")
+    return F.conv2d(xp, kern[None, None].expand(c, 1, k, k), groups=c)
+
+
+@_batched
+def add_noise(x: torch.Tensor, sigma: float, generator: Optional[torch.Generator] = None, clip: bool = True) -> torch.Tensor:
+    """Add white Gaussian noise of std ``sigma`` on the 0-255 scale (e.g. 15); clip to [0, 1] by default."""
+    if sigma < 0:
+        raise InputError(f"noise sigma must be >= 0 (0-255 scale), got {sigma}")
+    noise = torch.randn(x.shape, generator=generator, dtype=torch.float32, device="cpu" if generator is None or generator.device.type == "cpu" else generator.device)
+    y = x + noise.to(x.device, x.dtype) * (sigma / 255.0)
+    return y.clamp(0, 1) if clip else y
+
+
+@_batched
+def jpeg(x: torch.Tensor, quality: int) -> torch.Tensor:
+    """JPEG-compress each image with Pillow at ``quality`` (1-95) and decode it (a CPU round trip: JPEG is a
+    byte format). 8-bit quantisation happens on the way in."""
+    from PIL import Image
+
+    if not 1 <= int(quality) <= 100:
+        raise InputError(f"JPEG quality must be in 1..100, got {quality}")
+    out = []
+    for img in x.detach().clamp(0, 1).cpu():
+        arr = (img.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
+        mode = "L" if arr.shape[2] == 1 else "RGB"
+        buf = io.BytesIO()
+        Image.fromarray(arr[..., 0] if mode == "L" else arr, mode).save(buf, format="JPEG", quality=int(quality))
+        dec = np.asarray(Image.open(io.BytesIO(buf.getvalue())).convert(mode), dtype=np.float32) / 255.0
+        out.append(torch.from_numpy(dec.reshape(arr.shape)).permute(2, 0, 1))
+    return torch.stack(out).to(x.device, x.dtype)
+
+
+def quantize(x: torch.Tensor) -> torch.Tensor:
+    """Clip to [0, 1] and round to 8 bits."""
+    return (x.clamp(0, 1) * 255).round() / 255
+
+
+# --- composable, seeded degradation steps ----------------------------------------------------------------------
+@dataclass
+class BicubicDown:
+    scale: int = 4
+
+    def __call__(self, x, generator=None):
+        return bicubic_down(x, self.scale)
+
+
+@dataclass
+class BilinearDown:
+    scale: int = 2
+
+    def __call__(self, x, generator=None):
+        return bilinear_down(x, self.scale)
+
+
+@dataclass
+class Blur:
+    sigma: float = 2.0
+    kernel_size: Optional[int] = None
+
+    def __call__(self, x, generator=None):
+        return gaussian_blur(x, self.sigma, self.kernel_size)
+
+
+@dataclass
+class Noise:
+    sigma: float = 15.0  # 0-255 scale
+
+    def __call__(self, x, generator=None):
+        return add_noise(x, self.sigma, generator)
+
+
+@dataclass
+class JPEG:
+    quality: int = 75
+
+    def __call__(self, x, generator=None):
+        return jpeg(x, self.quality)
+
+
+@dataclass
+class Quantize:
+    def __call__(self, x, generator=None):
+        return quantize(x)
+
+
+class Compose:
+    """Apply steps in order; ``seed`` makes the random ones (noise) reproducible.
+
+    ``Compose([Blur(2), BicubicDown(4), Noise(10)])(hr, seed=0)``.
+    """
+
+    def __init__(self, steps: Sequence):
+        self.steps = list(steps)
+
+    def __call__(self, x: torch.Tensor, seed: Optional[int] = None, generator: Optional[torch.Generator] = None):
+        if generator is None and seed is not None:
+            generator = torch.Generator().manual_seed(int(seed))
+        for step in self.steps:
+            x = step(x, generator)
+        return x
+
+    def __repr__(self):
+        return "Compose(" + ", ".join(map(repr, self.steps)) + ")"
+
+
+__all__ = ["bicubic_down", "bilinear_down", "gaussian_kernel2d", "gaussian_blur", "add_noise", "jpeg", "quantize",
+           "BicubicDown", "BilinearDown", "Blur", "Noise", "JPEG", "Quantize", "Compose"]
