@@ -1,0 +1,433 @@
+"""LAMWidget: pick an SR window with the mouse, see which LR pixels the network used (Local Attribution Maps).
+
+    >>> import srwidgets
+    >>> w = srwidgets.LAMWidget(srwidgets.zoo.load("x4-edsr-lite"), "chelsea")   # in a notebook cell
+    >>> w.window = (120, 96, 16); w.wait(); w.result.diffusion_index
+
+The engine (:class:`srwidgets.lam.LAM`) computes, :mod:`srwidgets.viz` colours; this file wires the LAM knobs to
+the shared canvas / worker / status pieces of :mod:`srwidgets.widgets._base`.
+"""
+from __future__ import annotations
+
+import html
+from collections import OrderedDict
+from typing import Any, Dict, Mapping, Optional
+
+import ipywidgets as widgets
+from traitlets import Any as AnyTrait, Bool, Dict as DictTrait, Float, Int, Unicode, observe, validate
+
+from .. import viz
+from ..data import load_image
+from ..errors import InputError
+from ..lam import LAM, PATHS, attribution_map
+from ._base import EngineWidget, ImageView, WindowSelector
+
+__all__ = ["LAMWidget"]
+
+COLORMAPS = ["jet", "seismic", "viridis", "magma", "inferno", "hot", "coolwarm", "RdBu_r", "gray"]
+
+
+def _named_models(model_or_models) -> "OrderedDict[str, Any]":
+    """``{name: model}`` from one model, a list or a dict; strings are zoo names."""
+    if isinstance(model_or_models, Mapping):
+        items = [(str(k), v) for k, v in model_or_models.items()]
+    elif isinstance(model_or_models, (list, tuple)):
+        items = [(None, m) for m in model_or_models]
+    else:
+        items = [(None, model_or_models)]
+    if not items:
+        raise InputError("give at least one model (an nn.Module, a zoo name, a list or a dict name -> model)")
+    out: "OrderedDict[str, Any]" = OrderedDict()
+    for name, model in items:
+        if isinstance(model, str):
+            from .. import zoo
+
+            name = name or model
+            model = zoo.load(model)
+        base = name or getattr(model, "arch", None) or type(model).__name__
+        name, k = base, 2
+        while name in out:
+            name, k = f"{base} #{k}", k + 1
+        out[name] = model
+    return out
+
+
+class LAMWidget(EngineWidget):
+    """Interactive LAM for one SR network, or several side by side (compare mode).
+
+    Args:
+        model_or_models: an SR ``nn.Module`` (or a zoo name), or a list / dict ``name -> model`` to compare.
+        image: the LR input: path, bundled image name, PIL image, numpy ``H x W x 3`` or torch ``[3, h, w]`` in
+            ``[0, 1]`` (see :func:`srwidgets.data.load_image`).
+        scale: the models' upscaling factor; read from ``model.scale`` or measured when omitted.
+        max_display: longest side, in screen pixels, of the SR canvas (small images are zoomed by an integer
+            factor, large ones fitted).
+        throttle: seconds between repaints of the refining heatmap while a job runs.
+        lam_options: keyword arguments for each :class:`srwidgets.lam.LAM` (``device``, ``chunk_size``, ...).
+        Any traitlet below may be passed as a keyword (``steps=20``, ``window=(8, 8, 16)``...).
+
+    Traitlets (set from code, ``ipywidgets.link``, or observe):
+        ``window`` (tuple, **SR** pixels ``(top, left, height, width)``; ``(top, left, size)`` is accepted; ``()``
+        for none). Setting it starts an attribution, like a drag on the SR canvas; an invalid window sets
+        ``error`` at once, keeps the previous window and starts nothing.
+        ``steps``, ``sigma``, ``kernel_size``, ``baseline`` (a path name of :data:`srwidgets.lam.PATHS`): the
+        engine's knobs; changing one re-runs the current window.
+        ``alpha`` (heatmap opacity in ``[0, 1]``), ``colormap`` (matplotlib name): display only.
+        ``window_size`` (SR pixels of a click/drag window), ``free_size`` (drag any rectangle instead).
+        ``busy``, ``progress`` (``[0, 1]``), ``status``, ``error`` (``""`` when none).
+        ``result`` (the last finished :class:`srwidgets.lam.LAMResult`, the first model's in compare mode) and
+        ``results`` (``{model name: LAMResult}`` for the same window).
+
+    Finished results are cached per (model, window, settings): the history list and re-selections show them at
+    once.
+    """
+
+    # Any rather than Tuple so that a list or a wrong type reaches the validator and becomes a readable error.
+    window = AnyTrait((), help="SR window (top, left, height, width); () for none")
+    steps = Int(50, help="integration steps along the path")
+    sigma = Float(1.2, help="largest blur sigma of the path")
+    kernel_size = Int(9, help="Gaussian kernel size of the path")
+    baseline = Unicode("blur", help="path / baseline name, a key of srwidgets.lam.PATHS")
+    alpha = Float(0.5, min=0.0, max=1.0, help="heatmap opacity")
+    colormap = Unicode("jet", help="matplotlib colormap of the heatmap")
+    window_size = Int(16, help="side of the window a click selects, SR pixels")
+    free_size = Bool(False, help="drag a rectangle of any size instead of a fixed square")
+    result = AnyTrait(None, allow_none=True, help="last finished LAMResult (first model's in compare mode)")
+    results = DictTrait(help="{model name: LAMResult} of the last finished window")
+
+    default_figure_path = "lam.png"
+    cache_size = 64
+    history_size = 10
+
+    def __init__(self, model_or_models, image, scale: Optional[int] = None, max_display: int = 512,
+                 throttle: float = 0.25, lam_options: Optional[dict] = None, **traits):
+        super().__init__(throttle=throttle)
+        self._ready = False
+        self.models = _named_models(model_or_models)
+        self.names = list(self.models)
+        self.compare = len(self.names) > 1
+        self.image = load_image(image)
+        opts = dict(lam_options or {})
+        self.engines = {n: LAM(m, scale=scale, **opts) for n, m in self.models.items()}  # checks each model
+        scales = {n: e.scale for n, e in self.engines.items()}
+        if len(set(scales.values())) > 1:
+            raise InputError(f"compare mode needs models of one scale; got {scales}")
+        self.scale = next(iter(scales.values()))
+        self._cache: "OrderedDict[tuple, Any]" = OrderedDict()
+        self._maps: Dict[str, Any] = {}  # name -> the map now painted (final or partial), for alpha/cmap changes
+        self._sr_shown = False
+        self._build_views(max_display)
+        self._build_controls()
+        self.children = [self.css(), widgets.HBox([self._sr_box, self._panels_box],
+                                                  layout=widgets.Layout(flex_flow="row wrap", align_items="flex-start")),
+                         self._selection_row, self._engine_row, self._display_row, self.status_row(), self.error_html,
+                         self.export_row()]
+        window = traits.pop("window", None)
+        for name, value in traits.items():
+            if not self.has_trait(name):
+                raise InputError(f"LAMWidget has no setting {name!r}")
+            setattr(self, name, value)
+        self._ready = True
+        self._start_preview()
+        if window:
+            self.window = window
+
+    # ------------------------------------------------------------------------------------------------ building
+    def _build_views(self, max_display: int) -> None:
+        _, h, w = self.image.shape
+        s = self.scale
+        self.sr_view = ImageView(h * s, w * s, max_size=max_display, css_class="srw-sr-canvas")
+        self.sr_view.layer("selection").add_class("srw-sr-canvas")
+        self.sr_view.show("image", self.image)  # the LR input stretched, until the SR output is known
+        self.selector = WindowSelector(self.sr_view, self._selected, size=self.window_size, free=self.free_size)
+        self._sr_title = widgets.HTML(f"<b>SR output</b> ({html.escape(self.names[0])}, x{s}): "
+                                      "drag or click to select a window")
+        self._sr_box = widgets.VBox([self._sr_title, self.sr_view.canvas])
+        # Side by side the LR panels share the width; one panel matches the SR canvas.
+        lr_zoom = self.sr_view.zoom * s if not self.compare else None
+        self.lr_views: Dict[str, ImageView] = {}
+        self.di_labels: Dict[str, widgets.Label] = {}
+        self.gini_labels: Dict[str, widgets.Label] = {}
+        panels = []
+        for name in self.names:
+            view = ImageView(h, w, zoom=lr_zoom, max_size=max_display // 2 if self.compare else max_display,
+                             css_class="srw-lr-canvas")
+            view.layer("overlay").add_class("srw-lr-canvas")
+            view.show("image", self.image)
+            di, gini = widgets.Label("DI -"), widgets.Label("Gini -")
+            di.add_class("srw-di")
+            gini.add_class("srw-gini")
+            self.lr_views[name], self.di_labels[name], self.gini_labels[name] = view, di, gini
+            panel = widgets.VBox([widgets.HTML(f"<b>{html.escape(name)}</b>: attribution on the LR input"),
+                                  view.canvas, widgets.HBox([di, gini])])
+            panel.add_class("srw-lam-panel")
+            panels.append(panel)
+        self._panels_box = widgets.HBox(panels, layout=widgets.Layout(flex_flow="row wrap"))
+
+    def _build_controls(self) -> None:
+        def linked(trait, control):
+            widgets.link((self, trait), (control, "value"))
+            return control
+
+        small = widgets.Layout(width="170px")
+        self.history = widgets.Select(options=[], rows=4, description="History:",
+                                      layout=widgets.Layout(width="320px"))
+        self.history.observe(self._history_clicked, "value")
+        self._selection_row = widgets.HBox([
+            linked("window_size", widgets.IntText(description="Window:", layout=small)),
+            linked("free_size", widgets.Checkbox(description="free size (drag a rectangle)", indent=False)),
+            self.history,
+        ])
+        self.baseline_dropdown = widgets.Dropdown(options=[(f"{k}: {v}", k) for k, v in PATHS.items()],
+                                                  description="Path:", layout=widgets.Layout(width="340px"))
+        self._engine_row = widgets.HBox([
+            linked("steps", widgets.IntText(description="Steps:", layout=small)),
+            linked("sigma", widgets.FloatText(description="Sigma:", step=0.1, layout=small)),
+            linked("kernel_size", widgets.IntText(description="Kernel:", layout=small)),
+            linked("baseline", self.baseline_dropdown),
+        ])
+        options = COLORMAPS if self.colormap in COLORMAPS else COLORMAPS + [self.colormap]
+        self.colormap_dropdown = widgets.Dropdown(options=options, description="Colormap:",
+                                                  layout=widgets.Layout(width="220px"))
+        self._display_row = widgets.HBox([
+            linked("alpha", widgets.FloatSlider(min=0.0, max=1.0, step=0.05, description="Alpha:")),
+            linked("colormap", self.colormap_dropdown),
+        ])
+
+    # ------------------------------------------------------------------------------------------------ validation
+    @validate("window")
+    def _validate_window(self, proposal):
+        value = proposal["value"]
+        if value is None or (isinstance(value, (tuple, list)) and len(value) == 0):
+            return ()
+        try:
+            return self._check_window(value)
+        except InputError as exc:
+            # Invalid windows are reported, not raised: the widget (and a link driving it) keeps working.
+            self.error = str(exc)
+            self.status = "window rejected"
+            return self.window
+
+    def _check_window(self, value) -> tuple:
+        _, h, w = self.image.shape
+        sh, sw = h * self.scale, w * self.scale
+        try:
+            if isinstance(value, (str, bytes)):
+                raise TypeError
+            nums = [int(v) for v in value]
+            if any(n != v for n, v in zip(nums, value)) or len(nums) not in (3, 4):
+                raise ValueError
+        except (TypeError, ValueError):
+            raise InputError(f"window must be (top, left, size) or (top, left, height, width) in whole SR pixels, "
+                             f"got {value!r}") from None
+        top, left, wh, ww = nums if len(nums) == 4 else (nums[0], nums[1], nums[2], nums[2])
+        if wh < 2 or ww < 2:
+            raise InputError(f"the window must be at least 2x2 SR pixels, got {wh}x{ww}")
+        if top < 0 or left < 0 or top + wh > sh or left + ww > sw:
+            raise InputError(f"window (top={top}, left={left}, {wh}x{ww}) lies outside the {sh}x{sw} SR image: "
+                             f"need 0 <= top <= {sh - wh} and 0 <= left <= {sw - ww}")
+        return (top, left, wh, ww)
+
+    @validate("baseline")
+    def _validate_baseline(self, proposal):
+        if proposal["value"] not in PATHS:
+            self.error = f"unknown path {proposal['value']!r}; choose one of {', '.join(PATHS)}"
+            return self.baseline
+        return proposal["value"]
+
+    @validate("colormap")
+    def _validate_colormap(self, proposal):
+        import matplotlib
+
+        name = proposal["value"]
+        if name not in matplotlib.colormaps:
+            self.error = f"unknown matplotlib colormap {name!r} (try {', '.join(COLORMAPS)})"
+            return self.colormap
+        if hasattr(self, "colormap_dropdown") and name not in self.colormap_dropdown.options:
+            self.colormap_dropdown.options = list(self.colormap_dropdown.options) + [name]
+        return name
+
+    # ------------------------------------------------------------------------------------------------ reactions
+    @observe("window")
+    def _window_changed(self, change) -> None:
+        if self._ready:
+            self._draw_window()
+            self._run()
+
+    @observe("steps", "sigma", "kernel_size", "baseline")
+    def _settings_changed(self, change) -> None:
+        if self._ready:
+            self._run()
+
+    @observe("alpha", "colormap")
+    def _display_changed(self, change) -> None:
+        if self._ready:
+            for name, m in list(self._maps.items()):
+                self._paint_map(name, m)
+
+    @observe("window_size", "free_size")
+    def _selector_changed(self, change) -> None:
+        if hasattr(self, "selector"):
+            self.selector.size, self.selector.free = int(self.window_size), bool(self.free_size)
+
+    def _selected(self, window) -> None:
+        """A drag/click on the SR canvas ended (kernel thread)."""
+        self.window = window
+        self._draw_window()  # replaces the dashed drag preview (also when the window was unchanged or rejected)
+
+    def _history_clicked(self, change) -> None:
+        if change["new"] and not getattr(self, "_filling_history", False):
+            self.window = tuple(change["new"])
+
+    def rerun(self) -> None:
+        """Attribute the current window again (the Run button); cached results are shown at once."""
+        self._run()
+
+    # ------------------------------------------------------------------------------------------------ jobs
+    def settings(self) -> dict:
+        """The engine keyword arguments of the current traitlets."""
+        return dict(steps=int(self.steps), sigma=float(self.sigma), kernel_size=int(self.kernel_size),
+                    path=str(self.baseline))
+
+    def _key(self, name: str, window: tuple, settings: dict) -> tuple:
+        return (name, tuple(window)) + tuple(sorted(settings.items()))
+
+    def _run(self) -> None:
+        if not self.window:
+            return
+        window, settings = tuple(self.window), self.settings()
+        cached = {n: self._cache[self._key(n, window, settings)] for n in self.names
+                  if self._key(n, window, settings) in self._cache}
+        if len(cached) == len(self.names):
+            self.supersede()
+            self.error = ""
+            for name in self.names:
+                self._show_panel(name, cached[name])
+            self._show_final(cached, cached=True)
+            return
+        todo = [n for n in self.names if n not in cached]
+        for name in todo:
+            self._clear_panel(name)
+
+        def work(job):
+            results = dict(cached)
+            for name in cached:
+                job.deliver(self._show_panel, name, cached[name])
+            for i, name in enumerate(todo):
+                def callback(p, i=i, name=name):
+                    partial = None if p.partial is None else (lambda: self._paint_partial(name, p.partial))
+                    job.report(i * p.total + p.done, len(todo) * p.total, partial)
+
+                res = self.engines[name].attribute(self.image, window, callback=callback, cancel=job.token,
+                                                   **settings)
+                self._cache_put(self._key(name, window, settings), res)
+                results[name] = res
+                job.deliver(self._show_panel, name, res)
+            job.deliver(self._show_final, results)
+
+        t, l, h, w = window
+        self.start(work, label=f"LAM of ({t}, {l}, {h}x{w})")
+
+    def _start_preview(self) -> None:
+        """The SR output for the SR canvas (one forward pass on the worker; an attribution supersedes it, and its
+        result carries the SR output too)."""
+        import torch
+
+        model = self.models[self.names[0]]
+
+        def work(job):
+            device = next(iter(model.parameters()), torch.empty(0)).device
+            with torch.no_grad():
+                sr = model(self.image[None].to(device))[0].cpu()
+            job.deliver(self._show_sr, sr)
+            job.deliver(setattr, self, "status", "select a window on the SR output")
+
+        self.start(work, label="computing the SR output")
+
+    def _cache_put(self, key, result) -> None:
+        self._cache[key] = result
+        self._cache.move_to_end(key)
+        while len(self._cache) > self.cache_size:
+            self._cache.popitem(last=False)
+
+    # ------------------------------------------------------------------------------------------------ display
+    def _show_sr(self, sr) -> None:
+        self.sr_view.show("image", sr)
+        self._sr_shown = True
+
+    def _draw_window(self) -> None:
+        if not self.window:
+            self.sr_view.clear("selection")
+            for view in self.lr_views.values():
+                view.clear("selection")
+            return
+        t, l, h, w = self.window
+        s = self.scale
+        self.sr_view.draw_boxes([(t, l, h, w)])
+        for view in self.lr_views.values():
+            view.draw_boxes([(t / s, l / s, h / s, w / s)])
+
+    def _paint_map(self, name: str, map2d) -> None:
+        self._maps[name] = map2d
+        self.lr_views[name].show("overlay", viz.heatmap_rgba(map2d, self.colormap, self.alpha))
+
+    def _paint_partial(self, name: str, attribution) -> None:
+        self._paint_map(name, attribution_map(attribution))
+        self.di_labels[name].value = "DI ..."
+        self.gini_labels[name].value = "Gini ..."
+
+    def _clear_panel(self, name: str) -> None:
+        self._maps.pop(name, None)
+        self.lr_views[name].clear("overlay")
+        self.di_labels[name].value = "DI -"
+        self.gini_labels[name].value = "Gini -"
+
+    def _show_panel(self, name: str, res) -> None:
+        self._paint_map(name, res.map)
+        self.di_labels[name].value = f"DI {res.diffusion_index:.2f}"
+        self.gini_labels[name].value = f"Gini {res.gini:.3f}"
+
+    def _show_final(self, results: dict, cached: bool = False) -> None:
+        first = results[self.names[0]]
+        if not self._sr_shown and getattr(first, "sr", None) is not None:
+            self._show_sr(first.sr)
+        self.results = dict(results)
+        self.result = first
+        self.progress = 1.0
+        dis = ", ".join(f"{n} {results[n].diffusion_index:.2f}" for n in self.names) if self.compare \
+            else f"{first.diffusion_index:.2f}"
+        self.status = f"{'cached' if cached else 'done'}: DI {dis}"
+        self._remember(tuple(first.window), first.diffusion_index)
+
+    def _remember(self, window: tuple, di: float) -> None:
+        t, l, h, w = window
+        entries = [(label, value) for label, value in self.history.options if tuple(value) != window]
+        entries.insert(0, (f"({t}, {l}) {h}x{w}  DI {di:.1f}", window))
+        self._filling_history = True
+        try:
+            self.history.options = entries[: self.history_size]
+            self.history.value = window
+        finally:
+            self._filling_history = False
+
+    # ------------------------------------------------------------------------------------------------ export
+    def save_figure(self, path: str):
+        """Write a publication-ready PNG of the last result (every model's in compare mode) with
+        :func:`srwidgets.viz.lam_figure`; returns ``path``."""
+        if self.result is None:
+            raise InputError("nothing to save yet: select a window on the SR output first")
+        if self.compare:
+            fig = viz.lam_figure([self.results[n] for n in self.names], path=path, titles=self.names)
+        else:
+            fig = viz.lam_figure(self.result, path=path)
+        _close(fig)
+        return path
+
+
+def _close(fig) -> None:
+    try:
+        import matplotlib.pyplot as plt
+
+        plt.close(fig)
+    except Exception:  # a figure not made through pyplot needs no closing
+        pass

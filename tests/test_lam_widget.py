@@ -1,0 +1,440 @@
+"""LAMWidget driven like a browser would: mouse messages on the SR canvas, traitlets from code.
+
+What reaches the browser is checked by spying on ipycanvas' command channel (``putImageData`` buffers decoded).
+Tiny models (EDSR 8 features, 2 blocks, x4), 16 px LR images, 2-4 integration steps.
+"""
+from __future__ import annotations
+
+import threading
+import time
+
+import ipywidgets
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from ipycanvas import canvas as ipc
+from ipycanvas.utils import image_bytes_to_array
+
+import srwidgets
+from srwidgets.lam import LAMResult, attribution_map
+from srwidgets.models import build
+from srwidgets.widgets._base import _resample
+from srwidgets.widgets.lam import LAMWidget
+
+LR = 16  # LR side; SR is 64, shown at zoom 4 (256 px); the LR panel at zoom 16 (256 px)
+
+
+def tiny(seed: int = 0) -> nn.Module:
+    torch.manual_seed(seed)
+    return build("EDSR", num_feat=8, num_block=2, upscale=4).eval()
+
+
+class Slow(nn.Module):
+    """A tiny model that takes ``delay`` seconds per forward pass (to catch a job mid-way) and can be broken."""
+
+    def __init__(self, delay: float = 0.05, seed: int = 0):
+        super().__init__()
+        self.inner, self.delay, self.scale, self.fail = tiny(seed), delay, 4, False
+
+    def forward(self, x):
+        if self.fail:
+            raise RuntimeError("the model broke")
+        time.sleep(self.delay)
+        return self.inner(x)
+
+
+@pytest.fixture
+def image():
+    torch.manual_seed(1)
+    return torch.rand(3, LR, LR)
+
+
+@pytest.fixture
+def make(image):
+    """Build widgets (steps=4 by default); wait for their jobs at teardown so no thread outlives the test."""
+    made = []
+
+    def _make(model=None, img=None, **kw):
+        kw.setdefault("steps", 4)
+        w = LAMWidget(tiny() if model is None else model, image if img is None else img, **kw)
+        made.append(w)
+        assert w.wait(30), "the SR preview did not finish"
+        return w
+
+    yield _make
+    for w in made:
+        w.cancel()
+        w.wait(30)
+
+
+@pytest.fixture
+def sent(monkeypatch):
+    """``[(canvas layer, decoded RGBA array)]`` of every putImageData sent to the frontend."""
+    log = []
+    manager = ipc._CANVAS_MANAGER
+    original = manager.send_draw_command
+
+    def spy(canvas, name, args=[], buffers=[]):
+        if name == ipc.COMMANDS["putImageData"]:
+            log.append((canvas, image_bytes_to_array(buffers[0])))
+        return original(canvas, name, args, buffers)
+
+    monkeypatch.setattr(manager, "send_draw_command", spy)
+    return log
+
+
+def puts_on(log, layer):
+    return [arr for c, arr in log if c is layer]
+
+
+def mouse(view, event, x, y):
+    """The message the browser sends for a mouse event on a MultiCanvas (display pixels)."""
+    view.canvas._handle_custom_msg({"event": event, "x": float(x), "y": float(y)}, [])
+
+
+def drag(view, start, end, steps=3):
+    mouse(view, "mouse_down", *start)
+    for k in range(1, steps + 1):
+        mouse(view, "mouse_move", start[0] + (end[0] - start[0]) * k / steps, start[1] + (end[1] - start[1]) * k / steps)
+    mouse(view, "mouse_up", *end)
+
+
+def expected_overlay(w, name, result):
+    view = w.lr_views[name]
+    rgba = srwidgets.viz.heatmap_rgba(result.map, w.colormap, w.alpha)
+    return _resample(np.asarray(rgba), view.display_height, view.display_width)
+
+
+# ------------------------------------------------------------------------------------------------ mouse
+def test_click_on_sr_canvas_attributes_the_snapped_window_and_paints_the_heatmap(make, sent):
+    w = make()
+    name = w.names[0]
+    overlay = w.lr_views[name].layer("overlay")
+    assert w.sr_view.zoom == 4 and w.lr_views[name].zoom == 16
+    assert puts_on(sent, overlay) == []
+    # press-release at display (120, 80) = SR pixel (row 20, col 30): a 16 px window centred there
+    mouse(w.sr_view, "mouse_down", 120, 80)
+    mouse(w.sr_view, "mouse_up", 121, 81)
+    assert w.window == (12, 22, 16, 16)
+    assert w.wait(30)
+    assert w.error == ""
+    assert isinstance(w.result, LAMResult) and w.result.window == (12, 22, 16, 16)
+    painted = puts_on(sent, overlay)
+    assert painted, "nothing was sent to the LR heatmap layer"
+    np.testing.assert_array_equal(painted[-1], expected_overlay(w, name, w.result))
+    assert painted[-1][..., 3].max() > 0
+    assert w.di_labels[name].value == f"DI {w.result.diffusion_index:.2f}"
+    assert w.gini_labels[name].value == f"Gini {w.result.gini:.3f}"
+    assert w.progress == 1.0 and not w.busy
+
+
+def test_drag_moves_the_snapped_window_and_release_starts_one_job(make):
+    w = make()
+    starts = []
+    w.observe(lambda c: starts.append(c["new"]), "window")
+    drag(w.sr_view, (40, 40), (200, 160))  # ends at SR (row 40, col 50)
+    assert starts == [(32, 42, 16, 16)]
+    assert w.wait(30) and w.result.window == (32, 42, 16, 16)
+
+
+def test_snapped_window_stays_inside_the_image(make):
+    w = make(window_size=8)
+    mouse(w.sr_view, "mouse_down", 255, 255)
+    mouse(w.sr_view, "mouse_up", 255, 255)
+    assert w.window == (56, 56, 8, 8)
+    assert w.wait(30) and w.result.window == (56, 56, 8, 8)
+
+
+def test_free_size_drag_selects_the_rectangle(make):
+    w = make(free_size=True)
+    drag(w.sr_view, (200, 40), (80, 100))  # SR cols 50 -> 20, rows 10 -> 25
+    assert w.window == (10, 20, 16, 31)
+    assert w.wait(30) and w.result.window == (10, 20, 16, 31)
+
+
+def test_mouse_out_abandons_the_drag(make):
+    w = make()
+    mouse(w.sr_view, "mouse_down", 100, 100)
+    mouse(w.sr_view, "mouse_out", 300, 100)
+    mouse(w.sr_view, "mouse_up", 100, 100)
+    assert w.window == () and not w.busy and w.result is None
+
+
+def test_heatmap_refines_while_steps_accumulate(make, sent):
+    w = make(throttle=0.0, lam_options={"chunk_size": 1})
+    overlay = w.lr_views[w.names[0]].layer("overlay")
+    partials = []
+    w.observe(lambda c: partials.append(w.progress), "progress")
+    w.window = (20, 20, 16)
+    assert w.wait(30)
+    painted = puts_on(sent, overlay)
+    assert len(painted) >= 4 + 1  # one per step, then the final map
+    assert partials[:4] == [0.25, 0.5, 0.75, 1.0]
+    # the first partial is the 1-step attribution's map, not the final one
+    assert not np.array_equal(painted[0], painted[-1])
+
+
+# ------------------------------------------------------------------------------------------------ traitlets
+def test_window_traitlet_accepts_size_and_normalises(make):
+    w = make()
+    w.window = (8, 4, 16)
+    assert w.window == (8, 4, 16, 16)
+    assert w.wait(30) and w.result.window == (8, 4, 16, 16)
+
+
+@pytest.mark.parametrize("trait,value,key", [("steps", 2, "steps"), ("sigma", 2.0, "sigma"),
+                                             ("kernel_size", 5, "kernel_size"), ("baseline", "black", "path")])
+def test_changing_an_engine_setting_reruns_the_window(make, trait, value, key):
+    w = make()
+    w.window = (16, 16, 16)
+    assert w.wait(30)
+    first = w.result
+    setattr(w, trait, value)
+    assert w.wait(30)
+    assert w.result is not first and w.result.window == first.window
+    assert w.result.settings[key] == value
+
+
+def test_alpha_and_colormap_repaint_without_rerunning(make, sent):
+    w = make()
+    name = w.names[0]
+    overlay = w.lr_views[name].layer("overlay")
+    w.window = (16, 16, 16)
+    assert w.wait(30)
+    result, n = w.result, len(puts_on(sent, overlay))
+    w.alpha = 0.9
+    w.colormap = "viridis"
+    assert not w.busy and w.result is result
+    painted = puts_on(sent, overlay)
+    assert len(painted) == n + 2
+    np.testing.assert_array_equal(painted[-1], expected_overlay(w, name, result))
+    assert w.colormap_dropdown.value == "viridis"
+
+
+def test_controls_are_linked_to_traitlets(make):
+    w = make()
+    slider = ipywidgets.IntSlider(min=1, max=10)
+    ipywidgets.link((slider, "value"), (w, "steps"))
+    slider.value = 3
+    assert w.steps == 3
+    w.baseline = "black"
+    assert w.baseline_dropdown.value == "black"
+
+
+def test_unknown_baseline_is_reported_and_kept(make):
+    w = make()
+    w.baseline = "nonsense"
+    assert w.baseline == "blur" and "nonsense" in w.error
+
+
+# ------------------------------------------------------------------------------------------------ errors
+@pytest.mark.parametrize("bad", [(-1, 0, 16), (60, 0, 16), (0, 50, 8, 16), (4, 4, 1), (0, 0, 1, 8), (1, 2), "x"])
+def test_bad_window_sets_error_synchronously_and_starts_nothing(make, bad):
+    w = make()
+    w.window = (8, 8, 16)
+    assert w.wait(30)
+    good = w.result
+    w.window = bad
+    assert w.error != "" and "window" in w.error
+    assert w.window == (8, 8, 16, 16) and not w.busy
+    assert w.result is good
+    assert w.error_html.value != ""
+    # a following good window works and clears the error
+    w.window = (24, 24, 16)
+    assert w.error == ""
+    assert w.wait(30) and w.result.window == (24, 24, 16, 16)
+
+
+def test_engine_input_error_is_shown_and_the_widget_recovers(make):
+    w = make()
+    w.window = (8, 8, 16)
+    assert w.wait(30)
+    w.steps = 0
+    assert w.wait(30)
+    assert "steps" in w.error and w.last_traceback is None
+    assert w.result.window == (8, 8, 16, 16) and not w.busy
+    w.steps = 2
+    assert w.wait(30) and w.error == "" and w.result.settings["steps"] == 2
+
+
+def test_unexpected_exception_shows_type_and_message(make):
+    model = Slow(delay=0.0)
+    w = make(model)
+    model.fail = True
+    w.window = (8, 8, 16)
+    assert w.wait(30)
+    assert w.error.startswith("RuntimeError") and "the model broke" in w.error
+    assert "RuntimeError" in w.last_traceback and not w.busy
+    model.fail = False
+    w.window = (16, 16, 16)
+    assert w.wait(30) and w.error == "" and w.result.window == (16, 16, 16, 16)
+
+
+# ------------------------------------------------------------------------------------------------ jobs
+def _until(pred, timeout=20.0):
+    t0 = time.monotonic()
+    while not pred():
+        if time.monotonic() - t0 > timeout:
+            raise AssertionError("condition not reached")
+        time.sleep(0.005)
+
+
+def test_cancel_keeps_the_last_result_and_says_cancelled(make):
+    model = Slow(delay=0.0)
+    w = make(model, steps=40, lam_options={"chunk_size": 1})
+    w.window = (8, 8, 16)
+    assert w.wait(30)
+    done = w.result
+    model.delay = 0.05
+    w.window = (32, 32, 16)
+    _until(lambda: 0 < w.progress < 0.5)
+    assert w.busy and w.cancel_button.disabled is False
+    assert w.cancel()
+    assert w.wait(10)
+    assert w.result is done
+    assert "cancelled" in w.status and w.error == "" and not w.busy
+    assert w.cancel_button.disabled
+    # still usable: Run finishes the cancelled window
+    model.delay = 0.0
+    w.run_button.click()
+    assert w.wait(30) and w.result.window == (32, 32, 16, 16)
+
+
+def test_cancel_button_click_cancels(make):
+    w = make(Slow(delay=0.05), steps=40, lam_options={"chunk_size": 1})
+    w.window = (8, 8, 16)
+    _until(lambda: w.progress > 0)
+    w.cancel_button.click()
+    assert w.wait(10) and w.result is None and "cancelled" in w.status
+
+
+def test_new_selection_supersedes_the_running_one(make):
+    w = make(Slow(delay=0.03), steps=20, lam_options={"chunk_size": 1})
+    shown = []
+    w.observe(lambda c: shown.append(c["new"].window), "result")
+    w.window = (8, 8, 16)
+    _until(lambda: w.progress > 0)
+    w.window = (40, 40, 16)
+    assert w.wait(30)
+    assert shown == [(40, 40, 16, 16)]  # the stale job never showed anything
+    assert w.result.window == (40, 40, 16, 16) and w.error == "" and not w.busy
+
+
+def test_stale_job_cannot_overwrite_after_many_quick_selections(make):
+    w = make(Slow(delay=0.01), steps=4, lam_options={"chunk_size": 1})
+    shown = []
+    w.observe(lambda c: shown.append(c["new"].window), "result")
+    for k in range(6):
+        w.window = (4 * k, 4 * k, 16)
+    assert w.wait(30)
+    time.sleep(0.2)  # any stale thread would deliver now
+    assert w.result.window == (20, 20, 16, 16)
+    assert shown[-1] == (20, 20, 16, 16)
+
+
+def test_history_shows_cached_results_instantly(make):
+    w = make()
+    w.window = (8, 8, 16)
+    assert w.wait(30)
+    first = w.result
+    w.window = (32, 32, 16)
+    assert w.wait(30)
+    assert [v for _, v in w.history.options] == [(32, 32, 16, 16), (8, 8, 16, 16)]
+    w.history.value = (8, 8, 16, 16)  # a click on the list
+    assert w.window == (8, 8, 16, 16)
+    assert not w.busy and w.result is first and w.status.startswith("cached")
+
+
+def test_worker_runs_off_the_calling_thread(make):
+    w = make(Slow(delay=0.0))
+    seen = []
+    w.observe(lambda c: seen.append(threading.current_thread()), "result")
+    w.window = (8, 8, 16)
+    assert w.wait(30)
+    assert seen and seen[0] is not threading.current_thread()
+
+
+# ------------------------------------------------------------------------------------------------ compare mode
+def test_compare_mode_gives_one_result_per_model(make, sent):
+    w = make({"small": tiny(0), "other": tiny(3)})
+    assert w.compare and w.names == ["small", "other"]
+    w.window = (16, 16, 16)
+    assert w.wait(60)
+    assert set(w.results) == {"small", "other"}
+    assert all(r.window == (16, 16, 16, 16) for r in w.results.values())
+    assert w.result is w.results["small"]
+    assert w.results["small"].diffusion_index != w.results["other"].diffusion_index
+    for name in w.names:
+        assert w.di_labels[name].value == f"DI {w.results[name].diffusion_index:.2f}"
+        painted = puts_on(sent, w.lr_views[name].layer("overlay"))
+        np.testing.assert_array_equal(painted[-1], expected_overlay(w, name, w.results[name]))
+
+
+def test_compare_list_names_are_unique(make):
+    w = make([tiny(0), tiny(1)])
+    assert w.names == ["EDSR", "EDSR #2"]
+
+
+# ------------------------------------------------------------------------------------------------ export, display
+def test_save_figure_writes_a_png(make, tmp_path):
+    w = make()
+    with pytest.raises(srwidgets.errors.InputError):
+        w.save_figure(str(tmp_path / "none.png"))
+    w.window = (16, 16, 16)
+    assert w.wait(30)
+    path = tmp_path / "lam.png"
+    assert w.save_figure(str(path)) == str(path)
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    w.export_path.value = str(tmp_path / "button.png")
+    w.export_button.click()
+    assert (tmp_path / "button.png").exists() and w.error == "" and "saved" in w.status
+
+
+def test_export_before_any_result_shows_error(make, tmp_path):
+    w = make()
+    w.export_path.value = str(tmp_path / "x.png")
+    w.export_button.click()
+    assert "select a window" in w.error
+
+
+def test_save_figure_in_compare_mode(make, tmp_path):
+    w = make({"a": tiny(0), "b": tiny(3)})
+    w.window = (16, 16, 16)
+    assert w.wait(60)
+    w.save_figure(str(tmp_path / "cmp.png"))
+    assert (tmp_path / "cmp.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_dom_classes_for_the_browser_tests(make):
+    w = make()
+    assert "srw-sr-canvas" in w.sr_view.canvas._dom_classes
+    assert "srw-sr-canvas" in w.sr_view.layer("selection")._dom_classes
+    lr = w.lr_views[w.names[0]]
+    assert "srw-lr-canvas" in lr.canvas._dom_classes and "srw-lr-canvas" in lr.layer("overlay")._dom_classes
+    assert "srw-di" in w.di_labels[w.names[0]]._dom_classes
+
+
+def test_images_are_shown_crisp_and_large_ones_fitted(make, sent):
+    w = make(img=torch.rand(3, 200, 120), steps=2)
+    assert max(w.sr_view.display_height, w.sr_view.display_width) <= 512
+    assert (w.sr_view.display_height, w.sr_view.display_width) == (512, round(480 * 512 / 800))
+    # the SR output was put on the image layer at display size, nearest-neighbour (lossless RGBA)
+    sr = puts_on(sent, w.sr_view.layer("image"))[-1]
+    assert sr.shape == (512, 307, 4)
+    small = make()
+    lr = puts_on(sent, small.lr_views[small.names[0]].layer("image"))[-1]
+    assert lr.shape == (256, 256, 4)
+    assert (lr[:16, :16] == lr[0, 0]).all()  # one LR pixel = a 16x16 block
+    # clicks on the fitted canvas map back to SR pixels
+    mouse(w.sr_view, "mouse_down", 0, 511)
+    mouse(w.sr_view, "mouse_up", 0, 511)
+    assert w.window == (800 - 16, 0, 16, 16)
+    w.cancel()
+
+
+def test_widget_is_exported_lazily_and_models_by_zoo_name_are_checked(image):
+    assert srwidgets.LAMWidget is LAMWidget
+    with pytest.raises(srwidgets.errors.InputError):
+        LAMWidget([], image)
