@@ -1,0 +1,21 @@
+"""Helpers shared by the CLI commands."""
+from __future__ import annotations
+
+import os
+
+
+def load_model(spec: str, device: str = "cpu"):
+    """``spec`` is a checkpoint path or a zoo name."""
+    from .. import models, zoo
+
+    if os.path.exists(spec) or spec.endswith((".pth", ".pt")):
+        return models.load(spec, device=device)
+    return zoo.load(spec, device=device)
+
+
+def save_image(t, path: str) -> None:
+    """Save a ``[3, H, W]`` tensor in [0, 1] as an 8-bit image."""
+    from PIL import Image
+
+    arr = (t.detach().clamp(0, 1).cpu().permute(1, 2, 0).numpy() * 255).round().astype("uint8")
+    Image.fromarray(arr).save(path)

@@ -1,0 +1,30 @@
+"""``python -m srwidgets sr IMAGE --model NAME --out sr.png``: super-resolve one image."""
+from __future__ import annotations
+
+import time
+
+
+def add_parser(sub):
+    p = sub.add_parser("sr", help="super-resolve an image with a zoo model or a checkpoint")
+    p.add_argument("image", help="image file, or a bundled image name (see `python -m srwidgets zoo`)")
+    p.add_argument("--model", default="x4-edsr-lite", help="zoo name or checkpoint path (default: x4-edsr-lite)")
+    p.add_argument("--out", default="sr.png", help="output PNG (default: sr.png)")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--convert", action="store_true", help="accept grey/RGBA images by converting them to RGB")
+
+
+def run(args):
+    import torch
+
+    from .. import data, models
+    from ._common import load_model, save_image
+
+    model = load_model(args.model, args.device)
+    scale = models.infer_scale(model)
+    models.check(model, scale)
+    x = data.load_image(args.image, convert=args.convert)
+    t0 = time.time()
+    with torch.inference_mode():
+        y = model(x[None].to(args.device))[0].clamp(0, 1)
+    save_image(y, args.out)
+    print(f"{tuple(x.shape[1:])} -> {tuple(y.shape[1:])} (x{scale}) in {time.time() - t0:.2f}s, wrote {args.out}")
