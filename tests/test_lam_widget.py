@@ -438,3 +438,15 @@ def test_widget_is_exported_lazily_and_models_by_zoo_name_are_checked(image):
     assert srwidgets.LAMWidget is LAMWidget
     with pytest.raises(srwidgets.errors.InputError):
         LAMWidget([], image)
+
+
+def test_image_view_fits_a_large_image_without_converting_all_of_it():
+    from srwidgets.widgets._base import ImageView
+
+    view = ImageView(2000, 100)
+    img = torch.zeros(3, 2000, 100)
+    img[0, 1000:] = 1.0
+    sent_arr = view.show("image", img)
+    assert sent_arr.shape == (512, round(100 * 512 / 2000), 4)
+    assert sent_arr[:256, :, 0].max() == 0 and sent_arr[256:, :, 0].min() == 255
+    assert view.to_image(0, 511) == (1996, 0)

@@ -80,9 +80,12 @@ def _resample(rgba: np.ndarray, out_h: int, out_w: int) -> np.ndarray:
     h, w = rgba.shape[:2]
     if (h, w) == (out_h, out_w):
         return rgba
-    rows = np.minimum((np.arange(out_h) + 0.5) * h / out_h, h - 1).astype(np.intp)
-    cols = np.minimum((np.arange(out_w) + 0.5) * w / out_w, w - 1).astype(np.intp)
-    return np.ascontiguousarray(rgba[rows][:, cols])
+    return np.ascontiguousarray(rgba[_nearest(h, out_h)][:, _nearest(w, out_w)])
+
+
+def _nearest(size: int, out: int) -> np.ndarray:
+    """Source index of each of ``out`` display pixels sampling ``size`` image pixels (pixel centres)."""
+    return np.minimum((np.arange(out) + 0.5) * size / out, size - 1).astype(np.intp)
 
 
 # ---------------------------------------------------------------------------------------------------------- canvas
@@ -123,6 +126,11 @@ class ImageView:
     def show(self, name: str, image) -> np.ndarray:
         """Put ``image`` (anything :func:`as_rgba` takes, at image resolution or any size; stretched to the view)
         on layer ``name``; returns the display-size array that was sent."""
+        if hasattr(image, "detach") and image.dim() == 3 and image.shape[1] > 2 * self.display_height:
+            # a large tensor: pick the displayed pixels before converting the whole image
+            rows = _nearest(image.shape[1], self.display_height)
+            cols = _nearest(image.shape[2], self.display_width)
+            image = image.detach()[:, rows][:, :, cols]
         rgba = _resample(as_rgba(image), self.display_height, self.display_width)
         with DRAW_LOCK, hold_canvas():
             layer = self.layer(name)

@@ -125,7 +125,7 @@ class LAMWidget(EngineWidget):
         window = traits.pop("window", None)
         for name, value in traits.items():
             if not self.has_trait(name):
-                raise InputError(f"LAMWidget has no setting {name!r}")
+                raise TypeError(f"LAMWidget got an unexpected keyword argument {name!r}")
             setattr(self, name, value)
         self._ready = True
         self._start_preview()
@@ -281,6 +281,8 @@ class LAMWidget(EngineWidget):
 
     def rerun(self) -> None:
         """Attribute the current window again (the Run button); cached results are shown at once."""
+        if not self.window:
+            self.status = "select a window on the SR output first"
         self._run()
 
     # ------------------------------------------------------------------------------------------------ jobs
