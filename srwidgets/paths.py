@@ -455,8 +455,8 @@ def crop_box(window: Window, rf, scale: int, height: int, width: int, margin: in
 
 
 def group_windows(windows: Sequence[Window], boxes: Sequence, height: int, width: int) -> List[Tuple[List[Window], Any]]:
-    """Decide which windows share forward passes: all on the union of their boxes (one forward and one backward
-    per window per chunk, cost ≈ area(union)·(1 + 2W)) or each on its own box (≈ 3·Σ area)."""
+    """Decide which windows share forward passes: all on the union of their boxes (one forward and one input
+    backward per window per chunk, cost ≈ area(union)·(1 + W)) or each on its own box (≈ 2·Σ area)."""
     if len(windows) == 1:
         return [(list(windows), boxes[0])]
     if any(b is None for b in boxes):
@@ -466,7 +466,7 @@ def group_windows(windows: Sequence[Window], boxes: Sequence, height: int, width
     union = (r0, c0, r1 - r0, c1 - c0)
     if union == (0, 0, height, width):
         union = None
-    if union is None or union[2] * union[3] * (1 + 2 * len(windows)) <= 3 * sum(b[2] * b[3] for b in boxes):
+    if union is None or union[2] * union[3] * (1 + len(windows)) <= 2 * sum(b[2] * b[3] for b in boxes):
         return [(list(windows), union)]
     return [([w], b) for w, b in zip(windows, boxes)]
 

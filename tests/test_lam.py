@@ -441,3 +441,41 @@ def test_model_returning_nan_along_the_path_names_the_step():
     x[0, 0, 0] = 1.0
     with pytest.raises(InputError, match="step k=1"):
         LAM(NaNWhenDark()).attribute(x, (1, 1, 3), steps=4, path="black")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# visualisation and command line (they only read results)
+# ---------------------------------------------------------------------------------------------------------------
+def test_viz_helpers(edsr, image, tmp_path):
+    from srwidgets import viz
+
+    r = LAM(edsr).attribute(image, (4, 4, 8), steps=2, kernel_size=5)
+    rgba = viz.heatmap_rgba(r.map, "jet", 0.5)
+    assert rgba.shape == (12, 12, 4) and rgba.dtype == np.uint8 and (rgba[..., 3] == 128).all()
+    over = viz.blend(r.image, r.map, 2, 0.5, "jet")
+    assert over.shape == (24, 24, 3) and over.dtype == np.uint8
+    assert np.array_equal(viz.blend(r.image, np.zeros((12, 12)), 2, 0.0), viz.blend(r.image, r.map, 2, 0.0))
+    fig = viz.lam_figure(r, path=tmp_path / "lam.png")
+    assert (tmp_path / "lam.png").stat().st_size > 1000 and "DI" in fig.axes[1].get_title()
+    assert len(viz.lam_figure([r, r], titles=["a", "b"]).axes) == 3
+
+
+def test_cli_writes_figure_and_prints_indices(edsr, tmp_path, capsys):
+    import argparse
+
+    from PIL import Image
+
+    from srwidgets.cli import lam as cli
+    from srwidgets.models import save
+
+    save(edsr, str(tmp_path / "tiny_x2.pth"))
+    Image.fromarray((np.random.default_rng(0).random((12, 12, 3)) * 255).astype(np.uint8)).save(tmp_path / "lr.png")
+    ap = argparse.ArgumentParser()
+    cli.add_parser(ap.add_subparsers())
+    args = ap.parse_args(["lam", str(tmp_path / "lr.png"), "--model", str(tmp_path / "tiny_x2.pth"), "--window",
+                          "4,4,8", "--steps", "2", "--kernel-size", "5", "--out", str(tmp_path / "out.png")])
+    assert cli.run(args) == 0
+    out = capsys.readouterr().out
+    assert "Gini" in out and "DI" in out and (tmp_path / "out.png").exists()
+    with pytest.raises(InputError, match="window"):
+        cli.parse_window("1,2")

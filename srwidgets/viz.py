@@ -1,0 +1,125 @@
+"""Pictures of attribution results: pure numpy + matplotlib, never computes an attribution (as Captum's
+``visualization`` module). Maps are ``[h, w]`` arrays in ``[0, 1]`` on the LR grid; images are ``[3, H, W]``
+tensors/arrays in ``[0, 1]`` or ``H × W × 3`` (uint8 or float). Outputs are ``uint8`` arrays or matplotlib Figures
+built without pyplot (safe on worker threads and headless machines).
+"""
+from __future__ import annotations
+
+from typing import Optional, Sequence, Union
+
+import numpy as np
+
+
+def _numpy(a) -> np.ndarray:
+    if hasattr(a, "detach"):
+        a = a.detach().cpu().numpy()
+    return np.asarray(a)
+
+
+def _hwc01(image) -> np.ndarray:
+    """``[3, H, W]`` / ``H × W × 3``, uint8 or float in [0, 1] -> float ``H × W × 3`` in [0, 1]."""
+    a = _numpy(image)
+    if a.ndim == 4 and a.shape[0] == 1:
+        a = a[0]
+    if a.ndim == 3 and a.shape[0] == 3 and a.shape[-1] != 3:
+        a = a.transpose(1, 2, 0)
+    if a.ndim != 3 or a.shape[-1] != 3:
+        raise ValueError(f"expected an RGB image [3, H, W] or H x W x 3, got shape {a.shape}")
+    a = a.astype(np.float64) / 255.0 if a.dtype == np.uint8 else a.astype(np.float64)
+    return np.clip(a, 0.0, 1.0)
+
+
+def _colormap(cmap):
+    import matplotlib
+
+    return matplotlib.colormaps[cmap] if isinstance(cmap, str) else cmap
+
+
+def heatmap_rgba(map2d, cmap: str = "jet", alpha: float = 0.5) -> np.ndarray:
+    """Colour a map ``[h, w]`` in [0, 1] (clipped; NaN shows as 0): ``uint8`` ``h × w × 4`` with constant opacity
+    ``alpha`` (to lay over the LR image in a canvas)."""
+    m = np.nan_to_num(_numpy(map2d).astype(np.float64), nan=0.0)
+    if m.ndim != 2:
+        raise ValueError(f"expected a 2-D map [h, w], got shape {m.shape}")
+    rgba = _colormap(cmap)(np.clip(m, 0.0, 1.0))
+    rgba[..., 3] = alpha
+    return (rgba * 255).round().astype(np.uint8)
+
+
+def upsample(a: np.ndarray, scale: int) -> np.ndarray:
+    """Nearest-neighbour ×``scale`` of an ``H × W (× C)`` array (each LR pixel becomes an ``s × s`` block)."""
+    return np.repeat(np.repeat(a, scale, axis=0), scale, axis=1) if scale > 1 else a
+
+
+def blend(image, map2d, scale: Optional[int] = None, alpha: float = 0.5, cmap: str = "jet") -> np.ndarray:
+    """The LAM paper's overlay: the map coloured and upsampled ×``scale`` (nearest), mixed with the image.
+
+    Args:
+        image: the LR image (``h × w``, upsampled ×``scale`` nearest) or an image already ``scale·h × scale·w``.
+        map2d: ``[h, w]`` in [0, 1] on the LR grid.
+        scale: the SR scale ``s``; default: image size / map size (1 when they match).
+        alpha: weight of the heatmap (``(1 − alpha)·image + alpha·heat``; the paper uses 0.5).
+
+    Returns:
+        ``uint8`` ``s·h × s·w × 3``.
+    """
+    img, m = _hwc01(image), _numpy(map2d)
+    h, w = m.shape
+    if scale is None:
+        scale = max(1, img.shape[0] // h)
+    if img.shape[:2] == (h, w):
+        img = upsample(img, scale)
+    if img.shape[:2] != (scale * h, scale * w):
+        raise ValueError(f"image {img.shape[:2]} matches neither the map {m.shape} nor the map x{scale}")
+    heat = upsample(heatmap_rgba(m, cmap, 1.0)[..., :3].astype(np.float64) / 255.0, scale)
+    return (((1.0 - alpha) * img + alpha * heat) * 255).round().astype(np.uint8)
+
+
+def _box(ax, window, color="lime", scale: float = 1.0):
+    from matplotlib.patches import Rectangle
+
+    top, left, height, width = window
+    ax.add_patch(Rectangle((left / scale - 0.5, top / scale - 0.5), width / scale, height / scale,
+                           fill=False, edgecolor=color, linewidth=1.5))
+
+
+def lam_figure(result, path: Optional[str] = None, titles: Optional[Sequence[str]] = None, cmap: str = "jet",
+               alpha: float = 0.5):
+    """A figure of one LAM result (or a list of results for the same image and window, e.g. several models):
+    the SR image with the window, then for each result the map over the image (×s) with Gini and DI.
+
+    Args:
+        result: a :class:`srwidgets.lam.LAMResult` (or anything with ``sr``, ``image``, ``map``, ``window``,
+            ``gini``, ``diffusion_index``), or a list of them.
+        path: if given, the figure is also saved there as PNG.
+        titles: one title per result (e.g. model names).
+
+    Returns:
+        ``matplotlib.figure.Figure``.
+    """
+    from matplotlib.figure import Figure
+
+    results = list(result) if isinstance(result, (list, tuple)) else [result]
+    titles = list(titles) if titles is not None else [None] * len(results)
+    first = results[0]
+    scale = _numpy(first.sr).shape[-1] // _numpy(first.image).shape[-1]
+    fig = Figure(figsize=(4.0 * (1 + len(results)), 4.4), layout="constrained")
+    axes = fig.subplots(1, 1 + len(results), squeeze=False)[0]
+    axes[0].imshow(_hwc01(first.sr), interpolation="nearest")
+    _box(axes[0], first.window)
+    t, l, h, w = first.window
+    axes[0].set_title(f"SR x{scale}, window ({t}, {l}, {h}x{w})")
+    for ax, r, name in zip(axes[1:], results, titles):
+        ax.imshow(blend(r.image, r.map, scale, alpha, cmap), interpolation="nearest")
+        _box(ax, r.window)
+        head = f"{name}\n" if name else ""
+        path_name = getattr(r, "settings", {}).get("path", "")
+        ax.set_title(f"{head}LAM ({path_name})  DI {r.diffusion_index:.2f}  Gini {r.gini:.3f}")
+    for ax in axes:
+        ax.set_axis_off()
+    if path is not None:
+        fig.savefig(path, dpi=100, format="png")
+    return fig
+
+
+__all__ = ["heatmap_rgba", "blend", "lam_figure", "upsample"]
