@@ -44,6 +44,7 @@ def bicubic_down(x: torch.Tensor, scale: int) -> torch.Tensor:
     of ``scale`` first)."""
     if int(scale) != scale or scale < 1:
         raise InputError(f"scale must be a positive integer, got {scale!r}")
+    scale = int(scale)
     h, w = x.shape[-2] // scale * scale, x.shape[-1] // scale * scale
     if h == 0 or w == 0:
         raise InputError(f"image {tuple(x.shape[-2:])} is smaller than the scale {scale}")
@@ -55,7 +56,12 @@ def bicubic_down(x: torch.Tensor, scale: int) -> torch.Tensor:
 def bilinear_down(x: torch.Tensor, scale: int) -> torch.Tensor:
     """Bilinear down-sampling without antialiasing (OpenCV ``INTER_LINEAR``; FAIG's code). For ``scale=2`` this is
     the mean of each 2x2 block."""
+    if int(scale) != scale or scale < 1:
+        raise InputError(f"scale must be a positive integer, got {scale!r}")
+    scale = int(scale)
     h, w = x.shape[-2] // scale * scale, x.shape[-1] // scale * scale
+    if h == 0 or w == 0:
+        raise InputError(f"image {tuple(x.shape[-2:])} is smaller than the scale {scale}")
     return F.interpolate(x[..., :h, :w], size=(h // scale, w // scale), mode="bilinear", align_corners=False, antialias=False)
 
 
@@ -78,6 +84,8 @@ def gaussian_kernel2d(kernel_size: int, sigma: float, device=None, dtype=torch.f
 def gaussian_blur(x: torch.Tensor, sigma: float, kernel_size: Optional[int] = None) -> torch.Tensor:
     """Isotropic Gaussian blur with reflect borders, each channel separately. ``kernel_size`` defaults to
     ``2*ceil(3*sigma)+1``."""
+    if sigma < 0:
+        raise InputError(f"blur sigma must be >= 0, got {sigma}")
     if sigma == 0:
         return x.clone()
     k = kernel_size or 2 * math.ceil(3 * sigma) + 1

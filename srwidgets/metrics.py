@@ -4,6 +4,8 @@ Images are ``[3, H, W]`` or ``[N, 3, H, W]`` float tensors in ``[0, 1]`` (RGB).
 """
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 
@@ -37,7 +39,7 @@ def psnr(a: torch.Tensor, b: torch.Tensor, shave: int = 0, y_channel: bool = Tru
     (the SR convention shaves ``scale`` pixels)."""
     a, b = _prepare(a, b, shave, y_channel)
     mse = ((a - b) ** 2).mean().item()
-    return float("inf") if mse == 0 else 10.0 * torch.log10(torch.tensor(1.0 / mse)).item()
+    return float("inf") if mse == 0 else 10.0 * math.log10(1.0 / mse)
 
 
 def ssim(a: torch.Tensor, b: torch.Tensor, shave: int = 0, y_channel: bool = True) -> float:

@@ -55,6 +55,13 @@ def _from_hwc(arr: np.ndarray, convert: bool) -> torch.Tensor:
         arr = np.repeat(arr.reshape(arr.shape[0], arr.shape[1], 1), 3, axis=2)
     if arr.ndim != 3:
         raise InputError(f"expected an image of shape H x W x 3, got {arr.shape}")
+    if arr.shape[2] == 2:  # grey + alpha (PIL mode "LA")
+        if not convert:
+            raise InputError(
+                "the image is grayscale with an alpha channel (2 channels); SR models here take RGB. Convert it "
+                "(PIL: img.convert('RGB')) or call load_image(x, convert=True)."
+            )
+        arr = np.repeat(arr[..., :1], 3, axis=2)
     if arr.shape[2] == 4:
         if not convert:
             raise InputError(

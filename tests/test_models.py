@@ -1,0 +1,416 @@
+"""FSRCNN / EDSR / MSRResNet / RCAN: published key names, checkpoint round trips (every wrapper), conversion of the
+official EDSR-PyTorch and RCAN namings, bad checkpoints, and ``check`` / ``infer_scale``.
+
+(RRDBNet and SwinIR are covered in test_models_rrdb_swinir.py.)
+"""
+import os
+
+import pytest
+import torch
+from torch import nn
+
+import srwidgets.models as M
+from srwidgets.errors import InputError
+from srwidgets.models import edsr, rcan
+
+torch.set_num_threads(1)
+
+FSRCNN_TINY = dict(d=8, s=4, m=1)
+CASES = [
+    ("FSRCNN", dict(upscale=2, **FSRCNN_TINY)),
+    ("FSRCNN", dict(upscale=3, **FSRCNN_TINY)),
+    ("EDSR", dict(num_feat=8, num_block=2, upscale=2)),
+    ("EDSR", dict(num_feat=8, num_block=2, upscale=3)),
+    ("EDSR", dict(num_feat=8, num_block=2, upscale=4)),
+    ("MSRResNet", dict(num_feat=8, num_block=2, upscale=2)),
+    ("MSRResNet", dict(num_feat=8, num_block=2, upscale=4)),
+    ("RCAN", dict(num_feat=16, num_group=2, num_block=2, squeeze_factor=4, upscale=2)),
+]
+IDS = [f"{a}-x{c['upscale']}" for a, c in CASES]
+
+
+def _build(arch, cfg, seed=0):
+    torch.manual_seed(seed)
+    m = M.build(arch, **cfg).eval()
+    with torch.no_grad():  # FSRCNN's last layer starts at ~0; randomise everything so a mix-up of tensors shows
+        for p in m.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    return m
+
+
+def _out(model, h=7, w=6):
+    x = torch.rand(1, 3, h, w, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        return model(x)
+
+
+def _conv(name, out_ch, in_ch, k=3):
+    return {f"{name}.weight": (out_ch, in_ch, k, k), f"{name}.bias": (out_ch,)}
+
+
+def _shapes(sd):
+    return {k: tuple(v.shape) for k, v in sd.items()}
+
+
+# --- round trips -------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("arch,cfg", CASES, ids=IDS)
+def test_save_load_file_round_trip(tmp_path, arch, cfg):
+    model = _build(arch, cfg)
+    ref = _out(model)
+    assert ref.shape == (1, 3, 7 * cfg["upscale"], 6 * cfg["upscale"])
+    path = tmp_path / "model.pth"  # no scale in the name: the srwidgets record carries it (FSRCNN too)
+    M.save(model, str(path))
+    loaded = M.load(str(path))
+    assert loaded.arch == arch and loaded.config == model.config and loaded.scale == cfg["upscale"]
+    assert not loaded.training
+    assert torch.equal(_out(loaded), ref)
+    assert M.load(path).config == model.config  # a pathlib.Path works too
+
+
+def _wrappers(sd):
+    return {
+        "bare": dict(sd),
+        "params": {"params": dict(sd)},
+        "params_ema": {"params_ema": dict(sd)},
+        "state_dict": {"state_dict": dict(sd)},
+        "module-prefix": {f"module.{k}": v for k, v in sd.items()},
+        "params-module-prefix": {"params": {f"module.{k}": v for k, v in sd.items()}},
+    }
+
+
+@pytest.mark.parametrize("wrapper", list(_wrappers({})))
+@pytest.mark.parametrize("arch,cfg", CASES, ids=IDS)
+def test_detection_from_state_dict(arch, cfg, wrapper):
+    """No srwidgets record: the architecture and its config come from key names and shapes alone."""
+    model = _build(arch, cfg)
+    ref = _out(model)
+    obj = _wrappers(model.state_dict())[wrapper]
+    kw = {"scale": cfg["upscale"]} if arch == "FSRCNN" else {}  # FSRCNN weights do not record the stride
+    loaded = M.load(obj, **kw)
+    assert loaded.arch == arch and loaded.config == model.config
+    assert torch.equal(_out(loaded), ref)
+
+
+@pytest.mark.parametrize("arch,cfg", CASES, ids=IDS)
+def test_detect_returns_config(arch, cfg):
+    model = _build(arch, cfg)
+    got_arch, got_cfg, sd = M.detect(model.state_dict())
+    assert got_arch == arch
+    assert M.build(got_arch, **({**got_cfg, "upscale": cfg["upscale"]} if arch == "FSRCNN" else got_cfg)).config == model.config
+    assert set(sd) == set(model.state_dict())
+
+
+def test_params_ema_preferred_over_params():
+    a, b = _build("EDSR", CASES[2][1], seed=0), _build("EDSR", CASES[2][1], seed=1)
+    loaded = M.load({"params": b.state_dict(), "params_ema": a.state_dict()})
+    assert torch.equal(_out(loaded), _out(a)) and not torch.equal(_out(loaded), _out(b))
+
+
+def test_fsrcnn_scale_from_file_name(tmp_path):
+    model = _build("FSRCNN", dict(upscale=3, **FSRCNN_TINY))
+    for name in ("fsrcnn_x3.pth", "FSRCNN-X3-tiny.pth", "x3.pth"):
+        path = tmp_path / name
+        torch.save(model.state_dict(), path)  # bare state dict: nothing records the scale but the name
+        loaded = M.load(str(path))
+        assert loaded.scale == 3 and loaded.config == model.config
+        assert torch.equal(_out(loaded), _out(model))
+
+
+def test_fsrcnn_scale_argument(tmp_path):
+    model = _build("FSRCNN", dict(upscale=3, **FSRCNN_TINY))
+    path = tmp_path / "fsrcnn.pth"
+    torch.save(model.state_dict(), path)
+    loaded = M.load(str(path), scale=3)
+    assert loaded.scale == 3 and torch.equal(_out(loaded), _out(model))
+    assert M.load(model.state_dict(), scale=3).scale == 3
+
+
+def test_fsrcnn_without_scale_is_an_input_error(tmp_path):
+    model = _build("FSRCNN", dict(upscale=3, **FSRCNN_TINY))
+    path = tmp_path / "fsrcnn.pth"
+    torch.save(model.state_dict(), path)
+    for src in (str(path), model.state_dict()):
+        with pytest.raises(InputError, match=r"FSRCNN weights do not record the scale.*scale="):
+            M.load(src)
+
+
+def test_scale_from_name_parsing():
+    assert M._scale_from_name("FSRCNN_x2.pth") == 2
+    assert M._scale_from_name("/some/dir_x4/fsrcnn_x3.pth") == 3  # the file name only, not the folder
+    assert M._scale_from_name("fsrcnn.pth") is None
+
+
+# --- published key names -------------------------------------------------------------------------------------------
+def test_edsr_basicsr_keys_and_shapes():
+    """BasicSR EDSR (e.g. EDSR_Mx4_f64b16): conv_first, body.i.conv{1,2}, conv_after_body, upsample.{0,2}, conv_last."""
+    f = 8
+    want = {}
+    want.update(_conv("conv_first", f, 3))
+    for i in range(2):
+        want.update(_conv(f"body.{i}.conv1", f, f))
+        want.update(_conv(f"body.{i}.conv2", f, f))
+    want.update(_conv("conv_after_body", f, f))
+    want.update(_conv("upsample.0", 4 * f, f))
+    want.update(_conv("upsample.2", 4 * f, f))
+    want.update(_conv("conv_last", 3, f))
+    assert len(want) == 18
+    sd = M.build("EDSR", num_feat=f, num_block=2, upscale=4).state_dict()
+    assert _shapes(sd) == want
+    # x3: a single conv to 9C channels and PixelShuffle(3)
+    sd3 = M.build("EDSR", num_feat=f, num_block=2, upscale=3).state_dict()
+    assert [k for k in sd3 if k.startswith("upsample.")] == ["upsample.0.weight", "upsample.0.bias"]
+    assert sd3["upsample.0.weight"].shape == (9 * f, f, 3, 3)
+
+
+def test_rcan_basicsr_keys_and_shapes():
+    f, sq = 16, 4
+    want = {}
+    want.update(_conv("conv_first", f, 3))
+    want.update(_conv("body.0.residual_group.0.rcab.0", f, f))
+    want.update(_conv("body.0.residual_group.0.rcab.2", f, f))
+    want.update(_conv("body.0.residual_group.0.rcab.3.attention.1", f // sq, f, 1))
+    want.update(_conv("body.0.residual_group.0.rcab.3.attention.3", f, f // sq, 1))
+    want.update(_conv("body.0.conv", f, f))
+    want.update(_conv("conv_after_body", f, f))
+    want.update(_conv("upsample.0", 4 * f, f))
+    want.update(_conv("conv_last", 3, f))
+    assert len(want) == 18
+    sd = M.build("RCAN", num_feat=f, num_group=1, num_block=1, squeeze_factor=sq, upscale=2).state_dict()
+    assert _shapes(sd) == want
+
+
+def test_msrresnet_basicsr_keys_and_shapes():
+    f = 8
+    want = {}
+    want.update(_conv("conv_first", f, 3))
+    want.update(_conv("body.0.conv1", f, f))
+    want.update(_conv("body.0.conv2", f, f))
+    want.update(_conv("upconv1", 4 * f, f))
+    want.update(_conv("upconv2", 4 * f, f))
+    want.update(_conv("conv_hr", f, f))
+    want.update(_conv("conv_last", 3, f))
+    assert _shapes(M.build("MSRResNet", num_feat=f, num_block=1, upscale=4).state_dict()) == want
+    x2 = {k: v for k, v in want.items() if not k.startswith("upconv2")}
+    assert _shapes(M.build("MSRResNet", num_feat=f, num_block=1, upscale=2).state_dict()) == x2
+    x3 = dict(x2, **_conv("upconv1", 9 * f, f))
+    assert _shapes(M.build("MSRResNet", num_feat=f, num_block=1, upscale=3).state_dict()) == x3
+
+
+def test_fsrcnn_keys_and_shapes():
+    # first_part = [conv5 3->d, PReLU(d)], mid_part = [conv1 d->s, PReLU, m x (conv3 s->s, PReLU), conv1 s->d, PReLU]
+    d, s = 8, 4
+    want = {"first_part.0.weight": (d, 3, 5, 5), "first_part.0.bias": (d,), "first_part.1.weight": (d,),
+            "mid_part.0.weight": (s, d, 1, 1), "mid_part.0.bias": (s,), "mid_part.1.weight": (s,),
+            "mid_part.2.weight": (s, s, 3, 3), "mid_part.2.bias": (s,), "mid_part.3.weight": (s,),
+            "mid_part.4.weight": (d, s, 1, 1), "mid_part.4.bias": (d,), "mid_part.5.weight": (d,),
+            "last_part.weight": (d, 3, 9, 9), "last_part.bias": (3,)}
+    assert _shapes(M.build("FSRCNN", upscale=2, d=d, s=s, m=1).state_dict()) == want
+
+
+# --- official namings ----------------------------------------------------------------------------------------------
+def _mean_shift():
+    return {"sub_mean.weight": torch.eye(3).view(3, 3, 1, 1), "sub_mean.bias": torch.zeros(3),
+            "add_mean.weight": torch.eye(3).view(3, 3, 1, 1), "add_mean.bias": torch.zeros(3)}
+
+
+def _to_official_edsr(sd, num_block):
+    out = _mean_shift()
+    for k, v in sd.items():
+        parts = k.split(".")
+        if parts[0] == "conv_first":
+            nk = "head.0." + parts[-1]
+        elif parts[0] == "body":
+            nk = f"body.{parts[1]}.body.{ {'conv1': 0, 'conv2': 2}[parts[2]] }.{parts[3]}"
+        elif parts[0] == "conv_after_body":
+            nk = f"body.{num_block}.{parts[-1]}"
+        elif parts[0] == "upsample":
+            nk = f"tail.0.{parts[1]}.{parts[2]}"
+        elif parts[0] == "conv_last":
+            nk = "tail.1." + parts[-1]
+        else:
+            raise AssertionError(k)
+        out[nk] = v
+    return out
+
+
+@pytest.mark.parametrize("num_block,upscale", [(2, 4), (1, 2), (11, 3)])
+def test_edsr_official_naming(num_block, upscale):
+    model = _build("EDSR", dict(num_feat=4, num_block=num_block, upscale=upscale))
+    official = _to_official_edsr(model.state_dict(), num_block)
+    assert f"body.{num_block}.weight" in official and "body.0.body.2.bias" in official and "tail.1.weight" in official
+    assert "tail.0.0.weight" in official and ("tail.0.2.weight" in official) == (upscale == 4)
+    assert edsr.convert(official).keys() == model.state_dict().keys()
+    loaded = M.load(official)
+    assert loaded.arch == "EDSR" and loaded.config == model.config
+    assert torch.equal(_out(loaded), _out(model))
+    assert M.load({"state_dict": {f"module.{k}": v for k, v in official.items()}}).config == model.config
+
+
+def _to_official_rcan(sd, num_group, num_block):
+    out = _mean_shift()
+    for k, v in sd.items():
+        parts = k.split(".")
+        p = parts[-1]
+        if parts[0] == "conv_first":
+            nk = f"head.0.{p}"
+        elif parts[0] == "conv_after_body":
+            nk = f"body.{num_group}.{p}"
+        elif parts[0] == "body" and parts[2] == "conv":
+            nk = f"body.{parts[1]}.body.{num_block}.{p}"
+        elif parts[0] == "body":  # body.g.residual_group.b.rcab.k[.attention.j].p
+            g, b, kk = parts[1], parts[3], parts[5]
+            if kk == "3":
+                nk = f"body.{g}.body.{b}.body.3.conv_du.{ {'1': 0, '3': 2}[parts[7]] }.{p}"
+            else:
+                nk = f"body.{g}.body.{b}.body.{kk}.{p}"
+        elif parts[0] == "upsample":
+            nk = f"tail.0.{parts[1]}.{p}"
+        elif parts[0] == "conv_last":
+            nk = f"tail.1.{p}"
+        else:
+            raise AssertionError(k)
+        out[nk] = v
+    return out
+
+
+@pytest.mark.parametrize("num_group,num_block,upscale", [(1, 1, 2), (2, 3, 4)])
+def test_rcan_official_naming(num_group, num_block, upscale):
+    model = _build("RCAN", dict(num_feat=16, num_group=num_group, num_block=num_block, squeeze_factor=4, upscale=upscale))
+    official = _to_official_rcan(model.state_dict(), num_group, num_block)
+    assert "body.0.body.0.body.3.conv_du.0.weight" in official and "body.0.body.0.body.3.conv_du.2.bias" in official
+    assert f"body.0.body.{num_block}.weight" in official and f"body.{num_group}.weight" in official
+    assert rcan.convert(official).keys() == model.state_dict().keys()
+    loaded = M.load(official)
+    assert loaded.arch == "RCAN" and loaded.config == model.config
+    assert torch.equal(_out(loaded), _out(model))
+
+
+def test_convert_leaves_basicsr_naming_alone():
+    sd = M.build("EDSR", num_feat=4, num_block=1, upscale=2).state_dict()
+    assert edsr.convert(sd) is sd
+    sd = M.build("RCAN", num_feat=8, num_group=1, num_block=1, squeeze_factor=4, upscale=2).state_dict()
+    assert rcan.convert(sd) is sd
+
+
+# --- bad checkpoints -----------------------------------------------------------------------------------------------
+def test_missing_file(tmp_path):
+    with pytest.raises(InputError, match="checkpoint file not found.*nope.pth"):
+        M.load(str(tmp_path / "nope.pth"))
+
+
+def test_random_bytes_file(tmp_path):
+    path = tmp_path / "junk.pth"
+    path.write_bytes(os.urandom(4096))
+    with pytest.raises(InputError, match="could not read .*junk.pth.* as a PyTorch checkpoint"):
+        M.load(str(path))
+
+
+def test_truncated_file(tmp_path):
+    model = _build("EDSR", CASES[2][1])
+    path = tmp_path / "edsr_x2.pth"
+    M.save(model, str(path))
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(InputError, match="could not read.*Is the file complete"):
+        M.load(str(path))
+
+
+def test_text_file(tmp_path):
+    path = tmp_path / "notes.pth"
+    path.write_text("these are not weights\n")
+    with pytest.raises(InputError, match="could not read"):
+        M.load(str(path))
+
+
+def test_unknown_keys_are_listed():
+    sd = {f"encoder.layer{i}.weight": torch.zeros(2, 2) for i in range(10)}
+    with pytest.raises(InputError, match=r"unknown architecture.*encoder\.layer0\.weight, encoder\.layer1\.weight.*\(10 keys\)") as e:
+        M.load(sd)
+    assert "encoder.layer9.weight" not in str(e.value)  # only the first few are listed
+    assert "EDSR" in str(e.value) and "nn.Module" in str(e.value)
+
+
+def test_no_tensors_and_not_a_dict(tmp_path):
+    with pytest.raises(InputError, match="holds no tensors"):
+        M.load({"params": {"epoch": 3}})
+    path = tmp_path / "list.pth"
+    torch.save([torch.zeros(1)], path)
+    with pytest.raises(InputError, match="must hold a state dict.*list"):
+        M.load(str(path))
+
+
+def test_scale_mismatch(tmp_path):
+    model = _build("EDSR", CASES[4][1])  # x4
+    path = tmp_path / "edsr.pth"
+    M.save(model, str(path))
+    with pytest.raises(InputError, match="you asked for scale 2 but the EDSR checkpoint is x4"):
+        M.load(str(path), scale=2)
+    with pytest.raises(InputError, match="scale 3 but the EDSR checkpoint is x4"):
+        M.load(model.state_dict(), scale=3)
+    assert M.load(str(path), scale=4).scale == 4
+
+
+def test_shape_mismatch_is_an_input_error():
+    sd = dict(_build("EDSR", CASES[2][1]).state_dict())
+    sd["conv_after_body.weight"] = torch.zeros(8, 8, 5, 5)
+    with pytest.raises(InputError, match="(?s)looks like EDSR.*does not fit.*size mismatch for conv_after_body"):
+        M.load(sd)
+
+
+def test_unknown_architecture_name():
+    with pytest.raises(InputError, match="unknown architecture 'Foo'.*EDSR"):
+        M.build("Foo")
+    assert set(M.architectures()) == {"FSRCNN", "EDSR", "MSRResNet", "RCAN", "RRDBNet", "SwinIR"}
+
+
+# --- check / infer_scale -------------------------------------------------------------------------------------------
+def test_check_accepts_a_good_model():
+    assert M.check(_build("EDSR", CASES[3][1]), 3) == 3
+    assert M.check(nn.Upsample(scale_factor=2, mode="nearest"), 2) == 2  # parameter-free modules too
+
+
+def test_check_wrong_scale():
+    with pytest.raises(InputError, match="upscales x4, not x2.*scale=4"):
+        M.check(_build("EDSR", CASES[4][1]), 2)
+
+
+def test_check_wrong_channel_count():
+    out1 = nn.Sequential(nn.Upsample(scale_factor=2), nn.Conv2d(3, 1, 1))
+    with pytest.raises(InputError, match="returns 1 channels, expected 3"):
+        M.check(out1, 2)
+    with pytest.raises(InputError, match=r"failed on a \[1, 3, 12, 12\] RGB input.*3-channel"):
+        M.check(nn.Conv2d(1, 1, 3, padding=1), 1)  # a single-channel (Y) model
+
+
+def test_check_nan_output():
+    model = _build("FSRCNN", dict(upscale=2, **FSRCNN_TINY))
+    with torch.no_grad():
+        model.last_part.bias.fill_(float("nan"))
+    with pytest.raises(InputError, match="NaN or Inf"):
+        M.check(model, 2)
+
+
+def test_check_not_a_module_and_bad_scale():
+    with pytest.raises(InputError, match="expected a torch.nn.Module, got function"):
+        M.check(lambda x: x, 1)
+    with pytest.raises(InputError, match="expected a torch.nn.Module, got str"):
+        M.check("x4-edsr-lite", 4)
+    with pytest.raises(InputError, match="scale must be a positive int"):
+        M.check(nn.Identity(), 0)
+
+
+class _Tuple(nn.Module):
+    def forward(self, x):
+        return x, x
+
+
+def test_check_non_tensor_output():
+    with pytest.raises(InputError, match="returned tuple, not a tensor"):
+        M.check(_Tuple(), 1)
+
+
+def test_infer_scale():
+    assert M.infer_scale(_build("MSRResNet", CASES[6][1])) == 4  # .scale attribute
+    assert M.infer_scale(nn.Upsample(scale_factor=3)) == 3  # measured
+    with pytest.raises(InputError, match="cannot tell the model's scale"):
+        M.infer_scale(nn.Flatten())
