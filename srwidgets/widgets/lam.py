@@ -20,6 +20,7 @@ from .. import viz
 from ..data import load_image
 from ..errors import InputError
 from ..lam import LAM, PATHS, attribution_map
+from ..paths import validate_window
 from ._base import EngineWidget, ImageView, WindowSelector
 
 __all__ = ["LAMWidget"]
@@ -209,24 +210,11 @@ class LAMWidget(EngineWidget):
             return self.window
 
     def _check_window(self, value) -> tuple:
+        # The engine's own check, run here synchronously so a bad window never reaches the worker.
+        if isinstance(value, (str, bytes)):
+            value = (value,)  # a string is not a window; let the engine's message say so
         _, h, w = self.image.shape
-        sh, sw = h * self.scale, w * self.scale
-        try:
-            if isinstance(value, (str, bytes)):
-                raise TypeError
-            nums = [int(v) for v in value]
-            if any(n != v for n, v in zip(nums, value)) or len(nums) not in (3, 4):
-                raise ValueError
-        except (TypeError, ValueError):
-            raise InputError(f"window must be (top, left, size) or (top, left, height, width) in whole SR pixels, "
-                             f"got {value!r}") from None
-        top, left, wh, ww = nums if len(nums) == 4 else (nums[0], nums[1], nums[2], nums[2])
-        if wh < 2 or ww < 2:
-            raise InputError(f"the window must be at least 2x2 SR pixels, got {wh}x{ww}")
-        if top < 0 or left < 0 or top + wh > sh or left + ww > sw:
-            raise InputError(f"window (top={top}, left={left}, {wh}x{ww}) lies outside the {sh}x{sw} SR image: "
-                             f"need 0 <= top <= {sh - wh} and 0 <= left <= {sw - ww}")
-        return (top, left, wh, ww)
+        return tuple(validate_window(value, h * self.scale, w * self.scale))
 
     @validate("baseline")
     def _validate_baseline(self, proposal):
