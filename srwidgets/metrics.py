@@ -45,13 +45,19 @@ def psnr(a: torch.Tensor, b: torch.Tensor, shave: int = 0, y_channel: bool = Tru
 def ssim(a: torch.Tensor, b: torch.Tensor, shave: int = 0, y_channel: bool = True) -> float:
     """SSIM (Wang et al. 2004: 11x11 Gaussian window, sigma 1.5, K1=0.01, K2=0.03) on the 0-255 scale."""
     a, b = _prepare(a, b, shave, y_channel)
+    if min(a.shape[-2:]) < 11:
+        raise ValueError(f"SSIM needs images of at least 11x11 pixels (after shaving), got {tuple(a.shape[-2:])}")
     a, b = a * 255, b * 255
     c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
     ax = torch.arange(11, dtype=torch.float64) - 5
     g = torch.exp(-(ax**2) / (2 * 1.5**2))
     g = g / g.sum()
-    win = (g[:, None] * g[None, :])[None, None].repeat(a.shape[1], 1, 1, 1)
-    conv = lambda t: F.conv2d(t, win, groups=a.shape[1])  # noqa: E731  valid region only, as the reference
+    c = a.shape[1]
+    gv, gh = g.view(1, 1, 11, 1).repeat(c, 1, 1, 1), g.view(1, 1, 1, 11).repeat(c, 1, 1, 1)
+
+    def conv(t):  # separable 11x11 Gaussian, valid region only, as the reference implementation
+        return F.conv2d(F.conv2d(t, gv, groups=c), gh, groups=c)
+
     mu_a, mu_b = conv(a), conv(b)
     saa = conv(a * a) - mu_a**2
     sbb = conv(b * b) - mu_b**2
