@@ -19,7 +19,8 @@ import math
 import threading
 import time
 import traceback
-from typing import Callable, Optional, Sequence, Tuple
+from collections import OrderedDict
+from typing import Any, Callable, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 import ipywidgets as widgets
@@ -29,7 +30,7 @@ from traitlets import Bool, Float, Unicode, observe
 from ..errors import Cancelled, InputError
 from ..progress import CancelToken
 
-__all__ = ["as_rgba", "display_zoom", "ImageView", "WindowSelector", "Job", "Runner", "EngineWidget"]
+__all__ = ["as_rgba", "display_zoom", "named_models", "ImageView", "WindowSelector", "Job", "Runner", "EngineWidget"]
 
 # ipycanvas keeps one global command batch (hold_canvas); drawing from the worker and the kernel thread at the
 # same time would mix their batches, so every draw in srwidgets holds this lock.
@@ -86,6 +87,32 @@ def _resample(rgba: np.ndarray, out_h: int, out_w: int) -> np.ndarray:
 def _nearest(size: int, out: int) -> np.ndarray:
     """Source index of each of ``out`` display pixels sampling ``size`` image pixels (pixel centres)."""
     return np.minimum((np.arange(out) + 0.5) * size / out, size - 1).astype(np.intp)
+
+
+# ---------------------------------------------------------------------------------------------------------- models
+def named_models(model_or_models) -> "OrderedDict[str, Any]":
+    """``{name: model}`` from one model, a list or a dict; strings are zoo names."""
+    if isinstance(model_or_models, Mapping):
+        items = [(str(k), v) for k, v in model_or_models.items()]
+    elif isinstance(model_or_models, (list, tuple)):
+        items = [(None, m) for m in model_or_models]
+    else:
+        items = [(None, model_or_models)]
+    if not items:
+        raise InputError("give at least one model (an nn.Module, a zoo name, a list or a dict name -> model)")
+    out: "OrderedDict[str, Any]" = OrderedDict()
+    for name, model in items:
+        if isinstance(model, str):
+            from .. import zoo
+
+            name = name or model
+            model = zoo.load(model)
+        base = name or getattr(model, "arch", None) or type(model).__name__
+        name, k = base, 2
+        while name in out:
+            name, k = f"{base} #{k}", k + 1
+        out[name] = model
+    return out
 
 
 # ---------------------------------------------------------------------------------------------------------- canvas
@@ -369,10 +396,13 @@ class EngineWidget(widgets.VBox):
     error = Unicode("", help="last error message ('' when none)").tag(sync=False)
 
     default_figure_path = "figure.png"
+    cache_size = 64
 
     def __init__(self, throttle: float = 0.25, **kwargs):
         super().__init__(**kwargs)
         self.last_traceback: Optional[str] = None
+        self.cache: "OrderedDict[Any, Any]" = OrderedDict()  # finished results by the subclass's key, LRU
+        self._cache_lock = threading.Lock()
         self._runner = Runner(self._set_busy, self._set_progress, self._set_error, self._cancelled, throttle=throttle)
         self.progress_bar = widgets.FloatProgress(value=0.0, min=0.0, max=1.0, description="",
                                                   layout=widgets.Layout(width="220px"))
@@ -436,6 +466,22 @@ class EngineWidget(widgets.VBox):
     def supersede(self) -> None:
         """Drop the running job's output (when showing something that needs no job, e.g. a cached result)."""
         self._runner.supersede()
+
+    def cache_put(self, key, value) -> None:
+        """Keep a finished result (any thread; least recently used beyond ``cache_size`` are dropped)."""
+        with self._cache_lock:
+            self.cache[key] = value
+            self.cache.move_to_end(key)
+            while len(self.cache) > self.cache_size:
+                self.cache.popitem(last=False)
+
+    def cache_get(self, key, default=None):
+        """A kept result or ``default`` (any thread)."""
+        with self._cache_lock:
+            if key not in self.cache:
+                return default
+            self.cache.move_to_end(key)
+            return self.cache[key]
 
     def show_error(self, message: str, tb: Optional[str] = None) -> None:
         self._set_error(message, tb)

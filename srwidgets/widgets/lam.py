@@ -10,8 +10,7 @@ the shared canvas / worker / status pieces of :mod:`srwidgets.widgets._base`.
 from __future__ import annotations
 
 import html
-from collections import OrderedDict
-from typing import Any, Dict, Mapping, Optional
+from typing import Any, Dict, Optional
 
 import ipywidgets as widgets
 from traitlets import Any as AnyTrait, Bool, Dict as DictTrait, Float, Int, Unicode, observe, validate
@@ -21,36 +20,11 @@ from ..data import load_image
 from ..errors import InputError
 from ..lam import LAM, PATHS, attribution_map
 from ..paths import validate_window
-from ._base import EngineWidget, ImageView, WindowSelector
+from ._base import EngineWidget, ImageView, WindowSelector, named_models
 
 __all__ = ["LAMWidget"]
 
 COLORMAPS = ["jet", "seismic", "viridis", "magma", "inferno", "hot", "coolwarm", "RdBu_r", "gray"]
-
-
-def _named_models(model_or_models) -> "OrderedDict[str, Any]":
-    """``{name: model}`` from one model, a list or a dict; strings are zoo names."""
-    if isinstance(model_or_models, Mapping):
-        items = [(str(k), v) for k, v in model_or_models.items()]
-    elif isinstance(model_or_models, (list, tuple)):
-        items = [(None, m) for m in model_or_models]
-    else:
-        items = [(None, model_or_models)]
-    if not items:
-        raise InputError("give at least one model (an nn.Module, a zoo name, a list or a dict name -> model)")
-    out: "OrderedDict[str, Any]" = OrderedDict()
-    for name, model in items:
-        if isinstance(model, str):
-            from .. import zoo
-
-            name = name or model
-            model = zoo.load(model)
-        base = name or getattr(model, "arch", None) or type(model).__name__
-        name, k = base, 2
-        while name in out:
-            name, k = f"{base} #{k}", k + 1
-        out[name] = model
-    return out
 
 
 class LAMWidget(EngineWidget):
@@ -97,14 +71,13 @@ class LAMWidget(EngineWidget):
     results = DictTrait(help="{model name: LAMResult} of the last finished window")
 
     default_figure_path = "lam.png"
-    cache_size = 64
     history_size = 10
 
     def __init__(self, model_or_models, image, scale: Optional[int] = None, max_display: int = 512,
                  throttle: float = 0.25, lam_options: Optional[dict] = None, **traits):
         super().__init__(throttle=throttle)
         self._ready = False
-        self.models = _named_models(model_or_models)
+        self.models = named_models(model_or_models)
         self.names = list(self.models)
         self.compare = len(self.names) > 1
         self.image = load_image(image)
@@ -114,7 +87,6 @@ class LAMWidget(EngineWidget):
         if len(set(scales.values())) > 1:
             raise InputError(f"compare mode needs models of one scale; got {scales}")
         self.scale = next(iter(scales.values()))
-        self._cache: "OrderedDict[tuple, Any]" = OrderedDict()
         self._maps: Dict[str, Any] = {}  # name -> the map now painted (final or partial), for alpha/cmap changes
         self._sr_shown = False
         self._build_views(max_display)
@@ -286,8 +258,8 @@ class LAMWidget(EngineWidget):
         if not self.window:
             return
         window, settings = tuple(self.window), self.settings()
-        cached = {n: self._cache[self._key(n, window, settings)] for n in self.names
-                  if self._key(n, window, settings) in self._cache}
+        cached = {n: self.cache_get(self._key(n, window, settings)) for n in self.names}
+        cached = {n: r for n, r in cached.items() if r is not None}
         if len(cached) == len(self.names):
             self.supersede()
             self.error = ""
@@ -296,6 +268,8 @@ class LAMWidget(EngineWidget):
             self._show_final(cached, cached=True)
             return
         todo = [n for n in self.names if n not in cached]
+        if self.busy:
+            self.supersede()  # first, so the old job cannot paint over the cleared panels
         for name in todo:
             self._clear_panel(name)
 
@@ -310,7 +284,7 @@ class LAMWidget(EngineWidget):
 
                 res = self.engines[name].attribute(self.image, window, callback=callback, cancel=job.token,
                                                    **settings)
-                self._cache_put(self._key(name, window, settings), res)
+                self.cache_put(self._key(name, window, settings), res)
                 results[name] = res
                 job.deliver(self._show_panel, name, res)
             job.deliver(self._show_final, results)
@@ -333,12 +307,6 @@ class LAMWidget(EngineWidget):
             job.deliver(setattr, self, "status", "select a window on the SR output")
 
         self.start(work, label="computing the SR output")
-
-    def _cache_put(self, key, result) -> None:
-        self._cache[key] = result
-        self._cache.move_to_end(key)
-        while len(self._cache) > self.cache_size:
-            self._cache.popitem(last=False)
 
     # ------------------------------------------------------------------------------------------------ display
     def _show_sr(self, sr) -> None:
@@ -407,17 +375,9 @@ class LAMWidget(EngineWidget):
         if self.result is None:
             raise InputError("nothing to save yet: select a window on the SR output first")
         if self.compare:
-            fig = viz.lam_figure([self.results[n] for n in self.names], path=path, titles=self.names)
+            viz.lam_figure([self.results[n] for n in self.names], path=path, titles=self.names,
+                           cmap=self.colormap, alpha=self.alpha)
         else:
-            fig = viz.lam_figure(self.result, path=path)
-        _close(fig)
+            viz.lam_figure(self.result, path=path, cmap=self.colormap, alpha=self.alpha)
         return path
 
-
-def _close(fig) -> None:
-    try:
-        import matplotlib.pyplot as plt
-
-        plt.close(fig)
-    except Exception:  # a figure not made through pyplot needs no closing
-        pass
