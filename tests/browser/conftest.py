@@ -123,8 +123,10 @@ class JupyterLabServer:
         sep = "&" if "?" in path else "?"
         return f"{self.base_url}/{path.lstrip('/')}{sep}token={self.token}"
 
-    def notebook_url(self, relpath: str) -> str:
-        return self.url(f"lab/tree/{relpath}")
+    def notebook_url(self, relpath: str, workspace: str | None = None) -> str:
+        """The notebook in a fresh workspace (``?reset``): no tabs restored from an earlier test."""
+        ws = workspace or f"srw-{os.urandom(4).hex()}"
+        return self.url(f"lab/workspaces/{ws}/tree/{relpath}?reset")
 
     def log(self) -> str:
         try:
@@ -141,6 +143,16 @@ class JupyterLabServer:
 
     def api(self, path: str, timeout: float = 5.0):
         return self._get_json(f"api/{path.lstrip('/')}", timeout)
+
+    def shutdown_kernels(self) -> None:
+        """Stop every kernel of the server (between tests: frees the CPU for the next one)."""
+        for k in self.api("kernels"):
+            req = urllib.request.Request(
+                f"{self.base_url}/api/kernels/{k['id']}", method="DELETE",
+                headers={"Authorization": f"token {self.token}"},
+            )
+            with contextlib.suppress(OSError):
+                urllib.request.urlopen(req, timeout=10).close()
 
     def lab_api(self, path: str, timeout: float = 10.0):
         return self._get_json(f"lab/api/{path.lstrip('/')}", timeout)
@@ -177,11 +189,15 @@ def _start_server(base: Path) -> JupyterLabServer:
     for plugin, values in _SETTINGS.items():
         package, name = plugin.split(":")
         _write_json(base / "settings" / package / f"{name}.jupyterlab-settings", values)
-    # A python3 kernel spec in the private data dir (it shadows any other) running *this* interpreter.
+    # A python3 kernel spec in the private data dir (it shadows any other) running *this* interpreter on
+    # *this* working tree: the repo root leads the kernel's sys.path, as the cwd does for `python -m pytest`
+    # (so a stale editable install cannot hand the kernel another srwidgets than the one under test).
+    kernel_pythonpath = os.pathsep.join(p for p in (str(REPO_ROOT), os.environ.get("PYTHONPATH", "")) if p)
     _write_json(
         base / "data" / "kernels" / "python3" / "kernel.json",
         {
             "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+            "env": {"PYTHONPATH": kernel_pythonpath},
             "display_name": "Python 3 (srwidgets test venv)",
             "language": "python",
             "metadata": {"debugger": False},
@@ -258,9 +274,17 @@ def _stop(proc: subprocess.Popen) -> None:
 
 @pytest.fixture(scope="session")
 def jupyterlab_server(chromium_path):
-    base = Path(tempfile.mkdtemp(prefix="srw-jlab-"))
     t0 = time.monotonic()
-    server = _start_server(base)
+    for attempt in range(3):
+        base = Path(tempfile.mkdtemp(prefix="srw-jlab-"))
+        try:
+            server = _start_server(base)
+            break
+        except RuntimeError as exc:
+            shutil.rmtree(base, ignore_errors=True)
+            # the free port was taken between our probe and the server's bind: try another one
+            if attempt == 2 or "already in use" not in str(exc).lower():
+                raise
     print(f"\n[browser] JupyterLab up on {server.base_url} in {time.monotonic() - t0:.1f}s (root {server.root_dir})")
     try:
         yield server
@@ -311,3 +335,5 @@ def page(request, chromium_path, jupyterlab_server, tmp_path):
         finally:
             with contextlib.suppress(Exception):
                 context.close()
+            with contextlib.suppress(Exception):
+                jupyterlab_server.shutdown_kernels()

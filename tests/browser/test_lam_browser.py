@@ -4,7 +4,7 @@
 drawing and mouse events) with a tiny notebook, so that a failure there is not mistaken for a LAM bug.
 ``test_lam_widget_drag`` is the end-to-end check of :class:`srwidgets.LAMWidget`: run the notebook, drag a
 box on the SR canvas with the real mouse, and read the LR heatmap pixels and the DI label from the page.
-It leaves a screenshot in ``artifacts/lam_widget.png``.
+It leaves screenshots in ``artifacts/``: ``lam_widget.png`` (the widget) and ``lam_widget_page.png`` (the page).
 """
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.browser]
 KERNEL_READY_TIMEOUT_MS = 90_000
 RUN_TIMEOUT_MS = 120_000
 HEATMAP_TIMEOUT_MS = 120_000
+DI_TIMEOUT_MS = 60_000  # after the heatmap
 
 # --------------------------------------------------------------------------------------------- helpers
 _JS_CANVAS_STATS = """
@@ -42,20 +43,64 @@ _JS_CANVAS_STATS = """
 }
 """
 
-_JS_PIXELS = """
-(sel) => {
+# keep a copy of a canvas's pixels in the page (under a key) / the fraction of pixels that differ from it now
+_JS_SNAPSHOT = """
+([sel, key]) => {
   const el = document.querySelector(sel);
   const c = el.tagName === 'CANVAS' ? el : el.querySelector('canvas');
-  return Array.from(c.getContext('2d').getImageData(0, 0, c.width, c.height).data);
+  (window.__srwSnapshots = window.__srwSnapshots || {})[key] =
+      {w: c.width, h: c.height, data: c.getContext('2d').getImageData(0, 0, c.width, c.height).data};
+  return true;
 }
 """
 
-_JS_KERNEL_IDLE = """
-() => {
+_JS_CHANGED_FRACTION = """
+([sel, key, tol]) => {
+  const el = document.querySelector(sel);
+  const c = el && (el.tagName === 'CANVAS' ? el : el.querySelector('canvas'));
+  const b = (window.__srwSnapshots || {})[key];
+  if (!c || !b || c.width !== b.w || c.height !== b.h) return -1;
+  const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data, o = b.data;
+  let changed = 0;
+  for (let i = 0; i < d.length; i += 4) {
+    if (Math.abs(d[i] - o[i]) + Math.abs(d[i + 1] - o[i + 1]) + Math.abs(d[i + 2] - o[i + 2]) > tol) changed++;
+  }
+  return changed / (d.length / 4);
+}
+"""
+
+# the box around what an output actually shows (canvases, controls, text), padded; page coordinates
+_JS_CONTENT_BOX = """
+(root) => {
+  let x0 = Infinity, y0 = Infinity, x1 = -Infinity, y1 = -Infinity;
+  for (const el of root.querySelectorAll('*')) {
+    const media = /^(CANVAS|IMG|svg|INPUT|BUTTON|SELECT|TEXTAREA|PROGRESS)$/.test(el.tagName);
+    if (!media && (el.children.length || !el.textContent.trim())) continue;
+    let r = el.getBoundingClientRect();
+    if (!media) { const rg = document.createRange(); rg.selectNodeContents(el); r = rg.getBoundingClientRect(); }
+    if (r.width < 1 || r.height < 1 || getComputedStyle(el).visibility === 'hidden') continue;
+    x0 = Math.min(x0, r.left); y0 = Math.min(y0, r.top); x1 = Math.max(x1, r.right); y1 = Math.max(y1, r.bottom);
+  }
+  if (!isFinite(x0)) return null;
+  const pad = 8;
+  const x = Math.max(0, x0 - pad), y = Math.max(0, y0 - pad);
+  return {x: x + window.scrollX, y: y + window.scrollY,
+          width: Math.min(window.innerWidth, x1 + pad) - x, height: Math.min(window.innerHeight, y1 + pad) - y};
+}
+"""
+
+# the notebook panel of a path: its DOM id and its kernel's status (needs LabApp.expose_app_in_browser)
+_JS_PANEL = """
+(path) => {
   const app = window.jupyterapp;
-  const w = app && app.shell && app.shell.currentWidget;
-  const k = w && w.sessionContext && w.sessionContext.session && w.sessionContext.session.kernel;
-  return k ? k.status : null;
+  if (!app || !app.shell) return null;
+  for (const w of app.shell.widgets('main')) {
+    if (w.context && w.context.path === path) {
+      const s = w.sessionContext && w.sessionContext.session;
+      return {id: w.id, current: app.shell.currentWidget === w, kernel: s && s.kernel ? s.kernel.status : null};
+    }
+  }
+  return null;
 }
 """
 
@@ -69,34 +114,46 @@ def write_notebook(server, name: str, sources: list[str]) -> str:
     return name
 
 
-def open_notebook(page, server, name: str) -> None:
+def _panel_state(page, name: str):
+    return page.evaluate(_JS_PANEL, name)
+
+
+def open_notebook(page, server, name: str):
+    """Open ``name`` in a fresh workspace, wait for its kernel to be idle; returns the notebook panel's locator."""
     t0 = time.monotonic()
     page.goto(server.notebook_url(name), wait_until="domcontentloaded", timeout=60_000)
-    page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)
+    # autoStartDefaultKernel + the notebook's kernelspec: the kernel starts by itself; wait until it is idle
+    page.wait_for_function(
+        f"(() => {{ const s = ({_JS_PANEL})({name!r}); return !!s && s.current && s.kernel === 'idle'; }})()",
+        timeout=KERNEL_READY_TIMEOUT_MS, polling=250,
+    )
+    panel = page.locator(f"#{_panel_state(page, name)['id']}")
+    panel.locator(".jp-Notebook .jp-Cell").first.wait_for(timeout=30_000)
     # more room for the widget: fold the file browser away
     page.evaluate("() => { const a = window.jupyterapp; if (a && a.shell.collapseLeft) a.shell.collapseLeft(); }")
-    # autoStartDefaultKernel + the notebook's kernelspec: the kernel starts by itself; wait until it is idle
-    page.wait_for_function(f"({_JS_KERNEL_IDLE})() === 'idle'", timeout=KERNEL_READY_TIMEOUT_MS, polling=250)
     print(f"[browser] {name}: notebook open, kernel idle after {time.monotonic() - t0:.1f}s")
+    return panel
 
 
-def run_all_cells(page) -> None:
-    """Run > Run All Cells, through the menu bar as a user would."""
+def run_all_cells(page, panel) -> None:
+    """Run > Run All Cells, through the menu bar as a user would (with the notebook's first cell selected)."""
+    panel.locator(".jp-Cell .jp-InputPrompt").first.click()
     page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(r"^Run$")).click()
     page.locator(".lm-Menu-itemLabel", has_text=re.compile(r"^Run All Cells$")).click()
 
 
-def wait_cells_done(page, n_cells: int, timeout_ms: int = RUN_TIMEOUT_MS) -> None:
+def wait_cells_done(page, panel, name: str, n_cells: int, timeout_ms: int = RUN_TIMEOUT_MS) -> None:
     """All code cells have an execution count, the kernel is idle; fail early with the traceback on an error."""
     deadline = time.monotonic() + timeout_ms / 1000
     while True:
-        err = page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr'], "
-                           ".jp-RenderedText[data-mime-type='application/vnd.jupyter.error']")
-        if page.locator(".jp-RenderedText[data-mime-type='application/vnd.jupyter.error']").count():
+        # JupyterLab renders an error output (traceback) with the stderr MIME type
+        err = panel.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']",
+                            has_text=re.compile(r"Traceback|Error"))
+        if err.count():
             raise AssertionError("a notebook cell raised:\n" + "\n".join(err.all_inner_texts()))
-        prompts = page.locator(".jp-CodeCell .jp-InputPrompt").all_inner_texts()
+        prompts = panel.locator(".jp-CodeCell .jp-InputArea-prompt").all_inner_texts()
         done = [p for p in prompts if re.search(r"\[\d+\]", p)]
-        if len(done) >= n_cells and page.evaluate(_JS_KERNEL_IDLE) == "idle":
+        if len(done) >= n_cells and (_panel_state(page, name) or {}).get("kernel") == "idle":
             return
         if time.monotonic() > deadline:
             raise AssertionError(f"cells not done after {timeout_ms / 1000:.0f}s; prompts: {prompts}")
@@ -149,9 +206,9 @@ def test_ipycanvas_roundtrip(page, jupyterlab_server, artifacts_dir):
         "c.on_mouse_up(_up)\n"
         "W.VBox([c, lab])",
     ])
-    open_notebook(page, jupyterlab_server, name)
-    run_all_cells(page)
-    wait_cells_done(page, 1)
+    panel = open_notebook(page, jupyterlab_server, name)
+    run_all_cells(page, panel)
+    wait_cells_done(page, panel, name, 1)
     sel = "canvas.srw-test-canvas"
     page.wait_for_selector(sel, state="visible", timeout=30_000)
     page.wait_for_function(f"(({_JS_CANVAS_STATS})({sel!r}) || {{}}).r > 200", timeout=30_000)
@@ -187,17 +244,21 @@ LAM_CELLS = [
 SR_SELECTORS = ["canvas.srw-sr-canvas", ".srw-sr-canvas canvas"]
 LR_SELECTORS = ["canvas.srw-lr-canvas", ".srw-lr-canvas canvas"]
 DI_SELECTOR = ".srw-di"
+HEAT_TOL = 30  # summed |dRGB| above which an LR pixel counts as changed
+HEAT_MIN_FRACTION = 0.05
 _NUMBER = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
 
 
 def test_lam_widget_drag(page, jupyterlab_server, artifacts_dir):
     t0 = time.monotonic()
     name = write_notebook(jupyterlab_server, "lam_widget.ipynb", LAM_CELLS)
-    open_notebook(page, jupyterlab_server, name)
-    run_all_cells(page)
-    wait_cells_done(page, len(LAM_CELLS))
-    sr_sel = _first_visible(page, SR_SELECTORS, 60_000)
-    lr_sel = _first_visible(page, LR_SELECTORS, 60_000)
+    panel = open_notebook(page, jupyterlab_server, name)
+    run_all_cells(page, panel)
+    wait_cells_done(page, panel, name, len(LAM_CELLS))
+    pid = panel.get_attribute("id")
+    sr_sel = _first_visible(page, [f"#{pid} {s}" for s in SR_SELECTORS], 60_000)
+    lr_sel = _first_visible(page, [f"#{pid} {s}" for s in LR_SELECTORS], 60_000)
+    di_sel = f"#{pid} {DI_SELECTOR}"
     # the LR image has been drawn (non-blank) before we touch anything
     page.wait_for_function(
         f"(() => {{ const s = ({_JS_CANVAS_STATS})({lr_sel!r}); return s && s.nonzero > 0 && s.std > 1; }})()",
@@ -208,49 +269,47 @@ def test_lam_widget_drag(page, jupyterlab_server, artifacts_dir):
         timeout=60_000,
     )
     t_render = time.monotonic() - t0
-    before = canvas_stats(page, lr_sel)
-    before_px = page.evaluate(_JS_PIXELS, lr_sel)
-    di_before = page.locator(DI_SELECTOR).first.inner_text().strip() if page.locator(DI_SELECTOR).count() else ""
-    page.screenshot(path=str(artifacts_dir / "lam_widget_before.png"))
+    page.evaluate(_JS_SNAPSHOT, [lr_sel, "lr"])
+    page.evaluate(_JS_SNAPSHOT, [sr_sel, "sr"])
+    di_before = page.locator(di_sel).first.inner_text().strip() if page.locator(di_sel).count() else ""
 
     # drag a box in the middle of the SR image with the real mouse
     drag(page, page.locator(sr_sel).first, (0.40, 0.40), (0.60, 0.60))
 
-    # the heatmap appears on the LR canvas: its pixels change from the plain LR image
+    # the drag drew the selection on the SR canvas
+    page.wait_for_function(f"({_JS_CHANGED_FRACTION})({[sr_sel, 'sr', 30]!r}) > 0", timeout=30_000, polling=250)
+    # the heatmap appears on the LR canvas: a good part of its pixels change from the plain LR image
+    # (a selection box alone changes only a few percent)
     page.wait_for_function(
-        f"(() => {{ const s = ({_JS_CANVAS_STATS})({lr_sel!r}); return s && s.hash !== {before['hash']}; }})()",
+        f"({_JS_CHANGED_FRACTION})({[lr_sel, 'lr', HEAT_TOL]!r}) >= {HEAT_MIN_FRACTION}",
         timeout=HEATMAP_TIMEOUT_MS, polling=500,
     )
-    # ... and the DI label shows a number
+    # ... and the DI label shows a (new) number
     page.wait_for_function(
         f"""(() => {{
-            const el = document.querySelector({DI_SELECTOR!r});
+            const el = document.querySelector({di_sel!r});
             if (!el) return false;
             const t = el.textContent.trim();
             return t !== {di_before!r} && /[-+]?(\\d+\\.?\\d*|\\.\\d+)/.test(t);
         }})()""",
-        timeout=HEATMAP_TIMEOUT_MS, polling=500,
+        timeout=DI_TIMEOUT_MS, polling=500,
     )
-    # let any final frame land, then measure
-    page.wait_for_timeout(500)
-    after = canvas_stats(page, lr_sel)
-    after_px = page.evaluate(_JS_PIXELS, lr_sel)
-    assert (after["w"], after["h"]) == (before["w"], before["h"])
-    n = len(after_px) // 4
-    changed = sum(
-        1 for i in range(0, len(after_px), 4)
-        if abs(after_px[i] - before_px[i]) + abs(after_px[i + 1] - before_px[i + 1])
-        + abs(after_px[i + 2] - before_px[i + 2]) > 30
-    )
-    assert changed >= 0.05 * n, f"heatmap changed only {changed}/{n} LR pixels: before {before}, after {after}"
+    changed = page.evaluate(_JS_CHANGED_FRACTION, [lr_sel, "lr", HEAT_TOL])
+    assert changed >= HEAT_MIN_FRACTION, f"the heatmap changed only {changed:.1%} of the LR pixels"
+    stats = canvas_stats(page, lr_sel)
 
-    di_text = page.locator(DI_SELECTOR).first.inner_text().strip()
+    di_text = page.locator(di_sel).first.inner_text().strip()
     m = _NUMBER.search(di_text)
     assert m, f"DI label has no number: {di_text!r}"
     di = float(m.group(0))
     assert di == di and di >= 0, f"DI is not a non-negative number: {di_text!r}"
 
-    page.locator(sr_sel).first.scroll_into_view_if_needed()
-    page.screenshot(path=str(artifacts_dir / "lam_widget.png"))
+    # artifacts: the widget alone (for the README) and the whole JupyterLab page
+    output = panel.locator(".jp-OutputArea-output").filter(has=page.locator(sr_sel.split(" ", 1)[1])).first
+    output.scroll_into_view_if_needed()
+    clip = output.evaluate(_JS_CONTENT_BOX)
+    output.screenshot(path=str(artifacts_dir / "lam_widget.png")) if clip is None else \
+        page.screenshot(path=str(artifacts_dir / "lam_widget.png"), clip=clip)
+    page.screenshot(path=str(artifacts_dir / "lam_widget_page.png"))
     print(f"[browser] LAM: rendered in {t_render:.1f}s, heatmap + DI={di_text!r} after drag; "
-          f"{changed}/{n} LR pixels changed; total {time.monotonic() - t0:.1f}s")
+          f"{changed:.0%} of LR pixels changed ({stats['w']}x{stats['h']}); total {time.monotonic() - t0:.1f}s")
