@@ -220,31 +220,38 @@ class LAM:
         """``Σ_j ∇D_w(p_j) ⊙ d_j`` for each window ``w``, over all path evaluations, on LR ``box`` (or everything)."""
         sh, sw = (self.scale * lam_path.image_shape[0], self.scale * lam_path.image_shape[1])
         local = [self._clip(win, sh, sw, box) for win in windows]
-        pixels = box[2] * box[3] if box else lam_path.image_shape[0] * lam_path.image_shape[1]
-        accs, j = None, 0
+        bh, bw = (box[2], box[3]) if box else lam_path.image_shape
+        accs, j = [torch.zeros(3, bh, bw, dtype=torch.float64, device=self.device) for _ in windows], 0
         with frozen(self.model):
             while j < lam_path.total:
                 check_cancel(cancel)
-                m = min(lam_path.total - j, estimate_chunk(self._bytes_per_pixel, pixels, self.device,
+                m = min(lam_path.total - j, estimate_chunk(self._bytes_per_pixel, bh * bw, self.device,
                                                             self.chunk_size, self.memory_budget))
                 points, derivatives = lam_path.points(j, j + m, box)
-                x = points.to(self.dtype).requires_grad_(True)
-                with torch.enable_grad(), saved_bytes() as meter:
-                    with torch.autocast("cuda", self.autocast) if self.autocast else nullcontext():
-                        y = self.model(x)
-                    self._check_finite(y, lam_path, j)
-                    objectives = [gradient_detector(y.float(), win).sum() for win in local]
-                if self._bytes_per_pixel is None:
-                    self._bytes_per_pixel = meter.bytes / (m * pixels)
-                grads = [torch.autograd.grad(obj, x, retain_graph=i + 1 < len(local))[0]
-                         for i, obj in enumerate(objectives)]
-                del y, objectives
-                # sqrt has an infinite derivative at 0: zero the NaN gradients, as the authors do.
-                terms = [(torch.nan_to_num(g.double(), nan=0.0, posinf=np.inf, neginf=-np.inf) * derivatives).sum(0)
-                         for g in grads]
-                accs = terms if accs is None else [a + t for a, t in zip(accs, terms)]
+                # A step whose path derivative is exactly 0 (the last blur steps, where both kernels are the
+                # identity to float64 precision) adds exactly 0: skip its forward and backward.
+                live = derivatives.flatten(1).ne(0).any(1).nonzero().flatten()
+                if live.numel():
+                    self._accumulate(accs, points[live], derivatives[live], local, (lam_path, j + live))
                 j += m
                 report(m, accs)
+        return accs
+
+    def _accumulate(self, accs, points, derivatives, windows, where):
+        """``accs[w] += Σ_i ∇D_w(p_i) ⊙ d_i`` for one chunk of path points ``[m, 3, h, w]``."""
+        x = points.to(self.dtype).requires_grad_(True)
+        measuring = self._bytes_per_pixel is None
+        with torch.enable_grad(), saved_bytes() if measuring else nullcontext() as meter:
+            with torch.autocast("cuda", self.autocast) if self.autocast else nullcontext():
+                y = self.model(x)
+            self._check_finite(y, *where)
+            objectives = [gradient_detector(y.float(), win).sum() for win in windows]
+        if measuring:
+            self._bytes_per_pixel = meter.bytes / x[0, 0].numel() / x.shape[0]
+        for i, obj in enumerate(objectives):
+            g = torch.autograd.grad(obj, x, retain_graph=i + 1 < len(objectives))[0]
+            # sqrt has an infinite derivative at 0: zero the NaN gradients, as the authors do.
+            accs[i] += (torch.nan_to_num(g.double(), nan=0.0, posinf=np.inf, neginf=-np.inf) * derivatives).sum(0)
         return accs
 
     # -- helpers ------------------------------------------------------------------------------------------------
@@ -252,10 +259,10 @@ class LAM:
         with torch.inference_mode(), frozen(self.model):
             return self.model(x.to(self.dtype)).double()
 
-    def _check_finite(self, y, lam_path, j):
+    def _check_finite(self, y, lam_path, steps):
         bad = ~torch.isfinite(y.detach()).flatten(1).all(1)
         if bad.any():
-            where = lam_path.label(j + int(bad.nonzero()[0]))
+            where = lam_path.label(int(steps[bad.nonzero()[0]]))
             raise InputError(f"the model returns NaN or Inf along the {lam_path.name!r} path at {where}; its "
                              "weights or the input may be broken (try another model, or path='black' to compare)")
 

@@ -291,7 +291,7 @@ def validate_window(window, sr_height: int, sr_width: int) -> Window:
     checked to lie inside the ``sr_height × sr_width`` SR image and to be at least 2 × 2."""
     try:
         vals = [int(v) for v in window]
-        ok = len(vals) in (3, 4) and all(float(v) == int(v) for v in window)
+        ok = not isinstance(window, str) and len(vals) in (3, 4) and all(float(v) == int(v) for v in window)
     except (TypeError, ValueError):
         ok = False
     if not ok:
@@ -345,10 +345,13 @@ def saved_bytes():
     meter, seen = _Meter(), set()
 
     def pack(t):
-        s = t.untyped_storage()
-        if s.data_ptr() not in seen:
-            seen.add(s.data_ptr())
-            meter.bytes += s.nbytes()
+        try:
+            s = t.untyped_storage()
+            if s.data_ptr() not in seen:
+                seen.add(s.data_ptr())
+                meter.bytes += s.nbytes()
+        except (RuntimeError, NotImplementedError):  # tensors without storage (sparse, wrapper subclasses)
+            meter.bytes += t.numel() * t.element_size()
         return t
 
     with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
