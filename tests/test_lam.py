@@ -479,3 +479,15 @@ def test_cli_writes_figure_and_prints_indices(edsr, tmp_path, capsys):
     assert "Gini" in out and "DI" in out and (tmp_path / "out.png").exists()
     with pytest.raises(InputError, match="window"):
         cli.parse_window("1,2")
+
+
+def test_zero_derivative_steps_are_skipped_without_changing_numbers(edsr, image):
+    # σ_k = 1.2 (1 − k/24) < 0.11 for k >= 22: both kernels are the identity in float64, d_23 = d_24 = 0 exactly.
+    a, m, g, _ = reference_lam(edsr, image, (8, 6, 8), steps=24, sigma=1.2, l=5)
+    calls = count_forwards(edsr)
+    lam = LAM(edsr, crop=False)
+    lam.attribute(image, (2, 2, 4), steps=1, kernel_size=5)  # SR, receptive field and chunk size measured
+    calls[0] = 0
+    r = lam.attribute(image, (8, 6, 8), steps=24, sigma=1.2, kernel_size=5)
+    assert calls[0] == 24 - 2 + 1  # the live steps and the baseline
+    assert np.abs(r.map.numpy() - m).max() <= 1e-4 and r.gini == pytest.approx(g, abs=1e-4)
