@@ -14,11 +14,13 @@ drawing takes one module-wide lock because ipycanvas batches commands in a singl
 """
 from __future__ import annotations
 
+import atexit
 import html
 import math
 import threading
 import time
 import traceback
+import weakref
 from collections import OrderedDict
 from typing import Any, Callable, Mapping, Optional, Sequence, Tuple
 
@@ -293,6 +295,22 @@ class Job:
             self._last_partial = time.monotonic()
 
 
+_RUNNERS: "weakref.WeakSet[Runner]" = weakref.WeakSet()
+
+
+@atexit.register
+def _stop_workers_at_exit() -> None:
+    # A daemon thread still inside a torch op when the interpreter exits aborts the process ("terminate called
+    # without an active exception"): cancel every job and give the threads a moment to leave torch.
+    jobs = [j for r in list(_RUNNERS) for j in (r._current, r._last) if j is not None]
+    for job in jobs:
+        job.token.cancel()
+    deadline = time.monotonic() + 10.0
+    for job in jobs:
+        if job.thread is not None and job.thread.is_alive():
+            job.thread.join(max(0.0, deadline - time.monotonic()))
+
+
 class Runner:
     """Runs one job at a time on daemon worker threads; a new job supersedes (cancels) the running one.
 
@@ -308,6 +326,7 @@ class Runner:
         self._generation = 0
         self._current: Optional[Job] = None  # the job whose output may still be shown
         self._last: Optional[Job] = None     # the last job started (a new one waits for it to stop)
+        _RUNNERS.add(self)
 
     @property
     def busy(self) -> bool:
