@@ -109,7 +109,7 @@ def named_models(model_or_models) -> "OrderedDict[str, Any]":
 
             name = name or model
             model = zoo.load(model)
-        base = name or getattr(model, "arch", None) or type(model).__name__
+        base = name or getattr(model, "zoo_name", None) or getattr(model, "arch", None) or type(model).__name__
         name, k = base, 2
         while name in out:
             name, k = f"{base} #{k}", k + 1
@@ -416,6 +416,14 @@ class EngineWidget(widgets.VBox):
 
     default_figure_path = "figure.png"
     cache_size = 64
+
+    def __repr__(self) -> str:
+        # Short and stable (notebook outputs are compared by nbval; the default lists every child widget's state).
+        return f"{type(self).__name__}({self._describe()})"
+
+    def _describe(self) -> str:
+        """What ``repr`` shows between the parentheses; subclasses name their models and inputs."""
+        return ""
 
     def __init__(self, throttle: float = 0.25, **kwargs):
         super().__init__(**kwargs)

@@ -106,6 +106,10 @@ class LAMWidget(EngineWidget):
             self.window = window
 
     # ------------------------------------------------------------------------------------------------ building
+    def _describe(self) -> str:
+        _, h, w = self.image.shape
+        return f"models={list(self.names)}, image {h}x{w}, x{self.scale}"
+
     def _build_views(self, max_display: int) -> None:
         _, h, w = self.image.shape
         s = self.scale
