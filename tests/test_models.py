@@ -414,3 +414,19 @@ def test_infer_scale():
     assert M.infer_scale(nn.Upsample(scale_factor=3)) == 3  # measured
     with pytest.raises(InputError, match="cannot tell the model's scale"):
         M.infer_scale(nn.Flatten())
+
+
+def test_fsrcnn_bicubic_residual_round_trip(tmp_path):
+    # Our variant adds the bicubic upsampling of the input; the flag is not in the weights, so it must travel in
+    # srwidgets' metadata, and a zero network must then output exactly bicubic.
+    m = M.build("FSRCNN", upscale=4, d=8, s=4, m=1, bicubic_residual=True)
+    for p in m.parameters():
+        torch.nn.init.zeros_(p)
+    x = torch.rand(1, 3, 6, 7)
+    bic = torch.nn.functional.interpolate(x, scale_factor=4, mode="bicubic", align_corners=False)
+    assert torch.allclose(m(x), bic, atol=1e-6)
+    path = tmp_path / "fsrcnn_x4.pth"
+    M.save(m, str(path))
+    m2 = M.load(str(path))
+    assert m2.config["bicubic_residual"] is True
+    assert torch.allclose(m2(x), bic, atol=1e-6)

@@ -4,6 +4,7 @@ A deliberately small receptive field: feature extraction 5x5, ``m`` 3x3 mapping 
 """
 from __future__ import annotations
 
+import torch.nn.functional as F
 from torch import nn
 
 from ._common import StateDict
@@ -16,10 +17,14 @@ class FSRCNN(nn.Module):
 
     arch = ARCH
 
-    def __init__(self, upscale: int = 4, d: int = 56, s: int = 12, m: int = 4, num_channels: int = 3):
+    def __init__(self, upscale: int = 4, d: int = 56, s: int = 12, m: int = 4, num_channels: int = 3,
+                 bicubic_residual: bool = False):
         super().__init__()
         self.scale = int(upscale)
-        self.config = dict(upscale=upscale, d=d, s=s, m=m, num_channels=num_channels)
+        self.config = dict(upscale=upscale, d=d, s=s, m=m, num_channels=num_channels, bicubic_residual=bicubic_residual)
+        # Optional global residual: add the bicubic upsampling of the input, so the network learns only the
+        # missing detail (a variant of ours; published FSRCNN weights have none, the default).
+        self.bicubic_residual = bicubic_residual
         self.first_part = nn.Sequential(nn.Conv2d(num_channels, d, 5, padding=2), nn.PReLU(d))
         mid = [nn.Conv2d(d, s, 1), nn.PReLU(s)]
         for _ in range(m):
@@ -31,7 +36,10 @@ class FSRCNN(nn.Module):
         nn.init.zeros_(self.last_part.bias)
 
     def forward(self, x):
-        return self.last_part(self.mid_part(self.first_part(x)))
+        y = self.last_part(self.mid_part(self.first_part(x)))
+        if self.bicubic_residual:
+            y = y + F.interpolate(x, scale_factor=self.scale, mode="bicubic", align_corners=False)
+        return y
 
 
 MODEL = FSRCNN
