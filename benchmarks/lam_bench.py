@@ -106,7 +106,7 @@ class PeakMemory:
         def sample():
             while not self._stop:
                 self.peak = max(self.peak, self._rss())
-                time.sleep(0.005)
+                time.sleep(0.05)  # rare wake-ups: a busy sampler would stall torch's OpenMP threads
 
         self._thread = threading.Thread(target=sample, daemon=True)
         self._thread.start()
