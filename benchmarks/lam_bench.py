@@ -177,6 +177,7 @@ def main(argv=None):
     ap.add_argument("--probe", action="store_true", help="include the per-model receptive-field probe in each time")
     ap.add_argument("--repeat", type=int, default=1, help="keep the fastest of N runs of each")
     ap.add_argument("--autocast", action="store_true", help="CUDA: also time float16 autocast and its map error")
+    ap.add_argument("--channels-last", action="store_true", help="also time LAM(channels_last=True) and its map error")
     args = ap.parse_args(argv)
     steps = args.steps or (10 if args.quick else 50)
     sizes = [int(s) for s in (args.sizes or ("64,128" if args.quick else "64,256")).split(",")]
@@ -211,6 +212,10 @@ def main(argv=None):
             print(f"{name:<22} {size:>5} {t_plain:>9.2f} {t_eng:>9.2f} {t_plain / t_eng:>6.1f} {c_plain / c_eng:>9.1f} {diff:>10.2e} "
                   f"{diffusion_index(torch.from_numpy(ref)):>7.2f} {str(res.crop):>16} {m_plain:>10.0f} {m_eng:>10.0f}",
                   flush=True)
+            if args.channels_last:
+                cl, t_cl, _, _ = timed(lambda: LAM(model, channels_last=True).attribute(x, window, steps=steps), dev, args.repeat)
+                print(f"{'  channels_last':<22} {size:>5} {'':>9} {t_cl:>9.2f} {t_plain / t_cl:>6.1f} {'':>9} "
+                      f"{float((cl.map - res.map).abs().max()):>10.2e}  (vs the default engine map)", flush=True)
             if args.autocast and dev.type == "cuda":
                 half, t_half, _, _ = timed(lambda: LAM(model, autocast=True).attribute(x, window, steps=steps), dev)
                 print(f"{'  autocast fp16':<22} {size:>5} {'':>9} {t_half:>9.2f} {t_plain / t_half:>6.1f} "

@@ -491,3 +491,18 @@ def test_zero_derivative_steps_are_skipped_without_changing_numbers(edsr, image)
     r = lam.attribute(image, (8, 6, 8), steps=24, sigma=1.2, kernel_size=5)
     assert calls[0] == 24 - 2 + 1  # the live steps and the baseline
     assert np.abs(r.map.numpy() - m).max() <= 1e-4 and r.gini == pytest.approx(g, abs=1e-4)
+
+
+def test_channels_last_option_matches_default_and_leaves_model_untouched():
+    import srwidgets.models as M
+    from srwidgets.lam import LAM
+
+    torch.manual_seed(0)
+    model = M.build("EDSR", num_feat=8, num_block=1, upscale=2)
+    image = torch.rand(3, 12, 12, generator=torch.Generator().manual_seed(1))
+    ref = LAM(model).attribute(image, (6, 6, 6), steps=6)
+    fast = LAM(model, channels_last=True).attribute(image, (6, 6, 6), steps=6)
+    assert fast.settings["channels_last"] is True
+    assert torch.allclose(fast.map, ref.map, atol=1e-4)
+    assert abs(fast.diffusion_index - ref.diffusion_index) < 1e-3
+    assert all(p.is_contiguous() for p in model.parameters())
