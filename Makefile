@@ -27,7 +27,7 @@ lab: $(STAMP)
 tour: $(STAMP)
 	mkdir -p artifacts
 	$(BIN)/jupyter nbconvert --to notebook --execute $(TOUR) --output-dir artifacts --output 01_lam_tour.executed.ipynb
-	$(BIN)/python -m srwidgets lam astronaut --model x4-edsr-lite --window 128,96,16 --out artifacts/lam.png
+	$(BIN)/python -m srwidgets lam astronaut --downsample --model x4-edsr-lite --window 98,84,16 --out artifacts/lam.png
 	@echo "executed tour: artifacts/01_lam_tour.executed.ipynb   LAM figure: artifacts/lam.png"
 
 test: $(STAMP)

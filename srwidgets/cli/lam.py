@@ -23,6 +23,9 @@ def add_parser(sub):
     p.add_argument("--kernel-size", type=int, default=9, help="odd blur kernel size (default: 9)")
     p.add_argument("--path", default="blur", choices=list(PATHS), help="path / baseline (default: blur)")
     p.add_argument("--device", default=None, help="cpu or cuda (default: where the model is, cpu)")
+    p.add_argument("--downsample", action="store_true",
+                   help="IMAGE is a high-resolution picture: bicubic-down-sample it by the model's scale first "
+                        "(the LAM paper's setting: HR image -> LR input)")
     p.set_defaults(func=run)
     return p
 
@@ -39,11 +42,9 @@ def parse_window(text: str) -> tuple:
 
 def load_model(spec: str, device):
     """A checkpoint path (``srwidgets.models.load``) or a zoo name (``srwidgets.zoo.load``)."""
-    from .. import models, zoo
+    from ._common import load_model as load
 
-    if os.path.exists(spec):
-        return models.load(spec, device=device or "cpu")
-    return zoo.load(spec, device=device or "cpu")
+    return load(spec, device or "cpu")
 
 
 def run(args) -> int:
@@ -53,6 +54,11 @@ def run(args) -> int:
     window = parse_window(args.window)
     model = load_model(args.model, args.device)
     image = data.load_image(args.image)
+    if args.downsample:
+        from ..degrade import bicubic_down
+        from ..models import infer_scale
+
+        image = bicubic_down(image, infer_scale(model)).clamp(0, 1)
     result = LAM(model, device=args.device).attribute(image, window, steps=args.steps, sigma=args.sigma,
                                                       kernel_size=args.kernel_size, path=args.path)
     viz.lam_figure(result, path=args.out, titles=[os.path.basename(args.model)])
