@@ -254,6 +254,7 @@ def test_engine_input_error_is_shown_and_the_widget_recovers(make):
     w.steps = 0
     assert w.wait(30)
     assert "steps" in w.error and w.last_traceback is None
+    assert w.steps == 0  # the Steps slider (min 1) must not clamp a value set from code into a silent 1
     assert w.result.window == (8, 8, 16, 16) and not w.busy
     w.steps = 2
     assert w.wait(30) and w.error == "" and w.result.settings["steps"] == 2

@@ -146,6 +146,15 @@ class LAMWidget(EngineWidget):
             widgets.link((self, trait), (control, "value"))
             return control
 
+        def slider(trait, control):
+            # Two-way, but a value set from code outside the slider's range stays in the traitlet (and the engine
+            # reports it) instead of being silently clamped by the slider.
+            control.value = getattr(self, trait) if control.min <= getattr(self, trait) <= control.max else control.value
+            control.observe(lambda c: setattr(self, trait, c["new"]), "value")
+            self.observe(lambda c: setattr(control, "value", c["new"]) if control.min <= c["new"] <= control.max
+                         else None, trait)
+            return control
+
         small = widgets.Layout(width="170px")
         self.history = widgets.Select(options=[], rows=4, description="History:",
                                       layout=widgets.Layout(width="320px"))
@@ -158,15 +167,17 @@ class LAMWidget(EngineWidget):
         self.baseline_dropdown = widgets.Dropdown(options=[(f"{k}: {v}", k) for k, v in PATHS.items()],
                                                   description="Path:", layout=widgets.Layout(width="340px"))
         self._engine_row = widgets.HBox([
-            linked("steps", widgets.IntText(description="Steps:", layout=small)),
-            linked("sigma", widgets.FloatText(description="Sigma:", step=0.1, layout=small)),
-            linked("kernel_size", widgets.IntText(description="Kernel:", layout=small)),
-            linked("baseline", self.baseline_dropdown),
+            slider("steps", widgets.IntSlider(min=1, max=200, description="Steps:", continuous_update=False)),
+            slider("sigma", widgets.FloatSlider(min=0.0, max=4.0, step=0.1, description="Sigma:",
+                                                continuous_update=False)),
+            slider("kernel_size", widgets.IntSlider(min=1, max=31, step=2, description="Kernel:",
+                                                    continuous_update=False)),
         ])
         options = COLORMAPS if self.colormap in COLORMAPS else COLORMAPS + [self.colormap]
         self.colormap_dropdown = widgets.Dropdown(options=options, description="Colormap:",
                                                   layout=widgets.Layout(width="220px"))
         self._display_row = widgets.HBox([
+            linked("baseline", self.baseline_dropdown),
             linked("alpha", widgets.FloatSlider(min=0.0, max=1.0, step=0.05, description="Alpha:")),
             linked("colormap", self.colormap_dropdown),
         ])
