@@ -13,7 +13,7 @@ For each model and LR size (×4, a 16×16 SR window at the centre) it prints sec
     receptive field, measured once per model, is cached from the warm-up unless ``--probe``);
 
 their ratio, the max abs difference of the two normalised maps, Gini/DI, and the peak memory of each (CPU: growth
-of the process's resident set while it runs, sampled; CUDA: ``torch.cuda.max_memory_allocated``). With ``--autocast``
+of the peak resident set of a fresh process running it for 2 steps; CUDA: ``torch.cuda.max_memory_allocated``). With ``--autocast``
 on CUDA it also reports the float16 engine's map error against fp32.
 """
 from __future__ import annotations
@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import threading
 import time
 
 import numpy as np
@@ -84,42 +83,54 @@ def plain_lam(model, image: torch.Tensor, window, steps=50, sigma=1.2, l=9, devi
 
 # ------------------------------------------------------------------------------------------------ measuring
 class PeakMemory:
-    """Peak memory while the block runs: CUDA allocator peak, or the growth of the resident set (sampled)."""
+    """CUDA: the allocator's peak while the block runs. CPU: nothing here (a sampling thread would disturb the
+    timing); :func:`cpu_peak_mib` measures it in a fresh process instead."""
 
     def __init__(self, device):
-        self.device, self.peak = torch.device(device), 0
-
-    @staticmethod
-    def _rss():
-        with open("/proc/self/statm") as f:
-            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+        self.device, self.mib = torch.device(device), None
 
     def __enter__(self):
         if self.device.type == "cuda":
             torch.cuda.synchronize()
             torch.cuda.reset_peak_memory_stats(self.device)
             self.start = torch.cuda.memory_allocated(self.device)
-            return self
-        self.start, self._stop = self._rss(), False
-        self.peak = self.start
-
-        def sample():
-            while not self._stop:
-                self.peak = max(self.peak, self._rss())
-                time.sleep(0.05)  # rare wake-ups: a busy sampler would stall torch's OpenMP threads
-
-        self._thread = threading.Thread(target=sample, daemon=True)
-        self._thread.start()
         return self
 
     def __exit__(self, *exc):
         if self.device.type == "cuda":
             torch.cuda.synchronize()
             self.mib = (torch.cuda.max_memory_allocated(self.device) - self.start) / 2 ** 20
-        else:
-            self._stop = True
-            self._thread.join()
-            self.mib = (max(self.peak, self._rss()) - self.start) / 2 ** 20
+
+
+def cpu_peak_mib(name: str, size: int, method: str, steps: int = 2) -> float:
+    """Peak resident-memory growth (MiB) of one attribution, in a fresh process: peak RSS (``VmHWM``) during the
+    run minus RSS after loading the model and image. Memory per step is what peaks (both methods hold one step's graph at a
+    time), so a few steps measure it."""
+    import subprocess
+
+    out = subprocess.run([sys.executable, __file__, "--child-memory", name, str(size), method, str(steps)],
+                         capture_output=True, text=True, check=True)
+    return float(out.stdout.strip().splitlines()[-1])
+
+
+def _status_kib(field: str) -> int:
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith(field + ":"))
+
+
+def _child_memory(name: str, size: int, method: str, steps: int) -> None:
+    model = dict(models_to_run([name]))[name]().eval()
+    x = bench_image(size)
+    c = getattr(model, "scale", 4) * size // 2 - 8
+    # Reset the peak-RSS mark (VmHWM) to the current RSS (Linux >= 4.0); ru_maxrss would carry the parent's peak.
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")
+    before = _status_kib("VmRSS")
+    if method == "plain":
+        plain_lam(model, x, (c, c, 16), steps)
+    else:
+        LAM(model).attribute(x, (c, c, 16), steps=steps)
+    print((_status_kib("VmHWM") - before) / 1024)
 
 
 def timed(fn, device, repeat=1):
@@ -149,7 +160,7 @@ def bench_image(size: int) -> torch.Tensor:
     return img[:, top:top + size, left:left + size].contiguous()
 
 
-def models_to_run(names):
+def models_to_run(names, quiet=False):
     out = []
     try:
         from srwidgets import zoo
@@ -178,7 +189,11 @@ def main(argv=None):
     ap.add_argument("--repeat", type=int, default=1, help="keep the fastest of N runs of each")
     ap.add_argument("--autocast", action="store_true", help="CUDA: also time float16 autocast and its map error")
     ap.add_argument("--channels-last", action="store_true", help="also time LAM(channels_last=True) and its map error")
+    ap.add_argument("--child-memory", nargs=4, metavar=("MODEL", "SIZE", "METHOD", "STEPS"), help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
+    if args.child_memory:
+        name, size, method, n = args.child_memory
+        return _child_memory(name, int(size), method, int(n))
     steps = args.steps or (10 if args.quick else 50)
     sizes = [int(s) for s in (args.sizes or ("64,128" if args.quick else "64,256")).split(",")]
     dev = torch.device(args.device)
@@ -209,6 +224,8 @@ def main(argv=None):
 
             res, t_eng, c_eng, m_eng = timed(engine, dev, args.repeat)
             diff = float(np.abs(res.map.numpy() - ref).max())
+            if dev.type == "cpu":
+                m_plain, m_eng = cpu_peak_mib(name, size, "plain"), cpu_peak_mib(name, size, "engine")
             print(f"{name:<22} {size:>5} {t_plain:>9.2f} {t_eng:>9.2f} {t_plain / t_eng:>6.1f} {c_plain / c_eng:>9.1f} {diff:>10.2e} "
                   f"{diffusion_index(torch.from_numpy(ref)):>7.2f} {str(res.crop):>16} {m_plain:>10.0f} {m_eng:>10.0f}",
                   flush=True)
