@@ -1,7 +1,7 @@
 """srwidgets: look inside image super-resolution networks from a Jupyter notebook.
 
-Engines (plain PyTorch): :mod:`srwidgets.lam`, :mod:`srwidgets.ddr`, :mod:`srwidgets.faig`.
-Widgets (ipywidgets + ipycanvas): :class:`LAMWidget`, ... . Models: :mod:`srwidgets.models`, :mod:`srwidgets.zoo`.
+Engine (plain PyTorch): :mod:`srwidgets.lam` (DDR and FAIG will follow the same pattern).
+Widget (ipywidgets + ipycanvas): :class:`LAMWidget`. Models: :mod:`srwidgets.models`, :mod:`srwidgets.zoo`.
 
 Submodules load lazily so that ``import srwidgets`` stays light and engines never pull in ipywidgets.
 """
@@ -11,8 +11,9 @@ import importlib
 
 __version__ = "0.1.0"
 
-_SUBMODULES = {"lam", "ddr", "faig", "zoo", "models", "data", "degrade", "metrics", "paths", "progress", "viz", "errors"}
-_WIDGETS = {"LAMWidget": "srwidgets.widgets.lam", "DDRWidget": "srwidgets.widgets.ddr", "FAIGWidget": "srwidgets.widgets.faig"}
+# DDR and FAIG (engines and widgets) join these when they exist.
+_SUBMODULES = {"lam", "zoo", "models", "data", "degrade", "metrics", "paths", "progress", "viz", "errors"}
+_WIDGETS = {"LAMWidget": "srwidgets.widgets.lam"}
 
 __all__ = ["LAMWidget", "lam", "zoo", "models", "data", "degrade", "metrics"]
 

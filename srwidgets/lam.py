@@ -103,7 +103,8 @@ class LAM:
     Args:
         model: the SR network; it is not modified (its parameters' ``requires_grad`` flags are restored).
         scale: its scale ``s`` (default: ``model.scale`` or measured).
-        device: where to run (default: the model's device); a model elsewhere is copied there once.
+        device: where to run (default: CUDA when available, else the model's device); a model elsewhere is
+            copied there once.
         chunk_size: path evaluations per batch (default: adapted to the device and ``memory_budget``).
         memory_budget: bytes of activations per chunk (default: 1 GiB on CPU, 60 % of free memory on CUDA).
         crop: run the network on a receptive-field crop around the window when that gives the same result.
@@ -174,8 +175,12 @@ class LAM:
         sh, sw = self.scale * h, self.scale * w
         if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
             raise InputError(f"steps must be an integer >= 1 (the paper uses 50), got {steps!r}")
-        if not isinstance(sigma, (int, float)) or not sigma >= 0:
-            raise InputError(f"sigma must be a number >= 0 (the paper uses 1.2), got {sigma!r}")
+        if isinstance(sigma, bool) or not isinstance(sigma, (int, float)) or not 0 <= sigma < float("inf"):
+            raise InputError(f"sigma must be a finite number >= 0 (the paper uses 1.2), got {sigma!r}")
+        if path in ("blur", "blurred") and (sigma == 0 or kernel_size == 1):
+            raise InputError(f"with sigma={sigma} and kernel_size={kernel_size} the blurred baseline equals the image, so "
+                             f"the {path!r} path is constant and there is nothing to attribute; use sigma > 0 and "
+                             "kernel_size > 1 (the paper: 1.2 and 9)")
         paths.check_kernel(kernel_size, h, w) if paths.uses_kernel(path) else None
         windows = [validate_window(win, sh, sw) for win in windows]
         settings = dict(steps=steps, sigma=float(sigma), kernel_size=kernel_size, path=path, seed=seed,

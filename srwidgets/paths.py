@@ -278,6 +278,8 @@ def image_tensor(image, device) -> torch.Tensor:
         raise InputError(f"the image must have shape [3, h, w] (or [1, 3, h, w]), got {tuple(image.shape)}{hint}")
     if not image.is_floating_point():
         raise InputError(f"the image must be float in [0, 1], got dtype {image.dtype}; use image.float() / 255")
+    if image.numel() == 0:
+        raise InputError(f"the image is empty (shape {tuple(image.shape)}); pass a [3, h, w] image with h, w >= 1")
     if torch.isnan(image).any() or torch.isinf(image).any():
         raise InputError("the image contains NaN or Inf values; replace them (torch.nan_to_num) or reload the image")
     lo, hi = float(image.min()), float(image.max())
@@ -292,7 +294,7 @@ def validate_window(window, sr_height: int, sr_width: int) -> Window:
     try:
         vals = [int(v) for v in window]
         ok = not isinstance(window, str) and len(vals) in (3, 4) and all(float(v) == int(v) for v in window)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         ok = False
     if not ok:
         raise InputError(f"window must be (top, left, size) or (top, left, height, width) in SR pixels, got {window!r}")
@@ -306,14 +308,30 @@ def validate_window(window, sr_height: int, sr_width: int) -> Window:
     return top, left, height, width
 
 
+def parse_device(device) -> torch.device:
+    """``"cpu"``, ``"cuda"``, ``"cuda:1"`` or a ``torch.device``, checked to exist here (else :class:`InputError`)."""
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as e:
+        raise InputError(f"unknown device {device!r} ({e}); use 'cpu' or 'cuda'") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise InputError(f"device={str(device)!r} was asked for but CUDA is not available here; use device='cpu'")
+    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
+        raise InputError(f"device={str(device)!r}: there are only {torch.cuda.device_count()} CUDA devices")
+    if dev.type not in ("cpu", "cuda"):
+        raise InputError(f"device {str(device)!r} is not supported; use 'cpu' or 'cuda'")
+    return dev
+
+
 def resolve_device(model: nn.Module, device=None) -> Tuple[torch.device, nn.Module]:
-    """The device to run on (default: the model's) and the model there (a copy if it lives elsewhere)."""
+    """The device to run on and the model there (a copy if it lives elsewhere). Default: CUDA when this machine
+    has it (a CPU model is copied there once), else the model's device."""
     p = next(iter(model.parameters()), None)
     p = p if p is not None else next(iter(model.buffers()), None)
     home = p.device if p is not None else torch.device("cpu")
-    dev = home if device is None else torch.device(device)
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise InputError("device='cuda' was asked for but CUDA is not available here; use device='cpu'")
+    if device is None:
+        device = home if home.type == "cuda" or not torch.cuda.is_available() else "cuda"
+    dev = parse_device(device)
     if dev.type == "cuda" and dev.index is None:
         dev = torch.device("cuda", torch.cuda.current_device())
     same = home.type == dev.type and (home.index or 0) == (dev.index or 0)

@@ -93,3 +93,14 @@ def test_zoo_lists_models_and_images():
 def test_no_command_prints_help():
     r = _run()
     assert r.returncode == 2 and "usage: python -m srwidgets" in r.stdout and "sr" in r.stdout
+
+
+@pytest.mark.parametrize("args, words", [
+    (["--out", "/no/such/folder/sr.png"], "does not exist"),
+    (["--out", "sr.xyz"], "extension"),
+    (["--device", "cuda"] if not __import__("torch").cuda.is_available() else ["--device", "tpu"], "device"),
+])
+def test_bad_output_or_device_is_a_readable_error(tmp_path, small_png, checkpoint, args, words):
+    r = _run("sr", small_png, "--model", checkpoint[0], *args, cwd=tmp_path)
+    assert r.returncode == 2, r.stderr
+    assert words in r.stderr and "Traceback" not in r.stderr + r.stdout

@@ -342,6 +342,7 @@ def test_cancel_stops_within_one_chunk(edsr, image, kind):
         if p.done >= 2:
             token.cancel() if kind == "token" else token.set() if kind == "event" else flag.__setitem__(0, True)
 
+    flags = [p.requires_grad for p in edsr.parameters()]
     lam = LAM(edsr, chunk_size=1)
     with pytest.raises(Cancelled):
         lam.attribute(image, (4, 4, 8), steps=6, kernel_size=5, callback=callback, cancel=cancel)
@@ -350,7 +351,7 @@ def test_cancel_stops_within_one_chunk(edsr, image, kind):
     again = lam.attribute(image, (4, 4, 8), steps=6, kernel_size=5)
     fresh = LAM(edsr, chunk_size=1).attribute(image, (4, 4, 8), steps=6, kernel_size=5)
     assert torch.allclose(again.attribution, fresh.attribution)
-    assert all(not p.requires_grad or True for p in edsr.parameters())
+    assert [p.requires_grad for p in edsr.parameters()] == flags  # a cancelled call restores the model too
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -506,3 +507,34 @@ def test_channels_last_option_matches_default_and_leaves_model_untouched():
     assert torch.allclose(fast.map, ref.map, atol=1e-4)
     assert abs(fast.diffusion_index - ref.diffusion_index) < 1e-3
     assert all(p.is_contiguous() for p in model.parameters())
+
+
+@pytest.mark.parametrize("kwargs, words", [
+    (dict(sigma=float("inf")), "finite"),
+    (dict(sigma=0.0), "constant"),
+    (dict(kernel_size=1), "constant"),
+    (dict(path="blurred", sigma=0.0), "constant"),
+])
+def test_degenerate_blur_settings_are_input_errors(edsr, image, kwargs, words):
+    with pytest.raises(InputError, match=words):
+        LAM(edsr).attribute(image, (4, 4, 8), steps=3, **kwargs)
+
+
+def test_infinite_window_coordinate_and_empty_image_are_input_errors(edsr, image):
+    with pytest.raises(InputError, match="window must be"):
+        LAM(edsr).attribute(image, (float("inf"), 0, 8), steps=2)
+    with pytest.raises(InputError, match="empty"):
+        LAM(edsr).attribute(torch.rand(3, 0, 5), (0, 0, 2), steps=2, kernel_size=1, path="black")
+
+
+def test_unknown_or_missing_device_is_an_input_error(edsr):
+    with pytest.raises(InputError, match="device"):
+        LAM(edsr, device="gpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(InputError, match="CUDA is not available"):
+            LAM(edsr, device="cuda")
+
+
+def test_model_without_scale_that_rejects_rgb_is_an_input_error(image):
+    with pytest.raises(InputError, match="RGB"):
+        LAM(torch.nn.Conv2d(1, 16, 3, padding=1))

@@ -451,3 +451,20 @@ def test_image_view_fits_a_large_image_without_converting_all_of_it():
     assert sent_arr.shape == (512, round(100 * 512 / 2000), 4)
     assert sent_arr[:256, :, 0].max() == 0 and sent_arr[256:, :, 0].min() == 255
     assert view.to_image(0, 511) == (1996, 0)
+
+
+def test_cached_results_are_dropped_when_the_weights_change(make):
+    model = tiny()
+    w = make(model)
+    w.window = (8, 8, 16)
+    assert w.wait(30)
+    before = w.result
+    with torch.no_grad():
+        for p in model.parameters():
+            p.mul_(1.5)  # in place, as fine-tuning or load_state_dict would
+    w.window = (16, 16, 16)
+    assert w.wait(30)
+    w.window = (8, 8, 16)  # the first window again: must be recomputed, not served from the cache
+    assert w.wait(30)
+    assert w.result is not before and not w.status.startswith("cached")
+    assert not torch.allclose(w.result.attribution, before.attribution)

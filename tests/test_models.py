@@ -430,3 +430,16 @@ def test_fsrcnn_bicubic_residual_round_trip(tmp_path):
     m2 = M.load(str(path))
     assert m2.config["bicubic_residual"] is True
     assert torch.allclose(m2(x), bic, atol=1e-6)
+
+
+def test_load_rejects_bad_device_and_scale(tmp_path):
+    m = M.build("FSRCNN", upscale=2, d=8, s=4, m=1)
+    path = tmp_path / "f.pth"
+    torch.save(m.state_dict(), path)
+    with pytest.raises(InputError, match="scale must be a positive integer"):
+        M.load(str(path), scale=0)
+    with pytest.raises(InputError, match="device"):
+        M.load(str(path), scale=2, device="tpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(InputError, match="CUDA is not available"):
+            M.load(str(path), scale=2, device="cuda")

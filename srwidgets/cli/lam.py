@@ -51,6 +51,9 @@ def run(args) -> int:
     from .. import data, viz
     from ..lam import LAM
 
+    from ._common import check_output
+
+    check_output(args.out, (".png", ".pdf", ".svg", ".jpg", ".jpeg"))
     window = parse_window(args.window)
     model = load_model(args.model, args.device)
     image = data.load_image(args.image)

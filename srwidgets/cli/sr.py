@@ -17,8 +17,9 @@ def run(args):
     import torch
 
     from .. import data, models
-    from ._common import load_model, save_image
+    from ._common import check_output, load_model, save_image
 
+    check_output(args.out)
     model = load_model(args.model, args.device)
     scale = models.infer_scale(model)
     models.check(model, scale)

@@ -145,6 +145,8 @@ def load_image(src: Any, convert: bool = False) -> torch.Tensor:
         t = t.float().cpu().contiguous()
     else:
         raise InputError(f"cannot read an image from {type(src).__name__}: pass a path, PIL image, numpy HxWx3 array or torch [3, H, W] tensor")
+    if t.numel() == 0:
+        raise InputError(f"the image is empty (shape {tuple(t.shape)}); pass an image with at least 1x1 pixels")
     if not torch.isfinite(t).all():
         raise InputError("the image contains NaN or Inf values; clean it (torch.nan_to_num) before use")
     lo, hi = float(t.min()), float(t.max())

@@ -124,6 +124,11 @@ def load(path_or_state: Any, scale: Optional[int] = None, device: Any = "cpu", s
     Returns:
         ``nn.Module`` in eval mode with ``.scale``, ``.arch`` and ``.config``.
     """
+    from ..paths import parse_device
+
+    device = parse_device(device)
+    if scale is not None and (isinstance(scale, bool) or not isinstance(scale, int) or scale < 1):
+        raise InputError(f"scale must be a positive integer (2, 3, 4, ...), got {scale!r}")
     name = None
     if isinstance(path_or_state, (str, os.PathLike)):
         name = os.fspath(path_or_state)
@@ -216,8 +221,15 @@ def infer_scale(model: nn.Module, size: int = 12) -> int:
     x = torch.rand(1, 3, size, size, generator=torch.Generator().manual_seed(0))
     if p is not None:
         x = x.to(p.device, p.dtype)
-    with torch.no_grad():
-        y = model(x)
+    try:
+        with torch.no_grad():
+            y = model(x)
+    except Exception as e:
+        raise InputError(
+            f"the model failed on a [1, 3, {size}, {size}] RGB input in [0, 1] ({type(e).__name__}: {str(e)[:200]}). "
+            "srwidgets models take 3-channel RGB batches; wrap single-channel (Y) models so they take and return RGB, "
+            "or pass scale= explicitly."
+        ) from None
     if not isinstance(y, torch.Tensor) or y.dim() != 4 or y.shape[2] % size:
         raise InputError(f"cannot tell the model's scale: it maps {tuple(x.shape)} to {getattr(y, 'shape', type(y).__name__)}; pass scale=")
     return y.shape[2] // size

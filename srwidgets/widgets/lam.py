@@ -267,7 +267,10 @@ class LAMWidget(EngineWidget):
                     path=str(self.baseline))
 
     def _key(self, name: str, window: tuple, settings: dict) -> tuple:
-        return (name, tuple(window)) + tuple(sorted(settings.items()))
+        # The weights' identity and version counters are part of the key: editing a model in place (fine-tuning,
+        # load_state_dict) must not bring back results of the old weights.
+        weights = tuple((p.data_ptr(), p._version) for p in self.engines[name].model.parameters())
+        return (name, tuple(window), weights) + tuple(sorted(settings.items()))
 
     def _run(self) -> None:
         if not self.window:
