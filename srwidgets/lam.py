@@ -110,6 +110,10 @@ class LAM:
         crop: run the network on a receptive-field crop around the window when that gives the same result.
         autocast: CUDA only: run the network under ``torch.autocast`` (``True`` = float16, or a dtype); faster
             but approximate — compare with an fp32 run (``benchmarks/lam_bench.py`` reports the difference).
+        split_tail: for models that expose ``features(x)`` and ``tail(features, x)`` (srwidgets' EDSR, RCAN and
+            MSRResNet), run the upsampling tail only on the features around the window(s) (``tail_margin`` LR
+            pixels beyond them). The SR pixels the objective reads are unchanged, and the tail — often a third of a
+            network's work, at 2x and 4x resolution — shrinks to a patch. RCAN's body still runs on the whole image.
         channels_last: feed the path to the network in channels-last memory layout (about 1.3x faster convolutions
             on CPU, the model untouched). Other kernels then round differently: maps agree to ~1e-6 on the zoo
             models but can drift to ~1e-3 on ill-conditioned (e.g. deep, randomly initialised) networks, so it is off
@@ -117,7 +121,8 @@ class LAM:
     """
 
     def __init__(self, model: nn.Module, scale: Optional[int] = None, device=None, chunk_size: Optional[int] = None,
-                 memory_budget: Optional[int] = None, crop: bool = True, autocast=False, channels_last: bool = False):
+                 memory_budget: Optional[int] = None, crop: bool = True, autocast=False, channels_last: bool = False,
+                 split_tail: bool = True):
         from .models import check, infer_scale
 
         if not isinstance(model, nn.Module):
@@ -131,6 +136,7 @@ class LAM:
             raise InputError("autocast is only supported on CUDA; drop autocast= or pass device='cuda'")
         self.autocast = (torch.float16 if autocast is True else autocast) or None
         self.channels_last = bool(channels_last)
+        self.split_tail = bool(split_tail) and all(hasattr(self.model, a) for a in ("features", "tail", "tail_margin"))
         self.chunk_size, self.memory_budget, self.crop = chunk_size, memory_budget, crop
         p = next(iter(self.model.parameters()), None)
         self.dtype = p.dtype if p is not None and p.is_floating_point() else torch.float32
@@ -218,7 +224,7 @@ class LAM:
                         settings=dict(settings, scale=self.scale, device=str(self.device), crop=box,
                                       evaluations=lam_path.total, receptive_field=rf,
                                       autocast=str(self.autocast) if self.autocast else None,
-                                      channels_last=self.channels_last),
+                                      channels_last=self.channels_last, split_tail=self.split_tail),
                         objective=float(gradient_detector(sr[None], self._clip(win, sh, sw))),
                         objective_baseline=float(gradient_detector(base, self._clip(win, sh, sw, box)).mean()),
                         seconds=(t1 - t0) / len(group), crop=box)
@@ -257,7 +263,7 @@ class LAM:
         measuring = self._bytes_per_pixel is None
         with torch.enable_grad(), saved_bytes() if measuring else nullcontext() as meter:
             with torch.autocast("cuda", self.autocast) if self.autocast else nullcontext():
-                y = self.model(x)
+                y, windows = self._network(x, windows)
             self._check_finite(y, *where)
             objectives = [gradient_detector(y.float(), win).sum() for win in windows]
         if measuring:
@@ -267,6 +273,28 @@ class LAM:
             # sqrt has an infinite derivative at 0: zero the NaN gradients, as the authors do.
             accs[i] += (torch.nan_to_num(g.double(), nan=0.0, posinf=np.inf, neginf=-np.inf) * derivatives).sum(0)
         return accs
+
+    def _network(self, x: torch.Tensor, windows):
+        """``F(x)``, or with ``split_tail`` only the SR patch the windows read: ``(y, windows in y's coordinates)``.
+
+        The tail runs on the features of LR rows ``r0:r1`` and columns ``c0:c1``, which hold every window (and the
+        extra SR row/column of the forward differences) plus ``tail_margin`` LR pixels of context; its zero padding
+        then only touches SR pixels that the objective never reads.
+        """
+        if not self.split_tail:
+            return self.model(x), windows
+        s, m = self.scale, int(self.model.tail_margin)
+        height, width = x.shape[-2:]
+        r0 = max(0, min(w[0] for w in windows) // s - m)
+        c0 = max(0, min(w[1] for w in windows) // s - m)
+        r1 = min(height, -(-max(w[0] + w[2] + 1 for w in windows) // s) + m)
+        c1 = min(width, -(-max(w[1] + w[3] + 1 for w in windows) // s) + m)
+        if hasattr(self.model, "features_region"):  # the body, too, only where the region depends on it
+            features = self.model.features_region(x, (r0, r1, c0, c1))
+        else:
+            features = self.model.features(x)[..., r0:r1, c0:c1]
+        y = self.model.tail(features, x[..., r0:r1, c0:c1])
+        return y, [(t - s * r0, l - s * c0, h, w) for t, l, h, w in windows]
 
     # -- helpers ------------------------------------------------------------------------------------------------
     def _forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -379,8 +379,10 @@ def saved_bytes():
 def estimate_chunk(bytes_per_pixel: Optional[float], pixels: int, device: torch.device,
                    chunk_size: Optional[int] = None, memory_budget: Optional[int] = None) -> int:
     """Path evaluations per chunk. Explicit ``chunk_size`` wins; the first chunk (memory unknown) is 1. CUDA: as
-    many as fit in ``memory_budget`` (default 60 % of free memory). CPU: batching buys little on few cores and
-    coarsens progress and cancellation, so at most ``threads // 4`` (1 on small machines), within 1 GiB."""
+    many as fit in ``memory_budget`` (default 60 % of free memory). CPU: one step at a time for images of 64x64
+    LR pixels and more (batching measured no faster there), a few steps together for small (cropped) inputs, where
+    per-step overhead dominates (up to 10, about 6000 LR pixels per chunk: 2.8x faster on a 23x23 crop), within
+    1 GiB."""
     if chunk_size:
         return chunk_size
     if not bytes_per_pixel:
@@ -390,7 +392,7 @@ def estimate_chunk(bytes_per_pixel: Optional[float], pixels: int, device: torch.
         budget = memory_budget or 0.6 * torch.cuda.mem_get_info(device)[0]
         cap = 1 << 16
     else:
-        budget, cap = memory_budget or (1 << 30), max(1, torch.get_num_threads() // 4)
+        budget, cap = memory_budget or (1 << 30), max(1, min(10, 6000 // max(pixels, 1)))
     return int(max(1, min(cap, budget // max(per, 1))))
 
 

@@ -269,8 +269,11 @@ def test_parameters_are_restored(edsr, image):
 
 
 def count_forwards(model):
+    """Count network evaluations: images through the first conv (once per evaluation, however the engine batches
+    path points or splits off the tail)."""
     calls = [0]
-    model.register_forward_hook(lambda *a: calls.__setitem__(0, calls[0] + 1))
+    first = next(m for m in model.modules() if isinstance(m, nn.Conv2d))
+    first.register_forward_hook(lambda mod, inp, out: calls.__setitem__(0, calls[0] + inp[0].shape[0]))
     return calls
 
 
@@ -538,3 +541,41 @@ def test_unknown_or_missing_device_is_an_input_error(edsr):
 def test_model_without_scale_that_rejects_rgb_is_an_input_error(image):
     with pytest.raises(InputError, match="RGB"):
         LAM(torch.nn.Conv2d(1, 16, 3, padding=1))
+
+
+@pytest.mark.parametrize("arch, cfg", [
+    ("EDSR", dict(num_feat=8, num_block=2, upscale=4)),
+    ("EDSR", dict(num_feat=8, num_block=1, upscale=3)),
+    ("RCAN", dict(num_feat=16, num_group=1, num_block=2, squeeze_factor=4, upscale=2)),
+    ("MSRResNet", dict(num_feat=8, num_block=2, upscale=4)),
+    ("MSRResNet", dict(num_feat=8, num_block=2, upscale=2)),
+])
+def test_split_tail_gives_the_same_attribution(arch, cfg):
+    # The upsampling tail run on a patch of features around the window must change nothing the objective reads:
+    # windows in the middle, on the top-left corner and on the bottom-right edge; one and several at once.
+    torch.manual_seed(0)
+    model = build(arch, **cfg).eval()
+    s = model.scale
+    image = torch.rand(3, 20, 18, generator=torch.Generator().manual_seed(2))
+    sh, sw = 20 * s, 18 * s
+    windows = [(8 * s, 7 * s, 2 * s), (0, 0, 6), (sh - 5, sw - 7, 5, 7)]
+    for crop in (True, False):
+        full = LAM(model, split_tail=False, crop=crop).attribute_many(image, windows, steps=4, kernel_size=5)
+        split = LAM(model, crop=crop).attribute_many(image, windows, steps=4, kernel_size=5)
+        assert split[0].settings["split_tail"] and not full[0].settings["split_tail"]
+        for a, b in zip(full, split):
+            assert torch.allclose(a.attribution, b.attribution, rtol=0, atol=1e-6 * float(a.attribution.abs().max()))
+            assert abs(a.diffusion_index - b.diffusion_index) < 1e-4
+        one = LAM(model).attribute(image, windows[2], steps=4, kernel_size=5)
+        assert torch.allclose(one.map, full[2].map, atol=1e-5)
+
+
+def test_split_tail_runs_the_tail_on_a_patch():
+    torch.manual_seed(0)
+    model = build("EDSR", num_feat=8, num_block=1, upscale=4).eval()
+    shapes = []
+    hook = model.conv_last.register_forward_hook(lambda mod, inp, out: shapes.append(tuple(out.shape[-2:])))
+    LAM(model, crop=False).attribute(torch.rand(3, 32, 32), (60, 60, 8), steps=2, kernel_size=3)
+    hook.remove()
+    # the full SR forward (128x128) happens once for the SR image; every path step sees only a patch
+    assert (128, 128) in shapes and min(shapes) < (64, 64)

@@ -443,3 +443,17 @@ def test_load_rejects_bad_device_and_scale(tmp_path):
     if not torch.cuda.is_available():
         with pytest.raises(InputError, match="CUDA is not available"):
             M.load(str(path), scale=2, device="cuda")
+
+
+@pytest.mark.parametrize("arch, cfg", [("EDSR", dict(num_feat=8, num_block=4, upscale=4)),
+                                       ("MSRResNet", dict(num_feat=8, num_block=4, upscale=2))])
+def test_features_region_equals_the_crop_of_the_full_features(arch, cfg):
+    # The cone computation of the residual blocks must reproduce the full computation on the region, at interior
+    # regions and at every image border (where zero padding is the real one).
+    torch.manual_seed(0)
+    m = M.build(arch, **cfg).eval()
+    x = torch.rand(2, 3, 23, 19)
+    full = m.features(x)
+    for r0, r1, c0, c1 in [(5, 9, 4, 8), (0, 3, 0, 2), (20, 23, 15, 19), (0, 23, 0, 19), (11, 12, 0, 19)]:
+        assert torch.allclose(m.features_region(x, (r0, r1, c0, c1)), full[..., r0:r1, c0:c1], atol=1e-6)
+    assert torch.allclose(m.tail(full, x), m(x))

@@ -164,7 +164,11 @@ def test_chunk_size_policy():
     assert estimate_chunk(None, 100, cpu) == 1  # unknown memory: measure on one evaluation first
     assert estimate_chunk(1e3, 100, cpu, chunk_size=7) == 7
     assert estimate_chunk(1e9, 100, cpu) == 1  # over the budget still runs one at a time
-    assert estimate_chunk(10.0, 100, cpu, memory_budget=1 << 40) == max(1, torch.get_num_threads() // 4)
+    # CPU: small (cropped) inputs batch up to 10 steps (about 6000 LR pixels a chunk), 64x64 and larger one at a time
+    assert estimate_chunk(10.0, 100, cpu, memory_budget=1 << 40) == 10
+    assert estimate_chunk(10.0, 40 * 40, cpu, memory_budget=1 << 40) == 3
+    assert estimate_chunk(10.0, 64 * 64, cpu, memory_budget=1 << 40) == 1
+    assert estimate_chunk(10.0, 100, cpu, memory_budget=2500) == 1  # the memory budget still wins
 
 
 def test_frozen_restores_flags_and_saved_bytes_counts():

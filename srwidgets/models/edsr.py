@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from torch import nn
 
-from ._common import MeanShift, ResidualBlockNoBN, StateDict, count_indices, make_layer, rename, Upsample, upsample_scale
+from ._common import (MeanShift, ResidualBlockNoBN, StateDict, Upsample, blocks_on_box, count_indices, crop_to, grow,
+                      make_layer, rename, upsample_scale)
 
 ARCH = "EDSR"
 
@@ -27,10 +28,28 @@ class EDSR(nn.Module):
         self.upsample = Upsample(upscale, num_feat)
         self.conv_last = nn.Conv2d(num_feat, 3, 3, 1, 1)
 
-    def forward(self, x):
+    tail_margin = 3  # LR pixels: the tail's convs reach 1 (LR) + 1/2 (x2) + 1/4 (x4) LR pixels
+
+    def features(self, x):
+        """LR-resolution features ``[N, C, h, w]`` (everything before the upsampler)."""
         x = self.conv_first(self.shift.normalize(x))
-        res = self.conv_after_body(self.body(x)) + x
-        return self.shift.denormalize(self.conv_last(self.upsample(res)))
+        return self.conv_after_body(self.body(x)) + x
+
+    def features_region(self, x, region):
+        """``features(x)`` on LR rows ``r0:r1``, columns ``c0:c1`` only (``region = (r0, r1, c0, c1)``), exactly,
+        with the residual blocks computed on a shrinking cone around it (see ``blocks_on_box``)."""
+        height, width = x.shape[-2:]
+        x0 = self.conv_first(self.shift.normalize(x))
+        body_box = grow(region, 1, height, width)  # conv_after_body reaches 1 pixel
+        f = crop_to(self.conv_after_body(blocks_on_box(self.body, x0, body_box)), body_box, region)
+        return f + crop_to(x0, (0, height, 0, width), region)
+
+    def tail(self, features, x=None):
+        """Upsampler and output conv: features ``[N, C, h, w]`` -> SR ``[N, 3, s*h, s*w]``."""
+        return self.shift.denormalize(self.conv_last(self.upsample(features)))
+
+    def forward(self, x):
+        return self.tail(self.features(x), x)
 
 
 MODEL = EDSR

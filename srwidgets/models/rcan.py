@@ -63,10 +63,19 @@ class RCAN(nn.Module):
         self.upsample = Upsample(upscale, num_feat)
         self.conv_last = nn.Conv2d(num_feat, 3, 3, 1, 1)
 
-    def forward(self, x):
+    tail_margin = 3  # LR pixels reached by the upsampler's convs (the channel attention lives in the body)
+
+    def features(self, x):
+        """LR-resolution features ``[N, C, h, w]`` (everything before the upsampler; global through attention)."""
         x = self.conv_first(self.shift.normalize(x))
-        res = self.conv_after_body(self.body(x)) + x
-        return self.shift.denormalize(self.conv_last(self.upsample(res)))
+        return self.conv_after_body(self.body(x)) + x
+
+    def tail(self, features, x=None):
+        """Upsampler and output conv: features ``[N, C, h, w]`` -> SR ``[N, 3, s*h, s*w]``."""
+        return self.shift.denormalize(self.conv_last(self.upsample(features)))
+
+    def forward(self, x):
+        return self.tail(self.features(x), x)
 
 
 MODEL = RCAN

@@ -8,7 +8,7 @@ from __future__ import annotations
 import torch.nn.functional as F
 from torch import nn
 
-from ._common import ResidualBlockNoBN, StateDict, count_indices, make_layer
+from ._common import ResidualBlockNoBN, StateDict, blocks_on_box, count_indices, make_layer
 
 ARCH = "MSRResNet"
 
@@ -39,8 +39,23 @@ class MSRResNet(nn.Module):
         self.conv_last = nn.Conv2d(num_feat, 3, 3, 1, 1)
         self.lrelu = nn.LeakyReLU(0.1, inplace=True)
 
+    tail_margin = 3  # LR pixels: upconv1 (1) + upconv2 (1/2) + conv_hr, conv_last (1/4 each) + bilinear (1)
+
+    def features(self, x):
+        """LR-resolution features ``[N, C, h, w]`` (conv_first and the residual blocks)."""
+        return self.body(self.lrelu(self.conv_first(x)))
+
+    def features_region(self, x, region):
+        """``features(x)`` on LR rows ``r0:r1``, columns ``c0:c1`` only, exactly (residual blocks on a cone)."""
+        return blocks_on_box(self.body, self.lrelu(self.conv_first(x)), region)
+
     def forward(self, x):
-        out = self.body(self.lrelu(self.conv_first(x)))
+        return self.tail(self.features(x), x)
+
+    def tail(self, features, x):
+        """Upsampling, output convs and the global bilinear residual of ``x`` (the same LR region as
+        ``features``) -> SR ``[N, 3, s*h, s*w]``."""
+        out = features
         out = self.lrelu(self.pixel_shuffle(self.upconv1(out)))
         if self.scale == 4:
             out = self.lrelu(self.pixel_shuffle(self.upconv2(out)))
