@@ -12,7 +12,9 @@ Speed never changes the numbers: parameters are frozen during the call (input gr
 once on the device, steps run in chunks sized for the device and a memory budget, and for models whose receptive
 field is bounded (measured once per model) the network runs on an LR crop around the window that contains
 everything the window depends on (the path itself is built on the whole image, so blur borders are unchanged).
-Models with global operations (channel attention, global pooling) are run on the whole image.
+Models with global operations (channel attention, global pooling) are run on the whole image. Models that expose
+``features``/``tail`` (srwidgets' EDSR, RCAN, MSRResNet) run their upsampling tail only around the window, and with
+``features_region`` their residual blocks on a cone narrowing towards it.
 
 Example:
     >>> from srwidgets.lam import LAM
