@@ -23,7 +23,6 @@ Example:
 """
 from __future__ import annotations
 
-import copy
 import dataclasses
 import time
 from collections import OrderedDict

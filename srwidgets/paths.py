@@ -52,26 +52,32 @@ def kernel_axis(kernel_size: int, dtype=torch.float64, device=None) -> torch.Ten
     return torch.arange(-kernel_size // 2 + 1, kernel_size // 2 + 1, dtype=dtype, device=device)
 
 
-def gaussian_kernel1d(sigma, kernel_size: int, dtype=torch.float64, device=None) -> torch.Tensor:
-    """Normalised 1-D factors ``g_σ(a) ∝ exp(−a² / (2 (σ + 1e−5)²))`` of LAM's isotropic kernel.
+def gaussian_kernel1d(sigma, kernel_size: int, dtype=torch.float64, device=None, eps: float = 1e-5) -> torch.Tensor:
+    """Normalised 1-D factors ``g_σ(a) ∝ exp(−a² / (2 (σ + eps)²))`` of an isotropic Gaussian kernel; ``eps = 1e-5``
+    is LAM's convention, ``eps = 0`` the textbook one (:mod:`srwidgets.degrade`).
 
     Args:
         sigma: float or tensor ``[S]`` of standard deviations (``σ = 0`` gives the identity kernel).
         kernel_size: odd ``l``.
+        eps: added to ``σ``.
 
     Returns:
         ``[S, l]`` (``[1, l]`` for a float); ``g ⊗ g`` equals :func:`gaussian_kernel2d` (the kernel is separable).
     """
     s = torch.as_tensor(sigma, dtype=dtype, device=device).reshape(-1, 1)
     a = kernel_axis(kernel_size, dtype, device)
-    g = torch.exp(-(a ** 2) / (2.0 * (s + 1e-5) ** 2))
+    width = s + eps
+    g = torch.where(width > 0, torch.exp(-(a ** 2) / (2.0 * width ** 2)), (a == 0).to(dtype))
     return g / g.sum(dim=1, keepdim=True)
 
 
-def gaussian_kernel2d(sigma: float, kernel_size: int, dtype=torch.float64, device=None) -> torch.Tensor:
-    """LAM's ``isotropic_gaussian_kernel``: ``K(i, j) ∝ exp(−(a_i² + a_j²) / (2 (σ + 1e−5)²))``, sum 1, ``[l, l]``."""
+def gaussian_kernel2d(sigma: float, kernel_size: int, dtype=torch.float64, device=None, eps: float = 1e-5
+                      ) -> torch.Tensor:
+    """LAM's ``isotropic_gaussian_kernel``: ``K(i, j) ∝ exp(−(a_i² + a_j²) / (2 (σ + eps)²))``, sum 1, ``[l, l]``."""
     a = kernel_axis(kernel_size, dtype, device)
-    k = torch.exp(-(a[:, None] ** 2 + a[None, :] ** 2) / (2.0 * (sigma + 1e-5) ** 2))
+    if sigma + eps == 0:
+        return ((a[:, None] == 0) & (a[None, :] == 0)).to(dtype)
+    k = torch.exp(-(a[:, None] ** 2 + a[None, :] ** 2) / (2.0 * (sigma + eps) ** 2))
     return k / k.sum()
 
 
@@ -105,8 +111,9 @@ def separable_blur_valid(padded: torch.Tensor, kernels: torch.Tensor) -> torch.T
     return x.transpose(0, 1)
 
 
-def gaussian_blur2d(x: torch.Tensor, sigma, kernel_size: int) -> torch.Tensor:
-    """Blur a batch ``[B, C, H, W]`` with LAM's isotropic Gaussian (reflect-101 borders, separable).
+def gaussian_blur2d(x: torch.Tensor, sigma, kernel_size: int, eps: float = 1e-5) -> torch.Tensor:
+    """Blur a batch ``[B, C, H, W]`` with an isotropic Gaussian (reflect-101 borders, separable; kernel weights in
+    float64, then cast to ``x``'s dtype). ``eps`` as in :func:`gaussian_kernel1d` (LAM's 1e-5 by default).
 
     ``sigma`` is a float (same kernel for all) or a tensor ``[B]`` (one per image). Output ``[B, C, H, W]``.
 
@@ -115,7 +122,7 @@ def gaussian_blur2d(x: torch.Tensor, sigma, kernel_size: int) -> torch.Tensor:
         torch.Size([2, 3, 16, 16])
     """
     b = x.shape[0]
-    g = gaussian_kernel1d(sigma, kernel_size, x.dtype, x.device)
+    g = gaussian_kernel1d(sigma, kernel_size, torch.float64, x.device, eps).to(x.dtype)
     g = g.expand(b, -1) if g.shape[0] == 1 else g
     r = kernel_size // 2
     xp = reflect101_pad(x, r)

@@ -5,24 +5,34 @@ built without pyplot (safe on worker threads and headless machines).
 """
 from __future__ import annotations
 
-from typing import Optional, Sequence, Union
+from typing import Optional, Sequence
 
 import numpy as np
 
 
 def _numpy(a) -> np.ndarray:
     if hasattr(a, "detach"):
-        a = a.detach().cpu().numpy()
+        a = a.detach().cpu()
+        if str(a.dtype) in ("torch.float16", "torch.bfloat16"):  # numpy has no bfloat16
+            a = a.float()
+        a = a.numpy()
     return np.asarray(a)
+
+
+def to_hwc(image) -> np.ndarray:
+    """An image as a numpy ``H × W (× C)`` array: torch / numpy ``[C, H, W]`` or ``[1, C, H, W]`` (C = 1, 3 or 4)
+    are moved to channels-last; ``H × W (× C)`` arrays pass through. Values are not touched."""
+    a = _numpy(image)
+    if a.ndim == 4 and a.shape[0] == 1:
+        a = a[0]
+    if a.ndim == 3 and a.shape[0] in (1, 3, 4) and a.shape[-1] not in (3, 4):
+        a = a.transpose(1, 2, 0)
+    return a
 
 
 def _hwc01(image) -> np.ndarray:
     """``[3, H, W]`` / ``H × W × 3``, uint8 or float in [0, 1] -> float ``H × W × 3`` in [0, 1]."""
-    a = _numpy(image)
-    if a.ndim == 4 and a.shape[0] == 1:
-        a = a[0]
-    if a.ndim == 3 and a.shape[0] == 3 and a.shape[-1] != 3:
-        a = a.transpose(1, 2, 0)
+    a = to_hwc(image)
     if a.ndim != 3 or a.shape[-1] != 3:
         raise ValueError(f"expected an RGB image [3, H, W] or H x W x 3, got shape {a.shape}")
     a = a.astype(np.float64) / 255.0 if a.dtype == np.uint8 else a.astype(np.float64)

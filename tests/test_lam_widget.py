@@ -18,7 +18,7 @@ from ipycanvas import canvas as ipc
 from ipycanvas.utils import image_bytes_to_array
 
 import srwidgets
-from srwidgets.lam import LAMResult, attribution_map
+from srwidgets.lam import LAMResult
 from srwidgets.models import build
 from srwidgets.widgets._base import _resample
 from srwidgets.widgets.lam import LAMWidget

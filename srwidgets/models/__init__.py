@@ -172,6 +172,26 @@ def save(model: nn.Module, path: str) -> None:
     torch.save({"params": model.state_dict(), "srwidgets": {"arch": model.arch, "config": dict(model.config)}}, path)
 
 
+def _probe(model: nn.Module, size: int, device: Any = None, hint: str = ""):
+    """One forward pass of ``model`` on a deterministic ``[1, 3, size, size]`` image in [0, 1], on ``device`` (default:
+    the model's) and in its parameters' dtype: ``(x, y)``. A model that fails on it raises :class:`InputError`."""
+    p = next(iter(model.parameters()), None)
+    x = torch.rand(1, 3, size, size, generator=torch.Generator().manual_seed(0))
+    x = x.to(device if device is not None else (p.device if p is not None else "cpu"))
+    if p is not None and p.is_floating_point():
+        x = x.to(p.dtype)
+    try:
+        with torch.no_grad():
+            y = model(x)
+    except Exception as e:
+        raise InputError(
+            f"the model failed on a [1, 3, {size}, {size}] RGB input in [0, 1] ({type(e).__name__}: {str(e)[:200]}). "
+            "srwidgets models take 3-channel RGB batches; wrap single-channel (Y) models so they take and return RGB"
+            + hint + "."
+        ) from None
+    return x, y
+
+
 def check(model: nn.Module, scale: int, size: int = 12, device: Any = None) -> int:
     """Verify that ``model`` maps ``[1, 3, h, w]`` in [0, 1] to a finite ``[1, 3, scale*h, scale*w]``.
 
@@ -182,22 +202,7 @@ def check(model: nn.Module, scale: int, size: int = 12, device: Any = None) -> i
         raise InputError(f"expected a torch.nn.Module, got {type(model).__name__}; load weights with srwidgets.models.load(path) or srwidgets.zoo.load(name)")
     if not isinstance(scale, int) or scale < 1:
         raise InputError(f"scale must be a positive int, got {scale!r}")
-    if device is None:
-        p = next(iter(model.parameters()), None)
-        device = p.device if p is not None else "cpu"
-    g = torch.Generator().manual_seed(0)
-    x = torch.rand(1, 3, size, size, generator=g).to(device)
-    p = next(iter(model.parameters()), None)
-    if p is not None and p.is_floating_point():
-        x = x.to(p.dtype)
-    try:
-        with torch.no_grad():
-            y = model(x)
-    except Exception as e:
-        raise InputError(
-            f"the model failed on a [1, 3, {size}, {size}] RGB input in [0, 1] ({type(e).__name__}: {str(e)[:200]}). "
-            "srwidgets models take 3-channel RGB batches; wrap single-channel (Y) models so they take and return RGB."
-        ) from None
+    x, y = _probe(model, size, device)
     if not isinstance(y, torch.Tensor):
         raise InputError(f"the model returned {type(y).__name__}, not a tensor; wrap it so forward returns the SR image [N, 3, s*h, s*w]")
     want = (1, 3, scale * size, scale * size)
@@ -217,19 +222,7 @@ def infer_scale(model: nn.Module, size: int = 12) -> int:
     s = getattr(model, "scale", None)
     if isinstance(s, int) and s >= 1:
         return s
-    p = next(iter(model.parameters()), None)
-    x = torch.rand(1, 3, size, size, generator=torch.Generator().manual_seed(0))
-    if p is not None:
-        x = x.to(p.device, p.dtype)
-    try:
-        with torch.no_grad():
-            y = model(x)
-    except Exception as e:
-        raise InputError(
-            f"the model failed on a [1, 3, {size}, {size}] RGB input in [0, 1] ({type(e).__name__}: {str(e)[:200]}). "
-            "srwidgets models take 3-channel RGB batches; wrap single-channel (Y) models so they take and return RGB, "
-            "or pass scale= explicitly."
-        ) from None
+    x, y = _probe(model, size, hint=", or pass scale= explicitly")
     if not isinstance(y, torch.Tensor) or y.dim() != 4 or y.shape[2] % size:
         raise InputError(f"cannot tell the model's scale: it maps {tuple(x.shape)} to {getattr(y, 'shape', type(y).__name__)}; pass scale=")
     return y.shape[2] // size

@@ -125,3 +125,36 @@ class MeanShift(nn.Module):
 
     def denormalize(self, x):
         return x / self.img_range + self.mean
+
+
+class MeanShiftResidualSR(nn.Module):
+    """The BasicSR EDSR / RCAN layout: mean shift, ``conv_first``, a ``body`` (set by the subclass between
+    :meth:`_build_head` and :meth:`_build_tail`, so parameters keep BasicSR's order), ``conv_after_body`` with a
+    skip from ``conv_first``, sub-pixel ``upsample`` and ``conv_last``.
+
+    Split for LAM: :meth:`features` (LR resolution) and :meth:`tail` (the upsampler, which reaches ``tail_margin``
+    LR pixels: 1 (LR conv) + 1/2 (x2) + 1/4 (x4)).
+    """
+
+    tail_margin = 3
+
+    def _build_head(self, num_feat: int, img_range: float, rgb_mean) -> None:
+        self.shift = MeanShift(rgb_mean, img_range)
+        self.conv_first = nn.Conv2d(3, num_feat, 3, 1, 1)
+
+    def _build_tail(self, num_feat: int, upscale: int) -> None:
+        self.conv_after_body = nn.Conv2d(num_feat, num_feat, 3, 1, 1)
+        self.upsample = Upsample(upscale, num_feat)
+        self.conv_last = nn.Conv2d(num_feat, 3, 3, 1, 1)
+
+    def features(self, x):
+        """LR-resolution features ``[N, C, h, w]`` (everything before the upsampler)."""
+        x = self.conv_first(self.shift.normalize(x))
+        return self.conv_after_body(self.body(x)) + x
+
+    def tail(self, features, x=None):
+        """Upsampler and output conv: features ``[N, C, h, w]`` -> SR ``[N, 3, s*h, s*w]``."""
+        return self.shift.denormalize(self.conv_last(self.upsample(features)))
+
+    def forward(self, x):
+        return self.tail(self.features(x), x)

@@ -1,15 +1,14 @@
 """EDSR (Lim et al. 2017), BasicSR parameter naming. Baseline: 64 features, 16 blocks; full: 256 x 32, res_scale 0.1."""
 from __future__ import annotations
 
-from torch import nn
 
-from ._common import (MeanShift, ResidualBlockNoBN, StateDict, Upsample, blocks_on_box, count_indices, crop_to, grow,
+from ._common import (MeanShiftResidualSR, ResidualBlockNoBN, StateDict, blocks_on_box, count_indices, crop_to, grow,
                       make_layer, rename, upsample_scale)
 
 ARCH = "EDSR"
 
 
-class EDSR(nn.Module):
+class EDSR(MeanShiftResidualSR):
     """``[N, 3, h, w]`` in [0, 1] -> ``[N, 3, s*h, s*w]``. Keys: ``conv_first``, ``body.i.conv{1,2}``,
     ``conv_after_body``, ``upsample.{0,2,...}``, ``conv_last``."""
 
@@ -21,19 +20,9 @@ class EDSR(nn.Module):
         self.scale = int(upscale)
         self.config = dict(num_feat=num_feat, num_block=num_block, upscale=upscale, res_scale=res_scale,
                            img_range=img_range, rgb_mean=tuple(rgb_mean))
-        self.shift = MeanShift(rgb_mean, img_range)
-        self.conv_first = nn.Conv2d(3, num_feat, 3, 1, 1)
+        self._build_head(num_feat, img_range, rgb_mean)
         self.body = make_layer(ResidualBlockNoBN, num_block, num_feat=num_feat, res_scale=res_scale)
-        self.conv_after_body = nn.Conv2d(num_feat, num_feat, 3, 1, 1)
-        self.upsample = Upsample(upscale, num_feat)
-        self.conv_last = nn.Conv2d(num_feat, 3, 3, 1, 1)
-
-    tail_margin = 3  # LR pixels: the tail's convs reach 1 (LR) + 1/2 (x2) + 1/4 (x4) LR pixels
-
-    def features(self, x):
-        """LR-resolution features ``[N, C, h, w]`` (everything before the upsampler)."""
-        x = self.conv_first(self.shift.normalize(x))
-        return self.conv_after_body(self.body(x)) + x
+        self._build_tail(num_feat, upscale)
 
     def features_region(self, x, region):
         """``features(x)`` on LR rows ``r0:r1``, columns ``c0:c1`` only (``region = (r0, r1, c0, c1)``), exactly,
@@ -43,13 +32,6 @@ class EDSR(nn.Module):
         body_box = grow(region, 1, height, width)  # conv_after_body reaches 1 pixel
         f = crop_to(self.conv_after_body(blocks_on_box(self.body, x0, body_box)), body_box, region)
         return f + crop_to(x0, (0, height, 0, width), region)
-
-    def tail(self, features, x=None):
-        """Upsampler and output conv: features ``[N, C, h, w]`` -> SR ``[N, 3, s*h, s*w]``."""
-        return self.shift.denormalize(self.conv_last(self.upsample(features)))
-
-    def forward(self, x):
-        return self.tail(self.features(x), x)
 
 
 MODEL = EDSR

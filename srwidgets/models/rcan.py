@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from ._common import MeanShift, StateDict, Upsample, count_indices, make_layer, rename, upsample_scale
+from ._common import MeanShiftResidualSR, StateDict, count_indices, make_layer, rename, upsample_scale
 
 ARCH = "RCAN"
 
@@ -44,7 +44,7 @@ class ResidualGroup(nn.Module):
         return x + self.conv(self.residual_group(x))
 
 
-class RCAN(nn.Module):
+class RCAN(MeanShiftResidualSR):
     """``[N, 3, h, w]`` in [0, 1] -> ``[N, 3, s*h, s*w]``. Paper size: 64 features, 10 groups of 20 blocks."""
 
     arch = ARCH
@@ -55,27 +55,12 @@ class RCAN(nn.Module):
         self.scale = int(upscale)
         self.config = dict(num_feat=num_feat, num_group=num_group, num_block=num_block, squeeze_factor=squeeze_factor,
                            upscale=upscale, res_scale=res_scale, img_range=img_range, rgb_mean=tuple(rgb_mean))
-        self.shift = MeanShift(rgb_mean, img_range)
-        self.conv_first = nn.Conv2d(3, num_feat, 3, 1, 1)
+        # The channel attention in the body pools globally, so unlike EDSR there is no features_region: the body
+        # always runs on the whole image; only the tail can be restricted to the window.
+        self._build_head(num_feat, img_range, rgb_mean)
         self.body = make_layer(ResidualGroup, num_group, num_feat=num_feat, num_block=num_block,
                                squeeze_factor=squeeze_factor, res_scale=res_scale)
-        self.conv_after_body = nn.Conv2d(num_feat, num_feat, 3, 1, 1)
-        self.upsample = Upsample(upscale, num_feat)
-        self.conv_last = nn.Conv2d(num_feat, 3, 3, 1, 1)
-
-    tail_margin = 3  # LR pixels reached by the upsampler's convs (the channel attention lives in the body)
-
-    def features(self, x):
-        """LR-resolution features ``[N, C, h, w]`` (everything before the upsampler; global through attention)."""
-        x = self.conv_first(self.shift.normalize(x))
-        return self.conv_after_body(self.body(x)) + x
-
-    def tail(self, features, x=None):
-        """Upsampler and output conv: features ``[N, C, h, w]`` -> SR ``[N, 3, s*h, s*w]``."""
-        return self.shift.denormalize(self.conv_last(self.upsample(features)))
-
-    def forward(self, x):
-        return self.tail(self.features(x), x)
+        self._build_tail(num_feat, upscale)
 
 
 MODEL = RCAN

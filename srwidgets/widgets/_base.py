@@ -29,6 +29,7 @@ import ipywidgets as widgets
 from ipycanvas import MultiCanvas, hold_canvas
 from traitlets import Bool, Float, Unicode, observe
 
+from .. import viz
 from ..errors import Cancelled, InputError
 from ..progress import CancelToken
 
@@ -53,13 +54,9 @@ def as_rgba(image) -> np.ndarray:
     ``image``: torch ``[3, H, W]`` / ``[1, 3, H, W]`` or numpy ``[H, W, 3|4]``, float in ``[0, 1]`` (clipped) or
     uint8. RGBA travels losslessly (ipycanvas sends RGB as JPEG).
     """
-    if hasattr(image, "detach"):  # torch tensor, CHW
-        t = image.detach().float().cpu()
-        if t.dim() == 4:
-            t = t[0]
-        arr = t.permute(1, 2, 0).numpy()
-    else:
-        arr = np.asarray(image)
+    arr = viz.to_hwc(image)
+    if arr.ndim == 3 and arr.shape[2] == 1:
+        arr = arr[..., 0]
     if arr.ndim == 2:
         arr = np.repeat(arr[..., None], 3, axis=2)
     if arr.dtype != np.uint8:
