@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 import srwidgets.models as M
+from _helpers import output, randomized
 from srwidgets.errors import InputError
 from srwidgets.models import edsr, rcan
 
@@ -30,18 +31,11 @@ IDS = [f"{a}-x{c['upscale']}" for a, c in CASES]
 
 
 def _build(arch, cfg, seed=0):
-    torch.manual_seed(seed)
-    m = M.build(arch, **cfg).eval()
-    with torch.no_grad():  # FSRCNN's last layer starts at ~0; randomise everything so a mix-up of tensors shows
-        for p in m.parameters():
-            p.add_(0.05 * torch.randn_like(p))
-    return m
+    return randomized(arch, cfg, seed)
 
 
 def _out(model, h=7, w=6):
-    x = torch.rand(1, 3, h, w, generator=torch.Generator().manual_seed(1))
-    with torch.no_grad():
-        return model(x)
+    return output(model, h, w)
 
 
 def _conv(name, out_ch, in_ch, k=3):

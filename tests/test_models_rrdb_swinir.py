@@ -3,6 +3,7 @@ import pytest
 import torch
 
 import srwidgets.models as M
+from _helpers import output, randomized
 from srwidgets.models import rrdbnet, swinir
 
 torch.set_num_threads(1)
@@ -23,18 +24,11 @@ SWIN_CFGS = [
 
 
 def _build(arch, cfg, seed=0):
-    torch.manual_seed(seed)
-    m = M.build(arch, **cfg).eval()
-    with torch.no_grad():  # SwinIR initialises norms/biases to constants; randomise so a mix-up would show
-        for p in m.parameters():
-            p.add_(0.05 * torch.randn_like(p))
-    return m
+    return randomized(arch, cfg, seed)
 
 
 def _out(model, h=8, w=8):
-    x = torch.rand(1, 3, h, w, generator=torch.Generator().manual_seed(1))
-    with torch.no_grad():
-        return model(x)
+    return output(model, h, w)
 
 
 CASES = [("RRDBNet", c) for c in RRDB_CFGS] + [("SwinIR", c) for c in SWIN_CFGS]

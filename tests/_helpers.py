@@ -1,0 +1,23 @@
+"""Helpers shared by the model tests."""
+import torch
+
+import srwidgets.models as M
+
+
+def randomized(arch, cfg, seed=0):
+    """``build(arch, **cfg)`` in eval mode with every parameter nudged by noise: architectures initialise some
+    tensors to constants (FSRCNN's last layer near 0, SwinIR's norms and biases), where a mix-up of tensors
+    between layers would not show in the output."""
+    torch.manual_seed(seed)
+    m = M.build(arch, **cfg).eval()
+    with torch.no_grad():
+        for p in m.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    return m
+
+
+def output(model, h=8, w=8):
+    """The model's output on a fixed random ``[1, 3, h, w]`` image."""
+    x = torch.rand(1, 3, h, w, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        return model(x)
