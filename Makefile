@@ -21,8 +21,11 @@ $(STAMP): $(BIN)/python pyproject.toml
 
 install: $(STAMP)
 
+# JupyterLab refuses to start as root without --allow-root (containers, CI-like machines).
+ROOTFLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
+
 lab: $(STAMP)
-	$(BIN)/jupyter lab $(TOUR)
+	$(BIN)/jupyter lab $(ROOTFLAG) $(TOUR)
 
 tour: $(STAMP)
 	mkdir -p artifacts
