@@ -28,7 +28,7 @@ import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
-from srwidgets import paths  # noqa: E402
+from srwidgets.lam import geometry  # noqa: E402
 from srwidgets.lam import LAM  # noqa: E402
 from srwidgets.metrics import diffusion_index  # noqa: E402
 from srwidgets.models import build  # noqa: E402
@@ -219,7 +219,7 @@ def main(argv=None):
 
             def engine():
                 if args.probe:
-                    paths._RECEPTIVE_FIELDS.pop(model, None)
+                    geometry._RECEPTIVE_FIELDS.pop(model, None)
                 return LAM(model).attribute(x, window, steps=steps)
 
             res, t_eng, c_eng, m_eng = timed(engine, dev, args.repeat)

@@ -1,7 +1,8 @@
 """srwidgets: look inside image super-resolution networks from a Jupyter notebook.
 
-Engine (plain PyTorch): :mod:`srwidgets.lam` (DDR and FAIG will follow the same pattern).
-Widget (ipywidgets + ipycanvas): :class:`LAMWidget`. Models: :mod:`srwidgets.models`, :mod:`srwidgets.zoo`.
+Engine (plain PyTorch): :mod:`srwidgets.lam` on the shared runtime :mod:`srwidgets.engine` (DDR and FAIG will
+follow the same pattern). Widget (ipywidgets + ipycanvas): :class:`LAMWidget`. Models: :mod:`srwidgets.models`,
+:mod:`srwidgets.zoo`.
 
 Submodules load lazily so that ``import srwidgets`` stays light and engines never pull in ipywidgets.
 """
@@ -12,7 +13,7 @@ import importlib
 __version__ = "0.1.0"
 
 # DDR and FAIG (engines and widgets) join these when they exist.
-_SUBMODULES = {"lam", "zoo", "models", "data", "degrade", "metrics", "paths", "progress", "viz", "errors"}
+_SUBMODULES = {"lam", "zoo", "models", "data", "degrade", "metrics", "filters", "engine", "progress", "viz", "errors"}
 _WIDGETS = {"LAMWidget": "srwidgets.widgets.lam"}
 
 __all__ = ["LAMWidget", "lam", "zoo", "models", "data", "degrade", "metrics"]

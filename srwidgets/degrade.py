@@ -20,7 +20,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from . import paths
+from . import filters
 from .errors import InputError
 
 
@@ -68,18 +68,18 @@ def bilinear_down(x: torch.Tensor, scale: int) -> torch.Tensor:
 
 def gaussian_kernel2d(kernel_size: int, sigma: float, device=None, dtype=torch.float32) -> torch.Tensor:
     """Isotropic Gaussian ``[k, k]`` kernel centred on the middle tap, summing to 1 (``sigma = 0``: a delta).
-    The same kernel code as LAM's path (:func:`srwidgets.paths.gaussian_kernel2d`), without LAM's ``+1e-5``."""
+    The same kernel code as LAM's path (:func:`srwidgets.filters.gaussian_kernel2d`), without LAM's ``+1e-5``."""
     if kernel_size < 1 or kernel_size % 2 == 0:
         raise InputError(f"kernel_size must be odd and >= 1, got {kernel_size}")
     if sigma < 0:
         raise InputError(f"sigma must be >= 0, got {sigma}")
-    return paths.gaussian_kernel2d(float(sigma), kernel_size, torch.float64, device, eps=0.0).to(dtype)
+    return filters.gaussian_kernel2d(float(sigma), kernel_size, torch.float64, device, eps=0.0).to(dtype)
 
 
 @_batched
 def gaussian_blur(x: torch.Tensor, sigma: float, kernel_size: Optional[int] = None) -> torch.Tensor:
     """Isotropic Gaussian blur with reflect borders (reflect-101), each channel separately. ``kernel_size`` defaults
-    to ``2*ceil(3*sigma)+1``. Runs :func:`srwidgets.paths.gaussian_blur2d` without LAM's ``+1e-5``."""
+    to ``2*ceil(3*sigma)+1``. Runs :func:`srwidgets.filters.gaussian_blur2d` without LAM's ``+1e-5``."""
     if sigma < 0:
         raise InputError(f"blur sigma must be >= 0, got {sigma}")
     if sigma == 0:
@@ -89,7 +89,7 @@ def gaussian_blur(x: torch.Tensor, sigma: float, kernel_size: Optional[int] = No
         raise InputError(f"kernel_size must be odd and >= 1, got {k}")
     if min(x.shape[-2:]) <= k // 2:
         raise InputError(f"image {tuple(x.shape[-2:])} is too small for a {k}x{k} blur; use a smaller kernel or a larger image")
-    return paths.gaussian_blur2d(x, float(sigma), k, eps=0.0)
+    return filters.gaussian_blur2d(x, float(sigma), k, eps=0.0)
 
 
 @_batched

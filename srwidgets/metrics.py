@@ -7,7 +7,8 @@ from __future__ import annotations
 import math
 
 import torch
-import torch.nn.functional as F
+
+from .filters import gaussian_kernel1d, separable_correlate
 
 
 def rgb_to_y(img: torch.Tensor) -> torch.Tensor:
@@ -49,14 +50,10 @@ def ssim(a: torch.Tensor, b: torch.Tensor, shave: int = 0, y_channel: bool = Tru
         raise ValueError(f"SSIM needs images of at least 11x11 pixels (after shaving), got {tuple(a.shape[-2:])}")
     a, b = a * 255, b * 255
     c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
-    ax = torch.arange(11, dtype=torch.float64) - 5
-    g = torch.exp(-(ax**2) / (2 * 1.5**2))
-    g = g / g.sum()
-    c = a.shape[1]
-    gv, gh = g.view(1, 1, 11, 1).repeat(c, 1, 1, 1), g.view(1, 1, 1, 11).repeat(c, 1, 1, 1)
+    g = gaussian_kernel1d(1.5, 11, eps=0.0)[0]  # the Gaussian of the reference implementation
 
     def conv(t):  # separable 11x11 Gaussian, valid region only, as the reference implementation
-        return F.conv2d(F.conv2d(t, gv, groups=c), gh, groups=c)
+        return separable_correlate(t, g)
 
     mu_a, mu_b = conv(a), conv(b)
     saa = conv(a * a) - mu_a**2

@@ -1,4 +1,5 @@
-"""Helpers shared by the model tests."""
+"""Helpers shared by the tests."""
+import numpy as np
 import torch
 
 import srwidgets.models as M
@@ -21,3 +22,14 @@ def output(model, h=8, w=8):
     x = torch.rand(1, 3, h, w, generator=torch.Generator().manual_seed(1))
     with torch.no_grad():
         return model(x)
+
+
+def explicit_filter(x, k):
+    """cv2.filter2D-style correlation of ``[C, H, W]`` with a 2-D kernel, reflect-101 borders (numpy)."""
+    r = k.shape[0] // 2
+    p = np.pad(x, ((0, 0), (r, r), (r, r)), mode="reflect")
+    out = np.zeros_like(x)
+    for i in range(k.shape[0]):
+        for j in range(k.shape[1]):
+            out += k[i, j] * p[:, i:i + x.shape[1], j:j + x.shape[2]]
+    return out

@@ -11,7 +11,7 @@ from ..errors import InputError
 
 
 def add_parser(sub):
-    from ..paths import PATHS
+    from ..lam import PATHS
 
     p = sub.add_parser("lam", help="Local Attribution Map of one SR window (figure + Gini/DI)")
     p.add_argument("image", help="LR image file, or a bundled image name")

@@ -124,7 +124,7 @@ def load(path_or_state: Any, scale: Optional[int] = None, device: Any = "cpu", s
     Returns:
         ``nn.Module`` in eval mode with ``.scale``, ``.arch`` and ``.config``.
     """
-    from ..paths import parse_device
+    from ..engine.devices import parse_device
 
     device = parse_device(device)
     if scale is not None and (isinstance(scale, bool) or not isinstance(scale, int) or scale < 1):

@@ -28,33 +28,33 @@ class ResidualBlockNoBN(nn.Module):
         return x + self.conv2(self.relu(self.conv1(x))) * self.res_scale
 
 
-Box = Tuple[int, int, int, int]  # LR rows r0:r1, columns c0:c1
+Region = Tuple[int, int, int, int]  # (r0, r1, c0, c1): LR rows r0:r1, columns c0:c1 (half-open)
 
 
-def grow(box: Box, k: int, height: int, width: int) -> Box:
-    """``box`` widened by ``k`` pixels on every side, clipped to the ``height x width`` image."""
-    r0, r1, c0, c1 = box
+def grow(region: Region, k: int, height: int, width: int) -> Region:
+    """``region`` widened by ``k`` pixels on every side, clipped to the ``height x width`` image."""
+    r0, r1, c0, c1 = region
     return max(0, r0 - k), min(height, r1 + k), max(0, c0 - k), min(width, c1 + k)
 
 
-def crop_to(t: torch.Tensor, src: Box, dst: Box) -> torch.Tensor:
+def crop_to(t: torch.Tensor, src: Region, dst: Region) -> torch.Tensor:
     """The part of ``t`` (covering ``src``) that covers ``dst`` (inside ``src``)."""
     return t[..., dst[0] - src[0]:dst[1] - src[0], dst[2] - src[2]:dst[3] - src[2]]
 
 
-def blocks_on_box(blocks, x: torch.Tensor, out_box: Box, radius: int = 2) -> torch.Tensor:
-    """``blocks(x)`` (a sequence of same-size blocks, each reaching ``radius`` pixels) computed only on ``out_box``,
-    exactly: block ``b`` runs on its output box widened by ``radius`` and is cropped back, so the zero padding
-    at the crop's inner borders never reaches a kept pixel (at the image's own borders it is the real padding).
-    The work shrinks towards the output like a cone instead of covering the whole image at every block."""
+def blocks_on_region(blocks, x: torch.Tensor, out_region: Region, radius: int = 2) -> torch.Tensor:
+    """``blocks(x)`` (a sequence of same-size blocks, each reaching ``radius`` pixels) computed only on
+    ``out_region``, exactly: block ``b`` runs on its output region widened by ``radius`` and is cropped back, so the
+    zero padding at the crop's inner borders never reaches a kept pixel (at the image's own borders it is the real
+    padding). The work shrinks towards the output like a cone instead of covering the whole image at every block."""
     height, width = x.shape[-2:]
-    boxes = [out_box]
+    regions = [out_region]
     for _ in blocks:
-        boxes.append(grow(boxes[-1], radius, height, width))
-    boxes.reverse()  # boxes[b] is block b's input box, boxes[-1] == out_box
-    h = crop_to(x, (0, height, 0, width), boxes[0])
+        regions.append(grow(regions[-1], radius, height, width))
+    regions.reverse()  # regions[b] is block b's input region, regions[-1] == out_region
+    h = crop_to(x, (0, height, 0, width), regions[0])
     for b, block in enumerate(blocks):
-        h = crop_to(block(h), boxes[b], boxes[b + 1])
+        h = crop_to(block(h), regions[b], regions[b + 1])
     return h
 
 
@@ -158,3 +158,7 @@ class MeanShiftResidualSR(nn.Module):
 
     def forward(self, x):
         return self.tail(self.features(x), x)
+
+    def feature_layers(self):
+        """Residual blocks (or groups) of the body, then ``conv_after_body`` (shallow to deep)."""
+        return [(f"body.{i}", m) for i, m in enumerate(self.body)] + [("conv_after_body", self.conv_after_body)]

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 
-from ._common import (MeanShiftResidualSR, ResidualBlockNoBN, StateDict, blocks_on_box, count_indices, crop_to, grow,
+from ._common import (MeanShiftResidualSR, ResidualBlockNoBN, StateDict, blocks_on_region, count_indices, crop_to, grow,
                       make_layer, rename, upsample_scale)
 
 ARCH = "EDSR"
@@ -26,11 +26,11 @@ class EDSR(MeanShiftResidualSR):
 
     def features_region(self, x, region):
         """``features(x)`` on LR rows ``r0:r1``, columns ``c0:c1`` only (``region = (r0, r1, c0, c1)``), exactly,
-        with the residual blocks computed on a shrinking cone around it (see ``blocks_on_box``)."""
+        with the residual blocks computed on a shrinking cone around it (see ``blocks_on_region``)."""
         height, width = x.shape[-2:]
         x0 = self.conv_first(self.shift.normalize(x))
-        body_box = grow(region, 1, height, width)  # conv_after_body reaches 1 pixel
-        f = crop_to(self.conv_after_body(blocks_on_box(self.body, x0, body_box)), body_box, region)
+        body_region = grow(region, 1, height, width)  # conv_after_body reaches 1 pixel
+        f = crop_to(self.conv_after_body(blocks_on_region(self.body, x0, body_region)), body_region, region)
         return f + crop_to(x0, (0, height, 0, width), region)
 
 

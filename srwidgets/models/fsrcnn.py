@@ -42,6 +42,12 @@ class FSRCNN(nn.Module):
         return y
 
 
+    def feature_layers(self):
+        """Feature extraction, then every activation of the shrink / mapping / expand layers (LR resolution)."""
+        acts = [(f"mid_part.{i}", m) for i, m in enumerate(self.mid_part) if isinstance(m, nn.PReLU)]
+        return [("first_part", self.first_part)] + acts
+
+
 MODEL = FSRCNN
 
 

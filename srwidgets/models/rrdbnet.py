@@ -92,6 +92,11 @@ class RRDBNet(nn.Module):
         return out[..., : self.scale * h, : self.scale * w]
 
 
+    def feature_layers(self):
+        """The RRDB blocks of the body, then ``conv_body`` (LR resolution, after pixel unshuffle for x1/x2)."""
+        return [(f"body.{i}", m) for i, m in enumerate(self.body)] + [("conv_body", self.conv_body)]
+
+
 MODEL = RRDBNet
 
 

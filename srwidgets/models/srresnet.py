@@ -8,7 +8,7 @@ from __future__ import annotations
 import torch.nn.functional as F
 from torch import nn
 
-from ._common import ResidualBlockNoBN, StateDict, blocks_on_box, count_indices, make_layer
+from ._common import ResidualBlockNoBN, StateDict, blocks_on_region, count_indices, make_layer
 
 ARCH = "MSRResNet"
 
@@ -47,7 +47,7 @@ class MSRResNet(nn.Module):
 
     def features_region(self, x, region):
         """``features(x)`` on LR rows ``r0:r1``, columns ``c0:c1`` only, exactly (residual blocks on a cone)."""
-        return blocks_on_box(self.body, self.lrelu(self.conv_first(x)), region)
+        return blocks_on_region(self.body, self.lrelu(self.conv_first(x)), region)
 
     def forward(self, x):
         return self.tail(self.features(x), x)
@@ -63,6 +63,11 @@ class MSRResNet(nn.Module):
         if self.global_residual:
             out = out + F.interpolate(x, scale_factor=self.scale, mode="bilinear", align_corners=False)
         return out
+
+
+    def feature_layers(self):
+        """The residual blocks of the body, shallow to deep (LR-resolution features)."""
+        return [(f"body.{i}", m) for i, m in enumerate(self.body)]
 
 
 MODEL = MSRResNet

@@ -327,6 +327,10 @@ class SwinIR(nn.Module):
         out = self.shift.denormalize(out)
         return out[..., : self.scale * h, : self.scale * w]
 
+    def feature_layers(self):
+        """The residual Swin groups (token outputs ``[N, H·W, C]``), then ``conv_after_body`` (``[N, C, H, W]``)."""
+        return [(f"layers.{i}", m) for i, m in enumerate(self.layers)] + [("conv_after_body", self.conv_after_body)]
+
 
 MODEL = SwinIR
 

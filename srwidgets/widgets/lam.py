@@ -5,7 +5,8 @@
     >>> w.window = (120, 96, 16); w.wait(); w.result.diffusion_index
 
 The engine (:class:`srwidgets.lam.LAM`) computes, :mod:`srwidgets.viz` colours; this file wires the LAM knobs to
-the shared canvas / worker / status pieces of :mod:`srwidgets.widgets._base`.
+the shared pieces: canvases (:mod:`~srwidgets.widgets.canvas`), the worker (:mod:`~srwidgets.widgets.runner`) and
+the status row, errors and export (:mod:`~srwidgets.widgets.base`).
 """
 from __future__ import annotations
 
@@ -18,9 +19,12 @@ from traitlets import Any as AnyTrait, Bool, Dict as DictTrait, Float, Int, Unic
 from .. import viz
 from ..data import load_image
 from ..errors import InputError
+from ..engine.cache import model_key
 from ..lam import LAM, PATHS, attribution_map
-from ..paths import validate_window
-from ._base import EngineWidget, ImageView, WindowSelector, named_models
+from ..lam.geometry import validate_window
+from ..models.lookup import named_models
+from .base import EngineWidget
+from .canvas import ImageView, WindowSelector
 
 __all__ = ["LAMWidget"]
 
@@ -225,7 +229,7 @@ class LAMWidget(EngineWidget):
     # ------------------------------------------------------------------------------------------------ reactions
     @observe("window")
     def _window_changed(self, change) -> None:
-        if self._ready:
+        if self._ready and not self.closed:
             self._draw_window()
             self._run()
 
@@ -267,13 +271,12 @@ class LAMWidget(EngineWidget):
                     path=str(self.baseline))
 
     def _key(self, name: str, window: tuple, settings: dict) -> tuple:
-        # The weights' identity and version counters are part of the key: editing a model in place (fine-tuning,
-        # load_state_dict) must not bring back results of the old weights.
-        weights = tuple((p.data_ptr(), p._version) for p in self.engines[name].model.parameters())
-        return (name, tuple(window), weights) + tuple(sorted(settings.items()))
+        # The weights' and buffers' identity and version counters are part of the key: editing a model in place
+        # (fine-tuning, load_state_dict, a changed mean shift) must not bring back results of the old state.
+        return (name, tuple(window), model_key(self.engines[name].model)) + tuple(sorted(settings.items()))
 
     def _run(self) -> None:
-        if not self.window:
+        if not self.window or self.closed:
             return
         window, settings = tuple(self.window), self.settings()
         cached = {n: self.cache_get(self._key(n, window, settings)) for n in self.names}
@@ -311,16 +314,12 @@ class LAMWidget(EngineWidget):
         self.start(work, label=f"LAM of ({t}, {l}, {h}x{w})")
 
     def _start_preview(self) -> None:
-        """The SR output for the SR canvas (one forward pass on the worker; an attribution supersedes it, and its
-        result carries the SR output too)."""
-        import torch
-
-        model = self.models[self.names[0]]
+        """The SR output for the SR canvas: the first engine's forward pass (its device, its guard, its cache), on
+        the worker; an attribution supersedes it, and its result carries the SR output too."""
+        engine = self.engines[self.names[0]]
 
         def work(job):
-            device = next(iter(model.parameters()), torch.empty(0)).device
-            with torch.no_grad():
-                sr = model(self.image[None].to(device))[0].cpu()
+            sr = engine.super_resolve(self.image)
             job.deliver(self._show_sr, sr)
             job.deliver(setattr, self, "status", "select a window on the SR output")
 

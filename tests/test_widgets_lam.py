@@ -20,7 +20,7 @@ from ipycanvas.utils import image_bytes_to_array
 import srwidgets
 from srwidgets.lam import LAMResult
 from srwidgets.models import build
-from srwidgets.widgets._base import _resample
+from srwidgets.widgets.canvas import resample as _resample
 from srwidgets.widgets.lam import LAMWidget
 
 LR = 16  # LR side; SR is 64, shown at zoom 4 (256 px); the LR panel at zoom 16 (256 px)
@@ -442,7 +442,7 @@ def test_widget_is_exported_lazily_and_models_by_zoo_name_are_checked(image):
 
 
 def test_image_view_fits_a_large_image_without_converting_all_of_it():
-    from srwidgets.widgets._base import ImageView
+    from srwidgets.widgets.canvas import ImageView
 
     view = ImageView(2000, 100)
     img = torch.zeros(3, 2000, 100)

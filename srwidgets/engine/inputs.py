@@ -1,0 +1,95 @@
+"""Input checks every engine shares, worded for any engine: images, integers, numbers, choices, seeds.
+
+One value tolerance everywhere: pixel values may leave ``[0, 1]`` by at most :data:`VALUE_TOLERANCE` (rounding
+after resampling); :func:`srwidgets.data.load_image` uses the same.
+
+Example:
+    >>> import numpy as np, torch
+    >>> from srwidgets.engine.inputs import check_int, image_tensor
+    >>> check_int("steps", np.int64(5), minimum=1)
+    5
+    >>> image_tensor(torch.rand(1, 3, 8, 8), "cpu").shape
+    torch.Size([3, 8, 8])
+"""
+from __future__ import annotations
+
+import math
+import numbers
+from typing import Iterable, Optional
+
+import numpy as np
+import torch
+
+from ..errors import InputError
+
+__all__ = ["VALUE_TOLERANCE", "image_tensor", "check_int", "check_number", "check_choice", "check_seed",
+           "check_value_range"]
+
+VALUE_TOLERANCE = 1e-3
+"""How far pixel values may leave [0, 1] (rounding after resampling) before an image is refused."""
+
+
+def check_value_range(image: torch.Tensor, what: str = "the image") -> None:
+    """Refuse NaN/Inf and values outside ``[0, 1]`` by more than :data:`VALUE_TOLERANCE`."""
+    if not bool(torch.isfinite(image).all()):
+        raise InputError(f"{what} contains NaN or Inf values; replace them (torch.nan_to_num) or reload the image")
+    lo, hi = float(image.min()), float(image.max())
+    if lo < -VALUE_TOLERANCE or hi > 1 + VALUE_TOLERANCE:
+        hint = "divide 8-bit values by 255" if hi > 1.5 else "clamp it with image.clamp(0, 1)"
+        raise InputError(f"{what} has values in [{lo:.4g}, {hi:.4g}]; expected [0, 1] (up to {VALUE_TOLERANCE:g} of "
+                         f"rounding): {hint}")
+
+
+def image_tensor(image, device, what: str = "the image") -> torch.Tensor:
+    """Validate an RGB image (tensor or array ``[3, h, w]`` / ``[1, 3, h, w]``, float in [0, 1]) and return it as a
+    float64 ``[3, h, w]`` tensor on ``device`` (values clamped to [0, 1] after the tolerance check)."""
+    if isinstance(image, np.ndarray):
+        image = torch.from_numpy(image)
+    if not isinstance(image, torch.Tensor):
+        raise InputError(f"{what} must be a torch tensor [3, h, w] in [0, 1], got {type(image).__name__}; "
+                         "read files with srwidgets.data.load_image(path)")
+    if image.dim() == 4 and image.shape[0] == 1:
+        image = image[0]
+    if image.dim() == 2 or (image.dim() == 3 and image.shape[0] == 1):
+        raise InputError(f"{what} is grey (shape {tuple(image.shape)}); the SR models here need RGB [3, h, w]: "
+                         "repeat the channel (image.expand(3, -1, -1)) or load it with load_image(x, convert=True)")
+    if image.dim() != 3 or image.shape[0] != 3:
+        hint = " (channels last? use image.permute(2, 0, 1))" if image.dim() == 3 and image.shape[-1] == 3 else ""
+        raise InputError(f"{what} must have shape [3, h, w] (or [1, 3, h, w]), got {tuple(image.shape)}{hint}")
+    if not image.is_floating_point():
+        raise InputError(f"{what} must be float in [0, 1], got dtype {image.dtype}; use image.float() / 255")
+    if image.numel() == 0:
+        raise InputError(f"{what} is empty (shape {tuple(image.shape)}); pass a [3, h, w] image with h, w >= 1")
+    check_value_range(image, what)
+    return image.detach().to(device=device, dtype=torch.float64).clamp(0, 1)
+
+
+def check_int(name: str, value, minimum: Optional[int] = None, hint: str = "") -> int:
+    """``value`` as a Python int (numpy integers accepted, bools and floats refused), at least ``minimum``."""
+    ok = isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_))
+    if not ok or (minimum is not None and value < minimum):
+        at_least = f" >= {minimum}" if minimum is not None else ""
+        raise InputError(f"{name} must be an integer{at_least}{hint}, got {value!r}")
+    return int(value)
+
+
+def check_number(name: str, value, minimum: Optional[float] = None, hint: str = "") -> float:
+    """``value`` as a finite float (numpy numbers accepted; NaN, Inf, bools and strings refused), >= ``minimum``."""
+    ok = isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_)) and math.isfinite(float(value))
+    if not ok or (minimum is not None and float(value) < minimum):
+        at_least = f" >= {minimum:g}" if minimum is not None else ""
+        raise InputError(f"{name} must be a finite number{at_least}{hint}, got {value!r}")
+    return float(value)
+
+
+def check_choice(name: str, value, choices: Iterable[str]) -> str:
+    """``value`` must be one of ``choices`` (strings); lists and other unhashable values get the same message."""
+    choices = list(choices)
+    if not isinstance(value, str) or value not in choices:
+        raise InputError(f"unknown {name} {value!r}; choose one of: {', '.join(choices)}")
+    return value
+
+
+def check_seed(value) -> int:
+    """A random seed: an integer (numpy integers accepted)."""
+    return check_int("seed", value, hint=" (e.g. seed=0)")

@@ -1,0 +1,109 @@
+"""Memory: what a chunk of work costs, how many items fit in a budget, and whether a job fits at all.
+
+* :func:`saved_bytes` meters the bytes autograd keeps for backward inside a block (device agnostic);
+* :func:`estimate_chunk` turns "bytes per pixel per item" into items per chunk for a device and budget;
+* :func:`ensure_fits` refuses, before allocating, a job that needs more memory than the device has.
+
+Example:
+    >>> import torch
+    >>> from srwidgets.engine.memory import saved_bytes
+    >>> x = torch.rand(4, 4, requires_grad=True)
+    >>> with saved_bytes() as meter:
+    ...     y = (x * x).sum()
+    >>> meter.bytes
+    64
+"""
+from __future__ import annotations
+
+import os
+from contextlib import contextmanager
+from typing import Optional
+
+import torch
+
+from ..errors import InputError
+
+__all__ = ["saved_bytes", "estimate_chunk", "available_bytes", "ensure_fits", "format_bytes"]
+
+
+class _Meter:
+    bytes = 0
+
+
+@contextmanager
+def saved_bytes():
+    """Count the bytes autograd saves for backward inside the block (``meter.bytes``): the activation memory of
+    one chunk, from which the next chunks are sized (no CUDA allocator statistics needed)."""
+    meter, seen = _Meter(), set()
+
+    def pack(t):
+        try:
+            s = t.untyped_storage()
+            if s.data_ptr() not in seen:
+                seen.add(s.data_ptr())
+                meter.bytes += s.nbytes()
+        except (RuntimeError, NotImplementedError):  # tensors without storage (sparse, wrapper subclasses)
+            meter.bytes += t.numel() * t.element_size()
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        yield meter
+
+
+def estimate_chunk(bytes_per_pixel: Optional[float], pixels: int, device: torch.device,
+                   chunk_size: Optional[int] = None, memory_budget: Optional[int] = None) -> int:
+    """Items (path evaluations, images, ...) per chunk. An explicit ``chunk_size`` wins; the first chunk (memory
+    not yet measured) is 1. CUDA: as many as fit in ``memory_budget`` (default 60 % of free memory). CPU: one at a
+    time for inputs of 64x64 pixels and more (batching measured no faster there), a few together for small inputs,
+    where per-call overhead dominates (up to 10, about 6000 pixels per chunk: 2.8x faster on a 23x23 LAM crop),
+    within 1 GiB."""
+    if chunk_size:
+        return chunk_size
+    if not bytes_per_pixel:
+        return 1
+    per = 1.5 * bytes_per_pixel * pixels  # safety for workspace and gradients not seen by the meter
+    if device.type == "cuda":
+        budget = memory_budget or 0.6 * torch.cuda.mem_get_info(device)[0]
+        cap = 1 << 16
+    else:
+        budget, cap = memory_budget or (1 << 30), max(1, min(10, 6000 // max(pixels, 1)))
+    return int(max(1, min(cap, budget // max(per, 1))))
+
+
+def available_bytes(device=None) -> int:
+    """Memory free for a job on ``device``: CUDA free memory, or the host's available RAM."""
+    dev = torch.device(device) if device is not None else torch.device("cpu")
+    if dev.type == "cuda":
+        return int(torch.cuda.mem_get_info(dev)[0])
+    try:
+        import psutil
+
+        return int(psutil.virtual_memory().available)
+    except ImportError:
+        pass
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return int(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+    except (ValueError, OSError, AttributeError):
+        return 1 << 62  # unknown: do not refuse
+
+
+def format_bytes(n: float) -> str:
+    """``1.5 GB``, ``340 MB``: decimal units, as people read memory sizes."""
+    return f"{n / 1e9:.1f} GB" if n >= 1e9 else f"{n / 1e6:.0f} MB"
+
+
+def ensure_fits(nbytes: float, width: int, height: int, device=None, what: str = "image") -> None:
+    """Raise ``InputError("image too large (W×H, needs ~N GB); crop or downsample")`` when a job on a
+    ``width × height`` image needs more than the memory available on ``device``."""
+    free = available_bytes(device)
+    if nbytes > free:
+        where = "GPU" if torch.device(device or "cpu").type == "cuda" else "this machine"
+        raise InputError(f"{what} too large ({width}×{height}, needs ~{format_bytes(nbytes)}; {where} has "
+                         f"{format_bytes(free)} free); crop or downsample it")

@@ -1,0 +1,11 @@
+"""LAM — Local Attribution Maps (Gu & Dong, CVPR 2021).
+
+==============  ===========================================================================================
+``engine``      :class:`LAM`, :class:`LAMResult`, the objective :func:`gradient_detector`, :func:`attribution_map`
+``paths``       integration paths and baselines (:data:`PATHS`: the paper's progressive blur and the others)
+``geometry``    windows (SR px), receptive field, crop boxes (LR px), window grouping, the split tail's region
+==============  ===========================================================================================
+"""
+from .engine import LAM, PATHS, LAMResult, attribution_map, gradient_detector
+
+__all__ = ["LAM", "LAMResult", "PATHS", "gradient_detector", "attribution_map"]

@@ -1,0 +1,331 @@
+"""LAM — Local Attribution Maps (Gu & Dong, CVPR 2021): which LR pixels does an SR network use for one output patch?
+
+The algorithm, as in ``docs/algorithms.md`` (functions below in the same order):
+
+1. a **window** ``(top, left, height, width)`` in SR pixel coordinates (``(top, left, size)`` for a square);
+2. the objective :func:`gradient_detector` ``D(F(x))``: the summed local-gradient magnitude of the SR output in it;
+3. a **path** from a baseline to the LR input ``x`` (default: LAM's progressive blur, :mod:`srwidgets.lam.paths`);
+4. the **attribution** ``A = (1/n) Σ_k ∇_x D(F(x_k)) ⊙ dx_k`` (``[3, h, w]``, LR pixels; NaN gradients zeroed);
+5. the **map** ``|Σ_c A_c| / max`` (:func:`attribution_map`), its Gini index and Diffusion Index ``(1 − G)·100``.
+
+Speed never changes the numbers: parameters are frozen during the call (input gradients only), steps run in
+chunks sized for the device and a memory budget (:mod:`srwidgets.engine`), and for models whose receptive field is
+bounded — measured once per model, and verified by comparing a crop with the whole image — the network runs on an
+LR crop around the window (:mod:`srwidgets.lam.geometry`; the path is built on the whole image, so blur borders
+are unchanged). Models with global operations, or whose crop does not reproduce the whole image, run on the whole
+image; ``result.crop`` says which was used. :class:`~srwidgets.models.protocol.SplitTail` models (srwidgets' EDSR,
+RCAN, MSRResNet) run their upsampling tail only around the window.
+"""
+from __future__ import annotations
+
+import dataclasses
+import time
+from contextlib import nullcontext
+from dataclasses import dataclass
+from typing import List, Optional, Sequence, Tuple
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..engine import (LRUCache, cache_key, check_choice, check_int, check_number, ensure_fits, estimate_chunk, explain_model_error,
+                      guarded, image_tensor, resolve_device, run_chunks, saved_bytes)
+from ..errors import InputError
+from ..filters import check_kernel
+from ..metrics import diffusion_index, gini
+from ..models.protocol import RegionFeatures, SplitTail
+from ..progress import CancelLike, Progress, ProgressCallback
+from . import paths
+from .geometry import (Window, clip_window, crop_box, embed, group_windows, measure_receptive_field, tail_region,
+                       validate_window)
+
+PATHS = paths.PATHS
+"""Path names -> one-line descriptions (``"blur"`` is the paper's and the default)."""
+
+
+def gradient_detector(sr: torch.Tensor, window: Window) -> torch.Tensor:
+    """LAM's objective ``D``: local-gradient magnitude summed over channels and the window, one value per image.
+
+    ``dv = (Y[i] − Y[i+1])²`` (rows), ``dh = (Y[j] − Y[j+1])²`` (columns), ``G = sqrt(dv + dh)`` of shape
+    ``(sH − 1) × (sW − 1)``, ``D = Σ G[:, :, top:top+height, left:left+width]``. ``sr``: ``[N, 3, sH, sW]``;
+    ``window`` in SR pixels of ``sr``. Returns ``[N]``.
+    """
+    top, left, height, width = window
+    dv = (sr[:, :, :-1, :] - sr[:, :, 1:, :]) ** 2
+    dh = (sr[:, :, :, :-1] - sr[:, :, :, 1:]) ** 2
+    g = torch.sqrt(dv[:, :, :, :-1] + dh[:, :, :-1, :])
+    return g[:, :, top:top + height, left:left + width].sum(dim=(1, 2, 3))
+
+
+def attribution_map(attribution: torch.Tensor) -> torch.Tensor:
+    """``|Σ_c A_c|`` normalised to max 1 (all zeros when the attribution is all zero): ``[3, h, w] -> [h, w]``."""
+    m = attribution.double().sum(0).abs()
+    peak = m.max()
+    return (m / peak if peak > 0 else m).float()
+
+
+@dataclass
+class LAMResult:
+    """One LAM attribution. Tensors are float32 on the CPU; LR = input pixels, SR = output pixels."""
+
+    attribution: torch.Tensor  # [3, h, w] LR, the raw A
+    map: torch.Tensor  # [h, w] LR, |Σ_c A| / max, in [0, 1]
+    gini: float
+    diffusion_index: float  # (1 − gini)·100
+    sr: torch.Tensor  # [3, sH, sW] F(x) clamped to [0, 1]
+    image: torch.Tensor  # [3, h, w] the LR input
+    window: Tuple[int, int, int, int]  # (top, left, height, width) in SR pixels
+    settings: dict
+    objective: float  # D(F(x))
+    objective_baseline: float  # D(F(x')) (mean over baselines for "multi")
+    seconds: float
+    crop: Optional[Tuple[int, int, int, int]]  # LR box (top, left, height, width) the network ran on, None: whole
+
+    def to_numpy(self) -> dict:
+        """All fields as numpy arrays / Python scalars (for saving with ``np.savez`` or JSON)."""
+        return {f.name: (v.numpy() if isinstance(v, torch.Tensor) else v)
+                for f in dataclasses.fields(self) for v in [getattr(self, f.name)]}
+
+
+class LAM:
+    """LAM on one SR model (any ``nn.Module`` mapping ``[N, 3, h, w]`` in [0, 1] to ``[N, 3, s·h, s·w]``).
+
+    The model is never changed: every call runs it in eval mode with frozen parameters and restores its modes,
+    ``requires_grad`` flags and buffers afterwards (:func:`srwidgets.engine.guarded`); a model on another device
+    is copied there once.
+
+    Args:
+        model: the SR network.
+        scale: its scale ``s`` (default: ``model.scale`` or measured).
+        device: where to run (default: CUDA when available, else the model's device).
+        chunk_size: path evaluations per batch (default: adapted to the device and ``memory_budget``).
+        memory_budget: bytes of activations per chunk (default: 1 GiB on CPU, 60 % of free memory on CUDA).
+        crop: run the network on a receptive-field crop around the window when that is verified to give the
+            whole image's result.
+        autocast: CUDA only: run the network under ``torch.autocast`` (``True`` = float16, or a dtype); faster
+            but approximate — compare with an fp32 run (``benchmarks/lam_bench.py`` reports the difference).
+        split_tail: for :class:`~srwidgets.models.protocol.SplitTail` models, run the upsampling tail only on the
+            features around the window(s); the SR pixels the objective reads are unchanged.
+        channels_last: feed the path in channels-last memory layout (about 1.3x faster convolutions on CPU); other
+            kernels then round differently (maps within ~1e-4), so it is off by default.
+
+    Example:
+        >>> from srwidgets import data, zoo
+        >>> result = LAM(zoo.load("x4-fsrcnn")).attribute(data.lr_image("astronaut", 4), (98, 84, 16), steps=10)
+        >>> tuple(result.map.shape), 0 < result.diffusion_index < 100
+        ((64, 64), True)
+    """
+
+    def __init__(self, model: nn.Module, scale: Optional[int] = None, device=None, chunk_size: Optional[int] = None,
+                 memory_budget: Optional[int] = None, crop: bool = True, autocast=False, channels_last: bool = False,
+                 split_tail: bool = True):
+        from ..models import check, infer_scale
+
+        if not isinstance(model, nn.Module):
+            check(model, 1)  # raises the shared "expected a torch.nn.Module" InputError
+        self.device, self.model = resolve_device(model, device)
+        with guarded(self.model):
+            self.scale = check_int("scale", scale, 1) if scale is not None else infer_scale(self.model)
+            check(self.model, self.scale, device=self.device)
+        if chunk_size is not None:
+            chunk_size = check_int("chunk_size", chunk_size, 1, " or None")
+        if autocast and self.device.type != "cuda":
+            raise InputError("autocast is only supported on CUDA; drop autocast= or pass device='cuda'")
+        self.autocast = (torch.float16 if autocast is True else autocast) or None
+        self.channels_last = bool(channels_last)
+        self.split_tail = bool(split_tail) and isinstance(self.model, SplitTail)
+        self.chunk_size, self.memory_budget, self.crop = chunk_size, memory_budget, crop
+        p = next(iter(self.model.parameters()), None)
+        self.dtype = p.dtype if p is not None and p.is_floating_point() else torch.float32
+        self._bytes_per_pixel: Optional[float] = None  # activation memory per LR pixel and evaluation
+        self._cache = LRUCache(64)  # SR images, paths and results
+
+    # -- public API ---------------------------------------------------------------------------------------------
+    def attribute(self, image, window, steps: int = 50, sigma: float = 1.2, kernel_size: int = 9, path: str = "blur",
+                  *, seed: int = 0, noise_std: float = 0.1, num_baselines: int = 4,
+                  callback: ProgressCallback = None, cancel: CancelLike = None) -> LAMResult:
+        """Attribute the SR window to the LR pixels of ``image``.
+
+        Args:
+            image: LR image ``[3, h, w]`` (or ``[1, 3, h, w]``), float in [0, 1].
+            window: ``(top, left, size)`` or ``(top, left, height, width)`` in SR pixels, inside ``s·h × s·w``.
+            steps: path evaluations ``n`` (per baseline for ``"multi"``).
+            sigma, kernel_size: the blur of the ``"blur"`` path (σ_max, odd ``l``) and of the ``"blurred"`` baseline.
+            path: a key of :data:`PATHS`.
+            seed, noise_std, num_baselines: random baselines (``"uniform"``, ``"gaussian"``, ``"multi"``).
+            callback: called after each chunk with ``Progress(done, total, "attribution", partial)``, ``partial``
+                the running attribution ``(1/n) Σ_{k done}`` as a ``[3, h, w]`` CPU tensor.
+            cancel: :class:`~srwidgets.progress.CancelToken`, ``threading.Event`` or callable; checked before every
+                chunk, raises :class:`~srwidgets.errors.Cancelled` (caches stay consistent).
+
+        Returns:
+            :class:`LAMResult`.
+        """
+        return self.attribute_many(image, [window], steps, sigma, kernel_size, path, seed=seed, noise_std=noise_std,
+                                   num_baselines=num_baselines, callback=callback, cancel=cancel, _single=True)[0]
+
+    def attribute_many(self, image, windows: Sequence, steps: int = 50, sigma: float = 1.2, kernel_size: int = 9,
+                       path: str = "blur", *, seed: int = 0, noise_std: float = 0.1, num_baselines: int = 4,
+                       callback: ProgressCallback = None, cancel: CancelLike = None, _single: bool = False
+                       ) -> List[LAMResult]:
+        """:meth:`attribute` for several windows of one image; nearby windows share their forward passes.
+
+        ``partial`` in the progress reports is a list of running attributions, one per window still computing.
+        """
+        t0 = time.perf_counter()
+        x = image_tensor(image, self.device)
+        h, w = x.shape[1:]
+        sh, sw = self.scale * h, self.scale * w
+        steps = check_int("steps", steps, 1, " (the paper uses 50)")
+        sigma = check_number("sigma", sigma, 0.0, " (the paper uses 1.2)")
+        path = check_choice("path", path, PATHS)
+        if paths.uses_kernel(path):
+            check_kernel(kernel_size, h, w)
+            if sigma == 0 or kernel_size == 1:
+                raise InputError(f"with sigma={sigma:g} and kernel_size={kernel_size} the blurred baseline equals the "
+                                 f"image, so the {path!r} path is constant and there is nothing to attribute; use "
+                                 "sigma > 0 and kernel_size > 1 (the paper: 1.2 and 9)")
+        windows = [validate_window(win, sh, sw) for win in windows]
+        settings = dict(steps=steps, sigma=sigma, kernel_size=int(kernel_size), path=path, seed=seed,
+                        noise_std=noise_std, num_baselines=num_baselines)
+        lam_path = paths.make_path(path, x, **{k: v for k, v in settings.items() if k != "path"})  # checks the rest
+        key = cache_key(self.model, x)
+        result_key = lambda win: (key, "result", tuple(settings.items()), win)  # noqa: E731
+        todo = [win for win in dict.fromkeys(windows) if result_key(win) not in self._cache]
+
+        with guarded(self.model):
+            if todo:
+                sr = self._super_resolve(x, key)
+                rf = measure_receptive_field(self.model, self.scale, max(h, w), self.device, self.dtype) \
+                    if self.crop else None
+                groups = group_windows(todo, [crop_box(win, rf, self.scale, h, w) for win in todo], h, w)
+                for g, (group, box) in enumerate(groups):
+                    def report(done, accs, _group=group, _box=box, _g=g):
+                        if callback is not None:
+                            parts = [embed(a / lam_path.total, _box, h, w) for a in accs]
+                            callback(Progress(_g * lam_path.total + done, lam_path.total * len(groups), "attribution",
+                                              partial=parts[0] if _single else parts,
+                                              info={"windows": list(_group), "crop": _box}))
+
+                    accs = self._integrate(lam_path, group, box, cancel, report)
+                    base = self._forward(lam_path.baselines(box))
+                    t1 = time.perf_counter()
+                    for win, acc in zip(group, accs):
+                        attribution = embed(acc / lam_path.total, box, h, w)
+                        amap = attribution_map(attribution)
+                        self._cache.put(result_key(win), LAMResult(
+                            attribution=attribution, map=amap, gini=gini(amap), diffusion_index=diffusion_index(amap),
+                            sr=sr.clamp(0, 1).float().cpu(), image=x.float().cpu(), window=win,
+                            settings=dict(settings, scale=self.scale, device=str(self.device), crop=box,
+                                          evaluations=lam_path.total, receptive_field=rf,
+                                          autocast=str(self.autocast) if self.autocast else None,
+                                          channels_last=self.channels_last, split_tail=self.split_tail),
+                            objective=float(gradient_detector(sr[None], clip_window(win, self.scale, sh, sw))),
+                            objective_baseline=float(gradient_detector(
+                                base, clip_window(win, self.scale, sh, sw, box)).mean()),
+                            seconds=(t1 - t0) / len(group), crop=box))
+                    t0 = t1
+        return [self._cache.get(result_key(win)) for win in windows]
+
+    def super_resolve(self, image) -> torch.Tensor:
+        """``F(x)`` of an LR image ``[3, h, w]`` in [0, 1]: ``[3, s·h, s·w]`` float32 on the CPU, clamped to [0, 1]
+        (cached with the attributions; the model guarded as in :meth:`attribute`)."""
+        x = image_tensor(image, self.device)
+        with guarded(self.model):
+            return self._super_resolve(x, cache_key(self.model, x)).clamp(0, 1).float().cpu()
+
+    # -- the integration loop (step 4) ----------------------------------------------------------------------------
+    def _integrate(self, lam_path: paths.Path, windows, box, cancel, report) -> List[torch.Tensor]:
+        """``Σ_j ∇D_w(p_j) ⊙ d_j`` for each window ``w``, over all path evaluations, on LR ``box`` (or everything)."""
+        sh, sw = (self.scale * lam_path.image_shape[0], self.scale * lam_path.image_shape[1])
+        local = [clip_window(win, self.scale, sh, sw, box) for win in windows]
+        bh, bw = (box[2], box[3]) if box else lam_path.image_shape
+        accs = [torch.zeros(3, bh, bw, dtype=torch.float64, device=self.device) for _ in windows]
+
+        def run(start, stop):
+            points, derivatives = lam_path.points(start, stop, box)
+            # A step whose path derivative is exactly 0 (the last blur steps, where both kernels are the identity
+            # to float64 precision) adds exactly 0: skip its forward and backward.
+            live = derivatives.flatten(1).ne(0).any(1).nonzero().flatten()
+            if live.numel():
+                self._accumulate(accs, points[live], derivatives[live], local, (lam_path, start + live))
+
+        run_chunks(lam_path.total, run, cancel=cancel, on_chunk=lambda done, total: report(done, accs),
+                   chunk=lambda: estimate_chunk(self._bytes_per_pixel, bh * bw, self.device, self.chunk_size,
+                                                self.memory_budget))
+        return accs
+
+    def _accumulate(self, accs, points, derivatives, windows, where):
+        """``accs[w] += Σ_i ∇D_w(p_i) ⊙ d_i`` for one chunk of path points ``[m, 3, h, w]``."""
+        x = points.to(self.dtype)
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        x.requires_grad_(True)
+        measuring = self._bytes_per_pixel is None
+        try:
+            with torch.enable_grad(), saved_bytes() if measuring else nullcontext() as meter:
+                with torch.autocast("cuda", self.autocast) if self.autocast else nullcontext():
+                    y, windows = self._network(x, windows)
+                self._check_finite(y, *where)
+                objectives = [gradient_detector(y.float(), win).sum() for win in windows]
+            if measuring:
+                self._bytes_per_pixel = meter.bytes / x[0, 0].numel() / x.shape[0]
+            grads = [torch.autograd.grad(obj, x, retain_graph=i + 1 < len(objectives))[0]
+                     for i, obj in enumerate(objectives)]
+        except RuntimeError as exc:
+            reason = explain_model_error(exc)
+            if reason is None:
+                raise
+            raise InputError(reason) from None
+        for acc, g in zip(accs, grads):
+            # sqrt has an infinite derivative at 0: zero the NaN gradients, as the authors do.
+            acc += (torch.nan_to_num(g.double(), nan=0.0, posinf=np.inf, neginf=-np.inf) * derivatives).sum(0)
+
+    def _network(self, x: torch.Tensor, windows):
+        """``F(x)``, or with ``split_tail`` only the SR patch the windows read: ``(y, windows in y's coordinates)``."""
+        if not self.split_tail:
+            return self.model(x), windows
+        s = self.scale
+        r0, r1, c0, c1 = tail_region(windows, s, int(self.model.tail_margin), *x.shape[-2:])
+        if isinstance(self.model, RegionFeatures):  # the body, too, only where the region depends on it
+            features = self.model.features_region(x, (r0, r1, c0, c1))
+        else:
+            features = self.model.features(x)[..., r0:r1, c0:c1]
+        y = self.model.tail(features, x[..., r0:r1, c0:c1])
+        return y, [(t - s * r0, l - s * c0, h, w) for t, l, h, w in windows]
+
+    # -- helpers ------------------------------------------------------------------------------------------------
+    def _super_resolve(self, x: torch.Tensor, key) -> torch.Tensor:
+        """``F(x)`` as float64 ``[3, sH, sW]`` on the device, cached; refuses images too large for the memory."""
+        h, w = x.shape[1:]
+        # the SR image in the model's dtype and in float64, plus a few feature maps of the same size
+        ensure_fits(8 * 3 * self.scale ** 2 * h * w * 4, w, h, self.device, "LR image")
+
+        def make():
+            sr = self._forward(x[None])[0]
+            if tuple(sr.shape) != (3, self.scale * h, self.scale * w):
+                raise InputError(f"the model maps a {h}x{w} image to {tuple(sr.shape)}, expected "
+                                 f"(3, {self.scale * h}, {self.scale * w}); does it need sizes that are a multiple of "
+                                 "something (a window size, a down-sampling factor)? Pad or crop the image.")
+            return sr
+        return self._cache.get_or_make((key, "sr"), make)
+
+    def _forward(self, x: torch.Tensor) -> torch.Tensor:
+        try:
+            with torch.inference_mode():
+                return self.model(x.to(self.dtype)).double()
+        except RuntimeError as exc:
+            reason = explain_model_error(exc)
+            if reason is None:
+                raise
+            raise InputError(reason) from None
+
+    def _check_finite(self, y, lam_path, steps):
+        bad = ~torch.isfinite(y.detach()).flatten(1).all(1)
+        if bad.any():
+            where = lam_path.label(int(steps[bad.nonzero()[0]]))
+            raise InputError(f"the model returns NaN or Inf along the {lam_path.name!r} path at {where}; its "
+                             "weights or the input may be broken (try another model, or path='black' to compare)")
+
+
+__all__ = ["LAM", "LAMResult", "PATHS", "gradient_detector", "attribution_map"]

@@ -1,0 +1,189 @@
+"""The base of the method widgets: a :class:`~srwidgets.widgets.runner.Runner`, the status row (progress bar,
+Cancel, Run, status line), the error area, a figure-export row and a result cache (the engines'
+:class:`~srwidgets.engine.cache.LRUCache`).
+
+A method widget subclasses :class:`EngineWidget`, builds its views (:mod:`srwidgets.widgets.canvas`) and controls,
+and starts engine calls with :meth:`EngineWidget.start` (``work(job)`` runs on the worker thread). No numerics live
+here: the engines compute, :mod:`srwidgets.viz` turns results into colours and figures.
+"""
+from __future__ import annotations
+
+import html
+import traceback
+from typing import Any, Callable, Optional
+
+import ipywidgets as widgets
+from traitlets import Bool, Float, Unicode, observe
+
+from ..engine.cache import LRUCache
+from ..errors import InputError
+from .canvas import CSS_TEXT
+from .runner import Job, Runner
+
+__all__ = ["EngineWidget"]
+
+
+class EngineWidget(widgets.VBox):
+    """Base of the method widgets: worker runner, progress bar, Cancel / Run buttons, status line, error area and
+    a figure-export row. Subclasses build their views and controls, set ``children`` (using :meth:`status_row`,
+    ``error_html`` and :meth:`export_row`), and implement :meth:`rerun` and :meth:`save_figure`.
+
+    Traitlets: ``busy`` (a job is running), ``progress`` (``[0, 1]``), ``status`` (one line), ``error`` (the last
+    error's message, ``""`` when none).
+    """
+
+    busy = Bool(False, help="an engine job is running").tag(sync=False)
+    progress = Float(0.0, help="progress of the running job in [0, 1]").tag(sync=False)
+    status = Unicode("", help="one line about what the widget is doing").tag(sync=False)
+    error = Unicode("", help="last error message ('' when none)").tag(sync=False)
+
+    default_figure_path = "figure.png"
+    cache_size = 64
+
+    def __repr__(self) -> str:
+        # Short and stable (notebook outputs are compared by nbval; the default lists every child widget's state).
+        return f"{type(self).__name__}({self._describe()})"
+
+    def _describe(self) -> str:
+        """What ``repr`` shows between the parentheses; subclasses name their models and inputs."""
+        return ""
+
+    def __init__(self, throttle: float = 0.25, **kwargs):
+        super().__init__(**kwargs)
+        self.last_traceback: Optional[str] = None
+        self.cache = LRUCache(self.cache_size)  # finished results by the subclass's key
+        self._runner = Runner(self._set_busy, self._set_progress, self._set_error, self._cancelled, throttle=throttle)
+        self.progress_bar = widgets.FloatProgress(value=0.0, min=0.0, max=1.0, description="",
+                                                  layout=widgets.Layout(width="220px"))
+        self.cancel_button = widgets.Button(description="Cancel", icon="stop", disabled=True,
+                                            layout=widgets.Layout(width="90px"), tooltip="stop the running job")
+        self.run_button = widgets.Button(description="Run", icon="play", layout=widgets.Layout(width="80px"),
+                                         tooltip="attribute the current selection again")
+        self.status_label = widgets.Label("")
+        self.error_html = widgets.HTML("")
+        self.error_html.add_class("srw-error")
+        self.export_path = widgets.Text(value=self.default_figure_path, description="Figure:",
+                                        layout=widgets.Layout(width="320px"))
+        self.export_button = widgets.Button(description="Save figure", icon="download",
+                                            tooltip="write a publication-ready PNG (matplotlib)")
+        self.cancel_button.on_click(lambda _: self.cancel())
+        self.run_button.on_click(lambda _: self.rerun())
+        self.export_button.on_click(self._export_clicked)
+        self.add_class("srw-widget")
+
+    # -- layout pieces for subclasses
+    def status_row(self) -> widgets.Widget:
+        return widgets.HBox([self.progress_bar, self.cancel_button, self.run_button, self.status_label],
+                            layout=widgets.Layout(align_items="center"))
+
+    def export_row(self) -> widgets.Widget:
+        return widgets.HBox([self.export_path, self.export_button])
+
+    def css(self) -> widgets.Widget:
+        """An invisible HTML widget carrying the stylesheet (crisp canvas pixels, red errors)."""
+        return widgets.HTML(CSS_TEXT, layout=widgets.Layout(display="none"))
+
+    # -- public API
+    def cancel(self) -> bool:
+        """Stop the running job (it ends within one engine chunk; the last finished result is kept)."""
+        asked = self._runner.cancel()
+        if asked:
+            self.status = "cancelling..."
+        return asked
+
+    def wait(self, timeout: Optional[float] = None) -> bool:
+        """Block until the running job has ended (also one that supersedes it meanwhile). Returns False on
+        timeout. Useful in scripts and tests: ``widget.window = (8, 8, 16); widget.wait(); widget.result``."""
+        return self._runner.wait(timeout)
+
+    @property
+    def closed(self) -> bool:
+        """True once :meth:`close` ran: the worker is stopped and the widget no longer computes."""
+        return self._runner.closed
+
+    def close(self) -> None:
+        """Cancel the running job, stop the worker and close the widget's views (ipywidgets ``close``)."""
+        self._runner.close()
+        self.status = "closed"
+        super().close()
+
+    def rerun(self) -> None:  # pragma: no cover - subclasses
+        raise NotImplementedError
+
+    def save_figure(self, path: str):  # pragma: no cover - subclasses
+        raise NotImplementedError
+
+    # -- for subclasses
+    def start(self, work: Callable[[Job], None], label: str = "") -> Optional[Job]:
+        """Run ``work(job)`` on the worker thread, superseding the running job; clears the error. On a closed
+        widget nothing starts (``None``)."""
+        if self.closed:
+            return None
+        self.error = ""
+        self.last_traceback = None
+        self.progress = 0.0
+        if label:
+            self.status = label
+        return self._runner.submit(work, label=label)
+
+    def supersede(self) -> None:
+        """Drop the running job's output (when showing something that needs no job, e.g. a cached result)."""
+        self._runner.supersede()
+
+    def cache_put(self, key, value) -> None:
+        """Keep a finished result (any thread; least recently used beyond ``cache_size`` are dropped)."""
+        self.cache.put(key, value)
+
+    def cache_get(self, key, default=None):
+        """A kept result or ``default`` (any thread)."""
+        return self.cache.get(key, default)
+
+    def show_error(self, message: str, tb: Optional[str] = None) -> None:
+        self._set_error(message, tb)
+
+    # -- runner callbacks (worker thread, current job only)
+    def _set_busy(self, busy: bool) -> None:
+        self.busy = busy
+
+    def _set_progress(self, done: int, total: int, label: str) -> None:
+        self.progress = done / total if total else 1.0
+        self.status = f"{label} {done}/{total}".strip()
+
+    def _set_error(self, message: str, tb: Optional[str]) -> None:
+        self.last_traceback = tb
+        self.error = message or "unknown error"
+        self.status = "failed"
+
+    def _cancelled(self, job: Job) -> None:
+        where = f" after {job.done}/{job.total}" if job.total else ""
+        self.status = f"cancelled{where}: press Run to start again"
+
+    def _export_clicked(self, _=None) -> None:
+        path = self.export_path.value.strip() or self.default_figure_path
+        try:
+            self.save_figure(path)
+        except InputError as exc:
+            self.show_error(str(exc))
+        except Exception as exc:
+            self.show_error(f"{type(exc).__name__}: {exc}", traceback.format_exc())
+        else:
+            self.error = ""
+            self.status = f"saved {path}"
+
+    # -- traitlet -> view
+    @observe("busy")
+    def _busy_changed(self, change) -> None:
+        self.cancel_button.disabled = not change["new"]
+
+    @observe("progress")
+    def _progress_changed(self, change) -> None:
+        self.progress_bar.value = float(change["new"])
+
+    @observe("status")
+    def _status_changed(self, change) -> None:
+        self.status_label.value = change["new"]
+
+    @observe("error")
+    def _error_changed(self, change) -> None:
+        msg = change["new"]
+        self.error_html.value = f"<b>Error:</b> {html.escape(msg)}" if msg else ""
