@@ -38,7 +38,7 @@ test:
 	bash .ci/run
 
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -m "not slow" tests -q
+	$(BIN)/python -m pytest -m "not slow" --doctest-modules tests srwidgets -q
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/lam_bench.py

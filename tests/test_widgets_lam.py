@@ -441,18 +441,6 @@ def test_widget_is_exported_lazily_and_models_by_zoo_name_are_checked(image):
         LAMWidget([], image)
 
 
-def test_image_view_fits_a_large_image_without_converting_all_of_it():
-    from srwidgets.widgets.canvas import ImageView
-
-    view = ImageView(2000, 100)
-    img = torch.zeros(3, 2000, 100)
-    img[0, 1000:] = 1.0
-    sent_arr = view.show("image", img)
-    assert sent_arr.shape == (512, round(100 * 512 / 2000), 4)
-    assert sent_arr[:256, :, 0].max() == 0 and sent_arr[256:, :, 0].min() == 255
-    assert view.to_image(0, 511) == (1996, 0)
-
-
 def test_cached_results_are_dropped_when_the_weights_change(make):
     model = tiny()
     w = make(model)
@@ -468,3 +456,34 @@ def test_cached_results_are_dropped_when_the_weights_change(make):
     assert w.wait(30)
     assert w.result is not before and not w.status.startswith("cached")
     assert not torch.allclose(w.result.attribution, before.attribution)
+
+
+def test_cached_results_are_dropped_when_a_buffer_changes(make):
+    model = tiny()
+    w = make(model)
+    w.window = (8, 8, 16)
+    assert w.wait(30)
+    before = w.result
+    with torch.no_grad():
+        model.shift.mean.fill_(0.25)  # a buffer (the mean shift), not a parameter
+    w.window = (16, 16, 16)
+    assert w.wait(30)
+    w.window = (8, 8, 16)
+    assert w.wait(30)
+    assert w.result is not before and not w.status.startswith("cached")
+
+
+def test_close_cancels_the_running_job_and_stops_the_worker(make):
+    w = make(Slow(delay=0.2), steps=50)
+    w.window = (8, 8, 16)
+    time.sleep(0.3)
+    assert w.busy
+    job = w._runner._last
+    t0 = time.monotonic()
+    w.close()
+    assert job.finished.wait(10) and time.monotonic() - t0 < 10
+    assert w.closed and not job.thread.is_alive()
+    assert w.result is None  # the cancelled job delivered nothing
+    w.window = (16, 16, 16)  # a closed widget starts nothing (and raises nothing)
+    w.rerun()
+    assert w._runner._last is job

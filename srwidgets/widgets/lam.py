@@ -1,8 +1,10 @@
 """LAMWidget: pick an SR window with the mouse, see which LR pixels the network used (Local Attribution Maps).
 
     >>> import srwidgets
-    >>> w = srwidgets.LAMWidget(srwidgets.zoo.load("x4-edsr-lite"), "chelsea")   # in a notebook cell
-    >>> w.window = (120, 96, 16); w.wait(); w.result.diffusion_index
+    >>> w = srwidgets.LAMWidget("x4-edsr-lite", srwidgets.data.lr_image("astronaut", 4))   # in a notebook cell
+    >>> w.window = (120, 96, 16)                # or drag on the SR canvas
+    >>> w.wait(), 0 < w.result.diffusion_index < 100
+    (True, True)
 
 The engine (:class:`srwidgets.lam.LAM`) computes, :mod:`srwidgets.viz` colours; this file wires the LAM knobs to
 the shared pieces: canvases (:mod:`~srwidgets.widgets.canvas`), the worker (:mod:`~srwidgets.widgets.runner`) and

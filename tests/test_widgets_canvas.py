@@ -1,0 +1,84 @@
+"""Canvas views on their own (srwidgets.widgets.canvas): conversion to RGBA, zoom, image layers, coordinates, and
+the window selector driven by the messages a browser sends."""
+import numpy as np
+import pytest
+import torch
+
+from srwidgets.widgets.canvas import ImageView, WindowSelector, as_rgba, display_zoom, resample
+
+
+def mouse(view, event, x, y):
+    view.canvas._handle_custom_msg({"event": event, "x": float(x), "y": float(y)}, [])
+
+
+def test_as_rgba_converts_tensors_arrays_and_grey():
+    t = torch.tensor([[[0.0, 1.0]], [[0.5, 0.25]], [[1.0, 2.0]]])  # [3, 1, 2], a value above 1 is clipped
+    out = as_rgba(t)
+    assert out.dtype == np.uint8 and out.shape == (1, 2, 4)
+    assert out[0, 0].tolist() == [0, 128, 255, 255] and out[0, 1].tolist() == [255, 64, 255, 255]
+    grey = as_rgba(np.full((2, 3), 0.5, np.float32))
+    assert grey.shape == (2, 3, 4) and (grey[..., :3] == 128).all()
+    assert as_rgba(np.zeros((2, 2, 3), np.uint8))[..., 3].min() == 255
+
+
+@pytest.mark.parametrize("size, zoom", [((16, 16), 16.0), ((64, 64), 4.0), ((256, 100), 1.0), ((1024, 512), 0.5)])
+def test_display_zoom(size, zoom):
+    assert display_zoom(*size) == zoom
+
+
+def test_resample_repeats_pixels_exactly_for_integer_zooms():
+    a = np.arange(4 * 4, dtype=np.uint8).reshape(2, 2, 4)
+    b = resample(a, 6, 6)
+    assert (b[:3, :3] == a[0, 0]).all() and (b[3:, 3:] == a[1, 1]).all()
+    assert resample(a, 2, 2) is a
+
+
+def test_show_and_clear_track_what_was_sent():
+    view = ImageView(8, 8, zoom=4)
+    arr = view.show("overlay", torch.ones(3, 8, 8))
+    assert arr.shape == (32, 32, 4) and view.sent["overlay"] is arr
+    view.clear("overlay")
+    assert view.sent["overlay"] is None
+
+
+def test_image_view_fits_a_large_image_without_converting_all_of_it():
+    view = ImageView(2000, 100)
+    img = torch.zeros(3, 2000, 100)
+    img[0, 1000:] = 1.0
+    sent_arr = view.show("image", img)
+    assert sent_arr.shape == (512, round(100 * 512 / 2000), 4)
+    assert sent_arr[:256, :, 0].max() == 0 and sent_arr[256:, :, 0].min() == 255
+    assert view.to_image(0, 511) == (1996, 0)
+
+
+def test_to_image_clamps_to_the_image():
+    view = ImageView(10, 20, zoom=4)
+    assert view.to_image(-5, -5) == (0, 0) and view.to_image(1000, 1000) == (9, 19) and view.to_image(9, 5) == (1, 2)
+
+
+def test_selector_click_selects_a_square_centred_and_kept_inside():
+    view, chosen = ImageView(32, 32, zoom=4), []
+    WindowSelector(view, chosen.append, size=8)
+    mouse(view, "mouse_down", 64, 64)
+    mouse(view, "mouse_up", 64, 64)
+    mouse(view, "mouse_down", 0, 0)
+    mouse(view, "mouse_up", 0, 0)  # at the corner: shifted inside
+    assert chosen == [(12, 12, 8, 8), (0, 0, 8, 8)]
+
+
+def test_selector_free_drag_spans_press_and_release_inclusive():
+    view, chosen = ImageView(32, 32, zoom=4), []
+    WindowSelector(view, chosen.append, free=True)
+    mouse(view, "mouse_down", 40, 8)   # row 2, col 10
+    mouse(view, "mouse_move", 20, 30)
+    mouse(view, "mouse_up", 20, 60)    # row 15, col 5
+    assert chosen == [(2, 5, 14, 6)]
+
+
+def test_selector_mouse_out_abandons_the_drag():
+    view, chosen = ImageView(32, 32, zoom=4), []
+    WindowSelector(view, chosen.append, size=8)
+    mouse(view, "mouse_down", 64, 64)
+    mouse(view, "mouse_out", 200, 200)
+    mouse(view, "mouse_up", 64, 64)  # a release elsewhere after leaving: no selection
+    assert chosen == []
