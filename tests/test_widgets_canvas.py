@@ -82,3 +82,43 @@ def test_selector_mouse_out_abandons_the_drag():
     mouse(view, "mouse_out", 200, 200)
     mouse(view, "mouse_up", 64, 64)  # a release elsewhere after leaving: no selection
     assert chosen == []
+
+
+def test_scatter_colours_by_label_and_picks_the_nearest_point():
+    from srwidgets.widgets.canvas import PALETTE, ScatterView
+
+    hovered, clicked = [], []
+    view = ScatterView(200, 200, on_hover=hovered.append, on_click=clicked.append)
+    xy = np.array([[0.0, 0.0], [1.0, 1.0], [1.0, 0.0]])
+    view.set_points(xy, ["clean", "blur", "clean"])
+    assert view.colors == {"clean": PALETTE[0], "blur": PALETTE[1]}
+    # fitted with a margin, y up: point 0 bottom-left, point 1 top-right
+    (x0, y0), (x1, y1) = view.display[0], view.display[1]
+    assert x0 < x1 and y0 > y1 and 0 < x0 and x1 < 200
+    mouse(view, "mouse_move", x1 + 1, y1 + 1)
+    mouse(view, "mouse_move", 100, 100)  # empty space
+    mouse(view, "mouse_down", *view.display[2])
+    assert hovered == [1, None] and clicked == [2]
+    with pytest.raises(ValueError):
+        view.set_points(xy, ["a"])
+
+
+def test_scatter_handles_thousands_of_points_in_one_call_per_label():
+    from srwidgets.widgets.canvas import ScatterView
+
+    view = ScatterView()
+    xy = np.random.default_rng(0).normal(size=(3000, 2))
+    view.set_points(xy, ["abc"[i % 3] for i in range(3000)])
+    assert view.display.shape == (3000, 2) and len(view.colors) == 3
+    assert view.point_at(*view.display[1234]) == 1234
+
+
+def test_curve_view_click_selects_the_nearest_step():
+    from srwidgets.widgets.canvas import CurveView
+
+    chosen = []
+    view = CurveView(300, 200, on_select=chosen.append)
+    view.set_curves({"by degradation": [1.0, 10.0, 100.0], "by image": [5.0, 4.0, float("nan")]}, ["a", "b", "c"])
+    mouse(view, "mouse_down", view.xs[2] + 2, 50)
+    mouse(view, "mouse_down", 0, 50)
+    assert chosen == [2, 0] and view.selected == 0

@@ -1,5 +1,5 @@
 """Canvas views the method widgets are built from (ipycanvas): an image on layered canvases, a window selector
-driven by the mouse — and room for a scatter view (DDR).
+driven by the mouse, a scatter plot of labelled points (DDR) and a clickable curve chart (scores per layer).
 
 Coordinates given to and returned by these classes are **image pixels** ``(row, col)``; the canvas shows them at
 ``zoom`` display pixels per image pixel. All drawing holds :data:`DRAW_LOCK` and batches with ``hold_canvas()``.
@@ -27,7 +27,8 @@ from ipycanvas import MultiCanvas, hold_canvas
 
 from .. import viz
 
-__all__ = ["DRAW_LOCK", "CSS_TEXT", "as_rgba", "display_zoom", "resample", "ImageView", "WindowSelector"]
+__all__ = ["DRAW_LOCK", "CSS_TEXT", "PALETTE", "as_rgba", "display_zoom", "resample", "ImageView", "WindowSelector",
+           "ScatterView", "CurveView"]
 
 # ipycanvas keeps one global command batch (hold_canvas); drawing from the worker and the kernel thread at the
 # same time would mix their batches, so every draw in srwidgets holds this lock.
@@ -216,3 +217,182 @@ class WindowSelector:
             self.view.clear("selection")
 
 
+
+
+# ----------------------------------------------------------------------------------------------------------- plots
+PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
+           "#17becf"]
+"""Colours of the labels, in order (matplotlib's tab10, so widget and exported figure agree)."""
+
+
+class ScatterView:
+    """Labelled 2-D points on a two-layer ``MultiCanvas`` (``points``, ``highlight``); hover and click pick the
+    nearest point within ``pick_radius`` display pixels.
+
+    ``set_points(xy, labels)`` takes ``xy`` ``[N, 2]`` in any units (fitted to the canvas with a margin, y up) and
+    one label per point; each label gets a colour of :data:`PALETTE` in order of first appearance (``colors``).
+    Drawing is one batched ``fill_circles`` call per label, smooth for thousands of points. ``on_hover(i)`` /
+    ``on_click(i)`` receive the point's index (``None`` when the pointer is over no point).
+    """
+
+    def __init__(self, width: int = 360, height: int = 360, radius: float = 3.0, pick_radius: float = 6.0,
+                 on_hover: Optional[Callable] = None, on_click: Optional[Callable] = None):
+        self.width, self.height, self.radius, self.pick_radius = int(width), int(height), float(radius), pick_radius
+        self.on_hover, self.on_click = on_hover, on_click
+        self.canvas = MultiCanvas(2, width=self.width, height=self.height,
+                                  layout=widgets.Layout(width=f"{self.width}px", height=f"{self.height}px",
+                                                        min_width=f"{self.width}px"))
+        self.canvas.add_class("srw-scatter")
+        self.display = np.zeros((0, 2))  # [N, 2] display coordinates (x right, y down) of the points drawn
+        self.labels: list = []
+        self.colors: dict = {}
+        self.hovered: Optional[int] = None
+        self.canvas.on_mouse_move(self._move)
+        self.canvas.on_mouse_down(self._down)
+        self.canvas.on_mouse_out(lambda x, y: self._hover(None))
+
+    def set_points(self, xy, labels: Sequence) -> None:
+        """Draw ``xy`` ``[N, 2]`` coloured by ``labels`` (length N); replaces what was shown."""
+        xy = np.asarray(xy, dtype=np.float64).reshape(-1, 2)
+        if len(labels) != len(xy):
+            raise ValueError(f"{len(xy)} points but {len(labels)} labels")
+        self.labels = [str(label) for label in labels]
+        self.colors = {}
+        for label in self.labels:
+            self.colors.setdefault(label, PALETTE[len(self.colors) % len(PALETTE)])
+        self.display = self._fit(xy)
+        labels_arr = np.asarray(self.labels, dtype=object)
+        with DRAW_LOCK, hold_canvas():
+            layer = self.canvas[0]
+            layer.clear()
+            layer.fill_style = "white"
+            layer.fill_rect(0, 0, self.width, self.height)
+            for label, color in self.colors.items():
+                pts = self.display[labels_arr == label]
+                layer.fill_style = color
+                layer.fill_circles(pts[:, 0], pts[:, 1], self.radius)
+            self.canvas[1].clear()
+        self.hovered = None
+
+    def _fit(self, xy: np.ndarray) -> np.ndarray:
+        if len(xy) == 0:
+            return xy
+        margin = 4 * self.radius
+        lo, hi = xy.min(0), xy.max(0)
+        span = np.where(hi - lo > 0, hi - lo, 1.0)
+        unit = (xy - lo) / span
+        x = margin + unit[:, 0] * (self.width - 2 * margin)
+        y = self.height - margin - unit[:, 1] * (self.height - 2 * margin)  # y up, as in a figure
+        return np.stack([x, y], 1)
+
+    def point_at(self, x: float, y: float) -> Optional[int]:
+        """Index of the point nearest to display position ``(x, y)`` within ``pick_radius``, else ``None``."""
+        if len(self.display) == 0:
+            return None
+        d2 = ((self.display - np.array([x, y])) ** 2).sum(1)
+        i = int(np.argmin(d2))
+        return i if d2[i] <= self.pick_radius ** 2 else None
+
+    def highlight(self, i: Optional[int]) -> None:
+        """Ring point ``i`` (``None`` clears)."""
+        with DRAW_LOCK, hold_canvas():
+            layer = self.canvas[1]
+            layer.clear()
+            if i is not None:
+                layer.line_width = 2
+                layer.stroke_style = "black"
+                layer.stroke_circle(float(self.display[i, 0]), float(self.display[i, 1]), self.radius + 3)
+
+    def _hover(self, i):
+        if i != self.hovered:
+            self.hovered = i
+            self.highlight(i)
+            if self.on_hover is not None:
+                self.on_hover(i)
+
+    def _move(self, x, y):
+        self._hover(self.point_at(x, y))
+
+    def _down(self, x, y):
+        i = self.point_at(x, y)
+        if i is not None and self.on_click is not None:
+            self.on_click(i)
+
+
+class CurveView:
+    """Curves over named steps (e.g. a score per layer, shallow to deep) on a canvas; a click picks the nearest
+    step. ``set_curves({name: [value per step]}, steps)`` draws one polyline per name (log scale with
+    ``log=True``); ``select(k)`` marks step ``k``; ``on_select(k)`` runs on a click."""
+
+    def __init__(self, width: int = 360, height: int = 220, on_select: Optional[Callable] = None, log: bool = True):
+        self.width, self.height, self.on_select, self.log = int(width), int(height), on_select, log
+        self.canvas = MultiCanvas(2, width=self.width, height=self.height,
+                                  layout=widgets.Layout(width=f"{self.width}px", height=f"{self.height}px",
+                                                        min_width=f"{self.width}px"))
+        self.canvas.add_class("srw-curves")
+        self.steps: list = []
+        self.xs = np.zeros(0)
+        self.selected: Optional[int] = None
+        self.canvas.on_mouse_down(self._down)
+
+    def set_curves(self, curves: dict, steps: Sequence[str]) -> None:
+        self.steps = list(steps)
+        n = len(self.steps)
+        left, right, top, bottom = 40.0, 10.0, 10.0, 30.0
+        self.xs = left + (np.arange(n) + 0.5) * (self.width - left - right) / max(n, 1)
+        values = {k: np.asarray(v, dtype=np.float64) for k, v in curves.items()}
+        finite = np.concatenate([v[np.isfinite(v)] for v in values.values()] or [np.zeros(0)])
+        tf = (lambda v: np.log10(np.maximum(v, 1e-12))) if self.log else (lambda v: v)
+        lo, hi = (float(tf(finite).min()), float(tf(finite).max())) if finite.size else (0.0, 1.0)
+        hi = hi if hi > lo else lo + 1.0
+
+        def y_of(v):
+            return top + (1 - (tf(v) - lo) / (hi - lo)) * (self.height - top - bottom)
+
+        with DRAW_LOCK, hold_canvas():
+            layer = self.canvas[0]
+            layer.clear()
+            layer.fill_style = "white"
+            layer.fill_rect(0, 0, self.width, self.height)
+            layer.fill_style = "#444"
+            layer.font = "10px sans-serif"
+            layer.fill_text(f"{10 ** hi if self.log else hi:.3g}", 2, top + 8)
+            layer.fill_text(f"{10 ** lo if self.log else lo:.3g}", 2, self.height - bottom)
+            for k, x in enumerate(self.xs):
+                if n <= 12 or k % max(1, n // 12) == 0:
+                    layer.fill_text(str(k), float(x) - 3, self.height - bottom + 14)
+            for j, (name, v) in enumerate(values.items()):
+                color = PALETTE[j % len(PALETTE)]
+                ok = np.isfinite(v)
+                layer.stroke_style = color
+                layer.fill_style = color
+                layer.line_width = 2
+                if ok.sum() > 1:
+                    layer.stroke_lines(np.stack([self.xs[ok], y_of(v[ok])], 1))
+                layer.fill_circles(self.xs[ok], y_of(v[ok]), 3)
+                layer.fill_text(name, left + 4 + 110 * j, self.height - 4)
+        self.select(self.selected if self.selected is not None and self.selected < n else None)
+
+    def step_at(self, x: float) -> Optional[int]:
+        """The step whose column holds display x, or ``None`` without steps."""
+        if len(self.xs) == 0:
+            return None
+        return int(np.argmin(np.abs(self.xs - x)))
+
+    def select(self, k: Optional[int]) -> None:
+        self.selected = k
+        with DRAW_LOCK, hold_canvas():
+            layer = self.canvas[1]
+            layer.clear()
+            if k is not None:
+                layer.stroke_style = "#999"
+                layer.line_width = 1
+                layer.set_line_dash([4, 3])
+                layer.stroke_line(float(self.xs[k]), 0, float(self.xs[k]), self.height - 20)
+
+    def _down(self, x, y):
+        k = self.step_at(x)
+        if k is not None:
+            self.select(k)
+            if self.on_select is not None:
+                self.on_select(k)
