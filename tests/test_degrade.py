@@ -140,6 +140,25 @@ def test_jpeg_step_and_greyscale_channel():
     assert yg.shape == (1, 1, 32, 32) and not torch.equal(yg, g)
 
 
+@pytest.mark.parametrize("level,want", [(100.6, 101), (100.4, 100), (254.7, 255), (0.3, 0)])
+def test_jpeg_rounds_its_8_bit_input(level, want):
+    # a constant grey image survives JPEG at quality 100 exactly, so the output shows the 8-bit input:
+    # rounding gives round(level), truncation would give floor(level) (100.6 -> 100, 254.7 -> 254)
+    x = torch.full((1, 3, 16, 16), level / 255)
+    y = D.jpeg(x, 100)
+    assert torch.equal(y * 255, torch.full_like(y, float(want)))
+
+
+def test_jpeg_rounds_its_8_bit_input_greyscale():
+    x = torch.full((1, 1, 16, 16), 100.6 / 255)
+    assert torch.equal(D.jpeg(x, 100) * 255, torch.full_like(x, 101.0))
+
+
+def test_quantize_rounds_not_truncates():
+    x = torch.tensor([100.6, 100.4, 254.7, 0.3, 37.5001]) / 255
+    assert torch.allclose(D.quantize(x) * 255, torch.tensor([101.0, 100.0, 255.0, 0.0, 38.0]), atol=1e-4)
+
+
 # --- resampling ----------------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("h,w,s", [(48, 40, 4), (37, 29, 3), (20, 22, 2)])
 def test_bicubic_down_matches_pil(h, w, s):

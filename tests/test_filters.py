@@ -4,7 +4,7 @@ import pytest
 import torch
 from srwidgets.errors import InputError
 from srwidgets.filters import (check_kernel, gaussian_blur2d, gaussian_kernel1d, gaussian_kernel2d, kernel_axis,
-                               reflect101_pad)
+                               reflect101_pad, separable_correlate)
 
 from _helpers import explicit_filter
 
@@ -41,3 +41,41 @@ def test_check_kernel():
             check_kernel(bad, 20, 20)
     with pytest.raises(InputError, match="too small"):
         check_kernel(9, 4, 20)
+
+
+def _valid_correlate(x, k):
+    """Explicit 2-D correlation of ``[C, H, W]`` with a ``[l, l]`` kernel, "valid" region only (numpy)."""
+    l = k.shape[0]
+    h, w = x.shape[1] - l + 1, x.shape[2] - l + 1
+    out = np.zeros((x.shape[0], h, w))
+    for i in range(l):
+        for j in range(l):
+            out += k[i, j] * x[:, i:i + h, j:j + w]
+    return out
+
+def test_separable_correlate_equals_explicit_valid_correlation():
+    gen = torch.Generator().manual_seed(1)
+    x = torch.rand(2, 3, 12, 15, dtype=torch.float64, generator=gen)
+    g = torch.rand(5, dtype=torch.float64, generator=gen)  # not symmetric: correlation, not convolution
+    y = separable_correlate(x, g)
+    assert y.shape == (2, 3, 8, 11)
+    k = torch.outer(g, g).numpy()
+    for b in range(2):
+        assert np.allclose(y[b].numpy(), _valid_correlate(x[b].numpy(), k), atol=1e-12)
+
+def test_separable_correlate_is_correlation_not_convolution():
+    # an impulse at (0, 0) of a 3x3 image, kernel [1, 2, 3]: the one valid output is k[0, 0] * 1 = 1 (a
+    # convolution would flip the kernel and give 9)
+    x = torch.zeros(1, 1, 3, 3, dtype=torch.float64)
+    x[0, 0, 0, 0] = 1.0
+    assert separable_correlate(x, torch.tensor([1.0, 2.0, 3.0], dtype=torch.float64)).item() == 1.0
+
+@pytest.mark.parametrize("sigma,k", [(0.8, 5), (1.5, None), (2.0, 7)])
+def test_gaussian_blur2d_eps0_equals_degrade_gaussian_blur(sigma, k):
+    from srwidgets import degrade
+
+    x = torch.rand(2, 3, 16, 13, dtype=torch.float64, generator=torch.Generator().manual_seed(2))
+    size = k or 2 * int(np.ceil(3 * sigma)) + 1
+    assert torch.allclose(gaussian_blur2d(x, sigma, size, eps=0), degrade.gaussian_blur(x, sigma, k), atol=1e-14)
+    # LAM's eps = 1e-5 is a (slightly) different kernel: the comparison above can tell them apart
+    assert not torch.equal(gaussian_blur2d(x, sigma, size), degrade.gaussian_blur(x, sigma, k))

@@ -451,3 +451,239 @@ def test_features_region_equals_the_crop_of_the_full_features(arch, cfg):
     for r0, r1, c0, c1 in [(5, 9, 4, 8), (0, 3, 0, 2), (20, 23, 15, 19), (0, 23, 0, 19), (11, 12, 0, 19)]:
         assert torch.allclose(m.features_region(x, (r0, r1, c0, c1)), full[..., r0:r1, c0:c1], atol=1e-6)
     assert torch.allclose(m.tail(full, x), m(x))
+
+
+# --- scale from the file name, and where the scale came from ------------------------------------------------------
+@pytest.mark.parametrize("name,scale", [
+    ("fsrcnn_x4.pth", 4), ("FSRCNN-x3.pth", 3), ("x2.pth", 2), ("EDSR_Mx4_f64b16.pth", 4), ("RCAN_BIX4.pt", 4),
+    ("4x_model.pth", 4), ("model_4x.pth", 4), ("RealESRGAN_x4plus.pth", 4),
+])
+def test_scale_from_name_reads_whole_words(name, scale):
+    assert M._scale_from_name(name) == scale
+
+
+@pytest.mark.parametrize("name", ["pix2pix_fsrcnn.pth", "mix2.pth", "max4pool.pth", "fsrcnn_s64w8.pth",
+                                  "fsrcnn_x2_to_x4.pth"])
+def test_scale_from_name_ignores_x_inside_words(name):
+    assert M._scale_from_name(name) is None  # the last one names two scales: no guess
+
+
+@pytest.mark.parametrize("name", ["pix2pix_fsrcnn.pth", "mix2.pth"])
+def test_fsrcnn_named_with_x_inside_a_word_still_needs_scale(tmp_path, name):
+    path = tmp_path / name
+    torch.save(_build("FSRCNN", dict(upscale=3, **FSRCNN_TINY)).state_dict(), path)
+    with pytest.raises(InputError, match=r"FSRCNN weights do not record the scale; pass it: .*scale=4"):
+        M.load(str(path))
+
+
+def test_fsrcnn_name_with_two_scales_says_so(tmp_path):
+    path = tmp_path / "fsrcnn_x2_x4.pth"
+    torch.save(_build("FSRCNN", dict(upscale=2, **FSRCNN_TINY)).state_dict(), path)
+    with pytest.raises(InputError, match=r"do not record the scale \(the file name 'fsrcnn_x2_x4.pth' names several: x2, x4\)"):
+        M.load(str(path))
+
+
+def test_scale_source_file_name(tmp_path):
+    path = tmp_path / "fsrcnn_x4.pth"
+    torch.save(_build("FSRCNN", dict(upscale=4, **FSRCNN_TINY)).state_dict(), path)
+    model = M.load(str(path))
+    assert model.scale == 4 and model.scale_source == "file name 'fsrcnn_x4.pth'"
+
+
+def test_scale_source_argument_beats_file_name(tmp_path):
+    path = tmp_path / "fsrcnn_x4.pth"
+    torch.save(_build("FSRCNN", dict(upscale=2, **FSRCNN_TINY)).state_dict(), path)
+    model = M.load(str(path), scale=2)
+    assert model.scale == 2 and model.scale_source == "scale= argument"
+
+
+def test_scale_source_checkpoint_weights():
+    model = M.load(_build("EDSR", CASES[4][1]).state_dict(), scale=4)  # scale= only confirms what the weights say
+    assert model.scale == 4 and model.scale_source == "checkpoint weights"
+
+
+def test_scale_source_srwidgets_metadata(tmp_path):
+    path = tmp_path / "fsrcnn_x2.pth"  # the record wins over the name
+    M.save(_build("FSRCNN", dict(upscale=3, **FSRCNN_TINY)), str(path))
+    model = M.load(str(path))
+    assert model.scale == 3 and model.scale_source == "srwidgets metadata"
+
+
+# --- unsupported scales and bad srwidgets records ------------------------------------------------------------------
+def _edsr_with_upsampler(convs, f=8):
+    """An EDSR x2 state dict whose upsampler convs map ``f`` to ``r*r*f`` channels for each ``r`` in ``convs``."""
+    sd = {k: v for k, v in _build("EDSR", dict(num_feat=f, num_block=1, upscale=2)).state_dict().items()
+          if not k.startswith("upsample.")}
+    for i, r in enumerate(convs):
+        sd[f"upsample.{2 * i}.weight"] = torch.zeros(r * r * f, f, 3, 3)
+        sd[f"upsample.{2 * i}.bias"] = torch.zeros(r * r * f)
+    return sd
+
+
+@pytest.mark.parametrize("convs,scale", [([5], 5), ([2, 3], 6), ([6], 6)])
+def test_edsr_checkpoint_with_unsupported_scale(convs, scale):
+    with pytest.raises(InputError, match=rf"would make the model x{scale}; .*supports x3 or a power of 2") as e:
+        M.load(_edsr_with_upsampler(convs))
+    assert type(e.value) is InputError
+
+
+def test_upsample_scale_reads_supported_layouts():
+    from srwidgets.models._common import upsample_scale
+    assert upsample_scale(_edsr_with_upsampler([3]), "upsample.", 8) == 3
+    assert upsample_scale(_edsr_with_upsampler([2, 2]), "upsample.", 8) == 4
+
+
+def test_upsampler_conv_with_non_square_channels():
+    sd = _edsr_with_upsampler([2])
+    sd["upsample.0.weight"], sd["upsample.0.bias"] = torch.zeros(24, 8, 3, 3), torch.zeros(24)  # 3 x 8: no r*r
+    with pytest.raises(InputError, match=r"'upsample.0' maps 8 to 24 channels.*PixelShuffle"):
+        M.load(sd)
+
+
+@pytest.mark.parametrize("scale", [5, 6])
+def test_build_unsupported_scale_is_an_input_error(scale):
+    with pytest.raises(InputError, match=rf"cannot build EDSR.*scale {scale} is not supported.*x3 or a power of 2") as e:
+        M.build("EDSR", num_feat=8, num_block=1, upscale=scale)
+    assert type(e.value) is InputError
+
+
+def test_build_unknown_config_key():
+    with pytest.raises(InputError, match=r"unknown config key 'num_feats' for EDSR; EDSR takes num_feat, num_block"):
+        M.build("EDSR", num_feats=8)
+
+
+def _with_record(arch, config):
+    sd = _build("EDSR", dict(num_feat=8, num_block=1, upscale=2)).state_dict()
+    return {"params": sd, "srwidgets": {"arch": arch, "config": config}}
+
+
+def test_srwidgets_record_with_unsupported_scale():
+    cfg = dict(num_feat=8, num_block=1, upscale=5)
+    with pytest.raises(InputError, match=r"scale 5 is not supported.*x3 or a power of 2.*srwidgets record") as e:
+        M.load(_with_record("EDSR", cfg))
+    assert type(e.value) is InputError
+
+
+def test_srwidgets_record_with_unknown_key():
+    cfg = dict(num_feat=8, num_block=1, upscale=2, depth=3)
+    with pytest.raises(InputError, match=r"unknown config key 'depth' for EDSR; EDSR takes num_feat.*srwidgets record"):
+        M.load(_with_record("EDSR", cfg))
+
+
+def test_srwidgets_record_malformed():
+    with pytest.raises(InputError, match=r"srwidgets record is malformed"):
+        M.load(_with_record("EDSR", [("num_feat", 8)]))
+
+
+# --- check / _probe: the model is left alone, size requirements, in-place inputs ------------------------------------
+def _bn_model():
+    m = nn.Sequential(nn.Conv2d(3, 3, 3, padding=1), nn.BatchNorm2d(3), nn.Upsample(scale_factor=2)).train()
+    with torch.no_grad():
+        m[0].bias.fill_(1.0)  # the batch mean is far from the running mean 0: an update would show
+    return m
+
+
+def test_check_leaves_batchnorm_statistics_and_train_mode_alone():
+    m = _bn_model()
+    assert M.check(m, 2) == 2
+    assert torch.equal(m[1].running_mean, torch.zeros(3)) and torch.equal(m[1].running_var, torch.ones(3))
+    assert int(m[1].num_batches_tracked) == 0
+    assert m.training and m[1].training
+
+
+def test_infer_scale_leaves_batchnorm_statistics_alone():
+    m = _bn_model()
+    assert M.infer_scale(m) == 2
+    assert torch.equal(m[1].running_mean, torch.zeros(3)) and m.training
+
+
+class _Unshuffle8(nn.Module):
+    """Works on multiples of 8 only (like a U-Net or pixel-unshuffle model)."""
+
+    def forward(self, x):
+        y = torch.nn.functional.pixel_shuffle(torch.nn.functional.pixel_unshuffle(x, 8), 8)
+        return torch.nn.functional.interpolate(y, scale_factor=2)
+
+
+class _Assert16(nn.Module):
+    def forward(self, x):
+        assert x.shape[-2] % 16 == 0 and x.shape[-1] % 16 == 0, "size must be a multiple of 16"
+        return torch.nn.functional.interpolate(x, scale_factor=2)
+
+
+@pytest.mark.parametrize("model,n", [(_Unshuffle8(), 8), (_Assert16(), 16)])
+def test_check_names_the_size_multiple(model, n):
+    with pytest.raises(InputError, match=rf"needs input sizes that are multiples of {n}\b.*pad") as e:
+        M.check(model, 2)
+    assert "single-channel" not in str(e.value)
+
+
+def test_check_size_multiple_at_a_working_size_passes():
+    assert M.check(_Unshuffle8(), 2, size=16) == 2
+
+
+def test_size_multiple_from_working_and_failing_sizes():
+    assert M._size_multiple([16, 24, 32], [12]) == 8
+    assert M._size_multiple([16, 24, 32], [10]) == 4  # 10 is not a multiple of 4, so 4 explains it
+    assert M._size_multiple([24, 36, 48], [10, 16]) == 3
+    assert M._size_multiple([16, 20], [12]) is None  # 12 is a multiple of gcd 4: no size multiple explains it
+
+
+class _MinSize(nn.Module):
+    def forward(self, x):  # reflect padding by 14 needs sides > 14
+        y = torch.nn.functional.pad(x, (14, 14, 14, 14), mode="reflect")
+        return torch.nn.functional.interpolate(y, scale_factor=2)[..., 28:-28, 28:-28]
+
+
+def test_check_model_that_needs_larger_inputs():
+    with pytest.raises(InputError, match=r"runs on 16x16.*but not on 12x12.*pads") as e:
+        M.check(_MinSize(), 2)
+    assert "multiples of" not in str(e.value) and "single-channel" not in str(e.value)
+
+
+class _InPlace(nn.Module):
+    def forward(self, x):
+        x.mul_(255)
+        return torch.nn.functional.interpolate(x, scale_factor=2) / 255
+
+
+def test_check_model_that_modifies_its_input():
+    with pytest.raises(InputError, match=r"modifies its input in place.*x = x \* 255"):
+        M.check(_InPlace(), 2)
+    with pytest.raises(InputError, match=r"modifies its input in place"):
+        M.infer_scale(_InPlace())
+
+
+# --- x8 upsamplers and EDSR-L --------------------------------------------------------------------------------------
+def test_upsample_x8_has_three_stages():
+    from srwidgets.models._common import Upsample
+    up = Upsample(8, 5)
+    assert len(up) == 6
+    assert [type(m) for m in up] == [nn.Conv2d, nn.PixelShuffle] * 3
+    assert [up[i].out_channels for i in (0, 2, 4)] == [20, 20, 20]
+    assert [up[i].upscale_factor for i in (1, 3, 5)] == [2, 2, 2]
+
+
+def test_edsr_x8_maps_6_to_48():
+    model = M.build("EDSR", num_feat=4, num_block=1, upscale=8).eval()
+    with torch.no_grad():
+        assert model(torch.rand(1, 3, 6, 6)).shape == (1, 3, 48, 48)
+
+
+def test_edsr_x8_scale_is_read_back():
+    from srwidgets.models._common import upsample_scale
+    model = _build("EDSR", dict(num_feat=4, num_block=1, upscale=8))
+    sd = model.state_dict()
+    assert upsample_scale(sd, "upsample.", 4) == 8
+    arch, cfg, _ = M.detect(sd)
+    assert arch == "EDSR" and cfg["upscale"] == 8
+    loaded = M.load(sd)
+    assert loaded.scale == 8 and torch.equal(_out(loaded, 3, 2), _out(model, 3, 2))
+
+
+@pytest.mark.parametrize("num_feat,res_scale", [(256, 0.1), (64, 1.0)])
+def test_edsr_res_scale_follows_width(num_feat, res_scale):
+    sd = M.build("EDSR", num_feat=num_feat, num_block=1, upscale=2).state_dict()
+    arch, cfg, _ = M.detect(sd)
+    assert arch == "EDSR" and cfg["num_feat"] == num_feat and cfg["res_scale"] == res_scale
+    assert M.load(sd).body[0].res_scale == res_scale

@@ -1,8 +1,9 @@
 """One LRU cache and one key function, shared by the engines and the widgets.
 
-A key identifies a model's **weights and buffers** (storage and version counters, bumped by every in-place edit
-such as ``load_state_dict``, an optimiser step or ``model.shift.mean.fill_(…)``), its training mode, and an
-image by a digest of its bytes: editing either can never bring back a stale result.
+A key identifies a model's **weights and buffers** (weights by storage and version counter, bumped by every
+in-place edit such as ``load_state_dict`` or an optimiser step; buffers, which are small, by their bytes, so
+``model.shift.mean.fill_(…)`` or recalibrated BatchNorm statistics count), its training mode, and an image by a
+digest of its bytes: editing either can never bring back a stale result.
 
 Example:
     >>> import torch
@@ -29,10 +30,17 @@ __all__ = ["LRUCache", "model_key", "image_digest", "cache_key"]
 
 
 def model_key(model: nn.Module) -> tuple:
-    """Identity of a model's current state: object id, training mode, and ``(data_ptr, version)`` of every
-    parameter **and buffer**."""
-    tensors = list(model.parameters()) + list(model.buffers())
-    return id(model), model.training, tuple((t.data_ptr(), t._version) for t in tensors)
+    """Identity of a model's current state: object id, training mode, ``(data_ptr, version)`` of every parameter,
+    and the bytes of every **buffer** (buffers are small, and BatchNorm statistics or ``.data`` edits change them
+    without a version bump).
+
+    Parameters are tracked by version counter: in-place edits (optimiser steps, ``load_state_dict``,
+    ``p.mul_(…)`` under ``torch.no_grad()``) change the key; an edit through ``p.data`` does not (PyTorch gives
+    ``.data`` its own counter) — edit weights in place, or build a new engine.
+    """
+    params = tuple((p.data_ptr(), p._version) for p in model.parameters())
+    buffers = tuple(image_digest(b) for b in model.buffers())
+    return id(model), model.training, params, buffers
 
 
 def image_digest(image: torch.Tensor) -> tuple:

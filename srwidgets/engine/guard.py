@@ -41,17 +41,19 @@ def frozen(model: nn.Module):
 @contextmanager
 def guarded(model: nn.Module, freeze: bool = True):
     """Run ``model`` in eval mode (and, with ``freeze``, with frozen parameters) inside the block; restore its
-    modes, flags, gradients and buffers afterwards. Buffers are restored only where they changed (their version
-    counter moved), so the cost is one copy of the buffers, no copy of the weights."""
+    modes, flags, gradients and buffers afterwards. Buffers are restored only where their values changed, so the cost
+    is one copy of the buffers, no copy of the weights. Inside the block every ``.grad`` starts as ``None``; the
+    user's gradients are put back afterwards."""
     modes = [(m, m.training) for m in model.modules()]
-    buffers = [(b, b._version, b.detach().clone()) for b in model.buffers()]
+    buffers = [(b, b.detach().clone()) for b in model.buffers()]
     params = list(model.parameters())
     flags = [p.requires_grad for p in params]
     grads = [p.grad for p in params]
     try:
         model.eval()
-        if freeze:
-            for p in params:
+        for p in params:
+            p.grad = None  # a backward inside the block must not accumulate into the user's gradients
+            if freeze:
                 p.requires_grad_(False)
         yield model
     finally:
@@ -60,9 +62,12 @@ def guarded(model: nn.Module, freeze: bool = True):
         for p, flag, grad in zip(params, flags, grads):
             p.requires_grad_(flag)
             p.grad = grad
-        for b, version, saved in buffers:
-            if b._version != version:
-                with torch.no_grad():
+        # Compare values, not version counters: BatchNorm's running statistics and edits through ``.data`` change
+        # a buffer without bumping its version. Copy back only what changed, so untouched buffers keep their
+        # version (and the caches keyed on it stay valid).
+        with torch.no_grad():
+            for b, saved in buffers:
+                if not torch.equal(b, saved):
                     b.copy_(saved)
 
 

@@ -60,8 +60,9 @@ def image_tensor(image, device, what: str = "the image") -> torch.Tensor:
         raise InputError(f"{what} must be float in [0, 1], got dtype {image.dtype}; use image.float() / 255")
     if image.numel() == 0:
         raise InputError(f"{what} is empty (shape {tuple(image.shape)}); pass a [3, h, w] image with h, w >= 1")
+    image = image.detach()
     check_value_range(image, what)
-    return image.detach().to(device=device, dtype=torch.float64).clamp(0, 1)
+    return image.to(device=device, dtype=torch.float64).clamp(0, 1)
 
 
 def check_int(name: str, value, minimum: Optional[int] = None, hint: str = "") -> int:
@@ -69,7 +70,8 @@ def check_int(name: str, value, minimum: Optional[int] = None, hint: str = "") -
     ok = isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_))
     if not ok or (minimum is not None and value < minimum):
         at_least = f" >= {minimum}" if minimum is not None else ""
-        raise InputError(f"{name} must be an integer{at_least}{hint}, got {value!r}")
+        shown = int(value) if ok else repr(value)
+        raise InputError(f"{name} must be an integer{at_least}{hint}, got {shown}")
     return int(value)
 
 

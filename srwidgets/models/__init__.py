@@ -23,13 +23,16 @@ Any other ``nn.Module`` that maps ``[N, 3, h, w]`` in ``[0, 1]`` to ``[N, 3, s*h
 from __future__ import annotations
 
 import importlib
+import inspect
+import math
 import os
 import re
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 import torch
 from torch import nn
 
+from ..engine.guard import explain_model_error, guarded
 from ..errors import InputError
 
 # name -> module path; each module defines ``ARCH``, a model class ``MODEL``, ``detect(sd)`` and ``convert(sd)``.
@@ -59,10 +62,26 @@ def architectures() -> list:
 
 def build(arch: str, **config) -> nn.Module:
     """Build an architecture by name with its config (e.g. ``build("EDSR", num_feat=64, num_block=16, upscale=4)``).
-    The model has ``.scale`` (int), ``.arch`` and ``.config`` (the keyword arguments that rebuild it)."""
+    The model has ``.scale`` (int), ``.arch`` and ``.config`` (the keyword arguments that rebuild it).
+
+    An unknown config key, or a scale the architecture cannot build, raises :class:`InputError` naming it and
+    the supported ones."""
     mod = _module(arch)
-    model = mod.MODEL(**config)
-    return model
+    params = inspect.signature(mod.MODEL.__init__).parameters
+    if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        known = [k for k, p in params.items() if k != "self" and p.kind is not inspect.Parameter.VAR_POSITIONAL]
+        unknown = [k for k in config if k not in known]
+        if unknown:
+            raise InputError(f"unknown config key{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))} "
+                             f"for {arch}; {arch} takes {', '.join(known)}. Remove or rename "
+                             f"{'them' if len(unknown) > 1 else 'it'}")
+    up = config.get("upscale")
+    if up is not None and (isinstance(up, bool) or not isinstance(up, int) or up < 1):
+        raise InputError(f"{arch}: upscale must be a positive integer (2, 3, 4, ...), got {up!r}")
+    try:
+        return mod.MODEL(**config)
+    except (ValueError, TypeError) as e:  # the constructors' own checks (InputError is a ValueError)
+        raise InputError(f"cannot build {arch} with {config}: {e}") from None
 
 
 def unwrap_state_dict(obj: Any) -> Tuple[Dict[str, torch.Tensor], dict]:
@@ -105,11 +124,29 @@ def detect(state_dict: Dict[str, torch.Tensor]) -> Tuple[str, dict, Dict[str, to
     )
 
 
+# One word of a file name (words are split at anything but letters and digits) that states a scale: ``x4``,
+# ``4x``, ``x4plus`` (Real-ESRGAN), ``Mx4`` / ``Lx4`` (BasicSR's EDSR_Mx4_f64b16), ``BIX4`` / ``BDX3`` / ``DNX3``
+# (RCAN's degradations) and ``SRx4`` (ESRGAN_SRx4). Whole words only: ``pix2pix`` or ``mix2`` state nothing.
+_NAME_SCALE = re.compile(r"(?:m|l|bi|bd|dn|sr)?x([1-8])(?:plus)?|([1-8])x")
+
+
+def _scales_in_name(path: str) -> List[int]:
+    """The scales stated by words of the file name (not its folders), in order, without repeats."""
+    found: List[int] = []
+    for word in re.split(r"[^a-z0-9]+", os.path.basename(os.fspath(path)).lower()):
+        m = _NAME_SCALE.fullmatch(word)
+        if m:
+            s = int(m.group(1) or m.group(2))
+            if s not in found:
+                found.append(s)
+    return found
+
+
 def _scale_from_name(path: str) -> Optional[int]:
-    m = re.search(r"(?:^|[^a-z0-9])x([1-8])(?:[^0-9]|$)", os.path.basename(path).lower())
-    if m is None:
-        m = re.search(r"x([1-8])", os.path.basename(path).lower())
-    return int(m.group(1)) if m else None
+    """The scale the file name states (``fsrcnn_x4.pth``, ``RCAN_BIX4.pt``, ``model_4x.pth``), or ``None`` when
+    it states none or several different ones."""
+    found = _scales_in_name(path)
+    return found[0] if len(found) == 1 else None
 
 
 def load(path_or_state: Any, scale: Optional[int] = None, device: Any = "cpu", strict: bool = True) -> nn.Module:
@@ -122,7 +159,9 @@ def load(path_or_state: Any, scale: Optional[int] = None, device: Any = "cpu", s
         strict: passed to ``load_state_dict``.
 
     Returns:
-        ``nn.Module`` in eval mode with ``.scale``, ``.arch`` and ``.config``.
+        ``nn.Module`` in eval mode with ``.scale``, ``.arch``, ``.config`` and ``.scale_source``: where the
+        scale came from (``"srwidgets metadata"``, ``"checkpoint weights"``, ``"scale= argument"`` or
+        ``"file name 'fsrcnn_x4.pth'"``).
     """
     from ..engine.devices import parse_device
 
@@ -145,25 +184,43 @@ def load(path_or_state: Any, scale: Optional[int] = None, device: Any = "cpu", s
         obj = path_or_state
     sd, meta = unwrap_state_dict(obj)
     if meta.get("arch"):
-        arch, cfg = meta["arch"], dict(meta.get("config", {}))
+        arch, cfg, source = meta["arch"], meta.get("config", {}), "srwidgets metadata"
+        if not isinstance(arch, str) or not isinstance(cfg, dict):
+            raise InputError("the checkpoint's srwidgets record is malformed: it needs {'arch': str, 'config': dict}; "
+                             "re-save the model with srwidgets.models.save(model, path)")
+        cfg = dict(cfg)
         sd = _module(arch).convert(sd)
     else:
         arch, cfg, sd = detect(sd)
+        source = "checkpoint weights"
     if cfg.get("upscale") is None:
-        s = scale if scale is not None else (_scale_from_name(name) if name else None)
+        if scale is not None:
+            s, source = scale, "scale= argument"
+        else:
+            s, source = (_scale_from_name(name), f"file name {os.path.basename(name)!r}") if name else (None, None)
         if s is None:
+            several = _scales_in_name(name) if name else []
+            why = (f" (the file name {os.path.basename(name)!r} names several: "
+                   f"{', '.join(f'x{k}' for k in several)})" if len(several) > 1 else "")
             raise InputError(
-                f"{arch} weights do not record the scale; pass it: srwidgets.models.load(path, scale=4) "
-                "(or put x2/x3/x4 in the file name)."
+                f"{arch} weights do not record the scale{why}; pass it: srwidgets.models.load(path, scale=4) "
+                "(or put x2/x3/x4 in the file name, e.g. fsrcnn_x4.pth)."
             )
         cfg["upscale"] = int(s)
     elif scale is not None and int(scale) != int(cfg["upscale"]):
         raise InputError(f"you asked for scale {scale} but the {arch} checkpoint is x{cfg['upscale']}; drop scale= or pick the x{scale} checkpoint")
-    model = build(arch, **cfg)
+    try:
+        model = build(arch, **cfg)
+    except InputError as e:
+        if not meta.get("arch"):
+            raise
+        raise InputError(f"{e} (arch and config read from the checkpoint's srwidgets record; fix that record or "
+                         "re-save the model with srwidgets.models.save)") from None
     try:
         model.load_state_dict(sd, strict=strict)
     except RuntimeError as e:
         raise InputError(f"the checkpoint looks like {arch} {cfg} but does not fit it: {str(e)[:400]}") from None
+    model.scale_source = source
     return model.to(device).eval()
 
 
@@ -172,31 +229,101 @@ def save(model: nn.Module, path: str) -> None:
     torch.save({"params": model.state_dict(), "srwidgets": {"arch": model.arch, "config": dict(model.config)}}, path)
 
 
-def _probe(model: nn.Module, size: int, device: Any = None, hint: str = ""):
-    """One forward pass of ``model`` on a deterministic ``[1, 3, size, size]`` image in [0, 1], on ``device`` (default:
-    the model's) and in its parameters' dtype: ``(x, y)``. A model that fails on it raises :class:`InputError`."""
+# Sizes tried when the probe fails, to tell "needs multiples of N" (or larger inputs) from "never runs on RGB".
+_PROBE_SIZES = (16, 20, 24, 28, 32, 36, 48, 56, 64)
+
+
+def _probe_input(model: nn.Module, size: int, device: Any = None) -> torch.Tensor:
+    """A deterministic ``[1, 3, size, size]`` image in [0, 1] on ``device`` (default: the model's), in its
+    parameters' dtype."""
     p = next(iter(model.parameters()), None)
     x = torch.rand(1, 3, size, size, generator=torch.Generator().manual_seed(0))
     x = x.to(device if device is not None else (p.device if p is not None else "cpu"))
     if p is not None and p.is_floating_point():
         x = x.to(p.dtype)
+    return x
+
+
+def _forward(model: nn.Module, x: torch.Tensor):
+    """``model(x)`` without gradients, in eval mode, leaving the model's modes, flags and buffers as they were."""
+    with guarded(model), torch.no_grad():
+        return model(x)
+
+
+def _size_multiple(works: List[int], fails: List[int]) -> Optional[int]:
+    """The smallest ``n > 1`` that divides every working size and no failing one, or ``None``."""
+    g = 0
+    for s in works:
+        g = math.gcd(g, s)
+    for n in range(2, g + 1):
+        if g % n == 0 and not any(f % n == 0 for f in fails):
+            return n
+    return None
+
+
+def _probe_failure(model: nn.Module, size: int, device: Any, exc: Exception, hint: str) -> InputError:
+    """The :class:`InputError` for a model that failed on the ``size`` probe: a known fault (in-place input
+    write, gradients in forward), a size requirement (found by probing a few more sizes), or not RGB."""
+    what = f"({type(exc).__name__}: {' '.join(str(exc).split())[:200]})"
+    reason = explain_model_error(exc)
+    if reason is not None:
+        return InputError(f"the model failed on a [1, 3, {size}, {size}] input {what}: {reason}.")
+    works, fails = [], [size]
+    for s in _PROBE_SIZES:
+        if s == size:
+            continue
+        try:
+            _forward(model, _probe_input(model, s, device))
+            works.append(s)
+        except Exception:
+            fails.append(s)
+    if not works:
+        return InputError(
+            f"the model failed on a [1, 3, {size}, {size}] RGB input in [0, 1] {what}, and on every other size tried "
+            f"({', '.join(map(str, _PROBE_SIZES))}). srwidgets models take 3-channel RGB batches; wrap "
+            "single-channel (Y) models so they take and return RGB" + hint + ".")
+    ok = ", ".join(f"{s}x{s}" for s in works)
+    n = _size_multiple(works, fails)
+    if n is not None:
+        return InputError(
+            f"the model needs input sizes that are multiples of {n}: it failed on a [1, 3, {size}, {size}] input "
+            f"{what} but runs on {ok}. srwidgets runs models on images of any size: wrap the model so it pads its "
+            f"input to a multiple of {n} (F.pad(x, (0, (-w) % {n}, 0, (-h) % {n}), mode='reflect')) and crops the "
+            f"output back to [s*h, s*w], or pad the image to a multiple of {n} yourself.")
+    bad = ", ".join(f"{s}x{s}" for s in sorted(fails))
+    return InputError(
+        f"the model failed on a [1, 3, {size}, {size}] input {what}; it runs on {ok} but not on {bad}, so it needs "
+        "particular (or larger) input sizes. srwidgets runs models on images of any size: wrap the model so it pads "
+        "its input to a size it takes and crops the output back.")
+
+
+def _probe(model: nn.Module, size: int, device: Any = None, hint: str = ""):
+    """One forward pass of ``model`` on a deterministic ``[1, 3, size, size]`` image in [0, 1], on ``device``
+    (default: the model's) and in its parameters' dtype, under :func:`~srwidgets.engine.guard.guarded` (eval
+    mode, nothing of the model changes): ``(x, y)``. A model that fails on it, or writes into its input, raises
+    :class:`InputError`."""
+    x = _probe_input(model, size, device)
+    before = x.clone()
     try:
-        with torch.no_grad():
-            y = model(x)
+        y = _forward(model, x)
     except Exception as e:
+        raise _probe_failure(model, size, device, e, hint) from None
+    if not torch.equal(x, before):
         raise InputError(
-            f"the model failed on a [1, 3, {size}, {size}] RGB input in [0, 1] ({type(e).__name__}: {str(e)[:200]}). "
-            "srwidgets models take 3-channel RGB batches; wrap single-channel (Y) models so they take and return RGB"
-            + hint + "."
-        ) from None
+            "the model modifies its input in place (an operation such as x.mul_(255), x.sub_(mean) or x[...] = v "
+            "on the tensor forward receives): the probe image changed during the forward pass. srwidgets reuses "
+            "that tensor (and takes gradients with respect to it); make that first operation out of place "
+            "(x = x * 255)")
     return x, y
 
 
 def check(model: nn.Module, scale: int, size: int = 12, device: Any = None) -> int:
     """Verify that ``model`` maps ``[1, 3, h, w]`` in [0, 1] to a finite ``[1, 3, scale*h, scale*w]``.
 
-    Runs one forward pass on a small deterministic image. Returns ``scale``. Raises :class:`InputError` that says
-    what is wrong (not a module, wrong channel count, wrong scale, NaN/Inf) and how to fix it.
+    Runs one forward pass on a small deterministic image, under :func:`~srwidgets.engine.guard.guarded` (a model
+    in train mode keeps its mode and its BatchNorm statistics). Returns ``scale``. Raises :class:`InputError` that
+    says what is wrong (not a module, wrong channel count, wrong scale, NaN/Inf, input sizes that must be multiples
+    of N, a forward pass that writes into its input) and how to fix it.
     """
     if not isinstance(model, nn.Module):
         raise InputError(f"expected a torch.nn.Module, got {type(model).__name__}; load weights with srwidgets.models.load(path) or srwidgets.zoo.load(name)")

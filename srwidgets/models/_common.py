@@ -7,6 +7,8 @@ from typing import Dict, Tuple
 import torch
 from torch import nn
 
+from ..errors import InputError
+
 StateDict = Dict[str, torch.Tensor]
 
 
@@ -58,31 +60,54 @@ def blocks_on_region(blocks, x: torch.Tensor, out_region: Region, radius: int = 
     return h
 
 
+SUBPIXEL_SCALES = "x3 or a power of 2 (x2, x4, x8, ...)"
+
+
 class Upsample(nn.Sequential):
     """Sub-pixel upsampler: scale 2^n -> n x (conv to 4C, PixelShuffle(2)); scale 3 -> conv to 9C, PixelShuffle(3).
-    Its convs sit at indices 0, 2, 4, ... as in BasicSR."""
+    Its convs sit at indices 0, 2, 4, ... as in BasicSR. Other scales raise :class:`InputError`."""
 
     def __init__(self, scale: int, num_feat: int):
+        s = int(scale) if isinstance(scale, int) and not isinstance(scale, bool) else None
+        if s is None or s < 1 or not (s == 3 or s & (s - 1) == 0):
+            raise InputError(f"scale {scale!r} is not supported: the sub-pixel upsampler builds "
+                             f"{SUBPIXEL_SCALES} only; pick one of those scales (or a checkpoint trained for one)")
         layers = []
-        if scale & (scale - 1) == 0:
-            for _ in range(int(math.log2(scale))):
-                layers += [nn.Conv2d(num_feat, 4 * num_feat, 3, 1, 1), nn.PixelShuffle(2)]
-        elif scale == 3:
+        if s == 3:
             layers += [nn.Conv2d(num_feat, 9 * num_feat, 3, 1, 1), nn.PixelShuffle(3)]
         else:
-            raise ValueError(f"scale {scale} is not supported: use 2, 3, 4 or another power of 2")
+            for _ in range(s.bit_length() - 1):
+                layers += [nn.Conv2d(num_feat, 4 * num_feat, 3, 1, 1), nn.PixelShuffle(2)]
         super().__init__(*layers)
 
 
 def upsample_scale(sd: StateDict, prefix: str, num_feat: int) -> int:
-    """Read the scale of an :class:`Upsample` back from its conv shapes in a state dict."""
-    convs = sorted(int(k[len(prefix):].split(".")[0]) for k in sd if k.startswith(prefix) and k.endswith(".weight"))
+    """Read the scale of an :class:`Upsample` back from its conv shapes in a state dict: one conv to ``4C`` per
+    factor 2, or a single conv to ``9C`` for x3. Any other layout (a conv to ``25C`` would mean x5, ``4C`` then
+    ``9C`` x6) raises :class:`InputError` naming the scale it would mean and the supported ones."""
+    convs = sorted(int(k[len(prefix):].split(".")[0]) for k in sd if k.startswith(prefix) and k.endswith(".weight")
+                   and k[len(prefix):].split(".")[0].isdigit())
     if not convs:
         raise KeyError(prefix)
-    ratio = sd[f"{prefix}{convs[0]}.weight"].shape[0] // num_feat
-    if ratio == 9:
-        return 3
-    return 2 ** len(convs)
+    factors = []
+    for i in convs:
+        out_ch = sd[f"{prefix}{i}.weight"].shape[0]
+        r = math.isqrt(out_ch // num_feat) if out_ch % num_feat == 0 else 0
+        if r < 2 or r * r * num_feat != out_ch:
+            raise InputError(
+                f"the checkpoint's upsampler conv '{prefix}{i}' maps {num_feat} to {out_ch} channels, which is not "
+                f"r*r*{num_feat} for a PixelShuffle(r): not a sub-pixel upsampler srwidgets can rebuild (it builds "
+                f"{SUBPIXEL_SCALES}). Build this network yourself, load its weights and pass the nn.Module")
+        factors.append(r)
+    scale = math.prod(factors)
+    if factors == [3] or all(r == 2 for r in factors):
+        return scale
+    stages = " then ".join(f"PixelShuffle({r})" for r in factors)
+    raise InputError(
+        f"the checkpoint's upsampler '{prefix}*' ({stages}) would make the model x{scale}; srwidgets' sub-pixel "
+        f"upsampler supports {SUBPIXEL_SCALES} only (one conv + PixelShuffle(2) per factor 2, or one conv + "
+        "PixelShuffle(3)). Use a checkpoint for a supported scale, or build this network yourself, load its weights "
+        "and pass the nn.Module")
 
 
 def count_indices(sd: StateDict, prefix: str) -> int:

@@ -61,7 +61,12 @@ def model_pair(baseline, target) -> Tuple[nn.Module, nn.Module]:
     sa = {k: tuple(v.shape) for k, v in a.state_dict().items()}
     sb = {k: tuple(v.shape) for k, v in b.state_dict().items()}
     if sa != sb:
-        diff = sorted(set(sa.items()) ^ set(sb.items()))[:4]
+        diff = []
+        for k in [k for k in sa if sa[k] != sb.get(k)] + [k for k in sb if k not in sa]:
+            a_shape = list(sa[k]) if k in sa else "missing"
+            b_shape = list(sb[k]) if k in sb else "missing"
+            diff.append(f"{k}: {a_shape} vs {b_shape}")
+        more = f", ... ({len(diff)} differ)" if len(diff) > 4 else ""
         raise InputError("the baseline and target models differ in architecture (parameter names or shapes "
-                         f"differ, e.g. {diff}); use a target fine-tuned from the baseline")
+                         f"differ, e.g. {'; '.join(diff[:4])}{more}); use a target fine-tuned from the baseline")
     return a, b

@@ -1,0 +1,97 @@
+"""Cancellation and progress reports (srwidgets.progress)."""
+import threading
+
+import pytest
+
+from srwidgets.errors import Cancelled
+from srwidgets.progress import CancelToken, Progress, check_cancel, is_cancelled
+
+
+# --- CancelToken ---------------------------------------------------------------------------------------------------
+def test_cancel_token_starts_clear_and_stays_cancelled():
+    t = CancelToken()
+    assert not t.cancelled and t() is False
+    t.raise_if_cancelled()  # no-op while clear
+    t.cancel()
+    assert t.cancelled and t() is True
+    t.cancel()  # idempotent
+    assert t.cancelled
+
+
+def test_cancel_token_raises_cancelled():
+    t = CancelToken()
+    t.cancel()
+    with pytest.raises(Cancelled, match="cancelled by the user"):
+        t.raise_if_cancelled()
+    assert issubclass(Cancelled, RuntimeError)
+
+
+def test_cancel_token_set_from_another_thread():
+    t = CancelToken()
+    th = threading.Thread(target=t.cancel)
+    th.start()
+    th.join()
+    assert t.cancelled
+
+
+def test_cancel_tokens_are_independent():
+    a, b = CancelToken(), CancelToken()
+    a.cancel()
+    assert a.cancelled and not b.cancelled
+
+
+# --- is_cancelled / check_cancel -----------------------------------------------------------------------------------
+def test_is_cancelled_none_is_never():
+    assert is_cancelled(None) is False
+    check_cancel(None)
+
+
+def test_is_cancelled_event():
+    e = threading.Event()
+    assert is_cancelled(e) is False
+    e.set()
+    assert is_cancelled(e) is True
+
+
+def test_is_cancelled_token():
+    t = CancelToken()
+    assert is_cancelled(t) is False
+    t.cancel()
+    assert is_cancelled(t) is True
+
+
+def test_is_cancelled_callable_is_called_each_time_and_coerced_to_bool():
+    answers = iter([0, None, "yes", 1])
+    calls = []
+
+    def ask():
+        calls.append(1)
+        return next(answers)
+
+    assert [is_cancelled(ask) for _ in range(4)] == [False, False, True, True]
+    assert len(calls) == 4
+
+
+@pytest.mark.parametrize("make", [lambda: _set(CancelToken()), lambda: _set(threading.Event()), lambda: (lambda: True)],
+                         ids=["token", "event", "callable"])
+def test_check_cancel_raises_for_every_kind(make):
+    with pytest.raises(Cancelled):
+        check_cancel(make())
+
+
+def _set(x):
+    (x.cancel if isinstance(x, CancelToken) else x.set)()
+    return x
+
+
+# --- Progress ------------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("done,total,want", [(0, 4, 0.0), (1, 4, 0.25), (3, 4, 0.75), (4, 4, 1.0), (0, 0, 1.0)])
+def test_progress_fraction(done, total, want):
+    assert Progress(done, total).fraction == want
+
+
+def test_progress_defaults_are_fresh_per_report():
+    a, b = Progress(1, 2), Progress(1, 2)
+    assert a.stage == "" and a.partial is None and a.info == {}
+    a.info["x"] = 1
+    assert b.info == {}  # no shared mutable default
