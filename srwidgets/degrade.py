@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import io
 import math
-from dataclasses import dataclass
+from dataclasses import field, fields, make_dataclass
 from typing import Optional, Sequence
 
 import numpy as np
@@ -41,32 +41,31 @@ def _batched(fn):
     return wrapper
 
 
+def _downsample(x: torch.Tensor, scale, mode: str, antialias: bool) -> torch.Tensor:
+    """``x`` cropped to a multiple of the integer ``scale``, then resized ×1/scale with ``mode``."""
+    if isinstance(scale, bool) or int(scale) != scale or scale < 1:
+        raise InputError(f"scale must be a positive integer, got {scale!r}")
+    scale = int(scale)
+    h, w = x.shape[-2] // scale * scale, x.shape[-1] // scale * scale
+    if h == 0 or w == 0:
+        raise InputError(f"image {tuple(x.shape[-2:])} is smaller than the scale {scale}")
+    return F.interpolate(x[..., :h, :w], size=(h // scale, w // scale), mode=mode, align_corners=False,
+                         antialias=antialias)
+
+
 @_batched
 def bicubic_down(x: torch.Tensor, scale: int) -> torch.Tensor:
     """Antialiased bicubic down-sampling by an integer ``scale`` (Keys a=-0.5 kernel stretched by ``scale``, as
     PIL's ``Image.resize(..., BICUBIC)``). ``[N, C, H, W] -> [N, C, H//scale, W//scale]`` (H, W cropped to a multiple
     of ``scale`` first)."""
-    if int(scale) != scale or scale < 1:
-        raise InputError(f"scale must be a positive integer, got {scale!r}")
-    scale = int(scale)
-    h, w = x.shape[-2] // scale * scale, x.shape[-1] // scale * scale
-    if h == 0 or w == 0:
-        raise InputError(f"image {tuple(x.shape[-2:])} is smaller than the scale {scale}")
-    x = x[..., :h, :w]
-    return F.interpolate(x, size=(h // scale, w // scale), mode="bicubic", align_corners=False, antialias=True)
+    return _downsample(x, scale, "bicubic", antialias=True)
 
 
 @_batched
 def bilinear_down(x: torch.Tensor, scale: int) -> torch.Tensor:
     """Bilinear down-sampling without antialiasing (OpenCV ``INTER_LINEAR``; FAIG's code). For ``scale=2`` this is
-    the mean of each 2x2 block."""
-    if int(scale) != scale or scale < 1:
-        raise InputError(f"scale must be a positive integer, got {scale!r}")
-    scale = int(scale)
-    h, w = x.shape[-2] // scale * scale, x.shape[-1] // scale * scale
-    if h == 0 or w == 0:
-        raise InputError(f"image {tuple(x.shape[-2:])} is smaller than the scale {scale}")
-    return F.interpolate(x[..., :h, :w], size=(h // scale, w // scale), mode="bilinear", align_corners=False, antialias=False)
+    the mean of each 2x2 block. Same layout as :func:`bicubic_down`."""
+    return _downsample(x, scale, "bilinear", antialias=False)
 
 
 def gaussian_kernel2d(kernel_size: int, sigma: float, device=None, dtype=torch.float32) -> torch.Tensor:
@@ -130,51 +129,36 @@ def quantize(x: torch.Tensor) -> torch.Tensor:
 
 
 # --- composable, seeded degradation steps ----------------------------------------------------------------------
-@dataclass
-class BicubicDown:
-    scale: int = 4
+class _Step:
+    """A degradation step for :class:`Compose`: ``step(x, generator)`` calls ``fn(x, *fields)`` (plus the generator
+    for the random steps)."""
+
+    fn = None
+    random = False
 
     def __call__(self, x, generator=None):
-        return bicubic_down(x, self.scale)
+        args = [getattr(self, f.name) for f in fields(self)] + ([generator] if self.random else [])
+        return type(self).fn(x, *args)
 
 
-@dataclass
-class BilinearDown:
-    scale: int = 2
-
-    def __call__(self, x, generator=None):
-        return bilinear_down(x, self.scale)
-
-
-@dataclass
-class Blur:
-    sigma: float = 2.0
-    kernel_size: Optional[int] = None
-
-    def __call__(self, x, generator=None):
-        return gaussian_blur(x, self.sigma, self.kernel_size)
+def _step(name: str, fn, doc: str, spec=(), random: bool = False):
+    """A dataclass step ``name`` with fields ``spec`` = ``[(field, type, default), ...]`` that runs ``fn``."""
+    cls = make_dataclass(name, [(f, t, field(default=d)) for f, t, d in spec], bases=(_Step,),
+                         namespace={"fn": staticmethod(fn), "random": random, "__doc__": doc})
+    cls.__module__ = __name__
+    return cls
 
 
-@dataclass
-class Noise:
-    sigma: float = 15.0  # 0-255 scale
-
-    def __call__(self, x, generator=None):
-        return add_noise(x, self.sigma, generator)
-
-
-@dataclass
-class JPEG:
-    quality: int = 75
-
-    def __call__(self, x, generator=None):
-        return jpeg(x, self.quality)
-
-
-@dataclass
-class Quantize:
-    def __call__(self, x, generator=None):
-        return quantize(x)
+BicubicDown = _step("BicubicDown", bicubic_down, "Antialiased bicubic down-sampling ×1/scale (PIL's convention).",
+                    [("scale", int, 4)])
+BilinearDown = _step("BilinearDown", bilinear_down, "Bilinear down-sampling ×1/scale, no antialiasing (FAIG's code).",
+                     [("scale", int, 2)])
+Blur = _step("Blur", gaussian_blur, "Isotropic Gaussian blur (sigma in pixels; kernel_size 2·ceil(3σ)+1 if None).",
+             [("sigma", float, 2.0), ("kernel_size", Optional[int], None)])
+Noise = _step("Noise", add_noise, "White Gaussian noise of std sigma on the 0-255 scale, clipped; seeded by Compose.",
+              [("sigma", float, 15.0)], random=True)
+JPEG = _step("JPEG", jpeg, "JPEG compression at quality 1-100 (Pillow round trip).", [("quality", int, 75)])
+Quantize = _step("Quantize", quantize, "Clip to [0, 1] and round to 8 bits.")
 
 
 class Compose:

@@ -1,4 +1,7 @@
 """load_image: every accepted source and every refused one; the bundled images."""
+import struct
+import time
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -119,8 +122,11 @@ def test_convert_grey_and_rgba():
 
 
 def test_grey_with_alpha():
-    la = Image.fromarray(ARR[..., 0]).convert("LA")
-    with pytest.raises(InputError, match=r"grayscale with an alpha channel.*convert=True"):
+    la_arr = np.stack([ARR[..., 0], np.full((H, W), 255, np.uint8)], axis=2)
+    la_arr[2, 1, 1] = 128  # one half-transparent pixel: a real alpha channel
+    la = Image.fromarray(la_arr)
+    assert la.mode == "LA"
+    with pytest.raises(InputError, match=r"grayscale with an alpha channel.*convert=True.*drops the alpha channel"):
         data.load_image(la)
     want_grey = torch.from_numpy(ARR[..., 0].astype(np.float32) / 255)[None].expand(3, -1, -1)
     _check(data.load_image(la, convert=True), want_grey)
@@ -185,3 +191,131 @@ def test_lr_image_shape(scale):
     assert lr.shape == (3, hr.shape[1] // scale, hr.shape[2] // scale)
     assert float(lr.min()) >= 0 and float(lr.max()) <= 1
     assert abs(float(lr.mean()) - float(hr.mean())) < 0.01  # the antialiased down-sampling keeps the mean
+
+
+# --- names are names, not paths --------------------------------------------------------------------------------------
+@pytest.mark.parametrize("name", ["../../x", "../images/astronaut", "astronaut.png", data.image_path("astronaut"),
+                                  Path("astronaut"), None])
+def test_bundled_image_names_are_not_paths(name):
+    # '../images/astronaut' and the absolute path name existing files: only the listed names may pass
+    with pytest.raises(InputError, match=r"no bundled image .*astronaut.*chelsea.*coffee"):
+        data.image_path(name)
+    with pytest.raises(InputError, match="no bundled image"):
+        data.image(name)
+
+
+def test_bundled_name_still_loads_through_load_image():
+    assert torch.equal(data.load_image("astronaut"), data.load_image(data.image_path("astronaut")))
+
+
+# --- alpha -----------------------------------------------------------------------------------------------------------
+def test_opaque_alpha_loads_as_rgb_without_convert(tmp_path):
+    rgba = np.concatenate([ARR, np.full((H, W, 1), 255, np.uint8)], axis=2)
+    p = tmp_path / "opaque.png"
+    Image.fromarray(rgba).save(p)
+    with Image.open(p) as im:
+        assert im.mode == "RGBA"  # the file really has an alpha channel
+    _check(data.load_image(p))
+    _check(data.load_image(Image.fromarray(rgba)))
+    _check(data.load_image(rgba))
+    _check(data.load_image(rgba.astype(np.float32) / 255))  # float alpha all 1.0
+    _check(data.load_image(torch.cat([WANT, torch.ones(1, H, W)])))
+    _check(data.load_image(torch.from_numpy(rgba).permute(2, 0, 1)))  # uint8 tensor, alpha 255
+    _check(data.load_image(torch.cat([WANT, torch.ones(1, H, W)])[None]))  # [1, 4, H, W]
+
+
+def test_opaque_grey_alpha_is_grey():
+    la = Image.fromarray(ARR[..., 0]).convert("LA")  # alpha 255 everywhere
+    with pytest.raises(data.NeedsConvert, match=r"grayscale.*repeats the grey channel") as info:
+        data.load_image(la)
+    assert "alpha channel that is not fully opaque" not in str(info.value)
+    want_grey = torch.from_numpy(ARR[..., 0].astype(np.float32) / 255)[None].expand(3, -1, -1)
+    _check(data.load_image(la, convert=True), want_grey)
+
+
+def test_one_transparent_pixel_is_a_real_alpha():
+    rgba = np.concatenate([ARR, np.full((H, W, 1), 255, np.uint8)], axis=2)
+    rgba[4, 3, 3] = 254
+    for src in (rgba, Image.fromarray(rgba), rgba.astype(np.float32) / 255):
+        with pytest.raises(data.NeedsConvert, match=r"RGBA.*not fully opaque.*convert=True.*drops the alpha "
+                                                     r"channel and keeps the stored colour values"):
+            data.load_image(src)
+    alpha = torch.ones(1, H, W)
+    alpha[0, 0, 0] = 0.5
+    with pytest.raises(data.NeedsConvert, match=r"4 channels.*drops the alpha channel"):
+        data.load_image(torch.cat([WANT, alpha]))
+    _check(data.load_image(rgba, convert=True))  # convert keeps the stored RGB, ignoring the alpha
+
+
+def test_needs_convert_words_the_fix_for_another_front_end():
+    with pytest.raises(data.NeedsConvert) as info:
+        data.load_image(ARR[..., 0])
+    assert isinstance(info.value, InputError)
+    advice = info.value.advice("--convert")
+    assert "--convert" in advice and "repeats the grey channel" in advice and "convert=True" not in advice
+
+
+# --- images too large ------------------------------------------------------------------------------------------------
+def _png_header(path, width, height):
+    """A PNG with a real header (W x H, 8-bit RGB) but no pixel data: decoding it fails, reading its size does not."""
+    def chunk(tag, payload):
+        return struct.pack(">I", len(payload)) + tag + payload + struct.pack(">I", zlib.crc32(tag + payload))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b""))
+                     + chunk(b"IEND", b""))
+    return path
+
+
+def test_decompression_bomb_is_refused_from_its_header(tmp_path):
+    p = _png_header(tmp_path / "bomb.png", 100000, 100000)
+    limit = Image.MAX_IMAGE_PIXELS
+    t0 = time.perf_counter()
+    with pytest.raises(InputError, match=r"image too large \(100000×100000, needs ~\d+\.\d GB.*crop or downsample"):
+        data.load_image(p)
+    assert time.perf_counter() - t0 < 2  # 10^10 pixels: only the header was read
+    assert Image.MAX_IMAGE_PIXELS == limit  # Pillow's protection is back in place
+
+
+def test_image_larger_than_free_memory_is_refused_before_decoding(tmp_path, monkeypatch):
+    import srwidgets.engine.memory as memory
+
+    p = tmp_path / "big.png"
+    Image.fromarray(np.zeros((200, 300, 3), np.uint8)).save(p)
+    header_only = _png_header(tmp_path / "header_only.png", 300, 200)
+    assert data.load_image(p).shape == (3, 200, 300)
+    with pytest.raises(InputError, match="could not read"):  # enough memory: decoding is tried, and fails
+        data.load_image(header_only)
+    monkeypatch.setattr(memory, "available_bytes", lambda device=None: 100_000)
+    for src in (p, header_only):  # refused from the header: the missing pixel data is never reached
+        with pytest.raises(InputError, match=r"image too large \(300×200, needs ~.*crop or downsample"):
+            data.load_image(src)
+    with Image.open(p) as im:  # a lazily opened PIL image too
+        with pytest.raises(InputError, match=r"too large \(300×200"):
+            data.load_image(im)
+
+
+# --- scale and tolerance ---------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("scale", [0, -2, 2.5, True, "4"])
+def test_lr_image_bad_scale(scale):
+    with pytest.raises(InputError, match=r"scale must be an integer >= 1 \(the down-sampling factor"):
+        data.lr_image("astronaut", scale)
+
+
+def test_image_bad_modcrop():
+    with pytest.raises(InputError, match="modcrop must be an integer >= 1"):
+        data.image("astronaut", 0)
+
+
+def test_value_tolerance_is_the_engines():
+    from srwidgets.engine.inputs import VALUE_TOLERANCE
+
+    x = WANT.clone()
+    x[0, 0, 0] = 1 + 0.9 * VALUE_TOLERANCE
+    assert float(data.load_image(x).max()) == 1.0
+    x[0, 0, 0] = 1 + 1.1 * VALUE_TOLERANCE
+    with pytest.raises(InputError, match=r"expected \[0, 1\]"):
+        data.load_image(x)
+    x[0, 0, 0] = -1.1 * VALUE_TOLERANCE
+    with pytest.raises(InputError, match=r"expected \[0, 1\]"):
+        data.load_image(x)

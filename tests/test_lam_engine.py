@@ -53,17 +53,6 @@ class NaNWhenDark(nn.Module):
         return torch.where(x.amax(dim=(1, 2, 3), keepdim=True) < 0.5, torch.full_like(x, float("nan")), x)
 
 
-@pytest.fixture(scope="module")
-def edsr():
-    torch.manual_seed(0)
-    return build("EDSR", num_feat=8, num_block=1, upscale=2).eval()
-
-
-@pytest.fixture(scope="module")
-def image():
-    return torch.rand(3, 12, 12, generator=torch.Generator().manual_seed(1))
-
-
 # ---------------------------------------------------------------------------------------------------------------
 # an independent, straightforward implementation of the paper (numpy path, explicit 2-D kernels, per-step loop)
 # ---------------------------------------------------------------------------------------------------------------

@@ -16,17 +16,6 @@ from srwidgets.lam.paths import BlurPath, make_path
 from srwidgets.models import build
 
 
-@pytest.fixture(scope="module")
-def edsr():
-    torch.manual_seed(0)
-    return build("EDSR", num_feat=8, num_block=1, upscale=2).eval()
-
-
-@pytest.fixture(scope="module")
-def image():
-    return torch.rand(3, 12, 12, generator=torch.Generator().manual_seed(1))
-
-
 def snapshot(model):
     return {k: v.clone() for k, v in model.state_dict(keep_vars=False).items()}
 

@@ -1,29 +1,101 @@
-"""Helpers shared by the CLI commands."""
+"""Helpers shared by the CLI commands: model and image loading, output checks, writing images."""
 from __future__ import annotations
 
 import os
+import sys
+from typing import Optional, Sequence
+
+from ..errors import InputError
+
+CHECKPOINT_SUFFIXES = (".pth", ".pt", ".safetensors")
+RASTER_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+
+
+def _looks_like_path(spec: str) -> bool:
+    """A path separator or a checkpoint suffix says the user means a file, never a zoo name."""
+    seps = [os.sep] + ([os.altsep] if os.altsep else [])
+    return any(s in spec for s in seps) or spec.lower().endswith(CHECKPOINT_SUFFIXES)
 
 
 def load_model(spec: str, device: str = "cpu"):
-    """``spec`` is a checkpoint path or a zoo name."""
+    """``spec`` is a checkpoint path or a zoo name.
+
+    Folders are never checkpoints. A zoo name wins over a file of the same name in the working directory (said on
+    stderr) unless ``spec`` looks like a path (``./x4-fsrcnn``, ``x4-fsrcnn.pth``)."""
     from .. import models, zoo
 
-    if os.path.exists(spec) or spec.endswith((".pth", ".pt")):
+    if os.path.isdir(spec) and (_looks_like_path(spec) or spec not in zoo.list()):
+        raise InputError(f"--model {spec!r} is a folder, not a checkpoint file; pass the checkpoint inside it "
+                         f"(e.g. {os.path.join(spec, 'model.pth')!r}) or a zoo name ({', '.join(zoo.list())})")
+    if _looks_like_path(spec):
         return models.load(spec, device=device)
-    return zoo.load(spec, device=device)
+    if spec in zoo.list():
+        if os.path.isfile(spec):
+            print(f"note: --model {spec!r}: using the zoo model, not the file {spec!r} in the working directory; "
+                  f"pass {os.path.join(os.curdir, spec)!r} to load the file", file=sys.stderr)
+        return zoo.load(spec, device=device)
+    if os.path.isfile(spec):
+        return models.load(spec, device=device)
+    raise InputError(f"--model {spec!r} is neither a checkpoint file nor a zoo model; pass a checkpoint path "
+                     f"(.pth) or one of: {', '.join(zoo.list())} (see `python -m srwidgets zoo`)")
 
 
-def check_output(path: str, extensions=(".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")) -> None:
-    """Fail before any computation when ``path`` cannot be written."""
-    from ..errors import InputError
+def input_path(spec: str) -> Optional[str]:
+    """The file an image argument reads, as :func:`srwidgets.data.load_image` resolves it (a file, else a bundled
+    image name), or ``None`` when there is none (load_image then says so)."""
+    from .. import data
 
+    if os.path.exists(spec):
+        return spec
+    return data.image_path(spec) if spec in data.images() else None
+
+
+def load_input(spec: str, convert: bool = False):
+    """:func:`srwidgets.data.load_image`, with the fix for grey / transparent images worded as ``--convert``
+    (the library's ``convert=True`` is not something a CLI user can pass)."""
+    from .. import data
+
+    try:
+        return data.load_image(spec, convert=convert)
+    except data.NeedsConvert as e:
+        raise InputError(e.advice("--convert")) from None
+
+
+def check_output(path: str, extensions: Sequence[str] = RASTER_EXTENSIONS, image: Optional[str] = None,
+                 what: str = "an image") -> None:
+    """Fail before any computation when ``path`` cannot (or must not) be written.
+
+    Args:
+        path: the ``--out`` argument.
+        extensions: the suffixes this command writes (lower case, with the dot).
+        image: the input image argument: ``--out`` must never be the same file.
+        what: what the command writes, for the message (``"an image"``, ``"a figure"``).
+    """
+    if os.path.isdir(path):
+        raise InputError(f"--out {path!r} is an existing folder; give a file name, e.g. "
+                         f"{os.path.join(path, 'out' + extensions[0])!r}")
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):
-        raise InputError(f"cannot write {path!r}: the folder {folder!r} does not exist; create it or pick another --out")
+        raise InputError(f"cannot write {path!r}: the folder {folder!r} does not exist; create it or pick another "
+                         "--out")
     if not os.access(folder, os.W_OK):
         raise InputError(f"cannot write {path!r}: the folder {folder!r} is not writable; pick another --out")
-    if not path.lower().endswith(extensions):
-        raise InputError(f"--out {path!r} has an unknown image extension; use one of {', '.join(extensions)}")
+    ext = os.path.splitext(path)[1].lower()
+    if ext not in extensions:
+        raise InputError(f"--out {path!r}: this command writes {what} as one of {', '.join(extensions)}, not "
+                         f"{ext or 'a file without extension'}; change the extension")
+    src = input_path(image) if image is not None else None
+    if src is not None and os.path.exists(path) and os.path.samefile(src, path):
+        raise InputError(f"--out {path!r} is the input image {image!r}: it would be overwritten; pick another --out")
+
+
+def check_raster_writable(path: str) -> None:
+    """Whether this Pillow build can write ``path``'s format (WebP, for one, is optional)."""
+    from PIL import Image
+
+    fmt = Image.registered_extensions().get(os.path.splitext(path)[1].lower())
+    if fmt is None or fmt not in Image.SAVE:
+        raise InputError(f"--out {path!r}: this Pillow installation cannot write {fmt or 'that'} files; use .png")
 
 
 def save_image(t, path: str) -> None:

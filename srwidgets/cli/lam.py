@@ -9,6 +9,9 @@ import os
 
 from ..errors import InputError
 
+# what matplotlib writes from the extension alone (JPEG through Pillow)
+FIGURE_EXTENSIONS = (".png", ".pdf", ".svg", ".jpg", ".jpeg")
+
 
 def add_parser(sub):
     from ..lam import PATHS
@@ -17,7 +20,9 @@ def add_parser(sub):
     p.add_argument("image", help="LR image file, or a bundled image name")
     p.add_argument("--model", default="x4-edsr-lite", help="zoo name or checkpoint path (default: x4-edsr-lite)")
     p.add_argument("--window", required=True, help="SR window top,left,size or top,left,height,width")
-    p.add_argument("--out", default="lam.png", help="output PNG (default: lam.png)")
+    p.add_argument("--out", default="lam.png",
+                   help=f"output figure, {'/'.join(e[1:] for e in FIGURE_EXTENSIONS)}, format from the extension "
+                        "(default: lam.png)")
     p.add_argument("--steps", type=int, default=50, help="path steps n (default: 50)")
     p.add_argument("--sigma", type=float, default=1.2, help="blur sigma_max (default: 1.2)")
     p.add_argument("--kernel-size", type=int, default=9, help="odd blur kernel size (default: 9)")
@@ -26,6 +31,9 @@ def add_parser(sub):
     p.add_argument("--downsample", action="store_true",
                    help="IMAGE is a high-resolution picture: bicubic-down-sample it by the model's scale first "
                         "(the LAM paper's setting: HR image -> LR input)")
+    p.add_argument("--convert", action="store_true",
+                   help="accept grey images (grey repeated into R, G, B) and images with transparency (alpha "
+                        "dropped, stored colours kept)")
     p.set_defaults(func=run)
     return p
 
@@ -48,15 +56,15 @@ def load_model(spec: str, device):
 
 
 def run(args) -> int:
-    from .. import data, viz
+    from .. import viz
     from ..lam import LAM
 
-    from ._common import check_output
+    from ._common import check_output, load_input
 
-    check_output(args.out, (".png", ".pdf", ".svg", ".jpg", ".jpeg"))
+    check_output(args.out, FIGURE_EXTENSIONS, image=args.image, what="the LAM figure")
     window = parse_window(args.window)
     model = load_model(args.model, args.device)
-    image = data.load_image(args.image)
+    image = load_input(args.image, convert=args.convert)
     if args.downsample:
         from ..degrade import bicubic_down
         from ..models import infer_scale
@@ -64,7 +72,9 @@ def run(args) -> int:
         image = bicubic_down(image, infer_scale(model)).clamp(0, 1)
     result = LAM(model, device=args.device).attribute(image, window, steps=args.steps, sigma=args.sigma,
                                                       kernel_size=args.kernel_size, path=args.path)
-    viz.lam_figure(result, path=args.out, titles=[os.path.basename(args.model)])
+    fig = viz.lam_figure(result, titles=[os.path.basename(args.model)])
+    # saved here, not by lam_figure(path=...), which always writes PNG: the format follows --out's extension
+    fig.savefig(args.out, dpi=100)
     crop = f", network on LR crop {result.crop}" if result.crop else ""
     print(f"Gini {result.gini:.4f}  DI {result.diffusion_index:.2f}  ({result.seconds:.2f}s{crop}); wrote {args.out}")
     return 0

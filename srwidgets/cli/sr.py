@@ -3,27 +3,35 @@ from __future__ import annotations
 
 import time
 
+from ._common import RASTER_EXTENSIONS
+
 
 def add_parser(sub):
     p = sub.add_parser("sr", help="super-resolve an image with a zoo model or a checkpoint")
     p.add_argument("image", help="image file, or a bundled image name (see `python -m srwidgets zoo`)")
     p.add_argument("--model", default="x4-edsr-lite", help="zoo name or checkpoint path (default: x4-edsr-lite)")
-    p.add_argument("--out", default="sr.png", help="output PNG (default: sr.png)")
+    p.add_argument("--out", default="sr.png",
+                   help=f"output image, {'/'.join(e[1:] for e in RASTER_EXTENSIONS)} (default: sr.png)")
     p.add_argument("--device", default="cpu")
-    p.add_argument("--convert", action="store_true", help="accept grey/RGBA images by converting them to RGB")
+    p.add_argument("--convert", action="store_true",
+                   help="accept grey images (grey repeated into R, G, B) and images with transparency (alpha "
+                        "dropped, stored colours kept)")
+    return p
 
 
 def run(args):
     import torch
 
-    from .. import data, models
-    from ._common import check_output, load_model, save_image
+    from .. import models
+    from ._common import check_output, check_raster_writable, load_input, load_model, save_image
 
-    check_output(args.out)
+    # every check on --out before the model loads and the network runs
+    check_output(args.out, RASTER_EXTENSIONS, image=args.image, what="the SR image (a raster image)")
+    check_raster_writable(args.out)
     model = load_model(args.model, args.device)
     scale = models.infer_scale(model)
     models.check(model, scale)
-    x = data.load_image(args.image, convert=args.convert)
+    x = load_input(args.image, convert=args.convert)
     t0 = time.time()
     with torch.inference_mode():
         y = model(x[None].to(args.device))[0].clamp(0, 1)

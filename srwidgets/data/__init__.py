@@ -7,16 +7,45 @@
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 from typing import Any, List
 
 import numpy as np
 import torch
 
+from ..engine.inputs import VALUE_TOLERANCE, check_int
+from ..engine.memory import ensure_fits, format_bytes
 from ..errors import InputError
 
 _DIR = Path(__file__).parent / "images"
 HELD_OUT = ("chelsea", "coffee")  # never seen by the zoo's training
+
+# Image.MAX_IMAGE_PIXELS is global Pillow state: lift it only under this lock, only to read a header's size.
+_BOMB_LOCK = threading.Lock()
+# PIL modes turned into RGB(A) before reading the pixels (palettes, other colour spaces, premultiplied alpha).
+_CONVERTED_MODES = {"P": None, "PA": "RGBA", "CMYK": "RGB", "YCbCr": "RGB", "LAB": "RGB", "HSV": "RGB",
+                    "RGBX": "RGB", "RGBa": "RGBA", "La": "LA"}
+
+
+class NeedsConvert(InputError):
+    """An image that ``load_image(x, convert=True)`` accepts: grey, or with an alpha channel that is not fully
+    opaque. ``problem`` says what the image is and ``effect`` what ``convert`` does to it, so that a front end
+    with its own switch (the CLI's ``--convert``) can word the fix in its own terms with :meth:`advice`."""
+
+    def __init__(self, problem: str, effect: str, manual: str = ""):
+        self.problem, self.effect = problem, effect
+        call = f"{manual}call" if manual else "Call"
+        super().__init__(f"{problem}; SR models here take RGB. {call} load_image(x, convert=True), which {effect}.")
+
+    def advice(self, switch: str) -> str:
+        """The message with ``switch`` (e.g. ``"--convert"``) as the fix."""
+        return f"{self.problem}; SR models here take RGB. Pass {switch}, which {self.effect}."
+
+
+_GREY_EFFECT = "repeats the grey channel into R, G and B"
+_ALPHA_EFFECT = ("drops the alpha channel and keeps the stored colour values as they are (transparent pixels are "
+                 "not blended onto a background; composite the image yourself first if that matters)")
 
 
 def images() -> List[str]:
@@ -25,14 +54,17 @@ def images() -> List[str]:
 
 
 def image_path(name: str) -> str:
-    p = _DIR / f"{name}.png"
-    if not p.exists():
-        raise InputError(f"no bundled image {name!r}; choose one of {images()} or pass your own to load_image")
-    return str(p)
+    """File path of the bundled image ``name``. Only the names :func:`images` lists are accepted: a name is never
+    a path (``'../x'`` would reach outside the bundled folder); read your own files with :func:`load_image`."""
+    names = images()
+    if not isinstance(name, str) or name not in names:
+        raise InputError(f"no bundled image {name!r}; choose one of {names}, or pass your own file to load_image")
+    return str(_DIR / f"{name}.png")
 
 
 def image(name: str, modcrop: int = 4) -> torch.Tensor:
     """Bundled HR image ``[3, H, W]`` in [0, 1], cropped so H and W are multiples of ``modcrop``."""
+    modcrop = check_int("modcrop", modcrop, minimum=1, hint=" (crop H and W to multiples of it, e.g. the SR scale)")
     x = load_image(image_path(name))
     h, w = x.shape[1] // modcrop * modcrop, x.shape[2] // modcrop * modcrop
     return x[:, :h, :w].contiguous()
@@ -42,46 +74,108 @@ def lr_image(name: str, scale: int = 4) -> torch.Tensor:
     """Bundled image bicubic-down-sampled by ``scale`` (antialiased, PIL convention): ``[3, H/s, W/s]``."""
     from ..degrade import bicubic_down
 
+    scale = check_int("scale", scale, minimum=1, hint=" (the down-sampling factor, e.g. 2, 3 or 4)")
     return bicubic_down(image(name, scale), scale).clamp(0, 1)
 
 
+def _opaque(alpha) -> bool:
+    """Whether an alpha channel (numpy or torch, any supported pixel type) is fully opaque everywhere."""
+    dtype = str(alpha.dtype).replace("torch.", "")
+    if dtype == "uint8":
+        return bool((alpha == 255).all())
+    if dtype == "uint16":
+        return bool((alpha == 65535).all())
+    if dtype == "bool":
+        return bool(alpha.all())
+    if "float" in dtype:
+        return bool((abs(alpha - 1) <= VALUE_TOLERANCE).all())
+    return False  # other integer types are refused later with their own message
+
+
 def _from_hwc(arr: np.ndarray, convert: bool) -> torch.Tensor:
+    shape = arr.shape  # as given, for the messages
+    if arr.ndim == 3 and arr.shape[2] in (2, 4) and _opaque(arr[..., -1]):
+        arr = arr[..., :-1]  # a fully opaque alpha carries no information: nothing to ask about
     if arr.ndim == 2 or (arr.ndim == 3 and arr.shape[2] == 1):
         if not convert:
-            raise InputError(
-                f"the image is grayscale (shape {arr.shape}); SR models here take RGB. Convert it "
-                "(PIL: img.convert('RGB')) or call load_image(x, convert=True) to repeat the grey channel."
-            )
+            opaque = ", with a fully opaque alpha" if arr.shape != shape else ""
+            raise NeedsConvert(f"the image is grayscale (shape {shape}{opaque})", _GREY_EFFECT,
+                               "Convert it (PIL: img.convert('RGB')) or ")
         arr = np.repeat(arr.reshape(arr.shape[0], arr.shape[1], 1), 3, axis=2)
     if arr.ndim != 3:
         raise InputError(f"expected an image of shape H x W x 3, got {arr.shape}")
-    if arr.shape[2] == 2:  # grey + alpha (PIL mode "LA")
+    if arr.shape[2] == 2:  # grey + alpha (PIL mode "LA") with some transparency
         if not convert:
-            raise InputError(
-                "the image is grayscale with an alpha channel (2 channels); SR models here take RGB. Convert it "
-                "(PIL: img.convert('RGB')) or call load_image(x, convert=True)."
-            )
+            raise NeedsConvert("the image is grayscale with an alpha channel that is not fully opaque (2 channels)",
+                               f"{_ALPHA_EFFECT}, and {_GREY_EFFECT}")
         arr = np.repeat(arr[..., :1], 3, axis=2)
     if arr.shape[2] == 4:
         if not convert:
-            raise InputError(
-                "the image is RGBA (4 channels); SR models here take RGB. Drop the alpha channel "
-                "(PIL: img.convert('RGB'), numpy: arr[..., :3]) or call load_image(x, convert=True)."
-            )
+            raise NeedsConvert("the image is RGBA (4 channels) with an alpha channel that is not fully opaque",
+                               _ALPHA_EFFECT, "Drop the alpha channel yourself (PIL: img.convert('RGB'), numpy: "
+                               "arr[..., :3]) or ")
         arr = arr[..., :3]
     if arr.shape[2] != 3:
         raise InputError(f"expected 3 colour channels (RGB), got {arr.shape[2]} (shape {arr.shape})")
-    if arr.dtype == np.uint8:
-        t = torch.from_numpy(arr.astype(np.float32) / 255.0)
-    elif arr.dtype == np.uint16:
-        t = torch.from_numpy(arr.astype(np.float32) / 65535.0)
-    elif np.issubdtype(arr.dtype, np.floating):
-        t = torch.from_numpy(np.ascontiguousarray(arr, dtype=np.float32))
-    elif arr.dtype == bool:
-        t = torch.from_numpy(arr.astype(np.float32))
-    else:
+    divisor = {1: 255.0, 2: 65535.0}.get(arr.dtype.itemsize) if arr.dtype.kind == "u" else None  # any byte order
+    if divisor is None and not (np.issubdtype(arr.dtype, np.floating) or arr.dtype == bool):
         raise InputError(f"unsupported pixel type {arr.dtype}: use uint8 (0-255) or float (0-1)")
-    return t.permute(2, 0, 1).contiguous()
+    # Convert type and layout (HWC -> CHW) in one pass into the result: the only float copy of a large image.
+    out = torch.empty((3, arr.shape[0], arr.shape[1]), dtype=torch.float32)
+    np.copyto(out.numpy(), arr.transpose(2, 0, 1), casting="unsafe")
+    if divisor is not None:
+        out.div_(divisor)
+    return out
+
+
+def _decoded_bytes_per_pixel(mode: str) -> int:
+    """Bytes per pixel of a decoded PIL image of ``mode`` (e.g. 3 for RGB, 2 for I;16, 4 for F)."""
+    from PIL import ImageMode
+
+    try:
+        m = ImageMode.getmode(mode)
+        return np.dtype(m.typestr).itemsize * len(m.bands)
+    except (KeyError, TypeError, ValueError):
+        return 4
+
+
+def _bytes_needed(width: int, height: int, mode: str) -> int:
+    """Peak bytes of loading a ``width × height`` image of PIL ``mode``: the decoded pixels (plus an RGBA copy for
+    modes converted first) and the float32 ``[3, H, W]`` result (``_from_hwc`` makes no other full copy)."""
+    per_pixel = 12 + _decoded_bytes_per_pixel(mode) + (4 if mode in _CONVERTED_MODES else 0)
+    return per_pixel * width * height
+
+
+def _check_size(width: int, height: int, mode: str) -> None:
+    """Refuse, before any pixel is decoded, an image whose loading needs more memory than this machine has free."""
+    ensure_fits(_bytes_needed(width, height, mode), width, height, what="image")
+
+
+def _bomb_size(path: str):
+    """``((width, height), mode, limit)`` from the header of an image Pillow refuses as a decompression bomb,
+    without decoding it: the limit is lifted under a lock only for the (lazy) ``Image.open``."""
+    from PIL import Image
+
+    with _BOMB_LOCK:
+        limit, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
+        try:
+            with Image.open(path) as im:
+                return im.size, im.mode, limit
+        finally:
+            Image.MAX_IMAGE_PIXELS = limit
+
+
+def _pil_to_array(im) -> np.ndarray:
+    """Pixels of a PIL image as an ``H x W x C`` (or ``H x W``) array, modes normalised to what
+    :func:`_from_hwc` reads. The size is checked against free memory first (``Image.open`` is lazy)."""
+    _check_size(im.size[0], im.size[1], im.mode)
+    if im.mode in _CONVERTED_MODES:
+        target = _CONVERTED_MODES[im.mode] or ("RGBA" if "transparency" in im.info or im.mode == "PA" else "RGB")
+        im = im.convert(target)
+    if im.mode in ("I;16", "I;16B", "I;16L", "I"):
+        arr = np.asarray(im).astype(np.float32)
+        return arr / (65535.0 if im.mode.startswith("I;16") else float(max(arr.max(), 1)))
+    return np.asarray(im)
 
 
 def load_image(src: Any, convert: bool = False) -> torch.Tensor:
@@ -89,13 +183,19 @@ def load_image(src: Any, convert: bool = False) -> torch.Tensor:
 
     Args:
         src: a file path (``str`` / ``Path``), a bundled image name, a ``PIL.Image``, a numpy array ``H x W x 3``
-            (uint8 0-255 or float 0-1), or a torch tensor ``[3, H, W]`` (or ``[1, 3, H, W]``) in [0, 1].
-        convert: repeat a grey channel / drop an alpha channel instead of raising.
+            (uint8 0-255 or float 0-1), or a torch tensor ``[3, H, W]`` (or ``[1, 3, H, W]``) in [0, 1]. An alpha
+            channel that is fully opaque (all 255, or all 1.0) is dropped without asking.
+        convert: repeat a grey channel / drop a (not fully opaque) alpha channel, keeping the stored colours,
+            instead of raising.
 
     Raises:
-        InputError: missing file, unreadable file, grey or RGBA image (unless ``convert``), wrong layout, values
-            outside [0, 1], NaN or Inf.
+        InputError: missing file, unreadable file, image too large for this machine's memory (or a
+            decompression bomb), grey or RGBA image (:class:`NeedsConvert`, unless ``convert``), wrong layout,
+            values outside [0, 1], NaN or Inf.
     """
+    from PIL import Image, UnidentifiedImageError
+
+    owned = False  # whether t is a fresh tensor (clamped in place) or may be the caller's
     if isinstance(src, (str, os.PathLike)):
         path = os.fspath(src)
         if not os.path.exists(path):
@@ -103,43 +203,47 @@ def load_image(src: Any, convert: bool = False) -> torch.Tensor:
                 path = image_path(src)
             else:
                 raise InputError(f"image file not found: {path!r} (bundled images: {images()})")
-        from PIL import Image, UnidentifiedImageError
-
         try:
-            with Image.open(path) as im:
-                im.load()
-                src = im.copy()
+            with Image.open(path) as im:  # lazy: reads the header only, so the size is checked before decoding
+                src = _pil_to_array(im)
+        except Image.DecompressionBombError:
+            (w, h), mode, limit = _bomb_size(path)
+            need = _bytes_needed(w, h, mode)
+            raise InputError(f"image too large ({w}×{h}, needs ~{format_bytes(need)}; over Pillow's limit of "
+                             f"{2 * limit} pixels against decompression bombs): {path!r}; crop or downsample it "
+                             "(or raise PIL.Image.MAX_IMAGE_PIXELS if you trust the file)") from None
         except (UnidentifiedImageError, OSError) as e:
             raise InputError(f"could not read {path!r} as an image ({e}); use PNG, JPEG or another format Pillow reads") from None
-    try:
-        from PIL import Image
-
-        if isinstance(src, Image.Image):
-            if src.mode in ("P", "CMYK", "YCbCr", "LAB", "HSV"):
-                src = src.convert("RGBA" if "transparency" in src.info else "RGB")
-            elif src.mode in ("I;16", "I"):
-                src = np.asarray(src).astype(np.float32) / (65535.0 if src.mode == "I;16" else float(max(np.asarray(src).max(), 1)))
-            if isinstance(src, Image.Image):
-                src = np.asarray(src)
-    except ImportError:  # pragma: no cover
-        pass
+    elif isinstance(src, Image.Image):
+        src = _pil_to_array(src)
     if isinstance(src, np.ndarray):
-        t = _from_hwc(src, convert)
+        t, owned = _from_hwc(src, convert), True
+        integer = src.dtype.kind in "ub"  # 8/16-bit or boolean: _from_hwc refuses other unsigned types
     elif isinstance(src, torch.Tensor):
         t = src.detach()
         if t.dim() == 4 and t.shape[0] == 1:
             t = t[0]
+        if t.dim() == 3 and t.shape[0] in (2, 4) and _opaque(t[-1]):
+            t = t[:-1]  # fully opaque alpha: drop it without asking
+        if t.dim() == 3 and t.shape[0] == 2:
+            if not convert:
+                raise NeedsConvert(f"the tensor is grayscale with an alpha channel that is not fully opaque (shape "
+                                   f"{tuple(src.shape)})", f"{_ALPHA_EFFECT}, and {_GREY_EFFECT}")
+            t = t[:1]
         if t.dim() == 2 or (t.dim() == 3 and t.shape[0] == 1):
             if not convert:
-                raise InputError(f"the tensor is grayscale (shape {tuple(src.shape)}); pass RGB [3, H, W] or load_image(x, convert=True)")
+                raise NeedsConvert(f"the tensor is grayscale (shape {tuple(src.shape)})", _GREY_EFFECT,
+                                   "Pass RGB [3, H, W] (x.expand(3, -1, -1)) or ")
             t = t.reshape(1, *t.shape[-2:]).expand(3, -1, -1)
         if t.dim() == 3 and t.shape[0] == 4:
             if not convert:
-                raise InputError("the tensor has 4 channels (RGBA?); pass [3, H, W] RGB (x[:3]) or load_image(x, convert=True)")
+                raise NeedsConvert("the tensor has 4 channels (RGBA?) and the 4th (alpha) is not fully opaque",
+                                   _ALPHA_EFFECT, "Pass [3, H, W] RGB (x[:3]) or ")
             t = t[:3]
         if t.dim() != 3 or t.shape[0] != 3:
             hint = " (it looks like H x W x 3: use x.permute(2, 0, 1))" if t.dim() == 3 and t.shape[-1] == 3 else ""
             raise InputError(f"expected a [3, H, W] tensor, got shape {tuple(src.shape)}{hint}")
+        integer = t.dtype in (torch.uint8, torch.bool)
         if not t.is_floating_point():
             t = t.float() / 255.0 if t.dtype == torch.uint8 else t.float()
         t = t.float().cpu().contiguous()
@@ -147,12 +251,13 @@ def load_image(src: Any, convert: bool = False) -> torch.Tensor:
         raise InputError(f"cannot read an image from {type(src).__name__}: pass a path, PIL image, numpy HxWx3 array or torch [3, H, W] tensor")
     if t.numel() == 0:
         raise InputError(f"the image is empty (shape {tuple(t.shape)}); pass an image with at least 1x1 pixels")
-    if not torch.isfinite(t).all():
-        raise InputError("the image contains NaN or Inf values; clean it (torch.nan_to_num) before use")
-    lo, hi = float(t.min()), float(t.max())
-    if lo < -1e-3 or hi > 1 + 1e-3:
-        raise InputError(f"pixel values span [{lo:.3g}, {hi:.3g}], expected [0, 1]; divide 0-255 floats by 255")
-    return t.clamp(0, 1)
+    if not integer:  # 8/16-bit and boolean pixels are finite and in [0, 1] by construction: skip two full passes
+        if not torch.isfinite(t).all():
+            raise InputError("the image contains NaN or Inf values; clean it (torch.nan_to_num) before use")
+        lo, hi = float(t.min()), float(t.max())
+        if lo < -VALUE_TOLERANCE or hi > 1 + VALUE_TOLERANCE:
+            raise InputError(f"pixel values span [{lo:.3g}, {hi:.3g}], expected [0, 1]; divide 0-255 floats by 255")
+    return t.clamp_(0, 1) if owned else t.clamp(0, 1)
 
 
-__all__ = ["images", "image", "image_path", "lr_image", "load_image", "HELD_OUT"]
+__all__ = ["images", "image", "image_path", "lr_image", "load_image", "NeedsConvert", "HELD_OUT"]

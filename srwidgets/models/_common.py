@@ -121,6 +121,22 @@ def count_indices(sd: StateDict, prefix: str) -> int:
     return max(idx) + 1 if idx else 0
 
 
+# The official EDSR-PyTorch / RCAN layout shares its head and tail: mean shifts (fixed, dropped), ``head.0`` (first
+# conv), ``tail.0`` (upsampler), ``tail.1`` (last conv). Each family adds the rules for its body.
+OFFICIAL_HEAD_TAIL = [
+    (r"^(sub_mean|add_mean)\..*$", ""),
+    (r"^head\.0\.", "conv_first."),
+    (r"^tail\.0\.", "upsample."),
+    (r"^tail\.1\.", "conv_last."),
+]
+
+
+def rename_official(sd: StateDict, body_rules) -> StateDict:
+    """Rename an official EDSR-PyTorch / RCAN state dict to BasicSR's naming: head and tail, then ``body_rules``;
+    the dropped mean-shift keys are left out."""
+    return {k: v for k, v in rename(sd, OFFICIAL_HEAD_TAIL + list(body_rules)).items() if k}
+
+
 def rename(sd: StateDict, rules) -> StateDict:
     """Apply ``(regex, replacement)`` rules to every key (first matching rule wins); keys matching no rule stay."""
     import re

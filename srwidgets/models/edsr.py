@@ -3,7 +3,7 @@ from __future__ import annotations
 
 
 from ._common import (MeanShiftResidualSR, ResidualBlockNoBN, StateDict, blocks_on_region, count_indices, crop_to, grow,
-                      make_layer, rename, upsample_scale)
+                      make_layer, rename_official, upsample_scale)
 
 ARCH = "EDSR"
 
@@ -42,16 +42,11 @@ def convert(sd: StateDict) -> StateDict:
     if "head.0.weight" not in sd or "body.0.body.0.weight" not in sd:
         return sd
     n = count_indices(sd, "body.")
-    rules = [
-        (r"^(sub_mean|add_mean)\..*$", ""),
-        (r"^head\.0\.", "conv_first."),
+    return rename_official(sd, [
         (rf"^body\.{n - 1}\.", "conv_after_body."),
         (r"^body\.(\d+)\.body\.0\.", r"body.\1.conv1."),
         (r"^body\.(\d+)\.body\.2\.", r"body.\1.conv2."),
-        (r"^tail\.0\.", "upsample."),
-        (r"^tail\.1\.", "conv_last."),
-    ]
-    return {k: v for k, v in rename(sd, rules).items() if k}
+    ])
 
 
 def detect(sd: StateDict):

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from ._common import MeanShiftResidualSR, StateDict, count_indices, make_layer, rename, upsample_scale
+from ._common import MeanShiftResidualSR, StateDict, count_indices, make_layer, rename_official, upsample_scale
 
 ARCH = "RCAN"
 
@@ -72,18 +72,13 @@ def convert(sd: StateDict) -> StateDict:
         return sd
     n_group = count_indices(sd, "body.") - 1
     n_block = count_indices(sd, "body.0.body.") - 1
-    rules = [
-        (r"^(sub_mean|add_mean)\..*$", ""),
-        (r"^head\.0\.", "conv_first."),
+    return rename_official(sd, [
         (rf"^body\.{n_group}\.", "conv_after_body."),
         (r"^body\.(\d+)\.body\.(\d+)\.body\.3\.conv_du\.0\.", r"body.\1.residual_group.\2.rcab.3.attention.1."),
         (r"^body\.(\d+)\.body\.(\d+)\.body\.3\.conv_du\.2\.", r"body.\1.residual_group.\2.rcab.3.attention.3."),
         (rf"^body\.(\d+)\.body\.{n_block}\.", r"body.\1.conv."),
         (r"^body\.(\d+)\.body\.(\d+)\.body\.(\d+)\.", r"body.\1.residual_group.\2.rcab.\3."),
-        (r"^tail\.0\.", "upsample."),
-        (r"^tail\.1\.", "conv_last."),
-    ]
-    return {k: v for k, v in rename(sd, rules).items() if k}
+    ])
 
 
 def detect(sd: StateDict):
