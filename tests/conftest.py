@@ -16,3 +16,9 @@ def edsr():
 def image():
     """A seeded random LR image [3, 12, 12] in [0, 1]."""
     return torch.rand(3, 12, 12, generator=torch.Generator().manual_seed(1))
+
+
+# --doctest-modules (in .ci/run, for the package's examples) would also import these conftest files as doctest
+# modules, and two files both named ``conftest`` clash on import. They hold no examples: keep them out of collection
+# (pytest still loads them as conftests).
+collect_ignore = ["conftest.py", "browser/conftest.py"]
