@@ -13,10 +13,10 @@ import importlib
 __version__ = "0.1.0"
 
 # DDR and FAIG (engines and widgets) join these when they exist.
-_SUBMODULES = {"lam", "zoo", "models", "data", "degrade", "metrics", "filters", "engine", "progress", "viz", "errors"}
-_WIDGETS = {"LAMWidget": "srwidgets.widgets.lam"}
+_SUBMODULES = {"lam", "ddr", "zoo", "models", "data", "degrade", "metrics", "filters", "engine", "progress", "viz", "errors"}
+_WIDGETS = {"LAMWidget": "srwidgets.widgets.lam", "DDRWidget": "srwidgets.widgets.ddr"}
 
-__all__ = ["LAMWidget", "lam", "zoo", "models", "data", "degrade", "metrics"]
+__all__ = ["LAMWidget", "DDRWidget", "lam", "ddr", "zoo", "models", "data", "degrade", "metrics"]
 
 
 def __getattr__(name):

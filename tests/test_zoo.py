@@ -30,8 +30,9 @@ def loaded():
 
 
 def test_all_recipes_are_shipped():
-    """Fails until ``python -m srwidgets.zoo.train all`` has written all five models."""
-    assert set(T.RECIPES) == {"x4-fsrcnn", "x4-edsr-lite", "x4-rcan-lite", "x2-srresnet-bicubic", "x2-srresnet-blind"}
+    """Fails until ``python -m srwidgets.zoo.train all`` has written all six models."""
+    assert set(T.RECIPES) == {"x4-fsrcnn", "x4-edsr-lite", "x4-rcan-lite", "x2-srresnet-bicubic", "x2-srresnet-blind",
+                              "x2-srresnet-nogr"}
     missing = sorted(set(T.RECIPES) - set(zoo.list()))
     assert not missing, f"zoo models not trained/shipped yet: {missing}"
 
@@ -103,6 +104,49 @@ def test_faig_pair():
     assert sb.keys() == st.keys() and all(sb[k].shape == st[k].shape for k in sb)
     assert any(not torch.equal(sb[k], st[k]) for k in sb)
     assert zoo.info(zoo.FAIG_PAIR[1])["init"] == zoo.FAIG_PAIR[0]
+
+
+NOGR_PAIR = ("x2-srresnet-bicubic", "x2-srresnet-nogr")  # the DDR global-residual contrast
+
+
+def test_nogr_recipe_is_the_bicubic_recipe_without_global_residual():
+    base, nogr = T.RECIPES[NOGR_PAIR[0]], T.RECIPES[NOGR_PAIR[1]]
+    assert nogr["config"] == dict(base["config"], global_residual=False)
+    assert base["config"].get("global_residual", True) is True
+    assert {k: v for k, v in nogr.items() if k not in ("config", "note")} == \
+        {k: v for k, v in base.items() if k not in ("config", "note")}
+    assert nogr.get("init") is None  # trained from scratch, like the baseline
+
+
+@pytest.mark.skipif(not set(NOGR_PAIR) <= set(NAMES), reason="x2-srresnet-bicubic / x2-srresnet-nogr not trained yet")
+def test_nogr_has_no_global_residual(loaded):
+    base, nogr = loaded(NOGR_PAIR[0]), loaded(NOGR_PAIR[1])
+    assert base.global_residual is True and nogr.global_residual is False
+    assert zoo.info(NOGR_PAIR[1])["config"]["global_residual"] is False  # the checkpoint record says so, too
+    # Same architecture, scale, width, depth and parameter count: only the global residual differs.
+    assert nogr.arch == base.arch == "MSRResNet" and nogr.scale == base.scale == 2
+    assert nogr.config == dict(base.config, global_residual=False)
+    assert nogr.config["num_feat"] == 32 and nogr.config["num_block"] == 6
+    sb, sn = base.state_dict(), nogr.state_dict()
+    assert sb.keys() == sn.keys() and all(sb[k].shape == sn[k].shape for k in sb)
+    n_params = sum(p.numel() for p in nogr.parameters())
+    assert n_params == sum(p.numel() for p in base.parameters())
+    assert zoo.info(NOGR_PAIR[1])["parameters"] == zoo.info(NOGR_PAIR[0])["parameters"] == n_params
+    eb, en = zoo.info(NOGR_PAIR[0]), zoo.info(NOGR_PAIR[1])
+    for k in ("degradation", "steps", "batch", "hr_patch", "lr", "seed", "training_images", "init"):
+        assert en[k] == eb[k], k
+    # Its forward really lacks the residual: the same weights with the residual switched on add exactly the
+    # bilinearly upsampled input.
+    x = torch.rand(1, 3, 20, 24, generator=torch.Generator().manual_seed(0))
+    with_gr = models.build("MSRResNet", **dict(nogr.config, global_residual=True)).eval()
+    with_gr.load_state_dict(sn)
+    with torch.inference_mode():
+        out_nogr, out_gr, out_base = nogr(x), with_gr(x), base(x)
+    up = torch.nn.functional.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)
+    assert torch.allclose(out_gr - out_nogr, up, atol=1e-5)
+    # And it is a different model from the baseline.
+    assert out_nogr.shape == out_base.shape == (1, 3, 40, 48)
+    assert (out_nogr - out_base).abs().max() > 1e-2
 
 
 def test_unknown_name():

@@ -96,9 +96,9 @@ class ImageView:
     LAYERS = ("image", "overlay", "selection")
 
     def __init__(self, height: int, width: int, zoom: Optional[float] = None, css_class: Optional[str] = None,
-                 max_size: int = 512):
+                 max_size: int = 512, min_size: int = 256):
         self.height, self.width = int(height), int(width)
-        self.zoom = float(zoom) if zoom else display_zoom(height, width, max_size=max_size)
+        self.zoom = float(zoom) if zoom else display_zoom(height, width, max_size=max_size, min_size=min_size)
         self.display_height = max(1, int(round(self.height * self.zoom)))
         self.display_width = max(1, int(round(self.width * self.zoom)))
         self.canvas = MultiCanvas(

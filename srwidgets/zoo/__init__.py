@@ -2,9 +2,11 @@
 
     >>> import srwidgets
     >>> srwidgets.zoo.list()
-    ['x2-srresnet-bicubic', 'x2-srresnet-blind', 'x4-edsr-lite', 'x4-fsrcnn', 'x4-rcan-lite']
+    ['x2-srresnet-bicubic', 'x2-srresnet-blind', 'x2-srresnet-nogr', 'x4-edsr-lite', 'x4-fsrcnn', 'x4-rcan-lite']
     >>> model = srwidgets.zoo.load("x4-edsr-lite")       # nn.Module, eval mode, model.scale == 4
     >>> baseline, target = srwidgets.zoo.faig_pair()     # FAIG: bicubic-only model and its blind-SR fine-tune
+    >>> srwidgets.zoo.load("x2-srresnet-nogr").global_residual   # DDR: x2-srresnet-bicubic's recipe, no global residual
+    False
 
 ``manifest.json`` records for each model its architecture, scale, training images, degradations, steps, seed,
 training time, and PSNR/SSIM on held-out images against bicubic upsampling; ``info(name)`` returns that entry.

@@ -53,6 +53,10 @@ RECIPES: Dict[str, dict] = {
                               degradation="blind", steps=2000, batch=16, patch=64, lr=5e-4 / 4, seed=1,
                               init="x2-srresnet-bicubic",
                               note="FAIG target: fine-tuned from the baseline on blur (p=0.5) + noise (p=0.5)"),
+    "x2-srresnet-nogr": dict(arch="MSRResNet", config=dict(num_feat=32, num_block=6, upscale=2, global_residual=False),
+                             scale=2, degradation="clean", steps=2500, batch=16, patch=64, lr=5e-4, seed=0,
+                             note="DDR global-residual contrast of x2-srresnet-bicubic: the same recipe (arch, width, "
+                                  "depth, data, steps, seed) without the global bilinear residual"),
 }
 
 DEGRADATIONS = {

@@ -2,6 +2,9 @@
 ``visualization`` module). Maps are ``[h, w]`` arrays in ``[0, 1]`` on the LR grid; images are ``[3, H, W]``
 tensors/arrays in ``[0, 1]`` or ``H × W × 3`` (uint8 or float). Outputs are ``uint8`` arrays or matplotlib Figures
 built without pyplot (safe on worker threads and headless machines).
+
+The image helpers and the LAM figure are here; each other method has its module (:mod:`srwidgets.viz.ddr`), its
+main figure re-exported here (``viz.ddr_figure``).
 """
 from __future__ import annotations
 
@@ -132,4 +135,6 @@ def lam_figure(result, path: Optional[str] = None, titles: Optional[Sequence[str
     return fig
 
 
-__all__ = ["heatmap_rgba", "blend", "lam_figure", "upsample"]
+from .ddr import ddr_figure  # noqa: E402  (the DDR figures, in their own module)
+
+__all__ = ["heatmap_rgba", "blend", "lam_figure", "upsample", "to_hwc", "ddr_figure"]
