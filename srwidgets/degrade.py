@@ -181,5 +181,35 @@ class Compose:
         return "Compose(" + ", ".join(map(repr, self.steps)) + ")"
 
 
+# --- FAIG's test degradations as named presets -------------------------------------------------------------------
+FAIG_PRESETS = {
+    "clean": "bilinear ×1/s (no antialiasing, OpenCV INTER_LINEAR), clip, 8-bit",
+    "blur": "Gaussian blur 21×21, σ = 2 on the HR image (reflect-101 borders), bilinear ×1/s, clip, 8-bit",
+    "noise": "bilinear ×1/s, white Gaussian noise σ = 0.1 on [0, 1] (25.5 on 0-255), clip, 8-bit",
+}
+"""The test inputs of FAIG (Xie et al. 2021), ``name -> description``: the names the FAIG widget and CLI offer."""
+
+
+def faig_degradation(name: str, scale: int = 2) -> Compose:
+    """FAIG's test degradation ``name`` (a key of :data:`FAIG_PRESETS`) at any integer ``scale``, as a seeded
+    :class:`Compose`: ``faig_degradation("noise", 2)(hr, seed=0)`` maps HR ``[N, 3, H, W]`` in [0, 1] to LR
+    ``[N, 3, H//s, W//s]`` in [0, 1], quantised to 8 bits (H, W cropped to multiples of ``s`` first). The same
+    pipelines trained and evaluated the zoo's ``x2-srresnet-*`` pair. The blur needs HR sides of at least 11 pixels.
+
+    Example:
+        >>> lr = faig_degradation("noise", 2)(torch.rand(1, 3, 32, 32), seed=0)
+        >>> tuple(lr.shape), bool(torch.equal(lr, (lr * 255).round() / 255))
+        ((1, 3, 16, 16), True)
+    """
+    if not isinstance(name, str) or name not in FAIG_PRESETS:
+        raise InputError(f"unknown degradation {name!r}; choose one of: {', '.join(FAIG_PRESETS)}")
+    if isinstance(scale, (bool, np.bool_)) or not isinstance(scale, (int, np.integer)) or scale < 1:
+        raise InputError(f"scale must be a positive integer, got {scale!r}")
+    down = BilinearDown(int(scale))
+    steps = {"clean": [down], "blur": [Blur(2.0, 21), down], "noise": [down, Noise(25.5)]}[name]
+    return Compose(steps + [Quantize()])
+
+
 __all__ = ["bicubic_down", "bilinear_down", "gaussian_kernel2d", "gaussian_blur", "add_noise", "jpeg", "quantize",
-           "BicubicDown", "BilinearDown", "Blur", "Noise", "JPEG", "Quantize", "Compose"]
+           "BicubicDown", "BilinearDown", "Blur", "Noise", "JPEG", "Quantize", "Compose",
+           "FAIG_PRESETS", "faig_degradation"]
