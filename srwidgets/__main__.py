@@ -1,7 +1,7 @@
 """Command line: ``python -m srwidgets <command> ...``.
 
 Commands: ``sr`` (super-resolve an image), ``lam`` (Local Attribution Map), ``ddr`` (Deep Degradation
-Representation), ``zoo`` (list shipped models).
+Representation), ``faig`` (Filter Attribution based on Integrated Gradients), ``zoo`` (list shipped models).
 Each command lives in ``srwidgets/cli/<command>.py`` with ``add_parser(subparsers)`` and ``run(args)``.
 """
 from __future__ import annotations
@@ -12,7 +12,7 @@ import re
 import sys
 from typing import List, Sequence, Set
 
-COMMANDS = ["sr", "lam", "ddr", "zoo"]
+COMMANDS = ["sr", "lam", "ddr", "faig", "zoo"]
 
 # a value argparse would take for an option because it starts with "-": -5, -0.5, -5,0,16, -.5
 _NEGATIVE = re.compile(r"^-\.?\d")

@@ -29,7 +29,6 @@ Example:
 from __future__ import annotations
 
 import hashlib
-import os
 import time
 import warnings
 from contextlib import nullcontext
@@ -43,14 +42,13 @@ from . import degrade
 from .engine import (LRUCache, check_choice, check_int, check_number, check_seed, explain_model_error, guarded,
                      image_digest, model_key, resolve_device, run_chunks)
 from .engine.inputs import check_value_range
+from .data import centre_crop, load_images
 from .errors import InputError
 from .models.protocol import feature_layers
 from .progress import CancelLike, Progress, ProgressCallback
 
 MIN_SIZE = 32
 """Smallest HR side (pixels) accepted: below it the blur kernel (13×13 for σ = 2) and the network see mostly border."""
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
-"""Files a folder of HR images is read for (case-insensitive)."""
 GROUPINGS = ("degradation", "image")
 EMBEDDINGS = ("pca", "tsne", "umap")
 
@@ -96,47 +94,6 @@ def _noise_seed(seed: int, image: int, label: str) -> int:
     """Seed of one (image, degradation): stable across runs and across the order or number of degradations."""
     label_hash = int.from_bytes(hashlib.blake2b(label.encode(), digest_size=8).digest(), "little")
     return int(np.random.SeedSequence([seed % 2 ** 64, image, label_hash]).generate_state(1)[0])
-
-
-def _image_files(folder: str) -> List[str]:
-    files = sorted(f for f in os.listdir(folder) if f.lower().endswith(IMAGE_EXTENSIONS)
-                   and os.path.isfile(os.path.join(folder, f)))
-    if not files:
-        raise InputError(f"no image files in the folder {folder!r} (looked for {', '.join(IMAGE_EXTENSIONS)}); "
-                         "put HR images there or pass a list of images")
-    return [os.path.join(folder, f) for f in files]
-
-
-def _load_images(hr_images) -> Tuple[List[torch.Tensor], List[str]]:
-    """HR images ``[3, H, W]`` float32 in [0, 1] and their names, from what :func:`build_inputs` accepts."""
-    from .data import load_image
-
-    if isinstance(hr_images, (str, os.PathLike)) or (isinstance(hr_images, (np.ndarray, torch.Tensor))
-                                                      and hr_images.ndim < 4):
-        hr_images = [hr_images]
-    items: list = []
-    for k, item in enumerate(hr_images):  # a 4-D array or tensor iterates over its images
-        if isinstance(item, (str, os.PathLike)) and os.path.isdir(item):
-            items += [(f, os.path.splitext(os.path.basename(f))[0]) for f in _image_files(os.fspath(item))]
-        elif isinstance(item, (str, os.PathLike)):
-            items.append((item, os.path.splitext(os.path.basename(os.fspath(item)))[0]))
-        else:
-            items.append((item, f"image {k}"))
-    if not items:
-        raise InputError("no HR images given; pass a list of HWC arrays in [0, 1], tensors, file paths, bundled "
-                         "image names or a folder")
-    images = []
-    for src, name in items:
-        try:
-            images.append(load_image(src))
-        except InputError as e:
-            raise InputError(f"HR image {name!r}: {e}") from None
-    return images, [name for _, name in items]
-
-
-def _centre_crop(x: torch.Tensor, height: int, width: int) -> torch.Tensor:
-    top, left = (x.shape[1] - height) // 2, (x.shape[2] - width) // 2
-    return x[:, top:top + height, left:left + width]
 
 
 def _pipelines(degradations, scale: int) -> Dict[str, Callable]:
@@ -210,7 +167,7 @@ def build_inputs(hr_images, degradations=None, scale: int = 2, seed: int = 0) ->
     """
     scale, seed = check_int("scale", scale, 1), check_seed(seed)
     pipelines = _pipelines(degradations, scale)
-    images, names = _load_images(hr_images)
+    images, names = load_images(hr_images)
     need = max(MIN_SIZE, scale)
     for x, name in zip(images, names):
         if min(x.shape[1:]) < need:
@@ -227,7 +184,7 @@ def build_inputs(hr_images, degradations=None, scale: int = 2, seed: int = 0) ->
         warnings.warn(note, UserWarning, stacklevel=2)
         notes.append(note)
         cropped_to = (height, width)
-    hr = torch.stack([_centre_crop(x, height, width) for x in images]).contiguous()
+    hr = torch.stack([centre_crop(x, height, width) for x in images]).contiguous()
 
     outs = {label: _degrade(hr, label, pipe, seed) for label, pipe in pipelines.items()}
     shapes = {label: tuple(y.shape[-2:]) for label, y in outs.items()}

@@ -119,14 +119,14 @@ class FAIGResult:
 
     def top(self, fraction: float = 0.01) -> List[Filter]:
         """The best ``int(F · fraction)`` filters (the authors' count), best first."""
-        n = _top_count(len(self.filters), fraction)
+        n = top_count(len(self.filters), fraction)
         return [self.filters[j] for j in self.ranking[:n]]
 
     def layer_summary(self, fraction: float = 0.01) -> Dict[str, dict]:
         """Per conv layer: ``filters`` (count), ``top`` (how many of the top ``fraction`` filters it holds),
         ``top_share`` (``top`` / all top filters), ``layer_share`` (``top`` / its filters), ``mean_score``.
         ``pandas.DataFrame.from_dict(summary, orient="index")`` makes it a table."""
-        n = _top_count(len(self.filters), fraction)
+        n = top_count(len(self.filters), fraction)
         chosen = np.zeros(len(self.filters), bool)
         chosen[self.ranking[:n]] = True
         layers = np.array([f[0] for f in self.filters], dtype=object)
@@ -146,7 +146,8 @@ class FAIGResult:
                     loss_gaps=self.loss_gaps.tolist(), steps=self.steps, settings=self.settings)
 
 
-def _top_count(total: int, fraction) -> int:
+def top_count(total: int, fraction) -> int:
+    """How many filters a ``fraction`` in [0, 1] of ``total`` is: ``int(total · fraction)`` (the authors' count)."""
     fraction = check_number("fraction", fraction, 0.0, " and <= 1 (a share of the filters, e.g. 0.01)")
     if fraction > 1:
         raise InputError(f"fraction must be in [0, 1] (a share of the filters, e.g. 0.01), got {fraction:g}")
@@ -563,7 +564,7 @@ def output_difference(sr_a: torch.Tensor, sr_b: torch.Tensor) -> float:
     return float(((gradient_map(a) - gradient_map(b)) ** 2).flatten(1).mean(1).mean() * 1000)
 
 
-def _hr_list(hr_images, scale: int) -> List[torch.Tensor]:
+def hr_tensors(hr_images, scale: int) -> List[torch.Tensor]:
     """HR images (numpy ``HWC`` or torch ``CHW``, float in [0, 1]) -> float32 ``[3, H, W]`` cropped to multiples
     of ``scale``."""
     if isinstance(hr_images, (np.ndarray, torch.Tensor)) and hr_images.ndim == 4:
@@ -586,7 +587,18 @@ def _hr_list(hr_images, scale: int) -> List[torch.Tensor]:
 _ENGINES = LRUCache(2)  # masking_table(noise) then masking_table(blur) on the same pair reuse the per-input scores
 
 
-def _engine(baseline, target, device) -> FAIG:
+def degraded_inputs(hrs: Sequence[torch.Tensor], degradations: Iterable[str], scale: int,
+                    seed: int = 0) -> Dict[str, List[torch.Tensor]]:
+    """FAIG's test inputs: ``{degradation: [LR [3, H/s, W/s] per HR image]}`` from HR ``[3, H, W]`` tensors
+    (:func:`srwidgets.degrade.faig_degradation`); image ``j``'s noise is seeded by ``seed + j`` (reproducible, and
+    different from image to image). The masking experiment, the CLI and the widget all use these."""
+    return {d: [faig_degradation(d, scale)(hr[None], seed=seed + j)[0] for j, hr in enumerate(hrs)]
+            for d in dict.fromkeys(degradations)}
+
+
+def engine_for(baseline, target, device=None) -> FAIG:
+    """A :class:`FAIG` engine for this pair (zoo names allowed), shared while the weights are unchanged: its
+    per-input scores are reused by every later call on the same pair and images (masking tables, the CLI)."""
     base, targ = model_pair(baseline, target)
     key = (model_key(base), model_key(targ), str(device))
     engine = _ENGINES.get(key)
@@ -603,13 +615,12 @@ def _masking_rows(baseline, target, hr_images, fractions, methods, rank_for, eva
     evaluate_on = [check_choice("degradation", d, OTHER) for d in evaluate_on]
     fractions = [float(f) for f in fractions]
     steps, seed = check_int("steps", steps, 1, " (the paper uses 100)"), check_seed(seed)
-    engine = _engine(baseline, target, device)
+    engine = engine_for(baseline, target, device)
     s, total = engine.scale, len(engine.filters)
-    counts = [_top_count(total, f) for f in fractions]
-    hrs = _hr_list(hr_images, s)
+    counts = [top_count(total, f) for f in fractions]
+    hrs = hr_tensors(hr_images, s)
     needed = dict.fromkeys(list(rank_for) + [OTHER[d] for d in rank_for if "faig" in methods] + list(evaluate_on))
-    # image j's noise is seeded by seed + j: reproducible, and different from image to image
-    lrs = {d: [faig_degradation(d, s)(hr[None], seed=seed + j)[0] for j, hr in enumerate(hrs)] for d in needed}
+    lrs = degraded_inputs(hrs, needed, s, seed)
     rankings = {}
     for d in rank_for:
         for m in methods:
@@ -648,7 +659,7 @@ def _masking_rows(baseline, target, hr_images, fractions, methods, rank_for, eva
 def masking_experiment(baseline, target, hr_images, fractions: Sequence[float] = (0.01, 0.03, 0.05, 0.1),
                        methods: Sequence[str] = METHODS, degradations: Sequence[str] = ("blur", "noise"),
                        steps: int = 100, seed: int = 0, device=None, callback: ProgressCallback = None,
-                       cancel: CancelLike = None):
+                       cancel: CancelLike = None, rank_for: Optional[Sequence[str]] = None):
     """The paper's masking experiment as a ``pandas.DataFrame`` (one row per ranking × fraction × input).
 
     For each degradation ``d`` in ``degradations`` and each method (``"faig"``: eq. 7 scores of ``d`` against the
@@ -663,6 +674,8 @@ def masking_experiment(baseline, target, hr_images, fractions: Sequence[float] =
         fractions: shares of the filters in [0, 1] (the paper: 1, 3, 5, 10 %).
         steps, seed, device: FAIG's ``M``; the seed of the noise and the random ranking; where to run.
         callback, cancel: progress (stages ``"faig"`` then ``"masking"``) and cancellation.
+        rank_for: the degradations whose filters are ranked and masked (default: ``degradations``); the inputs
+            evaluated are always those of ``degradations``.
 
     Returns:
         columns ``filters_for`` (the ranking's degradation), ``method``, ``fraction``, ``n_filters``, ``input`` (the
@@ -676,7 +689,8 @@ def masking_experiment(baseline, target, hr_images, fractions: Sequence[float] =
         raise InputError("masking_experiment returns a pandas DataFrame: pip install pandas (or call masking_table "
                          "for one degradation and fraction)") from None
     degradations = list(degradations)
-    rows = _masking_rows(baseline, target, hr_images, fractions, methods, degradations, degradations, steps, seed,
+    rank_for = degradations if rank_for is None else list(rank_for)
+    rows = _masking_rows(baseline, target, hr_images, fractions, methods, rank_for, degradations, steps, seed,
                          device, callback, cancel)
     return pd.DataFrame(rows)
 
@@ -697,5 +711,6 @@ def masking_table(baseline, target, hr_images, degradation: str = "noise", fract
     return {r["method"]: r[measure] for r in rows}
 
 
-__all__ = ["FAIG", "FAIGResult", "Filter", "METHODS", "MEASURES", "conv_filters", "mask", "modulate", "rank",
+__all__ = ["FAIG", "FAIGResult", "Filter", "METHODS", "MEASURES", "OTHER", "conv_filters", "mask", "modulate", "rank",
+           "top_count", "hr_tensors", "degraded_inputs", "engine_for",
            "weight_change", "gradient_map", "output_difference", "masking_experiment", "masking_table"]

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import threading
 from pathlib import Path
-from typing import Any, List
+from typing import Any, List, Tuple
 
 import numpy as np
 import torch
@@ -260,4 +260,55 @@ def load_image(src: Any, convert: bool = False) -> torch.Tensor:
     return t.clamp_(0, 1) if owned else t.clamp(0, 1)
 
 
-__all__ = ["images", "image", "image_path", "lr_image", "load_image", "NeedsConvert", "HELD_OUT"]
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+"""Files a folder of images is read for (case-insensitive)."""
+
+
+def image_files(folder: str) -> List[str]:
+    """The image files of ``folder`` (extensions :data:`IMAGE_EXTENSIONS`, case-insensitive), sorted by name;
+    an empty folder is an :class:`InputError`."""
+    files = sorted(f for f in os.listdir(folder) if f.lower().endswith(IMAGE_EXTENSIONS)
+                   and os.path.isfile(os.path.join(folder, f)))
+    if not files:
+        raise InputError(f"no image files in the folder {folder!r} (looked for {', '.join(IMAGE_EXTENSIONS)}); "
+                         "put HR images there or pass a list of images")
+    return [os.path.join(folder, f) for f in files]
+
+
+def load_images(hr_images) -> Tuple[List[torch.Tensor], List[str]]:
+    """Several images: ``[3, H, W]`` float32 tensors in [0, 1] and their names.
+
+    ``hr_images`` is a folder (every image file in it, sorted by name), a file path or bundled name, one array or
+    tensor, or a list of any of these (a 4-D array or tensor is a list of images); array and tensor images are
+    named ``"image k"``, files by their stem. An unreadable image raises :class:`InputError` naming it."""
+    if isinstance(hr_images, (str, os.PathLike)) or (isinstance(hr_images, (np.ndarray, torch.Tensor))
+                                                      and hr_images.ndim < 4):
+        hr_images = [hr_images]
+    items: list = []
+    for k, item in enumerate(hr_images):  # a 4-D array or tensor iterates over its images
+        if isinstance(item, (str, os.PathLike)) and os.path.isdir(item):
+            items += [(f, os.path.splitext(os.path.basename(f))[0]) for f in image_files(os.fspath(item))]
+        elif isinstance(item, (str, os.PathLike)):
+            items.append((item, os.path.splitext(os.path.basename(os.fspath(item)))[0]))
+        else:
+            items.append((item, f"image {k}"))
+    if not items:
+        raise InputError("no images given; pass a list of HWC arrays in [0, 1], tensors, file paths, bundled "
+                         "image names or a folder")
+    images = []
+    for src, name in items:
+        try:
+            images.append(load_image(src))
+        except InputError as e:
+            raise InputError(f"image {name!r}: {e}") from None
+    return images, [name for _, name in items]
+
+
+def centre_crop(x: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """The centred ``height × width`` part of ``x`` ``[C, H, W]`` (a view)."""
+    top, left = (x.shape[1] - height) // 2, (x.shape[2] - width) // 2
+    return x[:, top:top + height, left:left + width]
+
+
+__all__ = ["images", "image", "image_path", "lr_image", "load_image", "load_images", "image_files", "centre_crop",
+           "IMAGE_EXTENSIONS", "NeedsConvert", "HELD_OUT"]

@@ -3,8 +3,8 @@
 tensors/arrays in ``[0, 1]`` or ``H × W × 3`` (uint8 or float). Outputs are ``uint8`` arrays or matplotlib Figures
 built without pyplot (safe on worker threads and headless machines).
 
-The image helpers and the LAM figure are here; each other method has its module (:mod:`srwidgets.viz.ddr`), its
-main figure re-exported here (``viz.ddr_figure``).
+The image helpers and the LAM figure are here; each other method has its module (:mod:`srwidgets.viz.ddr`,
+:mod:`srwidgets.viz.faig`), its main figure re-exported here (``viz.ddr_figure``, ``viz.faig_figure``).
 """
 from __future__ import annotations
 
@@ -136,5 +136,6 @@ def lam_figure(result, path: Optional[str] = None, titles: Optional[Sequence[str
 
 
 from .ddr import ddr_figure  # noqa: E402  (the DDR figures, in their own module)
+from .faig import faig_figure  # noqa: E402  (the FAIG figure, in its own module)
 
-__all__ = ["heatmap_rgba", "blend", "lam_figure", "upsample", "to_hwc", "ddr_figure"]
+__all__ = ["heatmap_rgba", "blend", "lam_figure", "upsample", "to_hwc", "ddr_figure", "faig_figure"]

@@ -79,6 +79,15 @@ class EngineWidget(widgets.VBox):
     def export_row(self) -> widgets.Widget:
         return widgets.HBox([self.export_path, self.export_button])
 
+    def save_row(self, default_path: str, description: str, button: str, tooltip: str,
+                 save: Callable[[str], Any]) -> widgets.HBox:
+        """A path box and a button that runs ``save(path)`` (e.g. a table or scores next to the figure); errors are
+        shown in the widget like the figure export's. ``row.children`` is ``(Text, Button)``."""
+        path = widgets.Text(value=default_path, description=description, layout=widgets.Layout(width="320px"))
+        go = widgets.Button(description=button, icon="download", tooltip=tooltip)
+        go.on_click(lambda _: self._save_to(path.value.strip() or default_path, save))
+        return widgets.HBox([path, go])
+
     def css(self) -> widgets.Widget:
         """An invisible HTML widget carrying the stylesheet (crisp canvas pixels, red errors)."""
         return widgets.HTML(CSS_TEXT, layout=widgets.Layout(display="none"))
@@ -159,9 +168,11 @@ class EngineWidget(widgets.VBox):
         self.status = f"cancelled{where}: press Run to start again"
 
     def _export_clicked(self, _=None) -> None:
-        path = self.export_path.value.strip() or self.default_figure_path
+        self._save_to(self.export_path.value.strip() or self.default_figure_path, self.save_figure)
+
+    def _save_to(self, path: str, save: Callable[[str], Any]) -> None:
         try:
-            self.save_figure(path)
+            save(path)
         except InputError as exc:
             self.show_error(str(exc))
         except Exception as exc:

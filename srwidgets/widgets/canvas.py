@@ -1,5 +1,6 @@
 """Canvas views the method widgets are built from (ipycanvas): an image on layered canvases, a window selector
-driven by the mouse, a scatter plot of labelled points (DDR) and a clickable curve chart (scores per layer).
+driven by the mouse, a scatter plot of labelled points (DDR), a clickable curve chart (scores per layer) and a
+clickable bar chart (counts per layer, FAIG).
 
 Coordinates given to and returned by these classes are **image pixels** ``(row, col)``; the canvas shows them at
 ``zoom`` display pixels per image pixel. All drawing holds :data:`DRAW_LOCK` and batches with ``hold_canvas()``.
@@ -28,7 +29,7 @@ from ipycanvas import MultiCanvas, hold_canvas
 from .. import viz
 
 __all__ = ["DRAW_LOCK", "CSS_TEXT", "PALETTE", "as_rgba", "display_zoom", "resample", "ImageView", "WindowSelector",
-           "ScatterView", "CurveView"]
+           "ScatterView", "CurveView", "BarView"]
 
 # ipycanvas keeps one global command batch (hold_canvas); drawing from the worker and the kernel thread at the
 # same time would mix their batches, so every draw in srwidgets holds this lock.
@@ -396,3 +397,61 @@ class CurveView:
             self.select(k)
             if self.on_select is not None:
                 self.on_select(k)
+
+
+class BarView(CurveView):
+    """Bars over named steps (e.g. a count per layer, shallow to deep), linear from 0; a click picks the nearest
+    bar (``on_select(k)``), hovering reports it (``on_hover(k)``, ``None`` off the bars). ``set_bars([value per
+    step], steps)`` draws; ``select(k)`` marks bar ``k`` as :class:`CurveView` does."""
+
+    def __init__(self, width: int = 360, height: int = 140, on_select: Optional[Callable] = None,
+                 on_hover: Optional[Callable] = None, color: str = PALETTE[0]):
+        super().__init__(width, height, on_select=on_select, log=False)
+        self.canvas.add_class("srw-bars")
+        self.on_hover, self.color = on_hover, color
+        self.values = np.zeros(0)
+        self.hovered: Optional[int] = None
+        self.canvas.on_mouse_move(self._move)
+        self.canvas.on_mouse_out(lambda x, y: self._hover(None))
+
+    def set_bars(self, values: Sequence[float], steps: Sequence[str]) -> None:
+        self.steps = list(steps)
+        self.values = np.asarray(values, dtype=np.float64).reshape(-1)
+        if len(self.values) != len(self.steps):
+            raise ValueError(f"{len(self.values)} values but {len(self.steps)} steps")
+        n = len(self.steps)
+        left, right, top, bottom = 30.0, 6.0, 10.0, 18.0
+        pitch = (self.width - left - right) / max(n, 1)
+        self.xs = left + (np.arange(n) + 0.5) * pitch
+        finite = self.values[np.isfinite(self.values)]
+        hi = max(float(finite.max()) if finite.size else 0.0, 1e-12)
+        base = self.height - bottom
+        heights = np.clip(np.nan_to_num(self.values) / hi, 0.0, 1.0) * (base - top)
+        with DRAW_LOCK, hold_canvas():
+            layer = self.canvas[0]
+            layer.clear()
+            layer.fill_style = "white"
+            layer.fill_rect(0, 0, self.width, self.height)
+            layer.fill_style = "#444"
+            layer.font = "10px sans-serif"
+            layer.fill_text(f"{hi:.3g}", 2, top + 8)
+            layer.fill_text("0", 2, base)
+            for k, x in enumerate(self.xs):
+                if n <= 24 or k % max(1, n // 24) == 0:
+                    layer.fill_text(str(k), float(x) - 3, self.height - 4)
+            layer.stroke_style = "#999"
+            layer.line_width = 1
+            layer.stroke_line(left, base, self.width - right, base)
+            if n:
+                layer.fill_style = self.color
+                layer.fill_rects(self.xs - 0.4 * pitch, base - heights, 0.8 * pitch, heights)
+        self.select(self.selected if self.selected is not None and self.selected < n else None)
+
+    def _hover(self, k: Optional[int]) -> None:
+        if k != self.hovered:
+            self.hovered = k
+            if self.on_hover is not None:
+                self.on_hover(k)
+
+    def _move(self, x, y):
+        self._hover(self.step_at(x))
