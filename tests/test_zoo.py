@@ -15,6 +15,14 @@ torch.set_num_threads(1)
 
 NAMES = zoo.list()
 REQUIRED = ("arch", "scale", "training_images", "degradation", "steps", "seed", "train_seconds", "eval", "min_gain_db")
+# A public model (no recipe in zoo.train: trained by others) documents where it comes from and its licence instead.
+REQUIRED_PUBLIC = ("arch", "config", "scale", "parameters", "size_bytes", "trained_by", "source", "licence",
+                   "licence_file", "licence_notice", "degradation", "eval", "min_gain_db", "min_gain_on")
+PUBLIC = {"x4-rfdn": "RFDN authors"}  # the public models we ship, and who trained them
+
+
+def _is_public(name):
+    return name not in T.RECIPES
 
 
 @pytest.fixture(scope="module")
@@ -30,11 +38,18 @@ def loaded():
 
 
 def test_all_recipes_are_shipped():
-    """Fails until ``python -m srwidgets.zoo.train all`` has written all six models."""
+    """Fails until ``python -m srwidgets.zoo.train all`` has written all six models. Every other zoo model is a
+    public one (no recipe: trained by others), and only the ones listed in ``PUBLIC`` with the trainer its manifest
+    names."""
     assert set(T.RECIPES) == {"x4-fsrcnn", "x4-edsr-lite", "x4-rcan-lite", "x2-srresnet-bicubic", "x2-srresnet-blind",
                               "x2-srresnet-nogr"}
     missing = sorted(set(T.RECIPES) - set(zoo.list()))
     assert not missing, f"zoo models not trained/shipped yet: {missing}"
+    public = {n: zoo.info(n).get("trained_by") for n in zoo.manifest() if _is_public(n)}
+    assert public == PUBLIC, f"zoo models without a recipe in zoo.train must be known public models: {public}"
+    assert set(PUBLIC) <= set(zoo.list()), "a public model's weights are missing"
+    for n in T.RECIPES:
+        assert "trained_by" not in zoo.info(n), f"{n} is trained by a recipe of ours"
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -56,7 +71,36 @@ def test_small_on_disk(name):
     assert e.get("size_bytes", path.stat().st_size) == path.stat().st_size
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", [n for n in NAMES if _is_public(n)])
+def test_public_manifest_fields_and_licence(name, loaded):
+    e = zoo.info(name)
+    missing = [k for k in REQUIRED_PUBLIC if k not in e]
+    assert not missing, f"{name}: manifest lacks {missing}"
+    assert e["trained_by"] == PUBLIC[name] and e["source"] and e["licence"]
+    # The licence notice ships in the package (and in the manifest), word for word.
+    notice = (T.ZOO_DIR / e["licence_file"]).read_text()
+    assert e["licence_notice"] == notice and "Permission is hereby granted" in notice and "Copyright" in notice
+    model = loaded(name)
+    assert e["parameters"] == sum(p.numel() for p in model.parameters())
+    assert json.loads(json.dumps(model.config)) == e["config"]
+    assert e["min_gain_on"] == T.GAIN_ON[e["degradation"]]
+    for kind in T.EVAL_KINDS[e["degradation"]]:
+        assert "gain_db" in e["eval"][kind] and "ssim_mean" in e["eval"][kind]
+        assert e["eval"][kind]["images"] == ["chelsea", "coffee"]
+    assert all(e["min_gain_db"] <= e["eval"][kind]["gain_db"] for kind in e["min_gain_on"])
+
+
+def test_package_data_ships_the_licence_notices():
+    pyproject = T.ZOO_DIR.parents[1] / "pyproject.toml"
+    if not pyproject.is_file():
+        pytest.skip("not a source checkout (no pyproject.toml)")
+    text = pyproject.read_text()
+    assert '"zoo/LICENSE-*"' in text
+    for name in PUBLIC:
+        assert zoo.info(name)["licence_file"].startswith("LICENSE-")
+
+
+@pytest.mark.parametrize("name", [n for n in NAMES if not _is_public(n)])
 def test_manifest_fields(name, loaded):
     e = zoo.info(name)
     missing = [k for k in REQUIRED if k not in e]

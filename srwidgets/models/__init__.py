@@ -15,6 +15,11 @@ RRDBNet    BasicSR / Real-ESRGAN naming (``body.N.rdb1.conv1``), x1/x2/x4, and t
            (``RRDB_trunk``, ``trunk_conv``, ``HRconv``)
 SwinIR     official / BasicSR naming (``layers.N.residual_group.blocks.M``), classical (pixelshuffle),
            lightweight (pixelshuffledirect) and real-world (nearest+conv) variants
+RFDN       official naming (``fea_conv``, ``B1.c1_d`` ... ``B4.esa.conv4``, ``c.0``, ``LR_conv``,
+           ``upsampler.0``), e.g. the AIM 2020 ``RFDN_AIM.pth`` (x4); the network works on 0..255 (measured), the
+           model takes [0, 1] and scales inside (``img_range=255``)
+IMDN       official naming (``fea_conv``, ``IMDB1.c1`` ... ``IMDB6.cca.conv_du.2``, ``c.0``, ``LR_conv``,
+           ``upsampler.0``), x2/x3/x4; [0, 1] RGB as the official test feeds (``img_range=1``)
 ========== =========================================================================================
 
 Any other ``nn.Module`` that maps ``[N, 3, h, w]`` in ``[0, 1]`` to ``[N, 3, s*h, s*w]`` is accepted everywhere;
@@ -43,9 +48,11 @@ _ARCH_MODULES = {
     "RCAN": "srwidgets.models.rcan",
     "RRDBNet": "srwidgets.models.rrdbnet",
     "SwinIR": "srwidgets.models.swinir",
+    "RFDN": "srwidgets.models.rfdn",
+    "IMDN": "srwidgets.models.imdn",
 }
 # Order matters for detection: the more specific key patterns come first.
-_DETECT_ORDER = ["SwinIR", "RRDBNet", "RCAN", "MSRResNet", "EDSR", "FSRCNN"]
+_DETECT_ORDER = ["SwinIR", "RRDBNet", "RCAN", "MSRResNet", "EDSR", "FSRCNN", "RFDN", "IMDN"]
 
 
 def _module(arch: str):

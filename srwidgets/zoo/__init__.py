@@ -1,16 +1,22 @@
-"""Small SR models trained by us and shipped inside the package (nothing is downloaded).
+"""SR models shipped inside the package (nothing is downloaded): small ones trained by us, and ``x4-rfdn``, a
+fully trained public network (RFDN, the AIM 2020 efficient-SR winner, trained by its authors; MIT licence, notice in
+``LICENSE-RFDN`` next to this file and in its manifest entry).
 
     >>> import srwidgets
     >>> srwidgets.zoo.list()
-    ['x2-srresnet-bicubic', 'x2-srresnet-blind', 'x2-srresnet-nogr', 'x4-edsr-lite', 'x4-fsrcnn', 'x4-rcan-lite']
+    ['x2-srresnet-bicubic', 'x2-srresnet-blind', 'x2-srresnet-nogr', 'x4-edsr-lite', 'x4-fsrcnn', 'x4-rcan-lite', 'x4-rfdn']
     >>> model = srwidgets.zoo.load("x4-edsr-lite")       # nn.Module, eval mode, model.scale == 4
+    >>> srwidgets.zoo.info("x4-rfdn")["trained_by"], srwidgets.zoo.info("x4-rfdn")["licence"]
+    ('RFDN authors', 'MIT')
     >>> baseline, target = srwidgets.zoo.faig_pair()     # FAIG: bicubic-only model and its blind-SR fine-tune
     >>> srwidgets.zoo.load("x2-srresnet-nogr").global_residual   # DDR: x2-srresnet-bicubic's recipe, no global residual
     False
 
 ``manifest.json`` records for each model its architecture, scale, training images, degradations, steps, seed,
 training time, and PSNR/SSIM on held-out images against bicubic upsampling; ``info(name)`` returns that entry.
-``python -m srwidgets.zoo.train NAME`` reproduces a model.
+``python -m srwidgets.zoo.train NAME`` reproduces a model trained by us. A public model's entry has instead
+``trained_by``, ``source`` (where the weights come from), ``licence``, ``licence_file`` and ``licence_notice``, and
+the same held-out evaluation.
 """
 from __future__ import annotations
 
