@@ -13,12 +13,13 @@ import importlib
 __version__ = "0.1.0"
 
 # the public submodules and widgets, imported on first use (importing srwidgets stays fast)
-_SUBMODULES = {"lam", "ddr", "faig", "zoo", "models", "data", "degrade", "metrics", "filters", "engine", "progress",
-               "viz", "errors"}
+_SUBMODULES = {"lam", "ddr", "faig", "batch", "zoo", "models", "data", "degrade", "metrics", "filters", "engine",
+               "progress", "viz", "errors"}
 _WIDGETS = {"LAMWidget": "srwidgets.widgets.lam", "DDRWidget": "srwidgets.widgets.ddr",
             "FAIGWidget": "srwidgets.widgets.faig"}
 
-__all__ = ["LAMWidget", "DDRWidget", "FAIGWidget", "lam", "ddr", "faig", "zoo", "models", "data", "degrade", "metrics"]
+__all__ = ["LAMWidget", "DDRWidget", "FAIGWidget", "lam", "ddr", "faig", "batch", "zoo", "models", "data", "degrade",
+           "metrics"]
 
 
 def __getattr__(name):

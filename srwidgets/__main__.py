@@ -12,7 +12,7 @@ import re
 import sys
 from typing import List, Sequence, Set
 
-COMMANDS = ["sr", "lam", "ddr", "faig", "zoo"]
+COMMANDS = ["sr", "lam", "ddr", "faig", "di_table", "zoo"]
 
 # a value argparse would take for an option because it starts with "-": -5, -0.5, -5,0,16, -.5
 _NEGATIVE = re.compile(r"^-\.?\d")

@@ -51,10 +51,15 @@ def gradient_detector(sr: torch.Tensor, window: Window) -> torch.Tensor:
     ``window`` in SR pixels of ``sr``. Returns ``[N]``.
     """
     top, left, height, width = window
+    return gradient_magnitude(sr)[:, :, top:top + height, left:left + width].sum(dim=(1, 2, 3))
+
+
+def gradient_magnitude(sr: torch.Tensor) -> torch.Tensor:
+    """The map ``G = sqrt(dv + dh)`` that :func:`gradient_detector` sums: ``[N, 3, sH, sW] -> [N, 3, sH − 1,
+    sW − 1]`` (also what :mod:`srwidgets.batch` ranks windows by for ``"edges:N"``)."""
     dv = (sr[:, :, :-1, :] - sr[:, :, 1:, :]) ** 2
     dh = (sr[:, :, :, :-1] - sr[:, :, :, 1:]) ** 2
-    g = torch.sqrt(dv[:, :, :, :-1] + dh[:, :, :-1, :])
-    return g[:, :, top:top + height, left:left + width].sum(dim=(1, 2, 3))
+    return torch.sqrt(dv[:, :, :, :-1] + dh[:, :, :-1, :])
 
 
 def attribution_map(attribution: torch.Tensor) -> torch.Tensor:
@@ -328,4 +333,4 @@ class LAM:
                              "weights or the input may be broken (try another model, or path='black' to compare)")
 
 
-__all__ = ["LAM", "LAMResult", "PATHS", "gradient_detector", "attribution_map"]
+__all__ = ["LAM", "LAMResult", "PATHS", "gradient_detector", "gradient_magnitude", "attribution_map"]

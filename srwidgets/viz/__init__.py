@@ -4,7 +4,7 @@ tensors/arrays in ``[0, 1]`` or ``H × W × 3`` (uint8 or float). Outputs are ``
 built without pyplot (safe on worker threads and headless machines).
 
 The image helpers and the LAM figure are here; each other method has its module (:mod:`srwidgets.viz.ddr`,
-:mod:`srwidgets.viz.faig`), its main figure re-exported here (``viz.ddr_figure``, ``viz.faig_figure``).
+:mod:`srwidgets.viz.faig`, :mod:`srwidgets.viz.di` for DI tables), its figures re-exported here.
 """
 from __future__ import annotations
 
@@ -137,5 +137,7 @@ def lam_figure(result, path: Optional[str] = None, titles: Optional[Sequence[str
 
 from .ddr import ddr_figure  # noqa: E402  (the DDR figures, in their own module)
 from .faig import faig_figure  # noqa: E402  (the FAIG figure, in its own module)
+from .di import atlas_figure, di_distribution_figure, di_vs_psnr_figure  # noqa: E402  (DI tables and atlases)
 
-__all__ = ["heatmap_rgba", "blend", "lam_figure", "upsample", "to_hwc", "ddr_figure", "faig_figure"]
+__all__ = ["heatmap_rgba", "blend", "lam_figure", "upsample", "to_hwc", "ddr_figure", "faig_figure", "atlas_figure",
+           "di_distribution_figure", "di_vs_psnr_figure"]

@@ -1,0 +1,120 @@
+"""Figures of the DI table and the DI atlas (:mod:`srwidgets.batch`): matplotlib only, built without pyplot; they
+read a table or an atlas and never compute an attribution.
+
+* :func:`atlas_figure` — the DI of every window on a stride, drawn over the image (SR pixels);
+* :func:`di_distribution_figure` — DI per model, box or violin;
+* :func:`di_vs_psnr_figure` — mean DI against mean PSNR per model (the LAM paper's summary figure).
+
+Example:
+    >>> import pandas as pd
+    >>> table = pd.DataFrame({"model": ["a", "a", "b", "b"], "image": [0, 1, 0, 1], "di": [10.0, 12, 20, 22],
+    ...                       "psnr": [28.0, 29, 30, 31]})
+    >>> len(di_distribution_figure(table).axes), di_vs_psnr_figure(table).axes[0].get_xlabel()
+    (1, 'mean Diffusion Index')
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+import numpy as np
+
+from ..errors import InputError
+from . import _hwc01, upsample
+
+__all__ = ["atlas_figure", "di_distribution_figure", "di_vs_psnr_figure"]
+
+
+def atlas_figure(atlas, cmap: str = "magma", alpha: float = 0.65, title: Optional[str] = None):
+    """The DI atlas over the image: cell ``(i, j)`` is drawn as the ``stride × stride`` square (SR px) at the centre
+    of its window ``(tops[i], lefts[j], size)``, coloured by DI, over the LR image upsampled ×``scale`` (nearest).
+
+    Args:
+        atlas: a :class:`srwidgets.batch.DIAtlas`.
+        cmap, alpha: colours of the map and its opacity over the image.
+
+    Returns:
+        ``matplotlib.figure.Figure`` (one image axes and a colour bar).
+    """
+    from matplotlib.figure import Figure
+
+    image = upsample(_hwc01(atlas.image), atlas.scale)
+    half = atlas.stride / 2
+    centre_t, centre_l = atlas.tops + atlas.size / 2, atlas.lefts + atlas.size / 2
+    extent = (centre_l[0] - half - 0.5, centre_l[-1] + half - 0.5, centre_t[-1] + half - 0.5, centre_t[0] - half - 0.5)
+    fig = Figure(figsize=(5.4, 4.6), layout="constrained")
+    ax = fig.subplots()
+    ax.imshow(image, interpolation="nearest")
+    shown = ax.imshow(atlas.di, cmap=cmap, alpha=alpha, extent=extent, interpolation="nearest")
+    ax.set_xlim(-0.5, image.shape[1] - 0.5)
+    ax.set_ylim(image.shape[0] - 0.5, -0.5)
+    fig.colorbar(shown, ax=ax, label="Diffusion Index")
+    ax.set_title(title or f"{atlas.model}: DI atlas ({atlas.size} px windows, stride {atlas.stride}, SR px)\n"
+                          f"median {np.median(atlas.di):.2f}, range {atlas.di.min():.2f}-{atlas.di.max():.2f}")
+    ax.set_axis_off()
+    return fig
+
+
+def _models(table):
+    if "model" not in table or "di" not in table or not len(table):
+        raise InputError("expected a di_table DataFrame with 'model' and 'di' columns and at least one row")
+    return list(dict.fromkeys(table["model"]))
+
+
+def di_distribution_figure(table, kind: str = "box"):
+    """DI per model (one box or violin each, models in table order, the mean marked), over all images and windows.
+
+    Args:
+        table: a :func:`srwidgets.batch.di_table` DataFrame.
+        kind: ``"box"`` or ``"violin"``.
+
+    Returns:
+        ``matplotlib.figure.Figure``.
+    """
+    from matplotlib.figure import Figure
+
+    if kind not in ("box", "violin"):
+        raise InputError(f"kind must be 'box' or 'violin', got {kind!r}")
+    names = _models(table)
+    values = [table.loc[table["model"] == n, "di"].to_numpy(dtype=float) for n in names]
+    fig = Figure(figsize=(1.6 + 1.3 * len(names), 4.0), layout="constrained")
+    ax = fig.subplots()
+    pos = np.arange(1, len(names) + 1)
+    if kind == "box":
+        ax.boxplot(values, positions=pos)
+    else:
+        ax.violinplot(values, positions=pos, showmedians=True)
+    ax.plot(pos, [v.mean() for v in values], "D", color="C3", label="mean")
+    ax.set_xticks(pos, names)
+    ax.set_ylabel("Diffusion Index (larger: wider reach)")
+    ax.set_title(f"DI per model ({len(values[0])} windows each)" if len({len(v) for v in values}) == 1
+                 else "DI per model")
+    ax.legend(fontsize="small")
+    return fig
+
+
+def di_vs_psnr_figure(table):
+    """Mean DI (x) against mean PSNR (y) per model, the per-image means as faint dots, each model labelled.
+
+    Needs PSNR, i.e. HR references (``di_table(..., downsample=True)``).
+
+    Returns:
+        ``matplotlib.figure.Figure``.
+    """
+    from matplotlib.figure import Figure
+
+    names = _models(table)
+    if "psnr" not in table or table["psnr"].isna().all():
+        raise InputError("the table has no PSNR: compute it from HR images with di_table(..., downsample=True)")
+    fig = Figure(figsize=(5.0, 4.0), layout="constrained")
+    ax = fig.subplots()
+    for k, name in enumerate(names):
+        rows = table[table["model"] == name]
+        per_image = rows.groupby("image")[["di", "psnr"]].mean()
+        ax.scatter(per_image["di"], per_image["psnr"], s=12, color=f"C{k % 10}", alpha=0.35, linewidths=0)
+        di, ps = rows["di"].mean(), per_image["psnr"].mean()
+        ax.scatter([di], [ps], s=60, color=f"C{k % 10}", edgecolors="black", zorder=3)
+        ax.annotate(name, (di, ps), textcoords="offset points", xytext=(6, 4), fontsize="small")
+    ax.set_xlabel("mean Diffusion Index")
+    ax.set_ylabel("PSNR (dB, Y channel)")
+    ax.set_title("DI vs PSNR per model (dots: images)")
+    return fig

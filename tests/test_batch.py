@@ -1,0 +1,314 @@
+"""srwidgets.batch: the DI table (rows = LAM's numbers, resume, backends, bad input), windows, atlas, figures, CLI."""
+import importlib.util
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from srwidgets.batch import COLUMNS, di_atlas, di_table, pick_windows
+from srwidgets.errors import Cancelled, InputError
+from srwidgets.lam import LAM
+from srwidgets.lam.engine import gradient_detector
+from srwidgets.models import build
+from srwidgets.progress import CancelToken
+
+HAS_RAY = importlib.util.find_spec("ray") is not None
+STEPS = 4
+WINDOWS = [(0, 0, 8), (20, 12, 8), (36, 36, 12)]  # SR pixels of a 24x24 LR image at x2 (48x48 SR)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """One intra-op thread, as each Ray worker has: tiny convolutions on a busy 2-core machine run 20x faster
+    than with two spinning threads, and the local and Ray tables are then computed alike."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def tiny(seed, scale=2):
+    torch.manual_seed(seed)
+    return build("EDSR", num_feat=8, num_block=1, upscale=scale).eval()
+
+
+@pytest.fixture(scope="module")
+def models():
+    return {"a": tiny(0), "b": tiny(1)}
+
+
+@pytest.fixture(scope="module")
+def images():
+    return [torch.rand(3, 24, 24, generator=torch.Generator().manual_seed(i)) for i in range(2)]
+
+
+@pytest.fixture(scope="module")
+def reference(models, images):
+    """The uninterrupted table, computed once."""
+    return di_table(models, images, WINDOWS, steps=STEPS, progress=False)
+
+
+def without_seconds(table):
+    return table.drop(columns="seconds").reset_index(drop=True)
+
+
+# -- rows are LAM's numbers ---------------------------------------------------------------------------------------
+def test_rows_equal_lam_attribute_for_the_same_windows(models, images, reference):
+    assert list(reference.columns) == COLUMNS
+    assert len(reference) == 2 * 2 * len(WINDOWS)
+    for row in reference.itertuples():
+        r = LAM(models[row.model]).attribute(images[row.image], (row.top, row.left, row.size), steps=STEPS)
+        # one window alone may run on a smaller LR crop than the image's windows together: float32 rounding only
+        assert row.di == pytest.approx(r.diffusion_index, rel=1e-6)
+        assert row.gini == pytest.approx(r.gini, rel=1e-6)
+        assert row.scale == 2 and row.file == ""
+        assert np.isnan(row.psnr)  # no HR reference
+
+
+def test_rows_are_exactly_lam_attribute_many_on_the_image_windows(models, images, reference):
+    results = LAM(models["b"]).attribute_many(images[1], WINDOWS, steps=STEPS)
+    rows = reference[(reference.model == "b") & (reference.image == 1)]
+    assert list(rows.di) == [r.diffusion_index for r in results]
+    assert list(rows.gini) == [r.gini for r in results]
+    assert list(rows.crop) == [",".join(map(str, r.crop)) if r.crop else "" for r in results]
+
+
+def test_table_order_is_models_then_images_then_windows(reference):
+    keys = list(zip(reference.model, reference.image, zip(reference.top, reference.left, reference["size"])))
+    assert keys == [(m, i, w) for m in "ab" for i in (0, 1) for w in WINDOWS]
+
+
+def test_downsample_uses_the_paper_lr_and_reports_psnr():
+    from srwidgets import data, zoo
+    from srwidgets.degrade import bicubic_down
+    from srwidgets.metrics import psnr
+
+    model = zoo.load("x4-fsrcnn")
+    hr = data.image("chelsea", 4)[:, :96, :96]
+    table = di_table({"fsrcnn": model}, [hr], [(40, 40, 16)], steps=2, downsample=True, progress=False)
+    lr = bicubic_down(hr, 4).clamp(0, 1)  # as data.lr_image does it
+    expected = LAM(model).attribute(lr, (40, 40, 16), steps=2)
+    assert table.di[0] == pytest.approx(expected.diffusion_index, abs=1e-9)
+    assert table.psnr[0] == pytest.approx(psnr(expected.sr, hr, shave=4))
+    assert 0 < table.ssim[0] <= 1
+
+
+# -- windows --------------------------------------------------------------------------------------------------------
+def test_edges_windows_are_deterministic_non_overlapping_and_highest_energy():
+    ref = torch.rand(3, 64, 48, generator=torch.Generator().manual_seed(3))
+    ref[:, :32] *= 0.1  # the top half is nearly flat: edges must come from the bottom half
+    first = pick_windows(ref, "edges:5", 8)
+    assert first == pick_windows(ref.clone(), "edges:5", 8)
+    assert len(first) == 5 and all(t >= 24 for t, _, _ in first)
+    for i, a in enumerate(first):
+        for b in first[i + 1:]:
+            assert abs(a[0] - b[0]) >= 8 or abs(a[1] - b[1]) >= 8
+    energy = {(t, l): float(gradient_detector(ref[None].double(), (t, l, 8, 8)))
+              for t in range(0, 57, 2) for l in range(0, 41, 2)}
+    assert first[0][:2] == max(energy, key=energy.get)
+
+
+def test_edges_fill_with_overlapping_windows_when_the_image_has_no_room():
+    wins = pick_windows(torch.rand(3, 16, 16, generator=torch.Generator().manual_seed(0)), "edges:6", 8)
+    assert len(set(wins)) == 6
+
+
+def test_edges_in_di_table_are_the_same_for_every_model_and_run(models, images):
+    a = di_table(models, images[:1], "edges:2", steps=2, window_size=8, progress=False)
+    b = di_table(models, images[:1], "edges:2", steps=2, window_size=8, progress=False)
+    assert without_seconds(a).equals(without_seconds(b))
+    wins = a.groupby("model")[["top", "left"]].apply(lambda d: [tuple(r) for r in d.values])
+    assert wins["a"] == wins["b"]
+
+
+def test_grid_windows_follow_the_aspect_ratio():
+    wins = pick_windows(torch.zeros(3, 32, 64), "grid:8", 8)
+    assert sorted({t for t, _, _ in wins}) == [4, 20] and len({l for _, l, _ in wins}) == 4
+
+
+# -- resume ---------------------------------------------------------------------------------------------------------
+def test_resume_after_a_failing_callback_gives_the_uninterrupted_table(models, images, reference, tmp_path):
+    out = tmp_path / "di.csv"
+    seen = []
+
+    def boom(progress):
+        seen.append(progress.done)
+        if progress.done >= 2 * len(WINDOWS):
+            raise RuntimeError("interrupted")
+
+    with pytest.raises(RuntimeError, match="interrupted"):
+        di_table(models, images, WINDOWS, steps=STEPS, out=out, progress=False, callback=boom)
+    assert len(out.read_text().splitlines()) == 1 + 2 * len(WINDOWS)  # header + the two tasks done
+    totals = []
+    resumed = di_table(models, images, WINDOWS, steps=STEPS, out=out, progress=False,
+                       callback=lambda p: totals.append(p.total))
+    assert set(totals) == {2 * len(WINDOWS)}  # only the missing rows were computed
+    assert without_seconds(resumed).equals(without_seconds(reference))
+    assert len(out.read_text().splitlines()) == 1 + len(reference)
+    again = di_table(models, images, WINDOWS, steps=STEPS, out=out, progress=False,
+                     callback=lambda p: pytest.fail("nothing left to compute"))
+    assert again.equals(resumed)
+
+
+def test_cancel_keeps_the_rows_done_and_resume_completes(models, images, reference, tmp_path):
+    out = tmp_path / "di.csv"
+    token = CancelToken()
+    with pytest.raises(Cancelled):
+        di_table(models, images, WINDOWS, steps=STEPS, out=out, progress=False, callback=lambda p: token.cancel(),
+                 cancel=token)
+    assert len(out.read_text().splitlines()) == 1 + len(WINDOWS)
+    resumed = di_table(models, images, WINDOWS, steps=STEPS, out=out, progress=False)
+    assert without_seconds(resumed).equals(without_seconds(reference))
+
+
+def test_a_torn_last_line_is_dropped_and_recomputed(models, images, reference, tmp_path):
+    out = tmp_path / "di.csv"
+    di_table(models, images[:1], WINDOWS, steps=STEPS, out=out, progress=False)
+    text = out.read_text()
+    out.write_text(text[:-15])  # a crash in the middle of the last row
+    resumed = di_table(models, images[:1], WINDOWS, steps=STEPS, out=out, progress=False)
+    expected = reference[reference.image == 0]
+    assert without_seconds(resumed).equals(without_seconds(expected))
+
+
+def test_resume_refuses_other_settings_or_weights(models, images, tmp_path):
+    out = tmp_path / "di.csv"
+    di_table({"a": models["a"]}, images[:1], WINDOWS[:1], steps=2, out=out, progress=False)
+    with pytest.raises(InputError, match="steps: 2 .* vs 3"):
+        di_table({"a": models["a"]}, images[:1], WINDOWS[:1], steps=3, out=out, progress=False)
+    with pytest.raises(InputError, match="model 'a' differs"):
+        di_table({"a": models["b"]}, images[:1], WINDOWS[:1], steps=2, out=out, progress=False)
+    with pytest.raises(InputError, match="image '0' differs"):
+        di_table({"a": models["a"]}, images[1:], WINDOWS[:1], steps=2, out=out, progress=False)
+    # a new model and a new image extend the table
+    table = di_table(models, images, WINDOWS[:1], steps=2, out=out, progress=False)
+    assert len(table) == 4 and set(json.loads((tmp_path / "di.csv.json").read_text())["models"]) == {"a", "b"}
+    (tmp_path / "di.csv.json").unlink()
+    with pytest.raises(InputError, match="settings file"):
+        di_table(models, images, WINDOWS[:1], steps=2, out=out, progress=False)
+
+
+# -- bad input ------------------------------------------------------------------------------------------------------
+def test_a_window_that_does_not_fit_an_image_is_refused_before_computing(models, images):
+    small = torch.rand(3, 12, 12)
+    with pytest.raises(InputError, match=r"window \(20, 12, 8\) does not fit image 1.*24x24 SR pixels"):
+        di_table(models, [images[0], small], WINDOWS, steps=STEPS, progress=False,
+                 callback=lambda p: pytest.fail("computed before checking"))
+    with pytest.raises(InputError, match="not square"):
+        di_table(models, images, [(0, 0, 8, 10)], progress=False)
+    with pytest.raises(InputError, match="grid:N"):
+        di_table(models, images, "edges:many", progress=False)
+
+
+def test_models_of_different_scales_need_hr_images(models, images):
+    mixed = {"x2": models["a"], "x3": tiny(2, scale=3)}
+    with pytest.raises(InputError, match=r"different scales \(x2: x2; x3: x3\).*downsample=True"):
+        di_table(mixed, images, WINDOWS[:1], progress=False)
+    hr = torch.rand(3, 26, 26, generator=torch.Generator().manual_seed(5))  # cropped to 24 = lcm(2, 3) * 4
+    table = di_table(mixed, [hr], [(4, 4, 8)], steps=2, downsample=True, progress=False)
+    assert list(table.scale) == [2, 3] and table.psnr.notna().all()
+
+
+def test_an_unreadable_image_in_a_folder_stops_or_is_skipped(tmp_path, models):
+    from PIL import Image
+
+    Image.fromarray((np.random.default_rng(0).random((12, 12, 3)) * 255).astype("uint8")).save(tmp_path / "b.png")
+    (tmp_path / "a.png").write_bytes(b"not a png")
+    (tmp_path / "notes.txt").write_text("not an image, ignored")
+    with pytest.raises(InputError, match=r"image 0 \(.*a\.png\).*on_error='skip'"):
+        di_table(models, tmp_path, [(0, 0, 8)], steps=2, progress=False)
+    with pytest.warns(UserWarning, match=r"skipped 1 unreadable image\(s\): .*a\.png"):
+        table = di_table(models, tmp_path, [(0, 0, 8)], steps=2, progress=False, on_error="skip")
+    assert list(table.image) == [1, 1] and table.file[0].endswith("b.png")
+
+
+def test_other_bad_arguments(models, images):
+    with pytest.raises(InputError, match="backend"):
+        di_table(models, images, WINDOWS, backend="spark", progress=False)
+    with pytest.raises(InputError, match="address= is for backend='ray'"):
+        di_table(models, images, WINDOWS, address="auto", progress=False)
+    with pytest.raises(InputError, match=r"\.csv or \.parquet"):
+        di_table(models, images, WINDOWS, out="table.xlsx", progress=False)
+    with pytest.raises(InputError, match="shape"):
+        di_table(models, [torch.rand(24, 24)], WINDOWS, progress=False)
+
+
+# -- Ray ------------------------------------------------------------------------------------------------------------
+@pytest.mark.skipif(not HAS_RAY, reason="ray is not installed (pip install 'srwidgets[ray]')")
+def test_a_ray_address_that_does_not_answer_fails_fast(models, images):
+    import time
+
+    t0 = time.perf_counter()
+    with pytest.raises(InputError, match="no Ray cluster answers at '127.0.0.1:9'"):
+        di_table(models, images, WINDOWS, backend="ray", address="127.0.0.1:9", progress=False)
+    assert time.perf_counter() - t0 < 10
+
+
+@pytest.fixture(scope="module")
+def ray_two_workers():
+    """A local Ray instance with 2 worker CPUs, shut down after the module."""
+    import ray
+
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
+    yield ray
+    ray.shutdown()
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not HAS_RAY, reason="ray is not installed (pip install 'srwidgets[ray]')")
+def test_ray_backend_gives_the_local_table(models, images, reference, ray_two_workers, tmp_path):
+    table = di_table(models, images, WINDOWS, steps=STEPS, backend="ray", out=tmp_path / "di.csv", progress=False)
+    assert ray_two_workers.is_initialized()  # an instance di_table did not start is left running
+    assert without_seconds(table).equals(without_seconds(reference))
+    # windows split over tasks: other crops, the same numbers up to float32 rounding
+    split = di_table(models, images, WINDOWS, steps=STEPS, backend="ray", windows_per_task=2, progress=False)
+    assert split[["model", "image", "top", "left", "size"]].equals(reference[["model", "image", "top", "left", "size"]])
+    np.testing.assert_allclose(split.di, reference.di, rtol=1e-5)
+    np.testing.assert_allclose(split.gini, reference.gini, rtol=1e-5)
+
+
+# -- atlas ----------------------------------------------------------------------------------------------------------
+def test_atlas_is_the_di_of_every_window_on_the_stride(models, images):
+    atlas = di_atlas(models["a"], images[0], stride=16, size=16, steps=2, progress=False)
+    assert atlas.di.shape == (3, 3) and np.asarray(atlas).shape == (3, 3)
+    assert atlas.window(2, 1) == (32, 16, 16) and atlas.cell(40, 24) == (2, 1)
+    r = LAM(models["a"]).attribute(images[0], (32, 16, 16), steps=2)
+    assert atlas.di[2, 1] == pytest.approx(r.diffusion_index, abs=1e-9)
+
+
+# -- figures --------------------------------------------------------------------------------------------------------
+def test_figures_are_built_from_a_table_and_an_atlas(models, images, reference):
+    from matplotlib.figure import Figure
+
+    from srwidgets.viz import atlas_figure, di_distribution_figure, di_vs_psnr_figure
+
+    atlas = di_atlas(models["a"], images[0], stride=16, size=16, steps=2, progress=False)
+    assert isinstance(atlas_figure(atlas), Figure)
+    for kind in ("box", "violin"):
+        fig = di_distribution_figure(reference, kind=kind)
+        assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == ["a", "b"]
+    with pytest.raises(InputError, match="downsample=True"):
+        di_vs_psnr_figure(reference)
+    table = reference.assign(psnr=np.where(reference.model == "a", 30.0, 31.0))
+    fig = di_vs_psnr_figure(table)
+    assert isinstance(fig, Figure) and fig.axes[0].get_ylabel().startswith("PSNR")
+
+
+# -- CLI ------------------------------------------------------------------------------------------------------------
+def test_cli_writes_the_table_and_prints_the_summary(tmp_path, capsys):
+    import pandas as pd
+    from PIL import Image
+
+    from srwidgets.__main__ import main
+
+    Image.fromarray((np.random.default_rng(0).random((16, 16, 3)) * 255).astype("uint8")).save(tmp_path / "x.png")
+    out = tmp_path / "di.csv"
+    assert main(["di-table", "--models", "x4-fsrcnn", "--images", str(tmp_path), "--windows", "edges:2",
+                 "--steps", "2", "--out", str(out), "--no-progress"]) == 0
+    printed = capsys.readouterr().out
+    assert "x4-fsrcnn" in printed and "median" in printed
+    assert len(pd.read_csv(out)) == 2
+    assert main(["di-table", "--models", "x4-fsrcnn", "--images", str(tmp_path), "--windows", "0,0,99",
+                 "--out", str(tmp_path / "bad.csv")]) == 2
+    assert "does not fit" in capsys.readouterr().err
