@@ -147,7 +147,8 @@ class FAIGWidget(EngineWidget):
                             on_hover=self._bar_hovered)
         self.bar_label = widgets.HTML("")
         self._bar_hovered(None)
-        self.filter_list = widgets.HTML("click a bar to list the layer's masked filters")
+        self.filter_list = widgets.HTML("click a bar to list the layer's masked filters",
+                                        layout=widgets.Layout(max_height="320px", overflow="auto"))
         self.filter_list.add_class("srw-faig-filters")
         self.degradation_dropdown = widgets.Dropdown(options=list(DEGRADATIONS), description="Filters for:",
                                                      layout=widgets.Layout(width="200px"))
