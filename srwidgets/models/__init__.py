@@ -23,7 +23,10 @@ IMDN       official naming (``fea_conv``, ``IMDB1.c1`` ... ``IMDB6.cca.conv_du.2
 ========== =========================================================================================
 
 Any other ``nn.Module`` that maps ``[N, 3, h, w]`` in ``[0, 1]`` to ``[N, 3, s*h, s*w]`` is accepted everywhere;
-``check(model, scale)`` tells you clearly when a model does not.
+``check(model, scale)`` tells you clearly when a model does not. To make ``load`` recognise another family's
+checkpoints, register it: ``register(name, detect=..., build=...)`` (the built-in families are entries of the
+same registry; ``architectures()`` lists them all). ``load`` reads ``.pth`` / ``.pt`` files and, with the
+``safetensors`` package, ``.safetensors`` files.
 """
 from __future__ import annotations
 
@@ -32,7 +35,7 @@ import inspect
 import math
 import os
 import re
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import torch
 from torch import nn
@@ -40,31 +43,146 @@ from torch import nn
 from ..engine.guard import explain_model_error, guarded
 from ..errors import InputError
 
-# name -> module path; each module defines ``ARCH``, a model class ``MODEL``, ``detect(sd)`` and ``convert(sd)``.
-_ARCH_MODULES = {
-    "FSRCNN": "srwidgets.models.fsrcnn",
-    "EDSR": "srwidgets.models.edsr",
-    "MSRResNet": "srwidgets.models.srresnet",
-    "RCAN": "srwidgets.models.rcan",
-    "RRDBNet": "srwidgets.models.rrdbnet",
+# ------------------------------------------------------------------------------------------------ the registry
+StateDictT = Dict[str, torch.Tensor]
+
+
+class Family:
+    """One checkpoint family: how to recognise its state dict and how to build its network.
+
+    Attributes:
+        name: the architecture name (``model.arch``, ``build(name, ...)``).
+        detect: ``detect(state_dict) -> config | None``: the keyword arguments that rebuild the network from the
+            (converted) state dict's key names and shapes, or ``None`` when the keys are not this family's.
+        build: ``build(**config) -> nn.Module``; it receives ``upscale=`` (int) when the weights do not record the
+            scale (it then comes from ``load(scale=...)`` or the file name).
+        convert: ``convert(state_dict) -> state_dict``: renames other public key namings to the one ``build``'s
+            network uses (default: unchanged).
+    """
+
+    def __init__(self, name: str, detect: Optional[Callable] = None, build: Optional[Callable] = None,
+                 convert: Optional[Callable] = None, module: Optional[str] = None):
+        self.name, self.module = name, module
+        self._detect, self._build, self._convert = detect, build, convert
+
+    def _mod(self):
+        return importlib.import_module(self.module)
+
+    @property
+    def builder(self) -> Callable:
+        """The callable ``build(**config)`` runs (a built-in's model class, imported on first use)."""
+        return self._build if self._build is not None else self._mod().MODEL
+
+    def detect(self, sd: StateDictT) -> Optional[dict]:
+        return (self._detect or self._mod().detect)(sd)
+
+    def convert(self, sd: StateDictT) -> StateDictT:
+        if self._convert is None and self.module is None:
+            return sd
+        return (self._convert or self._mod().convert)(sd)
+
+    def __repr__(self):
+        return f"Family({self.name!r}{', built in' if self.module else ''})"
+
+
+# Detection order: families registered by the user first (most recent first), then the built-ins with the more
+# specific key patterns first. Each built-in module defines ``ARCH``, a model class ``MODEL``, ``detect(sd)`` and
+# ``convert(sd)``, imported only when needed.
+_FAMILIES: Dict[str, Family] = {}
+_BUILTIN_MODULES = {
     "SwinIR": "srwidgets.models.swinir",
+    "RRDBNet": "srwidgets.models.rrdbnet",
+    "RCAN": "srwidgets.models.rcan",
+    "MSRResNet": "srwidgets.models.srresnet",
+    "EDSR": "srwidgets.models.edsr",
+    "FSRCNN": "srwidgets.models.fsrcnn",
     "RFDN": "srwidgets.models.rfdn",
     "IMDN": "srwidgets.models.imdn",
 }
-# Order matters for detection: the more specific key patterns come first.
-_DETECT_ORDER = ["SwinIR", "RRDBNet", "RCAN", "MSRResNet", "EDSR", "FSRCNN", "RFDN", "IMDN"]
+for _name, _path in _BUILTIN_MODULES.items():
+    _FAMILIES[_name] = Family(_name, module=_path)
+# the order ``architectures()`` has always listed them in
+_LISTING = ["FSRCNN", "EDSR", "MSRResNet", "RCAN", "RRDBNet", "SwinIR", "RFDN", "IMDN"]
 
 
-def _module(arch: str):
+def register(name: str, detect: Callable[[StateDictT], Optional[dict]], build: Callable[..., nn.Module],
+             convert: Optional[Callable[[StateDictT], StateDictT]] = None, *, first: bool = True,
+             replace: bool = False) -> Family:
+    """Teach ``load`` / ``build`` a new checkpoint family (as BasicSR's ``ARCH_REGISTRY`` does, plus detection).
+
+    Args:
+        name: the architecture name; it becomes ``model.arch`` and the name of ``build(name, ...)``.
+        detect: ``detect(state_dict) -> dict | None``: from the key names and tensor shapes, the config that
+            ``build`` needs (include ``upscale`` when the weights tell it), or ``None`` when the state dict is not
+            this family's. It must be cheap and never raise for other families' state dicts.
+        build: ``build(**config) -> nn.Module`` mapping ``[N, 3, h, w]`` in [0, 1] to ``[N, 3, s·h, s·w]`` in
+            [0, 1]; it must accept ``upscale=`` when ``detect`` leaves the scale out.
+        convert: optional renaming of the checkpoint's keys to those of ``build``'s network (applied before
+            ``detect``).
+        first: try this family before the others (the default; a user's family is usually the more specific), or
+            after every known one.
+        replace: allow replacing a family of the same name (a built-in too).
+
+    Returns:
+        the :class:`Family`; :func:`unregister` removes it.
+
+    Example:
+        >>> import torch
+        >>> from torch import nn
+        >>> from srwidgets import models
+        >>> class Bicubic(nn.Module):
+        ...     def __init__(self, upscale):
+        ...         super().__init__()
+        ...         self.gain = nn.Parameter(torch.ones(1))
+        ...     def forward(self, x):
+        ...         return nn.functional.interpolate(x, scale_factor=self.scale, mode="bicubic") * self.gain
+        >>> fam = models.register("Bicubic", detect=lambda sd: {} if list(sd) == ["gain"] else None, build=Bicubic)
+        >>> m = models.load({"gain": torch.ones(1)}, scale=2)
+        >>> m.arch, m.scale, tuple(m(torch.rand(1, 3, 4, 4)).shape)
+        ('Bicubic', 2, (1, 3, 8, 8))
+        >>> models.unregister("Bicubic")
+    """
+    if not isinstance(name, str) or not name:
+        raise InputError(f"a family name must be a non-empty string, got {name!r}")
+    for what, f in (("detect", detect), ("build", build), ("convert", convert)):
+        if f is not None and not callable(f):
+            raise InputError(f"register({name!r}): {what} must be callable, got {type(f).__name__}")
+    if detect is None or build is None:
+        raise InputError(f"register({name!r}) needs detect= (state dict -> config or None) and build= (config -> "
+                         "nn.Module)")
+    if name in _FAMILIES and not replace:
+        raise InputError(f"a family named {name!r} is already registered; pass replace=True to replace it, or "
+                         "pick another name")
+    family = Family(name, detect=detect, build=build, convert=convert)
+    _FAMILIES.pop(name, None)
+    items = list(_FAMILIES.items())
+    items = [(name, family)] + items if first else items + [(name, family)]
+    _FAMILIES.clear()
+    _FAMILIES.update(items)
+    return family
+
+
+def unregister(name: str) -> None:
+    """Forget a family registered with :func:`register` (a built-in cannot be removed)."""
+    if name in _BUILTIN_MODULES and _FAMILIES.get(name) is not None and _FAMILIES[name].module is not None:
+        raise InputError(f"{name!r} is built in and cannot be unregistered; register(..., replace=True) overrides it")
+    if _FAMILIES.pop(name, None) is None:
+        raise InputError(f"no family named {name!r} is registered; known: {', '.join(_FAMILIES)}")
+    if name in _BUILTIN_MODULES:  # a replaced built-in comes back
+        _FAMILIES[name] = Family(name, module=_BUILTIN_MODULES[name])
+
+
+def _family(arch: str) -> Family:
     try:
-        return importlib.import_module(_ARCH_MODULES[arch])
-    except KeyError:
-        raise InputError(f"unknown architecture {arch!r}; known: {', '.join(_ARCH_MODULES)}") from None
+        return _FAMILIES[arch]
+    except (KeyError, TypeError):
+        raise InputError(f"unknown architecture {arch!r}; known: {', '.join(architectures())}. Add a family with "
+                         "srwidgets.models.register(name, detect=..., build=...)") from None
 
 
 def architectures() -> list:
-    """Names of the architectures ``build`` and ``load`` know."""
-    return list(_ARCH_MODULES)
+    """Names of the architectures ``build`` and ``load`` know: the built-ins, then the registered ones."""
+    return [n for n in _LISTING if n in _FAMILIES] + [n for n in _FAMILIES if n not in _LISTING]
 
 
 def build(arch: str, **config) -> nn.Module:
@@ -73,9 +191,13 @@ def build(arch: str, **config) -> nn.Module:
 
     An unknown config key, or a scale the architecture cannot build, raises :class:`InputError` naming it and
     the supported ones."""
-    mod = _module(arch)
-    params = inspect.signature(mod.MODEL.__init__).parameters
-    if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+    family = _family(arch)
+    builder = family.builder
+    try:
+        params = inspect.signature(builder.__init__ if inspect.isclass(builder) else builder).parameters
+    except (TypeError, ValueError):  # a builtin without a signature: let it check its own arguments
+        params = {}
+    if params and not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
         known = [k for k, p in params.items() if k != "self" and p.kind is not inspect.Parameter.VAR_POSITIONAL]
         unknown = [k for k in config if k not in known]
         if unknown:
@@ -86,9 +208,19 @@ def build(arch: str, **config) -> nn.Module:
     if up is not None and (isinstance(up, bool) or not isinstance(up, int) or up < 1):
         raise InputError(f"{arch}: upscale must be a positive integer (2, 3, 4, ...), got {up!r}")
     try:
-        return mod.MODEL(**config)
+        model = builder(**config)
     except (ValueError, TypeError) as e:  # the constructors' own checks (InputError is a ValueError)
         raise InputError(f"cannot build {arch} with {config}: {e}") from None
+    if not isinstance(model, nn.Module):
+        raise InputError(f"the {arch} family's build returned {type(model).__name__}, not an nn.Module")
+    if family.module is None:  # a registered family: give it what srwidgets' own models carry
+        if not hasattr(model, "arch"):
+            model.arch = arch
+        if not hasattr(model, "config"):
+            model.config = dict(config)
+        if not isinstance(getattr(model, "scale", None), int) and up is not None:
+            model.scale = up
+    return model
 
 
 def unwrap_state_dict(obj: Any) -> Tuple[Dict[str, torch.Tensor], dict]:
@@ -116,18 +248,18 @@ def detect(state_dict: Dict[str, torch.Tensor]) -> Tuple[str, dict, Dict[str, to
 
     Raises :class:`InputError` naming some of the keys seen when no known architecture matches.
     """
-    for arch in _DETECT_ORDER:
-        mod = _module(arch)
-        sd = mod.convert(state_dict)
-        cfg = mod.detect(sd)
+    for family in list(_FAMILIES.values()):
+        sd = family.convert(state_dict)
+        cfg = family.detect(sd)
         if cfg is not None:
-            return arch, cfg, sd
+            return family.name, dict(cfg), sd
     keys = list(state_dict)
     shown = ", ".join(keys[:8]) + (f", ... ({len(keys)} keys)" if len(keys) > 8 else "")
     raise InputError(
         f"unknown architecture: no known SR family matches the keys {shown}. "
-        f"Known families: {', '.join(_ARCH_MODULES)}. For another network, build it yourself, call "
-        "model.load_state_dict(...) and pass the nn.Module directly."
+        f"Known families: {', '.join(architectures())}. For another network, register its family in a few lines "
+        "with srwidgets.models.register(name, detect=..., build=...) (see help(srwidgets.models.register)), or "
+        "build it yourself, call model.load_state_dict(...) and pass the nn.Module directly."
     )
 
 
@@ -156,11 +288,72 @@ def _scale_from_name(path: str) -> Optional[int]:
     return found[0] if len(found) == 1 else None
 
 
+def _is_safetensors(path: str) -> bool:
+    """A ``.safetensors`` file: by its extension, or by its header (a little-endian 8-byte length, then ``{``) for
+    one saved under another name. A PyTorch checkpoint starts with a zip or pickle header instead."""
+    if path.lower().endswith(".safetensors"):
+        return True
+    try:
+        with open(path, "rb") as f:
+            head = f.read(9)
+    except OSError:
+        return False
+    if len(head) < 9 or head[8:9] != b"{":
+        return False
+    size = int.from_bytes(head[:8], "little")
+    return 2 <= size <= os.path.getsize(path) - 8
+
+
+def _read_safetensors(path: str) -> dict:
+    """The tensors of a ``.safetensors`` file (on the CPU), with srwidgets' ``{"arch", "config"}`` record when the
+    file's metadata holds one under ``"srwidgets"`` (JSON)."""
+    try:
+        from safetensors import safe_open
+    except ImportError:
+        raise InputError(f"{os.path.basename(path)!r} is a .safetensors checkpoint: reading it needs the safetensors "
+                         "package; install it with: pip install safetensors") from None
+    import json
+
+    try:
+        tensors = {}
+        with safe_open(path, framework="pt", device="cpu") as f:
+            meta = f.metadata() or {}
+            for key in f.keys():
+                tensors[key] = f.get_tensor(key)
+    except Exception as e:  # safetensors' own error type lives in its Rust extension
+        raise InputError(f"could not read {path!r} as a .safetensors checkpoint ({type(e).__name__}: "
+                         f"{str(e)[:200]}). Is the file complete? Re-download it.") from None
+    record = meta.get("srwidgets")
+    if record:
+        try:
+            record = json.loads(record)
+        except ValueError:
+            raise InputError(f"{path!r}: the 'srwidgets' metadata is not JSON; it should be "
+                             '{"arch": ..., "config": {...}}') from None
+        return {"params": tensors, "srwidgets": record}
+    return tensors
+
+
+def _read_checkpoint(name: str) -> Any:
+    """The object stored in a checkpoint file: ``.safetensors`` (tensors and srwidgets' record) or PyTorch
+    (``torch.load`` with ``weights_only``: no code runs)."""
+    if _is_safetensors(name):
+        return _read_safetensors(name)
+    try:
+        return torch.load(name, map_location="cpu", weights_only=True)
+    except Exception as e:  # a torn download, a text file, a pickle with code in it
+        raise InputError(
+            f"could not read {name!r} as a PyTorch checkpoint ({type(e).__name__}: {str(e)[:200]}). "
+            "Is the file complete? Re-download it, or save it with torch.save(model.state_dict(), path)."
+        ) from None
+
+
 def load(path_or_state: Any, scale: Optional[int] = None, device: Any = "cpu", strict: bool = True) -> nn.Module:
     """Load a checkpoint (file path, state dict or wrapped dict) into the matching architecture, in eval mode.
 
     Args:
-        path_or_state: ``.pth`` path, or an already loaded dict.
+        path_or_state: ``.pth`` / ``.pt`` path, a ``.safetensors`` path (needs ``pip install safetensors``; the
+            same detection), or an already loaded dict.
         scale: only needed for families whose weights do not record it (FSRCNN); otherwise checked.
         device: where the model goes.
         strict: passed to ``load_state_dict``.
@@ -180,13 +373,7 @@ def load(path_or_state: Any, scale: Optional[int] = None, device: Any = "cpu", s
         name = os.fspath(path_or_state)
         if not os.path.exists(name):
             raise InputError(f"checkpoint file not found: {name!r}. Check the path (it is relative to {os.getcwd()!r}).")
-        try:
-            obj = torch.load(name, map_location="cpu", weights_only=True)
-        except Exception as e:  # a torn download, a text file, a pickle with code in it
-            raise InputError(
-                f"could not read {name!r} as a PyTorch checkpoint ({type(e).__name__}: {str(e)[:200]}). "
-                "Is the file complete? Re-download it, or save it with torch.save(model.state_dict(), path)."
-            ) from None
+        obj = _read_checkpoint(name)
     else:
         obj = path_or_state
     sd, meta = unwrap_state_dict(obj)
@@ -196,7 +383,7 @@ def load(path_or_state: Any, scale: Optional[int] = None, device: Any = "cpu", s
             raise InputError("the checkpoint's srwidgets record is malformed: it needs {'arch': str, 'config': dict}; "
                              "re-save the model with srwidgets.models.save(model, path)")
         cfg = dict(cfg)
-        sd = _module(arch).convert(sd)
+        sd = _family(arch).convert(sd)
     else:
         arch, cfg, sd = detect(sd)
         source = "checkpoint weights"
@@ -362,4 +549,5 @@ def infer_scale(model: nn.Module, size: int = 12) -> int:
     return y.shape[2] // size
 
 
-__all__ = ["architectures", "build", "load", "save", "check", "detect", "infer_scale", "unwrap_state_dict"]
+__all__ = ["architectures", "build", "load", "save", "check", "detect", "infer_scale", "unwrap_state_dict",
+           "register", "unregister", "Family"]

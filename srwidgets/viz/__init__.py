@@ -3,12 +3,13 @@
 tensors/arrays in ``[0, 1]`` or ``H × W × 3`` (uint8 or float). Outputs are ``uint8`` arrays or matplotlib Figures
 built without pyplot (safe on worker threads and headless machines).
 
-The image helpers and the LAM figure are here; each other method has its module (:mod:`srwidgets.viz.ddr`,
-:mod:`srwidgets.viz.faig`, :mod:`srwidgets.viz.di` for DI tables), its figures re-exported here.
+The image helpers are here; each method has its module (:mod:`srwidgets.viz.lam`: the LAM figure, the KDE view,
+two models' difference and the ERF; :mod:`srwidgets.viz.ddr`, :mod:`srwidgets.viz.faig`, :mod:`srwidgets.viz.di`
+for DI tables), its figures re-exported here.
 """
 from __future__ import annotations
 
-from typing import Optional, Sequence
+from typing import Optional
 
 import numpy as np
 
@@ -88,56 +89,11 @@ def blend(image, map2d, scale: Optional[int] = None, alpha: float = 0.5, cmap: s
     return (((1.0 - alpha) * img + alpha * heat) * 255).round().astype(np.uint8)
 
 
-def _box(ax, window, color="lime", scale: float = 1.0):
-    from matplotlib.patches import Rectangle
-
-    top, left, height, width = window
-    ax.add_patch(Rectangle((left / scale - 0.5, top / scale - 0.5), width / scale, height / scale,
-                           fill=False, edgecolor=color, linewidth=1.5))
-
-
-def lam_figure(result, path: Optional[str] = None, titles: Optional[Sequence[str]] = None, cmap: str = "jet",
-               alpha: float = 0.5):
-    """A figure of one LAM result (or a list of results for the same image and window, e.g. several models):
-    the SR image with the window, then for each result the map over the image (×s) with Gini and DI.
-
-    Args:
-        result: a :class:`srwidgets.lam.LAMResult` (or anything with ``sr``, ``image``, ``map``, ``window``,
-            ``gini``, ``diffusion_index``), or a list of them.
-        path: if given, the figure is also saved there as PNG.
-        titles: one title per result (e.g. model names).
-
-    Returns:
-        ``matplotlib.figure.Figure``.
-    """
-    from matplotlib.figure import Figure
-
-    results = list(result) if isinstance(result, (list, tuple)) else [result]
-    titles = list(titles) if titles is not None else [None] * len(results)
-    first = results[0]
-    scale = _numpy(first.sr).shape[-1] // _numpy(first.image).shape[-1]
-    fig = Figure(figsize=(4.0 * (1 + len(results)), 4.4), layout="constrained")
-    axes = fig.subplots(1, 1 + len(results), squeeze=False)[0]
-    axes[0].imshow(_hwc01(first.sr), interpolation="nearest")
-    _box(axes[0], first.window)
-    t, l, h, w = first.window
-    axes[0].set_title(f"SR x{scale}, window ({t}, {l}, {h}x{w})")
-    for ax, r, name in zip(axes[1:], results, titles):
-        ax.imshow(blend(r.image, r.map, scale, alpha, cmap), interpolation="nearest")
-        _box(ax, r.window)
-        head = f"{name}\n" if name else ""
-        path_name = getattr(r, "settings", {}).get("path", "")
-        ax.set_title(f"{head}LAM ({path_name})  DI {r.diffusion_index:.2f}  Gini {r.gini:.3f}")
-    for ax in axes:
-        ax.set_axis_off()
-    if path is not None:
-        fig.savefig(path, dpi=100, format="png")
-    return fig
-
-
+from .lam import completeness, difference_figure, erf_figure, kde_map, lam_figure  # noqa: E402  (LAM figures)
 from .ddr import ddr_figure  # noqa: E402  (the DDR figures, in their own module)
 from .faig import faig_figure  # noqa: E402  (the FAIG figure, in its own module)
 from .di import atlas_figure, di_distribution_figure, di_vs_psnr_figure  # noqa: E402  (DI tables and atlases)
 
-__all__ = ["heatmap_rgba", "blend", "lam_figure", "upsample", "to_hwc", "ddr_figure", "faig_figure", "atlas_figure",
+__all__ = ["heatmap_rgba", "blend", "lam_figure", "kde_map", "difference_figure", "erf_figure", "completeness",
+           "upsample", "to_hwc", "ddr_figure", "faig_figure", "atlas_figure",
            "di_distribution_figure", "di_vs_psnr_figure"]
