@@ -618,14 +618,15 @@ class DIAtlas:
 
 def di_atlas(model, image, stride: int = 8, size: int = 16, steps: int = 50, sigma: float = 1.2,
              kernel_size: int = 9, path: str = "blur", *, downsample: bool = False, backend: str = "local",
-             address: Optional[str] = None, workers: int = 2, device=None, progress: bool = True,
-             callback: ProgressCallback = None, cancel: CancelLike = None) -> DIAtlas:
+             address: Optional[str] = None, workers: int = 2, device=None, windows_per_task: Optional[int] = None,
+             progress: bool = True, callback: ProgressCallback = None, cancel: CancelLike = None) -> DIAtlas:
     """The DI of every ``size × size`` window with top-left corners on a ``stride`` grid (SR pixels) of one image.
 
     Windows start at 0 and step by ``stride`` while they fit (``R = (sH − size) // stride + 1`` rows, likewise
     columns). Computed with :func:`di_table` (so on Ray too: there the windows are split into a few tasks per
     worker). ``model``: an ``nn.Module`` or a zoo name; ``image``: LR ``[3, h, w]`` in [0, 1] (HR with
-    ``downsample=True``). Other arguments as :func:`di_table`.
+    ``downsample=True``). ``windows_per_task``: windows per task (and so per progress report); default: all in one
+    task locally, a few tasks per worker on Ray. Other arguments as :func:`di_table`.
 
     Example:
         >>> import torch
@@ -653,7 +654,9 @@ def di_atlas(model, image, stride: int = 8, size: int = 16, steps: int = 50, sig
         raise InputError(f"atlas windows of {size} SR pixels do not fit the SR grid {sh}x{sw}")
     tops, lefts = np.arange(0, sh - size + 1, stride), np.arange(0, sw - size + 1, stride)
     windows = [(int(t), int(l), size) for t in tops for l in lefts]
-    per_task = -(-len(windows) // (4 * max(1, workers))) if backend == "ray" else None
+    per_task = windows_per_task
+    if per_task is None and backend == "ray":
+        per_task = -(-len(windows) // (4 * max(1, workers)))
     table = di_table({name: net}, [x], windows, steps, sigma, kernel_size, path, backend, address,
                      downsample=downsample, workers=workers, device=device, windows_per_task=per_task,
                      progress=progress, callback=callback, cancel=cancel)

@@ -568,3 +568,15 @@ def test_split_tail_runs_the_tail_on_a_patch():
     hook.remove()
     # the full SR forward (128x128) happens once for the SR image; every path step sees only a patch
     assert (128, 128) in shapes and min(shapes) < (64, 64)
+
+
+def test_attribute_many_returns_every_window_beyond_the_cache_size(edsr):
+    """More windows in one call than the engine's cache holds (64): every result comes back, equal to its own call."""
+    x = torch.rand(3, 40, 40, generator=torch.Generator().manual_seed(3))
+    windows = [(top, left, 8) for top in range(0, 80, 8) for left in range(0, 80, 8)]  # 100 windows (SR px)
+    engine = LAM(edsr)
+    results = engine.attribute_many(x, windows, steps=2)
+    assert len(results) == 100 and all(r is not None for r in results)
+    assert [r.window for r in results] == [(t, l, 8, 8) for t, l, _ in windows]
+    alone = LAM(edsr).attribute(x, windows[0], steps=2)
+    assert results[0].diffusion_index == pytest.approx(alone.diffusion_index, rel=1e-5)

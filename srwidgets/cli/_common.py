@@ -104,3 +104,78 @@ def save_image(t, path: str) -> None:
 
     arr = (t.detach().clamp(0, 1).cpu().permute(1, 2, 0).numpy() * 255).round().astype("uint8")
     Image.fromarray(arr).save(path)
+
+
+# -- progress ---------------------------------------------------------------------------------------------------------
+class ProgressBar:
+    """An engine callback (``callback=``) that draws a tqdm bar on stderr for each stage an engine reports.
+
+    Engines call ``callback(Progress(done, total, stage))`` (:mod:`srwidgets.progress`); a bar opens at a stage's
+    first report, follows ``done`` and closes when ``done`` reaches ``total`` (the finished bar stays on its line),
+    or when another stage starts, or on :meth:`close`. A stage that runs again gets a new bar. Use it as a context
+    manager so a bar left open by an error or a cancel is closed too.
+
+    Args:
+        desc: the bars' label: one string, or ``{stage: label}`` (other stages are labelled by their stage name).
+        units: what one step is: one string, or ``{stage: unit}`` (default ``"it"``).
+        disable: draw nothing (``--no-progress``).
+        file: where to draw (default: ``sys.stderr`` at the time a bar opens).
+
+    Example:
+        >>> import io
+        >>> from srwidgets.progress import Progress
+        >>> out = io.StringIO()
+        >>> with ProgressBar("LAM", file=out) as bar:
+        ...     for done in (2, 4):
+        ...         bar(Progress(done, 4, "attribution"))
+        >>> "LAM: 100%" in out.getvalue() and "4/4" in out.getvalue()
+        True
+    """
+
+    def __init__(self, desc=None, units=None, disable: bool = False, file=None):
+        self.desc, self.units, self.disable, self.file = desc, units, bool(disable), file
+        self._bar = None
+        self._stage = None
+
+    def _pick(self, value, stage: str, default: str) -> str:
+        if isinstance(value, dict):
+            return str(value.get(stage, default))
+        return default if value is None else str(value)
+
+    def __call__(self, p) -> None:
+        if self.disable or not p.total:
+            return
+        bar = self._bar
+        if bar is None or p.stage != self._stage or p.total != bar.total or p.done < bar.n:
+            from tqdm import tqdm
+
+            self.close()
+            bar = self._bar = tqdm(total=p.total, desc=self._pick(self.desc, p.stage, p.stage or "progress"),
+                                   unit=self._pick(self.units, p.stage, "it"),
+                                   file=self.file if self.file is not None else sys.stderr, dynamic_ncols=True)
+            self._stage = p.stage
+        bar.update(min(p.done, p.total) - bar.n)
+        if p.done >= p.total:
+            self.close()
+
+    def close(self) -> None:
+        """Close the open bar, if any."""
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
+
+    def __enter__(self) -> "ProgressBar":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def progress_bar(desc=None, units=None, disable: bool = False, file=None) -> ProgressBar:
+    """A :class:`ProgressBar`: the engine callback the CLI commands pass as ``callback=``."""
+    return ProgressBar(desc, units, disable, file)
+
+
+def add_progress_option(p) -> None:
+    """``--no-progress`` on a command's parser (bars go to stderr; stdout stays the command's result)."""
+    p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")

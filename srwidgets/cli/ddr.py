@@ -2,7 +2,8 @@
 
 Prints the CHI table per layer (by degradation and by image, on the pooled features) and writes the figure: the
 deepest layer's embedding coloured by degradation, and the CHI-by-layer curves. ``--images`` is a folder, an image
-file, or comma-separated files / bundled image names (default: every bundled image).
+file, or comma-separated files / bundled image names (default: every bundled image). A progress bar (inputs through
+the network) goes to stderr unless ``--no-progress``.
 """
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import sys
 import warnings
 
 from ..errors import InputError
+from ._common import add_progress_option
 
 
 def add_parser(sub):
@@ -28,6 +30,7 @@ def add_parser(sub):
     p.add_argument("--seed", type=int, default=0, help="seed of the noise degradation and of t-SNE (default: 0)")
     p.add_argument("--csv", default=None, help="also write the table as CSV")
     p.add_argument("--device", default=None, help="cpu or cuda (default: cpu)")
+    add_progress_option(p)
     p.set_defaults(func=run)
     return p
 
@@ -58,7 +61,7 @@ def format_table(result) -> str:
 
 def run(args) -> int:
     from .. import ddr, viz
-    from ._common import check_output, load_model
+    from ._common import check_output, load_model, progress_bar
     from .lam import FIGURE_EXTENSIONS
 
     check_output(args.out, FIGURE_EXTENSIONS, what="the DDR figure")
@@ -70,7 +73,8 @@ def run(args) -> int:
     with warnings.catch_warnings(record=True) as caught:  # printed below as notes, once each
         warnings.simplefilter("always", UserWarning)
         engine = ddr.DDR(model, device=args.device)
-        result = engine.analyse(images, layers=layers, seed=args.seed)
+        with progress_bar({"features": "DDR features"}, {"features": "input"}, disable=args.no_progress) as bar:
+            result = engine.analyse(images, layers=layers, seed=args.seed, callback=bar)
         fig = viz.ddr_figure(result, method=args.method, perplexity=args.perplexity, seed=args.seed,
                                  title=f"{os.path.basename(args.model)}: {len(result.image_names)} images x "
                                        f"{len(result.settings['degradations'])} degradations")

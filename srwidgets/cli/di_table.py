@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 
 from ..errors import InputError
+from ._common import add_progress_option
 
 NAME = "di-table"
 
@@ -42,7 +43,7 @@ def add_parser(sub):
     p.add_argument("--on-error", default="stop", choices=["stop", "skip"],
                    help="an unreadable image: stop (default) or skip it with a warning")
     p.add_argument("--device", default=None, help="cpu or cuda, local backend (default: cuda when available)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_progress_option(p)
     p.set_defaults(func=run, command="di_table")  # the module name, which __main__ looks the command up by
     return p
 

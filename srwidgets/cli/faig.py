@@ -9,7 +9,8 @@ or comma-separated files / bundled image names (default: every bundled image).
 
 Prints the top filters, how many of the top 1 % each conv layer holds, the completeness figure and the masking
 table; writes everything as JSON (``--out x.json``), or as CSV (``--out x.csv``: the per-filter scores, and the
-masking table in ``x_masking.csv`` next to it). Progress goes to stderr.
+masking table in ``x_masking.csv`` next to it). Progress bars (tqdm: path evaluations, then masked models) go to
+stderr unless ``--no-progress``.
 """
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ import sys
 import time
 
 from ..errors import InputError
+from ._common import add_progress_option
 
 OUT_EXTENSIONS = (".json", ".csv")
 TOP_FRACTION = 0.01  # the paper's "discriminative filters": the per-layer summary counts the top 1 %
@@ -54,6 +56,7 @@ def add_parser(sub):
     p.add_argument("--out", default="faig.json",
                    help="output file: .json (everything), or .csv (per-filter scores; the masking table goes to "
                         "NAME_masking.csv next to it) (default: faig.json)")
+    add_progress_option(p)
     p.set_defaults(func=run)
     return p
 
@@ -160,27 +163,6 @@ def load_images(images, crop, scale):
     return hrs, names
 
 
-class StderrProgress:
-    """Engine callback: one stderr line per stage each time another 10 % is done (and at the end)."""
-
-    WORDS = {"faig": "path evaluations (step x input)", "masking": "masked models"}
-
-    def __init__(self, stream=None):
-        self.stream = stream if stream is not None else sys.stderr
-        self.shown = {}
-        self.t0 = time.perf_counter()
-
-    def __call__(self, p) -> None:
-        if not p.total:
-            return
-        tenth = int(10 * p.done / p.total)
-        if p.done < p.total and self.shown.get(p.stage, -1) >= tenth:
-            return
-        self.shown[p.stage] = tenth if p.done < p.total else -1  # a later run of the same stage reports again
-        print(f"{p.stage}: {p.done}/{p.total} {self.WORDS.get(p.stage, '')} "
-              f"({time.perf_counter() - self.t0:.1f}s)", file=self.stream, flush=True)
-
-
 # -- the summary -----------------------------------------------------------------------------------------------------
 def _table(rows, left=1) -> str:
     """Columns padded; the first ``left`` columns left-aligned, the rest right-aligned."""
@@ -255,6 +237,7 @@ def write_outputs(outs, payload, result) -> None:
 def run(args) -> int:
     from .. import faig
     from ..engine.devices import parse_device
+    from ._common import progress_bar
     from .ddr import image_list
 
     t0 = time.perf_counter()
@@ -269,7 +252,7 @@ def run(args) -> int:
         parse_device(args.device)
     baseline, target = load_pair(args)
     deg, other = args.degradation, faig.OTHER[args.degradation]
-    progress = StderrProgress()
+    progress = progress_bar(units={"faig": "eval", "masking": "model"}, disable=args.no_progress)
     # the engine the masking experiment uses (cached by the models' weights): its per-input scores are reused there,
     # so the FAIG ranking below is computed once and is the one the masking table masks
     engine = faig.engine_for(baseline, target, args.device)
@@ -280,9 +263,10 @@ def run(args) -> int:
     print(f"FAIG {deg} filters: {len(engine.filters)} filters, {len(hrs)} images "
           f"({', '.join(f'{x.shape[1]}x{x.shape[2]}' for x in hrs[:4])}{', ...' if len(hrs) > 4 else ''}), "
           f"{args.steps} steps, on {engine.device}", file=sys.stderr, flush=True)
-    result = engine.attribute(lrs[deg], hrs, lrs[other], steps=args.steps, callback=progress)
-    masking = faig.masking_experiment(baseline, target, hrs, fractions, faig.METHODS, [deg, other], args.steps,
-                                      args.seed, args.device, progress, rank_for=[deg]).to_dict("records")
+    with progress:
+        result = engine.attribute(lrs[deg], hrs, lrs[other], steps=args.steps, callback=progress)
+        masking = faig.masking_experiment(baseline, target, hrs, fractions, faig.METHODS, [deg, other], args.steps,
+                                          args.seed, args.device, progress, rank_for=[deg]).to_dict("records")
     payload = dict(baseline=args.baseline, target=args.target, degradation=deg, other=other, steps=args.steps,
                    seed=args.seed, crop=args.crop, fractions=fractions, images=names)
     payload.update(result.to_dict(TOP_FRACTION))

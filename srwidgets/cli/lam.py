@@ -1,6 +1,7 @@
 """``python -m srwidgets lam IMAGE --model NAME --window T,L,S --out lam.png``: a Local Attribution Map.
 
-Writes the LAM figure (SR image with the window, map over the image, Gini/DI) and prints Gini and DI.
+Writes the LAM figure (SR image with the window, map over the image, Gini/DI) and prints Gini and DI; a progress
+bar (path evaluations) goes to stderr unless ``--no-progress``.
 ``--window`` is in SR pixels: ``top,left,size`` or ``top,left,height,width``.
 """
 from __future__ import annotations
@@ -8,6 +9,7 @@ from __future__ import annotations
 import os
 
 from ..errors import InputError
+from ._common import add_progress_option
 
 # what matplotlib writes from the extension alone (JPEG through Pillow)
 FIGURE_EXTENSIONS = (".png", ".pdf", ".svg", ".jpg", ".jpeg")
@@ -34,6 +36,7 @@ def add_parser(sub):
     p.add_argument("--convert", action="store_true",
                    help="accept grey images (grey repeated into R, G, B) and images with transparency (alpha "
                         "dropped, stored colours kept)")
+    add_progress_option(p)
     p.set_defaults(func=run)
     return p
 
@@ -59,7 +62,7 @@ def run(args) -> int:
     from .. import viz
     from ..lam import LAM
 
-    from ._common import check_output, load_input
+    from ._common import check_output, load_input, progress_bar
 
     check_output(args.out, FIGURE_EXTENSIONS, image=args.image, what="the LAM figure")
     window = parse_window(args.window)
@@ -70,8 +73,9 @@ def run(args) -> int:
         from ..models import infer_scale
 
         image = bicubic_down(image, infer_scale(model)).clamp(0, 1)
-    result = LAM(model, device=args.device).attribute(image, window, steps=args.steps, sigma=args.sigma,
-                                                      kernel_size=args.kernel_size, path=args.path)
+    with progress_bar("LAM", "eval", disable=args.no_progress) as bar:
+        result = LAM(model, device=args.device).attribute(image, window, steps=args.steps, sigma=args.sigma,
+                                                          kernel_size=args.kernel_size, path=args.path, callback=bar)
     fig = viz.lam_figure(result, titles=[os.path.basename(args.model)])
     # saved here, not by lam_figure(path=...), which always writes PNG: the format follows --out's extension
     fig.savefig(args.out, dpi=100)

@@ -196,7 +196,10 @@ class LAM:
         lam_path = paths.make_path(path, x, **{k: v for k, v in settings.items() if k != "path"})  # checks the rest
         key = cache_key(self.model, x)
         result_key = lambda win: (key, "result", tuple(settings.items()), win)  # noqa: E731
-        todo = [win for win in dict.fromkeys(windows) if result_key(win) not in self._cache]
+        # the results of this call, kept here: with more windows than the cache holds, the first ones computed would
+        # be evicted before they are returned
+        found = {win: self._cache.get(result_key(win)) for win in dict.fromkeys(windows)}
+        todo = [win for win, res in found.items() if res is None]
 
         with guarded(self.model):
             if todo:
@@ -218,7 +221,7 @@ class LAM:
                     for win, acc in zip(group, accs):
                         attribution = embed(acc / lam_path.total, box, h, w)
                         amap = attribution_map(attribution)
-                        self._cache.put(result_key(win), LAMResult(
+                        found[win] = LAMResult(
                             attribution=attribution, map=amap, gini=gini(amap), diffusion_index=diffusion_index(amap),
                             sr=sr.clamp(0, 1).float().cpu(), image=x.float().cpu(), window=win,
                             settings=dict(settings, scale=self.scale, device=str(self.device), crop=box,
@@ -228,9 +231,10 @@ class LAM:
                             objective=float(gradient_detector(sr[None], clip_window(win, self.scale, sh, sw))),
                             objective_baseline=float(gradient_detector(
                                 base, clip_window(win, self.scale, sh, sw, box)).mean()),
-                            seconds=(t1 - t0) / len(group), crop=box))
+                            seconds=(t1 - t0) / len(group), crop=box)
+                        self._cache.put(result_key(win), found[win])
                     t0 = t1
-        return [self._cache.get(result_key(win)) for win in windows]
+        return [found[win] for win in windows]
 
     def super_resolve(self, image) -> torch.Tensor:
         """``F(x)`` of an LR image ``[3, h, w]`` in [0, 1]: ``[3, s·h, s·w]`` float32 on the CPU, clamped to [0, 1]
@@ -311,7 +315,9 @@ class LAM:
             if tuple(sr.shape) != (3, self.scale * h, self.scale * w):
                 raise InputError(f"the model maps a {h}x{w} image to {tuple(sr.shape)}, expected "
                                  f"(3, {self.scale * h}, {self.scale * w}); does it need sizes that are a multiple of "
-                                 "something (a window size, a down-sampling factor)? Pad or crop the image.")
+                                 "something (a window size, a down-sampling factor)? Wrap it: "
+                                 "srwidgets.models.PadToMultiple(model, n) pads to a multiple of n and crops back "
+                                 "(srwidgets.models.check(model, scale) finds n), or pad or crop the image.")
             return sr
         return self._cache.get_or_make((key, "sr"), make)
 

@@ -2,6 +2,7 @@
 read a table or an atlas and never compute an attribution.
 
 * :func:`atlas_figure` — the DI of every window on a stride, drawn over the image (SR pixels);
+* :func:`atlas_rgba` — the same map as an RGBA layer of the SR image's size (for a canvas, e.g. the LAM widget);
 * :func:`di_distribution_figure` — DI per model, box or violin;
 * :func:`di_vs_psnr_figure` — mean DI against mean PSNR per model (the LAM paper's summary figure).
 
@@ -21,7 +22,7 @@ import numpy as np
 from ..errors import InputError
 from . import _hwc01, upsample
 
-__all__ = ["atlas_figure", "di_distribution_figure", "di_vs_psnr_figure"]
+__all__ = ["atlas_figure", "atlas_rgba", "di_distribution_figure", "di_vs_psnr_figure"]
 
 
 def atlas_figure(atlas, cmap: str = "magma", alpha: float = 0.65, title: Optional[str] = None):
@@ -52,6 +53,37 @@ def atlas_figure(atlas, cmap: str = "magma", alpha: float = 0.65, title: Optiona
                           f"median {np.median(atlas.di):.2f}, range {atlas.di.min():.2f}-{atlas.di.max():.2f}")
     ax.set_axis_off()
     return fig
+
+
+def atlas_rgba(atlas, cmap: str = "magma", alpha: float = 0.65) -> np.ndarray:
+    """The DI atlas as a ``uint8`` ``sH × sW × 4`` layer over the SR image: cell ``(i, j)`` is the ``stride × stride``
+    square (SR px) at the centre of its window, as in :func:`atlas_figure`, coloured by DI scaled from the atlas'
+    smallest (0) to its largest (1) DI, with opacity ``alpha``; pixels outside every cell are transparent.
+
+    Example:
+        >>> import torch
+        >>> from srwidgets.batch import DIAtlas
+        >>> a = DIAtlas(di=np.array([[1.0, 3.0]]), gini=np.zeros((1, 2)), tops=np.array([0]), lefts=np.array([0, 4]),
+        ...             size=8, stride=4, scale=2, image=torch.zeros(3, 4, 6), model="m", table=None)
+        >>> layer = atlas_rgba(a)
+        >>> layer.shape, layer[..., 3].tolist()[4]          # cells: rows 2-5; columns 2-5 and 6-9
+        ((8, 12, 4), [0, 0, 166, 166, 166, 166, 166, 166, 166, 166, 0, 0])
+    """
+    from . import heatmap_rgba
+
+    di = np.asarray(atlas.di, dtype=np.float64)
+    sh, sw = atlas.scale * atlas.image.shape[-2], atlas.scale * atlas.image.shape[-1]
+    lo, hi = float(np.nanmin(di)), float(np.nanmax(di))
+    values = np.full((sh, sw), np.nan)
+    half = atlas.stride / 2
+    for i, top in enumerate(atlas.tops):
+        r0, r1 = (int(np.clip(np.floor(top + atlas.size / 2 + d), 0, sh)) for d in (-half, half))
+        for j, left in enumerate(atlas.lefts):
+            c0, c1 = (int(np.clip(np.floor(left + atlas.size / 2 + d), 0, sw)) for d in (-half, half))
+            values[r0:r1, c0:c1] = (di[i, j] - lo) / (hi - lo) if hi > lo else 0.5
+    rgba = heatmap_rgba(values, cmap, alpha)
+    rgba[np.isnan(values), 3] = 0
+    return rgba
 
 
 def _models(table):

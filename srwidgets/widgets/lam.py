@@ -6,7 +6,11 @@
     >>> w.wait(), 0 < w.result.diffusion_index < 100
     (True, True)
 
-The engine (:class:`srwidgets.lam.LAM`) computes, :mod:`srwidgets.viz` colours; this file wires the LAM knobs to
+With ``atlas=True`` (the "DI atlas" box) the SR canvas also shows the DI of every window on a stride
+(:func:`srwidgets.batch.di_atlas`); a click on a cell then opens that window's attribution.
+
+The engines (:class:`srwidgets.lam.LAM`, :func:`srwidgets.batch.di_atlas`) compute, :mod:`srwidgets.viz` colours;
+this file wires the LAM knobs to
 the shared pieces: canvases (:mod:`~srwidgets.widgets.canvas`), the worker (:mod:`~srwidgets.widgets.runner`) and
 the status row, errors and export (:mod:`~srwidgets.widgets.base`).
 """
@@ -21,7 +25,7 @@ from traitlets import Any as AnyTrait, Bool, Dict as DictTrait, Float, Int, Unic
 from .. import viz
 from ..data import load_image
 from ..errors import InputError
-from ..engine.cache import model_key
+from ..engine.cache import image_digest, model_key
 from ..lam import LAM, PATHS, attribution_map
 from ..lam.geometry import validate_window
 from ..models.lookup import named_models
@@ -31,6 +35,8 @@ from .canvas import ImageView, WindowSelector
 __all__ = ["LAMWidget"]
 
 COLORMAPS = ["jet", "seismic", "viridis", "magma", "inferno", "hot", "coolwarm", "RdBu_r", "gray"]
+ATLAS_CMAP = "magma"  # the DI atlas' colours, as srwidgets.viz.di.atlas_figure draws it
+ATLAS_WINDOWS_PER_TASK = 8  # atlas windows per engine call: the progress bar moves (and a cancel lands) between them
 
 
 class LAMWidget(EngineWidget):
@@ -55,12 +61,16 @@ class LAMWidget(EngineWidget):
         engine's knobs; changing one re-runs the current window.
         ``alpha`` (heatmap opacity in ``[0, 1]``), ``colormap`` (matplotlib name): display only.
         ``window_size`` (SR pixels of a click/drag window), ``free_size`` (drag any rectangle instead).
+        ``atlas`` (draw the DI atlas over the SR image: the DI of every ``window_size`` window on an
+        ``atlas_stride`` grid, SR pixels, for the first model; a click on the SR canvas then opens the window of the
+        cell under the pointer) and ``atlas_result`` (the :class:`srwidgets.batch.DIAtlas` shown, ``None`` when none).
+        The atlas uses the engine knobs above; a change recomputes it.
         ``busy``, ``progress`` (``[0, 1]``), ``status``, ``error`` (``""`` when none).
         ``result`` (the last finished :class:`srwidgets.lam.LAMResult`, the first model's in compare mode) and
         ``results`` (``{model name: LAMResult}`` for the same window).
 
-    Finished results are cached per (model, window, settings): the history list and re-selections show them at
-    once.
+    Finished results are cached per (model, window, settings), atlases per (model, image, stride, window size,
+    settings): the history list, re-selections and toggling the atlas show them at once.
     """
 
     # Any rather than Tuple so that a list or a wrong type reaches the validator and becomes a readable error.
@@ -75,6 +85,9 @@ class LAMWidget(EngineWidget):
     free_size = Bool(False, help="drag a rectangle of any size instead of a fixed square")
     result = AnyTrait(None, allow_none=True, help="last finished LAMResult (first model's in compare mode)")
     results = DictTrait(help="{model name: LAMResult} of the last finished window")
+    atlas = Bool(False, help="draw the DI atlas over the SR image; a click then opens a cell's window")
+    atlas_stride = Int(8, help="stride of the DI atlas' windows, SR pixels")
+    atlas_result = AnyTrait(None, allow_none=True, help="the DIAtlas shown (None when none)")
 
     default_figure_path = "lam.png"
     history_size = 10
@@ -95,6 +108,8 @@ class LAMWidget(EngineWidget):
         self.scale = next(iter(scales.values()))
         self._maps: Dict[str, Any] = {}  # name -> the map now painted (final or partial), for alpha/cmap changes
         self._sr_shown = False
+        self._image_key = image_digest(self.image)
+        self._atlas_job = None  # the job computing the atlas, while it does
         self._build_views(max_display)
         self._build_controls()
         self.children = [self.css(), widgets.HBox([self._sr_box, self._panels_box],
@@ -110,6 +125,8 @@ class LAMWidget(EngineWidget):
         self._start_preview()
         if window:
             self.window = window
+        elif self.atlas:
+            self._run()
 
     # ------------------------------------------------------------------------------------------------ building
     def _describe(self) -> str:
@@ -168,6 +185,10 @@ class LAMWidget(EngineWidget):
         self._selection_row = widgets.HBox([
             linked("window_size", widgets.IntText(description="Window:", layout=small)),
             linked("free_size", widgets.Checkbox(description="free size (drag a rectangle)", indent=False)),
+            widgets.VBox([
+                linked("atlas", widgets.Checkbox(description="DI atlas (click a cell to open it)", indent=False)),
+                linked("atlas_stride", widgets.IntText(description="Stride:", layout=small)),
+            ]),
             self.history,
         ])
         self.baseline_dropdown = widgets.Dropdown(options=[(f"{k}: {v}", k) for k, v in PATHS.items()],
@@ -209,6 +230,13 @@ class LAMWidget(EngineWidget):
         _, h, w = self.image.shape
         return tuple(validate_window(value, h * self.scale, w * self.scale))
 
+    @validate("atlas_stride")
+    def _validate_atlas_stride(self, proposal):
+        if proposal["value"] < 1:
+            self.error = f"the atlas stride is in SR pixels, at least 1; got {proposal['value']}"
+            return self.atlas_stride
+        return proposal["value"]
+
     @validate("baseline")
     def _validate_baseline(self, proposal):
         if proposal["value"] not in PATHS:
@@ -245,6 +273,29 @@ class LAMWidget(EngineWidget):
         if self._ready:
             for name, m in list(self._maps.items()):
                 self._paint_map(name, m)
+            if self.atlas_result is not None:
+                self._show_atlas(self.atlas_result)
+
+    @observe("atlas")
+    def _atlas_changed(self, change) -> None:
+        if not self._ready or self.closed:
+            return
+        if change["new"]:
+            self._run()
+            return
+        self._hide_atlas()
+        job = self._atlas_job
+        if job is not None and job.current and not job.finished.is_set():
+            # the running job is (still) computing the atlas: stop it, keep the window's attribution going
+            if self.window:
+                self._run()
+            else:
+                self.cancel()
+
+    @observe("atlas_stride", "window_size")
+    def _atlas_settings_changed(self, change) -> None:
+        if self._ready and self.atlas and not self.closed:
+            self._run()
 
     @observe("window_size", "free_size")
     def _selector_changed(self, change) -> None:
@@ -252,7 +303,12 @@ class LAMWidget(EngineWidget):
             self.selector.size, self.selector.free = int(self.window_size), bool(self.free_size)
 
     def _selected(self, window) -> None:
-        """A drag/click on the SR canvas ended (kernel thread)."""
+        """A drag/click on the SR canvas ended (kernel thread). With the atlas shown, the window of the atlas
+        cell under the selection's centre is opened."""
+        atlas = self.atlas_result
+        if self.atlas and atlas is not None:
+            t, l, h, w = window
+            window = atlas.window(*atlas.cell(t + h / 2, l + w / 2))
         self.window = window
         self._draw_window()  # replaces the dashed drag preview (also when the window was unchanged or rejected)
 
@@ -261,8 +317,9 @@ class LAMWidget(EngineWidget):
             self.window = tuple(change["new"])
 
     def rerun(self) -> None:
-        """Attribute the current window again (the Run button); cached results are shown at once."""
-        if not self.window:
+        """Attribute the current window again (the Run button), and compute the atlas when it is on and missing;
+        cached results are shown at once."""
+        if not self.window and not self.atlas:
             self.status = "select a window on the SR output first"
         self._run()
 
@@ -277,8 +334,66 @@ class LAMWidget(EngineWidget):
         # (fine-tuning, load_state_dict, a changed mean shift) must not bring back results of the old state.
         return (name, tuple(window), model_key(self.engines[name].model)) + tuple(sorted(settings.items()))
 
+    def atlas_settings(self) -> dict:
+        """The keyword arguments of :func:`srwidgets.batch.di_atlas` the atlas is computed with (besides the model,
+        ``{first name: first model}``, and the image): the atlas stride, ``window_size`` and the engine knobs."""
+        s = self.settings()
+        return dict(stride=int(self.atlas_stride), size=int(self.window_size), steps=s["steps"], sigma=s["sigma"],
+                    kernel_size=s["kernel_size"], path=s["path"], device=self.engines[self.names[0]].device,
+                    windows_per_task=ATLAS_WINDOWS_PER_TASK, progress=False)
+
+    def _atlas_key(self, settings: dict) -> tuple:
+        name = self.names[0]
+        return ("atlas", name, model_key(self.engines[name].model), self._image_key) + tuple(
+            (k, str(v)) for k, v in sorted(settings.items()))
+
+    def _atlas_work(self):
+        """``None`` when the atlas is off or cached (then shown now); else ``work(job)`` computing and showing it."""
+        if not self.atlas:
+            return None
+        settings = self.atlas_settings()
+        key = self._atlas_key(settings)
+        cached = self.cache_get(key)
+        if cached is not None:
+            self._show_atlas(cached)
+            return None
+        self._hide_atlas()
+        name = self.names[0]
+        engine = self.engines[name]
+
+        def work(job):
+            from ..batch import di_atlas
+
+            if not self._sr_shown:  # the preview was superseded: the SR image under the atlas first
+                job.deliver(self._show_sr, engine.super_resolve(self.image))
+            atlas = di_atlas({name: engine.model}, self.image, callback=lambda p: job.report(p.done, p.total),
+                             cancel=job.token, **settings)
+            self.cache_put(key, atlas)
+            job.atlas_done = True
+            job.deliver(self._show_atlas, atlas)
+
+        return work
+
+    def _start(self, work, label: str, atlas_work) -> None:
+        """Start ``work`` (may be ``None``), after the atlas when ``atlas_work`` is given."""
+        if atlas_work is None:
+            self.start(work, label=label)
+            return
+
+        def both(job):
+            atlas_work(job)
+            if work is not None:
+                work(job)
+
+        self._atlas_job = self.start(both, label="DI atlas" + (f", then {label}" if work is not None else ""))
+
     def _run(self) -> None:
-        if not self.window or self.closed:
+        if self.closed:
+            return
+        atlas_work = self._atlas_work()
+        if not self.window:
+            if atlas_work is not None:
+                self._start(None, "", atlas_work)
             return
         window, settings = tuple(self.window), self.settings()
         cached = {n: self.cache_get(self._key(n, window, settings)) for n in self.names}
@@ -289,6 +404,8 @@ class LAMWidget(EngineWidget):
             for name in self.names:
                 self._show_panel(name, cached[name])
             self._show_final(cached, cached=True)
+            if atlas_work is not None:
+                self._start(None, "", atlas_work)
             return
         todo = [n for n in self.names if n not in cached]
         if self.busy:
@@ -313,7 +430,7 @@ class LAMWidget(EngineWidget):
             job.deliver(self._show_final, results)
 
         t, l, h, w = window
-        self.start(work, label=f"LAM of ({t}, {l}, {h}x{w})")
+        self._start(work, f"LAM of ({t}, {l}, {h}x{w})", atlas_work)
 
     def _start_preview(self) -> None:
         """The SR output for the SR canvas: the first engine's forward pass (its device, its guard, its cache), on
@@ -343,6 +460,21 @@ class LAMWidget(EngineWidget):
         self.sr_view.draw_boxes([(t, l, h, w)])
         for view in self.lr_views.values():
             view.draw_boxes([(t / s, l / s, h / s, w / s)])
+
+    def _show_atlas(self, atlas) -> None:
+        if not self.atlas:
+            return
+        from ..viz.di import atlas_rgba
+
+        self.atlas_result = atlas
+        self.sr_view.show("overlay", atlas_rgba(atlas, ATLAS_CMAP, self.alpha))
+        rows, cols = atlas.di.shape
+        self.status = (f"DI atlas: {rows}x{cols} windows of {atlas.size} px, DI {atlas.di.min():.2f} (dark) to "
+                       f"{atlas.di.max():.2f} (bright); click a cell to open its window")
+
+    def _hide_atlas(self) -> None:
+        self.atlas_result = None
+        self.sr_view.clear("overlay")
 
     def _paint_map(self, name: str, map2d) -> None:
         self._maps[name] = map2d
