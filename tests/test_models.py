@@ -202,13 +202,15 @@ def test_fsrcnn_keys_and_shapes():
 
 
 # --- official namings ----------------------------------------------------------------------------------------------
-def _mean_shift():
-    return {"sub_mean.weight": torch.eye(3).view(3, 3, 1, 1), "sub_mean.bias": torch.zeros(3),
-            "add_mean.weight": torch.eye(3).view(3, 3, 1, 1), "add_mean.bias": torch.zeros(3)}
+def _mean_shift(rgb_range=255.0, mean=(0.4488, 0.4371, 0.4040)):
+    """EDSR-PyTorch's fixed mean-shift layers (rgb_std 1): ``bias = ∓rgb_range · mean``."""
+    b = rgb_range * torch.tensor(mean)
+    return {"sub_mean.weight": torch.eye(3).view(3, 3, 1, 1), "sub_mean.bias": -b,
+            "add_mean.weight": torch.eye(3).view(3, 3, 1, 1), "add_mean.bias": b.clone()}
 
 
-def _to_official_edsr(sd, num_block):
-    out = _mean_shift()
+def _to_official_edsr(sd, num_block, **shift):
+    out = _mean_shift(**shift)
     for k, v in sd.items():
         parts = k.split(".")
         if parts[0] == "conv_first":
@@ -240,8 +242,8 @@ def test_edsr_official_naming(num_block, upscale):
     assert M.load({"state_dict": {f"module.{k}": v for k, v in official.items()}}).config == model.config
 
 
-def _to_official_rcan(sd, num_group, num_block):
-    out = _mean_shift()
+def _to_official_rcan(sd, num_group, num_block, **shift):
+    out = _mean_shift(**shift)
     for k, v in sd.items():
         parts = k.split(".")
         p = parts[-1]
@@ -354,7 +356,7 @@ def test_shape_mismatch_is_an_input_error():
 def test_unknown_architecture_name():
     with pytest.raises(InputError, match="unknown architecture 'Foo'.*EDSR"):
         M.build("Foo")
-    assert set(M.architectures()) == {"FSRCNN", "EDSR", "MSRResNet", "RCAN", "RRDBNet", "SwinIR", "RFDN", "IMDN"}
+    assert set(M.architectures()) == {"FSRCNN", "EDSR", "MSRResNet", "RCAN", "RRDBNet", "SwinIR", "RFDN", "IMDN", "PAN"}
 
 
 # --- check / infer_scale -------------------------------------------------------------------------------------------
@@ -456,7 +458,7 @@ def test_features_region_equals_the_crop_of_the_full_features(arch, cfg):
 # --- scale from the file name, and where the scale came from ------------------------------------------------------
 @pytest.mark.parametrize("name,scale", [
     ("fsrcnn_x4.pth", 4), ("FSRCNN-x3.pth", 3), ("x2.pth", 2), ("EDSR_Mx4_f64b16.pth", 4), ("RCAN_BIX4.pt", 4),
-    ("4x_model.pth", 4), ("model_4x.pth", 4), ("RealESRGAN_x4plus.pth", 4),
+    ("4x_model.pth", 4), ("model_4x.pth", 4), ("RealESRGAN_x4plus.pth", 4), ("PANx3_DF2K.pth", 3),
 ])
 def test_scale_from_name_reads_whole_words(name, scale):
     assert M._scale_from_name(name) == scale

@@ -20,7 +20,17 @@ RFDN       official naming (``fea_conv``, ``B1.c1_d`` ... ``B4.esa.conv4``, ``c.
            model takes [0, 1] and scales inside (``img_range=255``)
 IMDN       official naming (``fea_conv``, ``IMDB1.c1`` ... ``IMDB6.cca.conv_du.2``, ``c.0``, ``LR_conv``,
            ``upsampler.0``), x2/x3/x4; [0, 1] RGB as the official test feeds (``img_range=1``)
+PAN        official naming (``conv_first``, ``SCPA_trunk.N.PAConv.k2``, ``trunk_conv``, ``upconv1``,
+           ``att1``, ``HRconv1``, [``upconv2``, ``att2``, ``HRconv2``,] ``conv_last``); x4 from the weights,
+           x2/x3 from the file name (``PANx2_DF2K.pth``) or ``scale=``; [0, 1] RGB (``img_range=1``)
 ========== =========================================================================================
+
+Value ranges: every loaded model takes and returns RGB in [0, 1]. Official EDSR-PyTorch / RCAN checkpoints state
+the range they were trained on (``--rgb_range``) and the data mean in their ``sub_mean`` / ``add_mean`` biases;
+``load`` reads them. Otherwise each family's official range is assumed, and ``load(path, img_range=...)`` sets it
+(the error says so when the biases leave it ambiguous). Single-channel (Y) checkpoints load with a warning;
+``load(path, y_only="wrap")`` or :class:`YChannelWrapper` makes them take and return RGB. A network that needs input
+sides that are multiples of N runs on any size in :class:`PadToMultiple` (``check`` offers it).
 
 Any other ``nn.Module`` that maps ``[N, 3, h, w]`` in ``[0, 1]`` to ``[N, 3, s*h, s*w]`` is accepted everywhere;
 ``check(model, scale)`` tells you clearly when a model does not. To make ``load`` recognise another family's
@@ -42,6 +52,7 @@ from torch import nn
 
 from ..engine.guard import explain_model_error, guarded
 from ..errors import InputError
+from .wrappers import PadToMultiple, YChannelWrapper, rgb_to_ycbcr, ycbcr_to_rgb
 
 # ------------------------------------------------------------------------------------------------ the registry
 StateDictT = Dict[str, torch.Tensor]
@@ -81,6 +92,15 @@ class Family:
             return sd
         return (self._convert or self._mod().convert)(sd)
 
+    def value_range(self, sd: StateDictT, img_range: Optional[float] = None) -> Optional[dict]:
+        """Config entries (``img_range``, ``rgb_mean``) that the *unconverted* state dict states about the value
+        range the network was trained on (e.g. EDSR-PyTorch's mean-shift biases), or ``None``. A built-in module
+        may define ``value_range(sd, img_range)``; it raises :class:`InputError` when the range is ambiguous."""
+        if self.module is None:
+            return None
+        fn = getattr(self._mod(), "value_range", None)
+        return fn(sd, img_range) if fn is not None else None
+
     def __repr__(self):
         return f"Family({self.name!r}{', built in' if self.module else ''})"
 
@@ -91,6 +111,7 @@ class Family:
 _FAMILIES: Dict[str, Family] = {}
 _BUILTIN_MODULES = {
     "SwinIR": "srwidgets.models.swinir",
+    "PAN": "srwidgets.models.pan",
     "RRDBNet": "srwidgets.models.rrdbnet",
     "RCAN": "srwidgets.models.rcan",
     "MSRResNet": "srwidgets.models.srresnet",
@@ -102,7 +123,7 @@ _BUILTIN_MODULES = {
 for _name, _path in _BUILTIN_MODULES.items():
     _FAMILIES[_name] = Family(_name, module=_path)
 # the order ``architectures()`` has always listed them in
-_LISTING = ["FSRCNN", "EDSR", "MSRResNet", "RCAN", "RRDBNet", "SwinIR", "RFDN", "IMDN"]
+_LISTING = ["FSRCNN", "EDSR", "MSRResNet", "RCAN", "RRDBNet", "SwinIR", "RFDN", "IMDN", "PAN"]
 
 
 def register(name: str, detect: Callable[[StateDictT], Optional[dict]], build: Callable[..., nn.Module],
@@ -185,6 +206,15 @@ def architectures() -> list:
     return [n for n in _LISTING if n in _FAMILIES] + [n for n in _FAMILIES if n not in _LISTING]
 
 
+def _takes(builder: Callable, key: str) -> bool:
+    """Does ``builder(**config)`` accept the keyword ``key``? (True when it cannot tell: no signature, or **kwargs.)"""
+    try:
+        params = inspect.signature(builder.__init__ if inspect.isclass(builder) else builder).parameters
+    except (TypeError, ValueError):
+        return True
+    return key in params or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+
+
 def build(arch: str, **config) -> nn.Module:
     """Build an architecture by name with its config (e.g. ``build("EDSR", num_feat=64, num_block=16, upscale=4)``).
     The model has ``.scale`` (int), ``.arch`` and ``.config`` (the keyword arguments that rebuild it).
@@ -244,15 +274,23 @@ def unwrap_state_dict(obj: Any) -> Tuple[Dict[str, torch.Tensor], dict]:
 
 
 def detect(state_dict: Dict[str, torch.Tensor]) -> Tuple[str, dict, Dict[str, torch.Tensor]]:
-    """Detect ``(arch, config, converted_state_dict)`` from parameter names and shapes.
+    """Detect ``(arch, config, converted_state_dict)`` from parameter names and shapes (and, for official
+    EDSR-PyTorch / RCAN checkpoints, the value range from their mean-shift biases).
 
-    Raises :class:`InputError` naming some of the keys seen when no known architecture matches.
+    Raises :class:`InputError` naming some of the keys seen when no known architecture matches, or saying which
+    ``load`` option sets a value range the weights leave ambiguous.
     """
+    return _detect(state_dict)
+
+
+def _detect(state_dict: Dict[str, torch.Tensor], img_range: Optional[float] = None):
     for family in list(_FAMILIES.values()):
         sd = family.convert(state_dict)
         cfg = family.detect(sd)
         if cfg is not None:
-            return family.name, dict(cfg), sd
+            cfg = dict(cfg)
+            cfg.update(family.value_range(state_dict, img_range) or {})
+            return family.name, cfg, sd
     keys = list(state_dict)
     shown = ", ".join(keys[:8]) + (f", ... ({len(keys)} keys)" if len(keys) > 8 else "")
     raise InputError(
@@ -265,8 +303,9 @@ def detect(state_dict: Dict[str, torch.Tensor]) -> Tuple[str, dict, Dict[str, to
 
 # One word of a file name (words are split at anything but letters and digits) that states a scale: ``x4``,
 # ``4x``, ``x4plus`` (Real-ESRGAN), ``Mx4`` / ``Lx4`` (BasicSR's EDSR_Mx4_f64b16), ``BIX4`` / ``BDX3`` / ``DNX3``
-# (RCAN's degradations) and ``SRx4`` (ESRGAN_SRx4). Whole words only: ``pix2pix`` or ``mix2`` state nothing.
-_NAME_SCALE = re.compile(r"(?:m|l|bi|bd|dn|sr)?x([1-8])(?:plus)?|([1-8])x")
+# (RCAN's degradations), ``SRx4`` (ESRGAN_SRx4) and ``PANx2`` (PAN's PANx2_DF2K). Whole words only: ``pix2pix``
+# or ``mix2`` state nothing.
+_NAME_SCALE = re.compile(r"(?:m|l|bi|bd|dn|sr|pan)?x([1-8])(?:plus)?|([1-8])x")
 
 
 def _scales_in_name(path: str) -> List[int]:
@@ -348,15 +387,28 @@ def _read_checkpoint(name: str) -> Any:
         ) from None
 
 
-def load(path_or_state: Any, scale: Optional[int] = None, device: Any = "cpu", strict: bool = True) -> nn.Module:
+_Y_ONLY = ("warn", "wrap", "keep")
+
+
+def load(path_or_state: Any, scale: Optional[int] = None, device: Any = "cpu", strict: bool = True, *,
+         img_range: Optional[float] = None, rgb_range: Optional[float] = None, y_only: str = "warn") -> nn.Module:
     """Load a checkpoint (file path, state dict or wrapped dict) into the matching architecture, in eval mode.
 
     Args:
         path_or_state: ``.pth`` / ``.pt`` path, a ``.safetensors`` path (needs ``pip install safetensors``; the
             same detection), or an already loaded dict.
-        scale: only needed for families whose weights do not record it (FSRCNN); otherwise checked.
+        scale: only needed for families whose weights do not record it (FSRCNN, PAN x2/x3); otherwise checked.
         device: where the model goes.
         strict: passed to ``load_state_dict``.
+        img_range: the value range the network was trained on (``255``: it was fed 0..255; ``1``: [0, 1]) for the
+            families that have one (EDSR, RCAN, SwinIR, RFDN, IMDN, PAN). Weights rarely record it: official
+            EDSR-PyTorch / RCAN checkpoints state it in their mean-shift biases (read automatically, and this
+            option splits ``rgb_range * mean`` when that is ambiguous); otherwise each family's official value is
+            assumed (see the README's checkpoint table). The loaded model always takes and returns [0, 1].
+        rgb_range: EDSR-PyTorch's name for ``img_range`` (the same option).
+        y_only: for a single-channel (Y, luma) checkpoint such as the usual FSRCNN ones: ``"warn"`` returns the
+            1-channel network with a warning; ``"wrap"`` returns it in :class:`YChannelWrapper` (RGB in and out,
+            the network on Y, chroma bicubic); ``"keep"`` returns the 1-channel network silently.
 
     Returns:
         ``nn.Module`` in eval mode with ``.scale``, ``.arch``, ``.config`` and ``.scale_source``: where the
@@ -368,6 +420,17 @@ def load(path_or_state: Any, scale: Optional[int] = None, device: Any = "cpu", s
     device = parse_device(device)
     if scale is not None and (isinstance(scale, bool) or not isinstance(scale, int) or scale < 1):
         raise InputError(f"scale must be a positive integer (2, 3, 4, ...), got {scale!r}")
+    for what, v in (("img_range", img_range), ("rgb_range", rgb_range)):
+        if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or not v > 0
+                              or not math.isfinite(v)):
+            raise InputError(f"{what} must be a positive number (255 for a network trained on 0..255 values, 1 for "
+                             f"[0, 1]), got {v!r}")
+    if rgb_range is not None:
+        if img_range is not None and float(img_range) != float(rgb_range):
+            raise InputError(f"img_range={img_range!r} and rgb_range={rgb_range!r} are the same option; pass one")
+        img_range = rgb_range
+    if y_only not in _Y_ONLY:
+        raise InputError(f"y_only must be one of {', '.join(map(repr, _Y_ONLY))}, got {y_only!r}")
     name = None
     if isinstance(path_or_state, (str, os.PathLike)):
         name = os.fspath(path_or_state)
@@ -385,8 +448,14 @@ def load(path_or_state: Any, scale: Optional[int] = None, device: Any = "cpu", s
         cfg = dict(cfg)
         sd = _family(arch).convert(sd)
     else:
-        arch, cfg, sd = detect(sd)
+        arch, cfg, sd = _detect(sd, img_range)
         source = "checkpoint weights"
+    if img_range is not None:
+        if not _takes(_family(arch).builder, "img_range"):
+            raise InputError(f"img_range= does not apply to {arch}: srwidgets' {arch} has no value-range setting and "
+                             "feeds the network [0, 1] values, as its official code does. For a network trained on "
+                             "another range, build it yourself and scale inside forward (x * 255 ... / 255)")
+        cfg["img_range"] = float(img_range)
     if cfg.get("upscale") is None:
         if scale is not None:
             s, source = scale, "scale= argument"
@@ -415,11 +484,29 @@ def load(path_or_state: Any, scale: Optional[int] = None, device: Any = "cpu", s
     except RuntimeError as e:
         raise InputError(f"the checkpoint looks like {arch} {cfg} but does not fit it: {str(e)[:400]}") from None
     model.scale_source = source
+    channels = cfg.get("num_channels", cfg.get("num_in_ch", cfg.get("in_nc")))
+    if channels == 1:
+        if y_only == "wrap":
+            inner = model
+            model = YChannelWrapper(inner.to(device))
+            model.scale_source = source
+        elif y_only == "warn":
+            import warnings
+
+            warnings.warn(
+                f"this {arch} checkpoint is single-channel: it takes and returns the luma (Y) of YCbCr, not RGB, so "
+                "LAM, DDR and FAIG cannot run it as it is. Load it with srwidgets.models.load(path, y_only='wrap') "
+                "(or wrap it: srwidgets.models.YChannelWrapper(model)) to get a model that takes and returns RGB "
+                "[0, 1]: the network runs on Y, the chroma is upsampled bicubically. y_only='keep' silences this.",
+                UserWarning, stacklevel=2)
     return model.to(device).eval()
 
 
 def save(model: nn.Module, path: str) -> None:
     """Save in BasicSR's ``{"params": state_dict}`` layout plus srwidgets' ``{"arch", "config"}`` record."""
+    if isinstance(model, (PadToMultiple, YChannelWrapper)):
+        raise InputError(f"save the wrapped network, not the {type(model).__name__}: "
+                         "srwidgets.models.save(model.model, path) (wrap it again after loading)")
     torch.save({"params": model.state_dict(), "srwidgets": {"arch": model.arch, "config": dict(model.config)}}, path)
 
 
@@ -475,15 +562,17 @@ def _probe_failure(model: nn.Module, size: int, device: Any, exc: Exception, hin
         return InputError(
             f"the model failed on a [1, 3, {size}, {size}] RGB input in [0, 1] {what}, and on every other size tried "
             f"({', '.join(map(str, _PROBE_SIZES))}). srwidgets models take 3-channel RGB batches; wrap "
-            "single-channel (Y) models so they take and return RGB" + hint + ".")
+            "single-channel (Y) models so they take and return RGB (srwidgets.models.YChannelWrapper(model), or "
+            "load(path, y_only='wrap'))" + hint + ".")
     ok = ", ".join(f"{s}x{s}" for s in works)
     n = _size_multiple(works, fails)
     if n is not None:
         return InputError(
             f"the model needs input sizes that are multiples of {n}: it failed on a [1, 3, {size}, {size}] input "
-            f"{what} but runs on {ok}. srwidgets runs models on images of any size: wrap the model so it pads its "
-            f"input to a multiple of {n} (F.pad(x, (0, (-w) % {n}, 0, (-h) % {n}), mode='reflect')) and crops the "
-            f"output back to [s*h, s*w], or pad the image to a multiple of {n} yourself.")
+            f"{what} but runs on {ok}. srwidgets runs models on images of any size: wrap it, "
+            f"srwidgets.models.PadToMultiple(model, {n}), which reflect-pads the input to a multiple of {n} and crops "
+            f"the output back to [s*h, s*w] (exact away from the bottom / right edge), or pad the image to a "
+            f"multiple of {n} yourself.")
     bad = ", ".join(f"{s}x{s}" for s in sorted(fails))
     return InputError(
         f"the model failed on a [1, 3, {size}, {size}] input {what}; it runs on {ok} but not on {bad}, so it needs "
@@ -550,4 +639,4 @@ def infer_scale(model: nn.Module, size: int = 12) -> int:
 
 
 __all__ = ["architectures", "build", "load", "save", "check", "detect", "infer_scale", "unwrap_state_dict",
-           "register", "unregister", "Family"]
+           "register", "unregister", "Family", "PadToMultiple", "YChannelWrapper", "rgb_to_ycbcr", "ycbcr_to_rgb"]

@@ -131,6 +131,69 @@ OFFICIAL_HEAD_TAIL = [
 ]
 
 
+DEFAULT_RGB_MEAN = (0.4488, 0.4371, 0.4040)  # DIV2K's mean, EDSR-PyTorch's and BasicSR's default
+
+
+def official_value_range(sd: StateDict, img_range=None):
+    """``{"img_range", "rgb_mean"}`` of an official EDSR-PyTorch / RCAN checkpoint, read from its mean-shift layers,
+    or ``None`` when the state dict has none (BasicSR naming: the family's defaults apply).
+
+    The official ``MeanShift`` is a fixed 1x1 conv: ``sub_mean.bias = -rgb_range * mean / std`` and ``add_mean.bias =
+    +rgb_range * mean / std``, weights ``eye / std``. The network is fed ``x * rgb_range`` (``--rgb_range``: 255 by
+    default, 1 in some forks), so the biases state ``rgb_range * mean``. That product is split as follows:
+
+    * ``img_range`` given (``load(..., img_range=)``): ``mean = bias / img_range``;
+    * the bias is DIV2K's default mean times one number ``r`` (what every official training uses): ``r``;
+    * otherwise, the one of ``rgb_range`` 1 and 255 that gives a plausible mean (every channel in 0.05 .. 0.95).
+
+    Anything else (zero biases, a per-channel std, inconsistent ``sub_mean`` / ``add_mean``) raises
+    :class:`InputError` saying which ``load`` option sets the range.
+    """
+    keys = ("sub_mean.weight", "sub_mean.bias", "add_mean.weight", "add_mean.bias")
+    if not any(k in sd for k in keys):
+        return None
+    how = ("pass it: srwidgets.models.load(path, img_range=255) for a network trained on 0..255 values "
+           "(EDSR-PyTorch's default --rgb_range 255), img_range=1 for one trained on [0, 1]")
+    if not all(k in sd for k in keys):
+        missing = ", ".join(k for k in keys if k not in sd)
+        raise InputError(f"the checkpoint has mean-shift layers but lacks {missing}: the value range it was trained "
+                         f"with cannot be read; {how}")
+    eye = torch.eye(3).view(3, 3, 1, 1)
+    for k in ("sub_mean.weight", "add_mean.weight"):
+        w = sd[k].detach().double().cpu()
+        if tuple(w.shape) != (3, 3, 1, 1) or not torch.allclose(w, eye.double(), atol=1e-6):
+            raise InputError(f"the checkpoint's '{k}' is not the identity: it was trained with a per-channel "
+                             "--rgb_std, which srwidgets does not rebuild (the official MeanShift then divides by the "
+                             "std twice). Build the network yourself and pass the nn.Module")
+    sub, add = (sd[k].detach().double().cpu().flatten() for k in ("sub_mean.bias", "add_mean.bias"))
+    if sub.numel() != 3 or not torch.allclose(sub, -add, rtol=1e-5, atol=1e-6):
+        raise InputError(f"the checkpoint's mean shifts disagree (sub_mean.bias {sub.tolist()}, add_mean.bias "
+                         f"{add.tolist()}; expected opposite values): the value range cannot be read; {how}")
+    product = add
+    if img_range is not None:
+        r = float(img_range)
+        mean = product / r
+        if not bool(((mean >= 0) & (mean <= 1)).all()):
+            raise InputError(f"with img_range={img_range:g} the checkpoint's mean-shift bias {product.tolist()} "
+                             f"would mean an RGB mean of {[round(v, 4) for v in mean.tolist()]}, outside [0, 1]: "
+                             "is img_range right? (255 for EDSR-PyTorch's default --rgb_range)")
+        return dict(img_range=r, rgb_mean=tuple(float(v) for v in mean))
+    default = torch.tensor(DEFAULT_RGB_MEAN, dtype=torch.float64)
+    ratio = product / default
+    r = float(ratio.mean())
+    if r > 0 and torch.allclose(ratio, torch.full_like(ratio, r), rtol=1e-4):
+        if abs(r - round(r)) <= 1e-4 * max(1.0, r):
+            r = float(round(r))
+        return dict(img_range=r, rgb_mean=DEFAULT_RGB_MEAN)
+    plausible = [r for r in (1.0, 255.0) if bool(((product / r >= 0.05) & (product / r <= 0.95)).all())]
+    if len(plausible) == 1:
+        r = plausible[0]
+        return dict(img_range=r, rgb_mean=tuple(float(v) for v in product / r))
+    raise InputError(f"the value range this checkpoint was trained with cannot be determined: its mean-shift bias "
+                     f"{[round(v, 6) for v in product.tolist()]} (= rgb_range x RGB mean) is not DIV2K's mean times a "
+                     f"number, nor a plausible mean at rgb_range 1 or 255; {how}")
+
+
 def rename_official(sd: StateDict, body_rules) -> StateDict:
     """Rename an official EDSR-PyTorch / RCAN state dict to BasicSR's naming: head and tail, then ``body_rules``;
     the dropped mean-shift keys are left out."""
@@ -156,7 +219,7 @@ def rename(sd: StateDict, rules) -> StateDict:
 class MeanShift(nn.Module):
     """Holds the fixed RGB mean and ``img_range`` of the BasicSR EDSR/RCAN/SwinIR conventions (not in state_dict)."""
 
-    def __init__(self, rgb_mean=(0.4488, 0.4371, 0.4040), img_range: float = 255.0):
+    def __init__(self, rgb_mean=DEFAULT_RGB_MEAN, img_range: float = 255.0):
         super().__init__()
         self.register_buffer("mean", torch.tensor(rgb_mean).view(1, 3, 1, 1), persistent=False)
         self.img_range = img_range

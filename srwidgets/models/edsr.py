@@ -3,7 +3,7 @@ from __future__ import annotations
 
 
 from ._common import (MeanShiftResidualSR, ResidualBlockNoBN, StateDict, blocks_on_region, count_indices, crop_to, grow,
-                      make_layer, rename_official, upsample_scale)
+                      make_layer, official_value_range, rename_official, upsample_scale)
 
 ARCH = "EDSR"
 
@@ -35,6 +35,11 @@ class EDSR(MeanShiftResidualSR):
 
 
 MODEL = EDSR
+
+
+# The official checkpoints' ``sub_mean`` / ``add_mean`` biases state ``rgb_range * mean``: ``load`` builds the model
+# with that ``img_range`` and ``rgb_mean`` (see ``_common.official_value_range``).
+value_range = official_value_range
 
 
 def convert(sd: StateDict) -> StateDict:

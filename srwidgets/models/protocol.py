@@ -6,7 +6,7 @@
 * :class:`FeatureLayers` — ``feature_layers()`` lists ``(name, module)`` pairs, shallow to deep, whose outputs are
   the model's sensible feature maps (block / group / body outputs): what DDR hooks.
 
-srwidgets' EDSR, RCAN, MSRResNet, RFDN and IMDN are :class:`SplitTail` (EDSR and MSRResNet also
+srwidgets' EDSR, RCAN, MSRResNet, RFDN, IMDN and PAN are :class:`SplitTail` (EDSR and MSRResNet also
 :class:`RegionFeatures`); all its architectures are :class:`FeatureLayers`. Any other ``nn.Module`` works
 everywhere: :func:`feature_layers` falls back to its top-level children.
 

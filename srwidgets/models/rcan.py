@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from torch import nn
 
-from ._common import MeanShiftResidualSR, StateDict, count_indices, make_layer, rename_official, upsample_scale
+from ._common import (MeanShiftResidualSR, StateDict, count_indices, make_layer, official_value_range,
+                      rename_official, upsample_scale)
 
 ARCH = "RCAN"
 
@@ -64,6 +65,10 @@ class RCAN(MeanShiftResidualSR):
 
 
 MODEL = RCAN
+
+
+# The official checkpoints' mean-shift biases state ``rgb_range * mean`` (see ``_common.official_value_range``).
+value_range = official_value_range
 
 
 def convert(sd: StateDict) -> StateDict:
