@@ -1,6 +1,7 @@
 """srwidgets.batch: the DI table (rows = LAM's numbers, resume, backends, bad input), windows, atlas, figures, CLI."""
 import importlib.util
 import json
+import re
 
 import numpy as np
 import pytest
@@ -312,3 +313,21 @@ def test_cli_writes_the_table_and_prints_the_summary(tmp_path, capsys):
     assert main(["di-table", "--models", "x4-fsrcnn", "--images", str(tmp_path), "--windows", "0,0,99",
                  "--out", str(tmp_path / "bad.csv")]) == 2
     assert "does not fit" in capsys.readouterr().err
+
+
+def test_cli_atlas_writes_one_figure_per_model_and_checks_the_path_first(tmp_path, capsys):
+    from PIL import Image
+
+    from srwidgets.__main__ import main
+
+    Image.fromarray((np.random.default_rng(1).random((16, 16, 3)) * 255).astype("uint8")).save(tmp_path / "x.png")
+    args = ["di-table", "--models", "x4-fsrcnn,x4-edsr-lite", "--images", str(tmp_path / "x.png"), "--windows",
+            "edges:1", "--steps", "2", "--out", str(tmp_path / "di.csv"), "--no-progress", "--atlas-stride", "32"]
+    assert main(args + ["--atlas", str(tmp_path / "atlas.png")]) == 0
+    printed = capsys.readouterr().out
+    for name in ("x4-fsrcnn", "x4-edsr-lite"):  # 64x64 SR, windows 16 on a 32 grid: 2x2 cells
+        assert (tmp_path / f"atlas_{name}.png").stat().st_size > 1000
+        assert re.search(rf"{name}: DI atlas 2x2 windows", printed), printed
+    # a bad --atlas is refused before anything is computed (no table written), naming --atlas
+    assert main(args[:-2] + ["--out", str(tmp_path / "other.csv"), "--atlas", str(tmp_path / "atlas.txt")]) == 2
+    assert "--atlas" in capsys.readouterr().err and not (tmp_path / "other.csv").exists()

@@ -4,7 +4,7 @@ The Diffusion Index of windows × images × models (:func:`srwidgets.batch.di_ta
 as it goes (run the same command again to resume), with a progress bar and a summary per model (mean and median
 DI, and PSNR with ``--downsample``). ``--ray`` runs it on a local Ray instance, ``--ray auto`` / ``--ray
 ray://host:10001`` on a cluster. ``--windows`` is ``edges:N``, ``grid:N`` or ``top,left,size[;top,left,size...]``
-in SR pixels.
+in SR pixels. ``--atlas FIGURE`` also maps the DI of every window of the first image (:func:`srwidgets.batch.di_atlas`).
 """
 from __future__ import annotations
 
@@ -43,6 +43,10 @@ def add_parser(sub):
     p.add_argument("--on-error", default="stop", choices=["stop", "skip"],
                    help="an unreadable image: stop (default) or skip it with a warning")
     p.add_argument("--device", default=None, help="cpu or cuda, local backend (default: cuda when available)")
+    p.add_argument("--atlas", default=None, metavar="FIGURE",
+                   help="also map the DI of every window of the first image on a --atlas-stride grid, one figure per "
+                        "model (png/pdf/svg/jpg; several models: FIGURE's name + _MODEL)")
+    p.add_argument("--atlas-stride", type=int, default=8, help="atlas grid step, SR pixels (default: 8)")
     add_progress_option(p)
     p.set_defaults(func=run, command="di_table")  # the module name, which __main__ looks the command up by
     return p
@@ -72,6 +76,21 @@ def summary(table) -> str:
     return "\n".join(lines)
 
 
+def atlas_paths(path: str, names) -> dict:
+    """``--atlas`` per model: the path itself for one model, else ``stem_MODEL.ext``; checked before computing."""
+    from .lam import FIGURE_EXTENSIONS
+    from ._common import check_output
+
+    stem, ext = os.path.splitext(path)
+    paths = {n: path if len(names) == 1 else f"{stem}_{n.replace(os.sep, '_')}{ext}" for n in names}
+    for out in paths.values():
+        try:
+            check_output(out, FIGURE_EXTENSIONS, what="the DI atlas figure")
+        except InputError as e:
+            raise InputError(str(e).replace("--out", "--atlas")) from None
+    return paths
+
+
 def run(args) -> int:
     from ..batch import di_table
     from ._common import load_model
@@ -79,6 +98,9 @@ def run(args) -> int:
     names = [m for m in args.models.split(",") if m]
     if not names:
         raise InputError("--models: give at least one zoo name or checkpoint path")
+    if args.atlas_stride < 1:
+        raise InputError(f"--atlas-stride must be at least 1 SR pixel, got {args.atlas_stride}")
+    atlases = atlas_paths(args.atlas, [os.path.basename(n) for n in names]) if args.atlas else {}
     models = {os.path.basename(n): load_model(n, args.device or "cpu") for n in names}
     images = args.images if os.path.isdir(args.images) else [s for s in args.images.split(",") if s]
     local = args.ray in (None, "local")
@@ -89,4 +111,17 @@ def run(args) -> int:
                      device=args.device, progress=not args.no_progress)
     print(summary(table))
     print(f"{len(table)} rows in {args.out}")
+    if atlases:
+        from ..batch import di_atlas
+        from ..data import image_files, load_image
+        from ..viz import atlas_figure
+
+        first = image_files(images)[0] if isinstance(images, str) else images[0]
+        for name, out in atlases.items():
+            atlas = di_atlas(models[name], load_image(first), stride=args.atlas_stride, size=args.window_size,
+                             steps=args.steps, sigma=args.sigma, kernel_size=args.kernel_size, path=args.path,
+                             downsample=args.downsample, device=args.device, progress=not args.no_progress)
+            atlas_figure(atlas, title=f"{name}: DI atlas of {os.path.basename(str(first))}").savefig(out, dpi=100)
+            print(f"{name}: DI atlas {atlas.di.shape[0]}x{atlas.di.shape[1]} windows, DI {atlas.di.min():.2f}.."
+                  f"{atlas.di.max():.2f}, wrote {out}")
     return 0
