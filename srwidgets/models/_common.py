@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+import re
 from typing import Dict, Tuple
 
 import torch
@@ -192,6 +193,80 @@ def official_value_range(sd: StateDict, img_range=None):
     raise InputError(f"the value range this checkpoint was trained with cannot be determined: its mean-shift bias "
                      f"{[round(v, 6) for v in product.tolist()]} (= rgb_range x RGB mean) is not DIV2K's mean times a "
                      f"number, nor a plausible mean at rgb_range 1 or 255; {how}")
+
+
+class FusedBlocksSR(nn.Module):
+    """The layout RFDN and IMDN share: ``fea_conv`` -> numbered blocks ``{block_prefix}1..n`` (every output kept)
+    -> fusion conv ``c`` on their concatenation -> ``LR_conv`` + the first features -> ``upsampler``. The network
+    sees ``x · img_range`` and its output is divided back, so the module takes and returns [0, 1]. Subclasses build
+    the layers in ``__init__`` and set ``num_block``, ``img_range`` and ``block_prefix``."""
+
+    block_prefix = "B"
+
+    def blocks(self):
+        return [getattr(self, f"{self.block_prefix}{i}") for i in range(1, self.num_block + 1)]
+
+    def features(self, x):
+        """LR-resolution features ``[N, C, h, w]`` of ``x [N, 3, h, w]`` in [0, 1] (everything before the
+        upsampler)."""
+        fea = self.fea_conv(x * self.img_range)
+        outs, h = [], fea
+        for block in self.blocks():
+            h = block(h)
+            outs.append(h)
+        return self.LR_conv(self.c(torch.cat(outs, dim=1))) + fea
+
+    def tail(self, features, x=None):
+        """The upsampler: features ``[N, C, h, w]`` -> SR ``[N, 3, s*h, s*w]`` in about [0, 1] (``x`` is not
+        used)."""
+        return self.upsampler(features) / self.img_range
+
+    def forward(self, x):
+        return self.tail(self.features(x), x)
+
+    def feature_layers(self):
+        """The blocks (shallow to deep), then ``LR_conv`` (the LR-resolution features)."""
+        return [(f"{self.block_prefix}{i}", b) for i, b in enumerate(self.blocks(), 1)] + [("LR_conv", self.LR_conv)]
+
+
+def fused_blocks(sd: StateDict, family: str, prefix: str, num_feat: int, parts) -> int:
+    """The depth of a network whose numbered blocks ``{prefix}1. ... {prefix}n.`` are all concatenated into a
+    fusion conv ``c.0`` (RFDN, IMDN): ``n`` from that conv's input width, each block checked for its ``parts``.
+
+    Raises:
+        InputError: naming the missing or extra blocks, or the parts a block lacks.
+    """
+    fused = int(sd["c.0.weight"].shape[1])
+    if fused % num_feat:
+        raise InputError(f"this looks like an {family} checkpoint, but its fusion conv 'c.0' takes {fused} channels, "
+                         f"not a multiple of its {num_feat} features: the checkpoint is damaged or another variant")
+    n = fused // num_feat
+    block_key = re.compile(rf"^{re.escape(prefix)}(\d+)\.")
+    found = sorted({int(m.group(1)) for k in sd for m in [block_key.match(k)] if m})
+    expected = list(range(1, n + 1))
+    if found != expected:
+        missing = [f"{prefix}{i}" for i in expected if i not in found]
+        extra = [f"{prefix}{i}" for i in found if i not in expected]
+        problems = [f"{what} block{'s' if len(names) > 1 else ''} {', '.join(names)}"
+                    for what, names in (("missing", missing), ("extra", extra)) if names]
+        raise InputError(f"this looks like an {family} checkpoint with {n} blocks (its fusion conv 'c.0' takes {n} x "
+                         f"{num_feat} channels), but its blocks do not match: {'; '.join(problems)}. Use the complete "
+                         "checkpoint")
+    for i in expected:
+        lacking = [p for p in parts if f"{prefix}{i}.{p}.weight" not in sd]
+        if lacking:
+            raise InputError(f"this looks like an {family} checkpoint, but block {prefix}{i} lacks "
+                             f"{', '.join(lacking)}: the checkpoint is incomplete or another variant")
+    return n
+
+
+def pixel_shuffle_factor(family: str, channels: int, out_channels: int = 3) -> int:
+    """``s`` of a final conv with ``channels = out_channels · s²`` outputs feeding ``PixelShuffle(s)``."""
+    r = int(round((channels / out_channels) ** 0.5))
+    if r < 1 or out_channels * r * r != channels:
+        raise InputError(f"this looks like an {family} checkpoint, but its upsampler conv maps to {channels} "
+                         f"channels, not {out_channels}*s*s for a PixelShuffle(s): srwidgets cannot rebuild it")
+    return r
 
 
 def rename_official(sd: StateDict, body_rules) -> StateDict:

@@ -29,7 +29,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import InputError
-from ._common import StateDict
+from ._common import FusedBlocksSR, StateDict, fused_blocks, pixel_shuffle_factor
 
 ARCH = "IMDN"
 _SLOPE = 0.05  # the official code's LeakyReLU slope
@@ -77,7 +77,7 @@ class IMDB(nn.Module):
         return self.c5(self.cca(torch.cat([d1, d2, d3, d4], dim=1))) + x
 
 
-class IMDN(nn.Module):
+class IMDN(FusedBlocksSR):
     """``[N, 3, h, w]`` RGB in [0, 1] -> ``[N, 3, s*h, s*w]`` RGB in about [0, 1] (not clipped), any ``h, w``.
 
     ``num_feat`` features (64 in the official models, a multiple of 4), ``num_block`` IMDBs (6), ``upscale`` ``s``
@@ -92,6 +92,7 @@ class IMDN(nn.Module):
     """
 
     arch = ARCH
+    block_prefix = "IMDB"
     tail_margin = 1
 
     def __init__(self, num_feat: int = 64, num_block: int = 6, upscale: int = 4, reduction: int = 16,
@@ -119,30 +120,6 @@ class IMDN(nn.Module):
         self.LR_conv = _conv(num_feat, num_feat, 3)
         self.upsampler = nn.Sequential(_conv(num_feat, num_out_ch * upscale * upscale, 3), nn.PixelShuffle(upscale))
 
-    def blocks(self):
-        return [getattr(self, f"IMDB{i}") for i in range(1, self.num_block + 1)]
-
-    def features(self, x):
-        """LR-resolution features ``[N, C, h, w]`` of ``x [N, 3, h, w]`` in [0, 1] (before the upsampler)."""
-        fea = self.fea_conv(x * self.img_range if self.img_range != 1.0 else x)
-        outs, h = [], fea
-        for block in self.blocks():
-            h = block(h)
-            outs.append(h)
-        return self.LR_conv(self.c(torch.cat(outs, dim=1))) + fea
-
-    def tail(self, features, x=None):
-        """The upsampler: features ``[N, C, h, w]`` -> SR ``[N, 3, s*h, s*w]`` (``x`` is not used)."""
-        y = self.upsampler(features)
-        return y / self.img_range if self.img_range != 1.0 else y
-
-    def forward(self, x):
-        return self.tail(self.features(x), x)
-
-    def feature_layers(self):
-        """The IMDBs ``IMDB1`` ... ``IMDBn`` (shallow to deep), then ``LR_conv`` (LR-resolution features)."""
-        return [(f"IMDB{i}", b) for i, b in enumerate(self.blocks(), 1)] + [("LR_conv", self.LR_conv)]
-
 
 MODEL = IMDN
 
@@ -163,39 +140,13 @@ def detect(sd: StateDict):
         return None
     w0 = sd["fea_conv.weight"]
     num_feat, num_in = int(w0.shape[0]), int(w0.shape[1])
-    fused = int(sd["c.0.weight"].shape[1])
-    if fused % num_feat:
-        raise InputError(f"this looks like an IMDN checkpoint, but its fusion conv 'c.0' takes {fused} channels, not "
-                         f"a multiple of its {num_feat} features: the checkpoint is damaged or another variant")
-    n = fused // num_feat
-    found = sorted({int(m.group(1)) for k in sd for m in [_BLOCK_KEY.match(k)] if m})
-    expected = list(range(1, n + 1))
-    if found != expected:
-        missing = [f"IMDB{i}" for i in expected if i not in found]
-        extra = [f"IMDB{i}" for i in found if i not in expected]
-        parts = []
-        if missing:
-            parts.append(f"missing block{'s' if len(missing) > 1 else ''} {', '.join(missing)}")
-        if extra:
-            parts.append(f"extra block{'s' if len(extra) > 1 else ''} {', '.join(extra)}")
-        raise InputError(f"this looks like an IMDN checkpoint with {n} blocks (its fusion conv 'c.0' takes {n} x "
-                         f"{num_feat} channels), but its blocks do not match: {'; '.join(parts)}. Use the complete "
-                         "checkpoint")
-    for i in expected:
-        lacking = [p for p in _BLOCK_PARTS if f"IMDB{i}.{p}.weight" not in sd]
-        if lacking:
-            raise InputError(f"this looks like an IMDN checkpoint, but block IMDB{i} lacks {', '.join(lacking)}: the "
-                             "checkpoint is incomplete or another IMDB variant")
+    n = fused_blocks(sd, "IMDN", "IMDB", num_feat, _BLOCK_PARTS)  # c.0 fuses every block: its width is the depth
     if num_feat % 4 or int(sd["IMDB1.c4.weight"].shape[0]) != num_feat // 4:
         d = int(sd["IMDB1.c4.weight"].shape[0])
         raise InputError(f"this looks like an IMDN checkpoint, but its blocks distil {d} of {num_feat} channels, not "
                          "a quarter: another distillation rate, which srwidgets does not build")
     mid = int(sd["IMDB1.cca.conv_du.0.weight"].shape[0])
-    up = int(sd["upsampler.0.weight"].shape[0])
-    r = int(round((up / 3) ** 0.5))
-    if r < 1 or 3 * r * r != up:
-        raise InputError(f"this looks like an IMDN checkpoint, but its upsampler conv maps to {up} channels, not "
-                         "3*s*s for a PixelShuffle(s): srwidgets cannot rebuild it")
+    r = pixel_shuffle_factor("IMDN", int(sd["upsampler.0.weight"].shape[0]))
     reduction = max(1, num_feat // mid)
     if max(1, num_feat // reduction) != mid:
         raise InputError(f"this looks like an IMDN checkpoint, but its channel attention squeezes {num_feat} channels "

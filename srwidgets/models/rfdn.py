@@ -34,7 +34,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import InputError
-from ._common import StateDict
+from ._common import FusedBlocksSR, StateDict, fused_blocks, pixel_shuffle_factor
 
 ARCH = "RFDN"
 _SLOPE = 0.05  # the official code's LeakyReLU slope (everywhere)
@@ -102,7 +102,7 @@ class RFDB(nn.Module):
         return self.esa(self.c5(torch.cat([d1, d2, d3, d4], dim=1)))
 
 
-class RFDN(nn.Module):
+class RFDN(FusedBlocksSR):
     """``[N, 3, h, w]`` RGB in [0, 1] -> ``[N, 3, s*h, s*w]`` RGB in about [0, 1] (not clipped), any ``h, w``.
 
     ``num_feat`` features (50 in the AIM model), ``num_block`` RFDBs (4), any ``upscale`` ``s >= 1`` (one conv
@@ -148,31 +148,6 @@ class RFDN(nn.Module):
         self.LR_conv = _conv(num_feat, num_feat, 3)
         self.upsampler = nn.Sequential(_conv(num_feat, num_out_ch * upscale * upscale, 3), nn.PixelShuffle(upscale))
 
-    def blocks(self):
-        return [getattr(self, f"B{i}") for i in range(1, self.num_block + 1)]
-
-    def features(self, x):
-        """LR-resolution features ``[N, C, h, w]`` of ``x [N, 3, h, w]`` in [0, 1] (everything before the
-        upsampler; the network sees ``x * img_range``)."""
-        fea = self.fea_conv(x * self.img_range)
-        outs, h = [], fea
-        for block in self.blocks():
-            h = block(h)
-            outs.append(h)
-        return self.LR_conv(self.c(torch.cat(outs, dim=1))) + fea
-
-    def tail(self, features, x=None):
-        """The upsampler: features ``[N, C, h, w]`` -> SR ``[N, 3, s*h, s*w]`` in about [0, 1] (``x`` is not
-        used)."""
-        return self.upsampler(features) / self.img_range
-
-    def forward(self, x):
-        return self.tail(self.features(x), x)
-
-    def feature_layers(self):
-        """The RFDBs ``B1`` ... ``Bn`` (shallow to deep), then ``LR_conv`` (LR-resolution features)."""
-        return [(f"B{i}", b) for i, b in enumerate(self.blocks(), 1)] + [("LR_conv", self.LR_conv)]
-
 
 MODEL = RFDN
 
@@ -188,42 +163,16 @@ def convert(sd: StateDict) -> StateDict:
 
 def detect(sd: StateDict):
     """``{num_feat, num_block, upscale, img_range, num_in_ch, num_out_ch}`` from the official RFDN key names
-    (``img_range`` is the official 255: weights do not record it), or ``None`` when the keys are not RFDN's. RFDN keys with a missing or extra block raise :class:`InputError` naming it."""
+    (``img_range`` is the official 255: weights do not record it), or ``None`` when the keys are not RFDN's. RFDN
+    keys with a missing or extra block raise :class:`InputError` naming it."""
     if not all(k in sd for k in ("fea_conv.weight", "LR_conv.weight", "c.0.weight", "upsampler.0.weight")) or \
             not any(_BLOCK_KEY.match(k) for k in sd):
         return None
     w0 = sd["fea_conv.weight"]
     num_feat, num_in = int(w0.shape[0]), int(w0.shape[1])
-    found = sorted({int(m.group(1)) for k in sd for m in [_BLOCK_KEY.match(k)] if m})
     # The fusion conv ``c.0`` takes the concatenation of every block's output: its input width states the depth.
-    fused = int(sd["c.0.weight"].shape[1])
-    if fused % num_feat:
-        raise InputError(f"this looks like an RFDN checkpoint, but its fusion conv 'c.0' takes {fused} channels, not "
-                         f"a multiple of its {num_feat} features: the checkpoint is damaged or another variant")
-    n = fused // num_feat
-    expected = list(range(1, n + 1))
-    if found != expected:
-        missing = [f"B{i}" for i in expected if i not in found]
-        extra = [f"B{i}" for i in found if i not in expected]
-        parts = []
-        if missing:
-            parts.append(f"missing block{'s' if len(missing) > 1 else ''} {', '.join(missing)}")
-        if extra:
-            parts.append(f"extra block{'s' if len(extra) > 1 else ''} {', '.join(extra)}")
-        raise InputError(f"this looks like an RFDN checkpoint with {n} blocks (its fusion conv 'c.0' takes {n} x "
-                         f"{num_feat} channels), but its blocks do not match: {'; '.join(parts)}. Use the complete "
-                         "checkpoint")
-    for i in expected:
-        lacking = [p for p in _BLOCK_PARTS if f"B{i}.{p}.weight" not in sd]
-        if lacking:
-            raise InputError(f"this looks like an RFDN checkpoint, but block B{i} lacks {', '.join(lacking)}: the "
-                             "checkpoint is incomplete or another RFDB variant")
-    up = sd["upsampler.0.weight"]
+    n = fused_blocks(sd, "RFDN", "B", num_feat, _BLOCK_PARTS)
     num_out = 3
-    r2 = int(up.shape[0]) // num_out
-    r = int(round(r2 ** 0.5))
-    if r * r * num_out != int(up.shape[0]) or r < 1:
-        raise InputError(f"this looks like an RFDN checkpoint, but its upsampler conv maps to {int(up.shape[0])} "
-                         "channels, not 3*s*s for a PixelShuffle(s): srwidgets cannot rebuild it")
+    r = pixel_shuffle_factor("RFDN", int(sd["upsampler.0.weight"].shape[0]), num_out)
     # The value range is not in the weights: the official networks work on 0..255 (see the module docstring).
     return dict(num_feat=num_feat, num_block=n, upscale=r, img_range=255.0, num_in_ch=num_in, num_out_ch=num_out)

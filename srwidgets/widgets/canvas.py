@@ -351,14 +351,8 @@ class CurveView:
             return top + (1 - (tf(v) - lo) / (hi - lo)) * (self.height - top - bottom)
 
         with DRAW_LOCK, hold_canvas():
-            layer = self.canvas[0]
-            layer.clear()
-            layer.fill_style = "white"
-            layer.fill_rect(0, 0, self.width, self.height)
-            layer.fill_style = "#444"
-            layer.font = "10px sans-serif"
-            layer.fill_text(f"{10 ** hi if self.log else hi:.3g}", 2, top + 8)
-            layer.fill_text(f"{10 ** lo if self.log else lo:.3g}", 2, self.height - bottom)
+            layer = self._axes((f"{10 ** hi if self.log else hi:.3g}", top + 8),
+                               (f"{10 ** lo if self.log else lo:.3g}", self.height - bottom))
             for k, x in enumerate(self.xs):
                 if n <= 12 or k % max(1, n // 12) == 0:
                     layer.fill_text(str(k), float(x) - 3, self.height - bottom + 14)
@@ -373,6 +367,19 @@ class CurveView:
                 layer.fill_circles(self.xs[ok], y_of(v[ok]), 3)
                 layer.fill_text(name, left + 4 + 110 * j, self.height - 4)
         self.select(self.selected if self.selected is not None and self.selected < n else None)
+
+    def _axes(self, *labels):
+        """Clear the chart layer to white and write the value labels ``(text, y)`` at its left edge; returns the
+        layer, its text colour and font set for tick labels (call under ``DRAW_LOCK`` and ``hold_canvas``)."""
+        layer = self.canvas[0]
+        layer.clear()
+        layer.fill_style = "white"
+        layer.fill_rect(0, 0, self.width, self.height)
+        layer.fill_style = "#444"
+        layer.font = "10px sans-serif"
+        for text, y in labels:
+            layer.fill_text(text, 2, y)
+        return layer
 
     def step_at(self, x: float) -> Optional[int]:
         """The step whose column holds display x, or ``None`` without steps."""
@@ -428,14 +435,7 @@ class BarView(CurveView):
         base = self.height - bottom
         heights = np.clip(np.nan_to_num(self.values) / hi, 0.0, 1.0) * (base - top)
         with DRAW_LOCK, hold_canvas():
-            layer = self.canvas[0]
-            layer.clear()
-            layer.fill_style = "white"
-            layer.fill_rect(0, 0, self.width, self.height)
-            layer.fill_style = "#444"
-            layer.font = "10px sans-serif"
-            layer.fill_text(f"{hi:.3g}", 2, top + 8)
-            layer.fill_text("0", 2, base)
+            layer = self._axes((f"{hi:.3g}", top + 8), ("0", base))
             for k, x in enumerate(self.xs):
                 if n <= 24 or k % max(1, n // 24) == 0:
                     layer.fill_text(str(k), float(x) - 3, self.height - 4)
