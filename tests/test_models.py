@@ -356,7 +356,7 @@ def test_shape_mismatch_is_an_input_error():
 def test_unknown_architecture_name():
     with pytest.raises(InputError, match="unknown architecture 'Foo'.*EDSR"):
         M.build("Foo")
-    assert set(M.architectures()) == {"FSRCNN", "EDSR", "MSRResNet", "RCAN", "RRDBNet", "SwinIR", "RFDN", "IMDN", "PAN"}
+    assert set(M.architectures()) == {"FSRCNN", "EDSR", "MSRResNet", "RCAN", "RRDBNet", "SwinIR", "RFDN", "IMDN", "PAN", "HAT"}
 
 
 # --- check / infer_scale -------------------------------------------------------------------------------------------
@@ -689,3 +689,25 @@ def test_edsr_res_scale_follows_width(num_feat, res_scale):
     arch, cfg, _ = M.detect(sd)
     assert arch == "EDSR" and cfg["num_feat"] == num_feat and cfg["res_scale"] == res_scale
     assert M.load(sd).body[0].res_scale == res_scale
+
+
+class _Min16(nn.Module):
+    """x2 nearest; refuses inputs smaller than 16 px (as a network with a large reflect padding would)."""
+
+    def forward(self, x):
+        if min(x.shape[-2:]) < 16:
+            raise RuntimeError(f"input too small: {tuple(x.shape)}")
+        return torch.nn.functional.interpolate(x, scale_factor=2)
+
+
+def test_check_tries_the_users_image_size_first():
+    with pytest.raises(InputError, match="12x12"):
+        M.check(_Min16(), 2)  # the tiny probe alone refuses it
+    assert M.check(_Min16(), 2, torch.rand(3, 32, 32)) == 2  # an image
+    assert M.check(_Min16(), 2, (32, 40)) == 2  # its size
+    assert M.check(_Min16(), 2, image=32) == 2
+    with pytest.raises(InputError, match="not x3"):
+        M.check(_Min16(), 3, (32, 32))  # the user's size still checks the scale
+    # too small for the model: the probes explain it, or the message names the user's size
+    with pytest.raises(InputError, match="16x16|8x8"):
+        M.check(_Min16(), 2, (8, 8))

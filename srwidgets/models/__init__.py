@@ -110,6 +110,7 @@ class Family:
 # ``convert(sd)``, imported only when needed.
 _FAMILIES: Dict[str, Family] = {}
 _BUILTIN_MODULES = {
+    "HAT": "srwidgets.models.hat",  # before SwinIR: a HAT state dict also has SwinIR's keys
     "SwinIR": "srwidgets.models.swinir",
     "PAN": "srwidgets.models.pan",
     "RRDBNet": "srwidgets.models.rrdbnet",
@@ -600,30 +601,80 @@ def _probe(model: nn.Module, size: int, device: Any = None, hint: str = ""):
     return x, y
 
 
-def check(model: nn.Module, scale: int, size: int = 12, device: Any = None) -> int:
-    """Verify that ``model`` maps ``[1, 3, h, w]`` in [0, 1] to a finite ``[1, 3, scale*h, scale*w]``.
+def _user_probe(model: nn.Module, image: Any, device: Any = None) -> torch.Tensor:
+    """``[1, 3, h, w]`` for ``check``'s ``image``: an image (anything :func:`srwidgets.data.load_image` takes) as
+    it is, or a size ``(h, w)`` / ``n`` as a deterministic image in [0, 1]; on the model's device and dtype."""
+    if isinstance(image, int) and not isinstance(image, bool):
+        image = (image, image)
+    if isinstance(image, (tuple, list)) and len(image) == 2 and all(isinstance(v, int) for v in image):
+        h, w = image
+        if h < 1 or w < 1:
+            raise InputError(f"image size must be positive (h, w), got {tuple(image)}")
+        x = torch.rand(1, 3, h, w, generator=torch.Generator().manual_seed(0))
+    else:
+        from ..data import load_image
 
-    Runs one forward pass on a small deterministic image, under :func:`~srwidgets.engine.guard.guarded` (a model
-    in train mode keeps its mode and its BatchNorm statistics). Returns ``scale``. Raises :class:`InputError` that
-    says what is wrong (not a module, wrong channel count, wrong scale, NaN/Inf, input sizes that must be multiples
-    of N, a forward pass that writes into its input) and how to fix it.
-    """
-    if not isinstance(model, nn.Module):
-        raise InputError(f"expected a torch.nn.Module, got {type(model).__name__}; load weights with srwidgets.models.load(path) or srwidgets.zoo.load(name)")
-    if not isinstance(scale, int) or scale < 1:
-        raise InputError(f"scale must be a positive int, got {scale!r}")
-    x, y = _probe(model, size, device)
+        x = load_image(image)[None].float()
+    p = next(iter(model.parameters()), None)
+    x = x.to(device if device is not None else (p.device if p is not None else "cpu"))
+    if p is not None and p.is_floating_point():
+        x = x.to(p.dtype)
+    return x
+
+
+def _check_output(x: torch.Tensor, y: Any, scale: int) -> None:
     if not isinstance(y, torch.Tensor):
         raise InputError(f"the model returned {type(y).__name__}, not a tensor; wrap it so forward returns the SR image [N, 3, s*h, s*w]")
-    want = (1, 3, scale * size, scale * size)
+    h, w = x.shape[-2:]
+    want = (1, 3, scale * h, scale * w)
     if tuple(y.shape) != want:
-        if y.dim() == 4 and y.shape[1] == 3 and y.shape[2] % size == 0 and y.shape[2] // size == y.shape[3] // size:
-            raise InputError(f"the model upscales x{y.shape[2] // size}, not x{scale}: pass scale={y.shape[2] // size} or use a x{scale} model")
+        if y.dim() == 4 and y.shape[1] == 3 and y.shape[2] % h == 0 and y.shape[3] % w == 0 \
+                and y.shape[2] // h == y.shape[3] // w:
+            raise InputError(f"the model upscales x{y.shape[2] // h}, not x{scale}: pass scale={y.shape[2] // h} or use a x{scale} model")
         if y.dim() == 4 and y.shape[1] != 3:
             raise InputError(f"the model returns {y.shape[1]} channels, expected 3 (RGB); output shape {tuple(y.shape)} for input {tuple(x.shape)}")
         raise InputError(f"the model maps {tuple(x.shape)} to {tuple(y.shape)}; expected {want} (x{scale}, RGB)")
     if not torch.isfinite(y).all():
         raise InputError("the model returns NaN or Inf on a plain input in [0, 1]; check its weights (a diverged training run?)")
+
+
+def check(model: nn.Module, scale: int, image: Any = None, size: int = 12, device: Any = None) -> int:
+    """Verify that ``model`` maps ``[1, 3, h, w]`` in [0, 1] to a finite ``[1, 3, scale*h, scale*w]``.
+
+    With ``image`` (the LR image you will use, anything :func:`srwidgets.data.load_image` takes, or just its size
+    ``(h, w)`` / ``n``) the model is first run on it: when that works the model is accepted, so a model that only
+    fails on small inputs is not refused; when it fails, the small probe below explains why (or the error says that
+    the model runs on the probe but not on your image). Otherwise one forward pass on a small deterministic
+    ``size x size`` image. Passes run under :func:`~srwidgets.engine.guard.guarded` (a model in train mode keeps its
+    mode and its BatchNorm statistics). Returns ``scale``. Raises :class:`InputError` that says what is wrong (not
+    a module, wrong channel count, wrong scale, NaN/Inf, input sizes that must be multiples of N, a forward pass
+    that writes into its input) and how to fix it.
+    """
+    if not isinstance(model, nn.Module):
+        raise InputError(f"expected a torch.nn.Module, got {type(model).__name__}; load weights with srwidgets.models.load(path) or srwidgets.zoo.load(name)")
+    if not isinstance(scale, int) or scale < 1:
+        raise InputError(f"scale must be a positive int, got {scale!r}")
+    failure = None
+    if image is not None:
+        x = _user_probe(model, image, device)
+        before = x.clone()
+        try:
+            y = _forward(model, x)
+        except Exception as e:  # explained below by the small probes
+            failure = f"({type(e).__name__}: {' '.join(str(e).split())[:200]})"
+        else:
+            if not torch.equal(x, before):
+                _probe(model, size, device)  # raises the in-place message
+            _check_output(x, y, scale)
+            return scale
+    x, y = _probe(model, size, device)
+    _check_output(x, y, scale)
+    if failure is not None:
+        h, w = x.shape[-2:]
+        uh, uw = _user_probe(model, image, "cpu").shape[-2:] if not isinstance(image, (int, tuple, list)) else (
+            (image, image) if isinstance(image, int) else tuple(image))
+        raise InputError(f"the model runs on a [1, 3, {h}, {w}] probe but failed on your {uh}x{uw} image {failure}; "
+                         "check the image size the model takes (or crop / pad the image)")
     return scale
 
 

@@ -4,8 +4,12 @@ Variants (``upsampler``):
 
 * ``"pixelshuffle"``: classical SR (SwinIR-M: embed 180, depths 6x6, heads 6x6, window 8, mlp ratio 2), x2/x3/x4/x8;
 * ``"pixelshuffledirect"``: lightweight SR (SwinIR-S: embed 60, depths 4x6, heads 4x6), one conv + PixelShuffle;
-* ``"nearest+conv"``: real-world SR (x4 only; SwinIR-L uses embed 240, depths 9x6, heads 9x8, ``resi_connection="3conv"``);
-* ``""``: no upsampler (denoising / JPEG artifact reduction, upscale 1).
+* ``"nearest+conv"``: real-world SR, x4 (``conv_up1``, ``conv_up2``) or x2 (``conv_up1`` only, as the official code
+  builds it for ``upscale=2``); SwinIR-L uses embed 240, depths 9x6, heads 9x8, ``resi_connection="3conv"``;
+* ``""``: no upsampler (colour denoising / JPEG artifact reduction, upscale 1, ``out = x + conv_last(...)``). The
+  official colour JPEG models (``task='color_jpeg_car'``: window 7, since JPEG works on 8x8 blocks) are trained with
+  ``img_range=255``, the colour denoisers (window 8) with ``img_range=1``; :func:`detect` tells them apart by the
+  window size. Either way the model takes and returns [0, 1].
 
 The official code keeps each shifted block's attention mask as a persistent buffer ``...blocks.j.attn_mask`` whose
 shape depends on the training ``img_size``. Here the mask is computed for the actual (padded) input size at every
@@ -240,8 +244,8 @@ class SwinIR(nn.Module):
             raise ValueError(f"depths {depths} and num_heads {num_heads} must have the same length")
         if upsampler not in UPSAMPLERS:
             raise ValueError(f"upsampler must be one of {UPSAMPLERS}, not {upsampler!r}")
-        if upsampler == "nearest+conv" and int(upscale) != 4:
-            raise ValueError("the 'nearest+conv' upsampler is x4 only (as in the official code)")
+        if upsampler == "nearest+conv" and int(upscale) not in (2, 4):
+            raise ValueError("the 'nearest+conv' upsampler is x2 or x4 (as in the official code)")
         if upsampler == "" and int(upscale) != 1:
             raise ValueError("upsampler '' (denoising / JPEG) means upscale 1")
         self.scale = int(upscale)
@@ -269,7 +273,8 @@ class SwinIR(nn.Module):
         elif upsampler == "nearest+conv":
             self.conv_before_upsample = nn.Sequential(nn.Conv2d(embed_dim, _NUM_FEAT, 3, 1, 1), nn.LeakyReLU(inplace=True))
             self.conv_up1 = nn.Conv2d(_NUM_FEAT, _NUM_FEAT, 3, 1, 1)
-            self.conv_up2 = nn.Conv2d(_NUM_FEAT, _NUM_FEAT, 3, 1, 1)
+            if self.scale == 4:
+                self.conv_up2 = nn.Conv2d(_NUM_FEAT, _NUM_FEAT, 3, 1, 1)
             self.conv_hr = nn.Conv2d(_NUM_FEAT, _NUM_FEAT, 3, 1, 1)
             self.conv_last = nn.Conv2d(_NUM_FEAT, 3, 3, 1, 1)
             self.lrelu = nn.LeakyReLU(negative_slope=0.2, inplace=True)
@@ -320,7 +325,8 @@ class SwinIR(nn.Module):
         elif self.upsampler == "nearest+conv":
             y = self.conv_before_upsample(feat)
             y = self.lrelu(self.conv_up1(F.interpolate(y, scale_factor=2, mode="nearest")))
-            y = self.lrelu(self.conv_up2(F.interpolate(y, scale_factor=2, mode="nearest")))
+            if self.scale == 4:
+                y = self.lrelu(self.conv_up2(F.interpolate(y, scale_factor=2, mode="nearest")))
             out = self.conv_last(self.lrelu(self.conv_hr(y)))
         else:
             out = x + self.conv_last(feat)
@@ -375,8 +381,9 @@ def detect(sd: StateDict):
         heads.append(table.shape[1])
         window = (math.isqrt(table.shape[0]) + 1) // 2
     mlp_ratio = sd["layers.0.residual_group.blocks.0.mlp.fc1.weight"].shape[0] / embed_dim
+    extra = {}
     if "conv_up1.weight" in sd and "conv_hr.weight" in sd:
-        upsampler, upscale = "nearest+conv", 4
+        upsampler, upscale = "nearest+conv", 4 if "conv_up2.weight" in sd else 2
     elif "conv_before_upsample.0.weight" in sd:
         upsampler = "pixelshuffle"
         upscale = upsample_scale(sd, "upsample.", sd["conv_before_upsample.0.weight"].shape[0])
@@ -385,7 +392,9 @@ def detect(sd: StateDict):
         upscale = math.isqrt(sd["upsample.0.weight"].shape[0] // 3)
     elif "conv_last.weight" in sd:
         upsampler, upscale = "", 1
+        if window == 7:  # the official colour JPEG artifact-reduction models (task='color_jpeg_car'): 0..255 inside
+            extra["img_range"] = 255.0
     else:
         return None
     return dict(embed_dim=embed_dim, depths=tuple(depths), num_heads=tuple(heads), window_size=window,
-                mlp_ratio=float(mlp_ratio), upscale=upscale, upsampler=upsampler, resi_connection=resi)
+                mlp_ratio=float(mlp_ratio), upscale=upscale, upsampler=upsampler, resi_connection=resi, **extra)

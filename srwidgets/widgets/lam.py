@@ -37,6 +37,22 @@ __all__ = ["LAMWidget"]
 COLORMAPS = ["jet", "seismic", "viridis", "magma", "inferno", "hot", "coolwarm", "RdBu_r", "gray"]
 ATLAS_CMAP = "magma"  # the DI atlas' colours, as srwidgets.viz.di.atlas_figure draws it
 ATLAS_WINDOWS_PER_TASK = 8  # atlas windows per engine call: the progress bar moves (and a cancel lands) between them
+DIFFERENCE_CMAP = "RdBu_r"  # the signed difference of two models' maps (red: the first model uses the pixel more)
+VIEWS = {"map": "the raw LAM map |Σ_c A_c| / max",
+         "kde": "kernel-density view of the LAM map (srwidgets.viz.kde_map, the LAM paper's style)",
+         "erf": "effective receptive field of the window: |∇_x D(F(x))| at the input (srwidgets.lam.erf)",
+         "difference": "compare mode: the first model's map minus the second's, on the first model's panel"}
+"""The LR panels' views (the ``view`` traitlet)."""
+
+
+def difference_rgba(map_a, map_b, alpha: float = 0.5):
+    """The signed difference ``map_a − map_b`` coloured with :data:`DIFFERENCE_CMAP`, symmetric limits
+    ``±max|d|`` (white: equal; red: ``a`` larger), as :func:`srwidgets.viz.difference_figure` draws it."""
+    import numpy as np
+
+    d = np.nan_to_num(viz._numpy(map_a).astype(np.float64) - viz._numpy(map_b).astype(np.float64), nan=0.0)
+    limit = max(float(np.abs(d).max()), 1e-12)
+    return viz.heatmap_rgba(0.5 + 0.5 * d / limit, DIFFERENCE_CMAP, alpha)
 
 
 class LAMWidget(EngineWidget):
@@ -60,6 +76,12 @@ class LAMWidget(EngineWidget):
         ``steps``, ``sigma``, ``kernel_size``, ``baseline`` (a path name of :data:`srwidgets.lam.PATHS`): the
         engine's knobs; changing one re-runs the current window.
         ``alpha`` (heatmap opacity in ``[0, 1]``), ``colormap`` (matplotlib name): display only.
+        ``view`` (a key of :data:`VIEWS`): what the LR panels show: ``"map"`` (default) the raw LAM map, ``"kde"``
+        its kernel-density view (:func:`srwidgets.viz.kde_map`, of finished maps; a refining map shows raw),
+        ``"erf"`` the window's effective receptive field (:func:`srwidgets.lam.effective_receptive_field`, computed
+        on the worker, cached per window and model; ``erf_results`` holds them), ``"difference"`` (compare mode
+        only) ``map_1 − map_2`` of the first two models, signed, diverging colours (``RdBu_r``, symmetric limits
+        ``±max|d|``), on the first model's panel (the others keep their raw maps).
         ``window_size`` (SR pixels of a click/drag window), ``free_size`` (drag any rectangle instead).
         ``atlas`` (draw the DI atlas over the SR image: the DI of every ``window_size`` window on an
         ``atlas_stride`` grid, SR pixels, for the first model; a click on the SR canvas then opens the window of the
@@ -88,6 +110,7 @@ class LAMWidget(EngineWidget):
     atlas = Bool(False, help="draw the DI atlas over the SR image; a click then opens a cell's window")
     atlas_stride = Int(8, help="stride of the DI atlas' windows, SR pixels")
     atlas_result = AnyTrait(None, allow_none=True, help="the DIAtlas shown (None when none)")
+    view = Unicode("map", help="what the LR panels show: a key of VIEWS (map, kde, erf, difference)")
 
     default_figure_path = "lam.png"
     history_size = 10
@@ -107,6 +130,9 @@ class LAMWidget(EngineWidget):
             raise InputError(f"compare mode needs models of one scale; got {scales}")
         self.scale = next(iter(scales.values()))
         self._maps: Dict[str, Any] = {}  # name -> the map now painted (final or partial), for alpha/cmap changes
+        self._final: Dict[str, bool] = {}  # name -> whether _maps[name] is a finished result's map
+        self._kdes: Dict[str, Any] = {}  # name -> (map, its kde_map), the KDE of the finished map shown
+        self.erf_results: Dict[str, Any] = {}  # name -> ERFResult of the current window (filled in the erf view)
         self._sr_shown = False
         self._image_key = image_digest(self.image)
         self._atlas_job = None  # the job computing the atlas, while it does
@@ -148,6 +174,7 @@ class LAMWidget(EngineWidget):
         self.lr_views: Dict[str, ImageView] = {}
         self.di_labels: Dict[str, widgets.Label] = {}
         self.gini_labels: Dict[str, widgets.Label] = {}
+        self.completeness_labels: Dict[str, widgets.Label] = {}
         panels = []
         for name in self.names:
             view = ImageView(h, w, zoom=lr_zoom, max_size=max_display // 2 if self.compare else max_display,
@@ -157,9 +184,12 @@ class LAMWidget(EngineWidget):
             di, gini = widgets.Label("DI -"), widgets.Label("Gini -")
             di.add_class("srw-di")
             gini.add_class("srw-gini")
+            comp = widgets.Label("")
+            comp.add_class("srw-completeness")
             self.lr_views[name], self.di_labels[name], self.gini_labels[name] = view, di, gini
+            self.completeness_labels[name] = comp
             panel = widgets.VBox([widgets.HTML(f"<b>{html.escape(name)}</b>: attribution on the LR input"),
-                                  view.canvas, widgets.HBox([di, gini])])
+                                  view.canvas, widgets.HBox([di, gini]), comp])
             panel.add_class("srw-lam-panel")
             panels.append(panel)
         self._panels_box = widgets.HBox(panels, layout=widgets.Layout(flex_flow="row wrap"))
@@ -203,10 +233,15 @@ class LAMWidget(EngineWidget):
         options = COLORMAPS if self.colormap in COLORMAPS else COLORMAPS + [self.colormap]
         self.colormap_dropdown = widgets.Dropdown(options=options, description="Colormap:",
                                                   layout=widgets.Layout(width="220px"))
+        views = [v for v in VIEWS if v != "difference" or self.compare]
+        self.view_buttons = widgets.ToggleButtons(options=views, description="View:",
+                                                  tooltips=[VIEWS[v] for v in views],
+                                                  style={"button_width": "80px"})
         self._display_row = widgets.HBox([
             linked("baseline", self.baseline_dropdown),
             linked("alpha", widgets.FloatSlider(min=0.0, max=1.0, step=0.05, description="Alpha:")),
             linked("colormap", self.colormap_dropdown),
+            linked("view", self.view_buttons),
         ])
 
     # ------------------------------------------------------------------------------------------------ validation
@@ -244,6 +279,17 @@ class LAMWidget(EngineWidget):
             return self.baseline
         return proposal["value"]
 
+    @validate("view")
+    def _validate_view(self, proposal):
+        name = proposal["value"]
+        if name not in VIEWS:
+            self.error = f"unknown view {name!r}; choose one of {', '.join(VIEWS)}"
+            return self.view
+        if name == "difference" and not self.compare:
+            self.error = "the difference view needs two models (compare mode)"
+            return self.view
+        return name
+
     @validate("colormap")
     def _validate_colormap(self, proposal):
         import matplotlib
@@ -260,6 +306,7 @@ class LAMWidget(EngineWidget):
     @observe("window")
     def _window_changed(self, change) -> None:
         if self._ready and not self.closed:
+            self.erf_results = {}
             self._draw_window()
             self._run()
 
@@ -271,10 +318,22 @@ class LAMWidget(EngineWidget):
     @observe("alpha", "colormap")
     def _display_changed(self, change) -> None:
         if self._ready:
-            for name, m in list(self._maps.items()):
-                self._paint_map(name, m)
+            self._repaint()
             if self.atlas_result is not None:
                 self._show_atlas(self.atlas_result)
+
+    @observe("view")
+    def _view_changed(self, change) -> None:
+        if not self._ready or self.closed:
+            return
+        todo = self._erf_todo(tuple(self.window)) if self.window else []  # fills erf_results from the cache
+        self._repaint()
+        if todo:
+            self._run()
+
+    def _repaint(self) -> None:
+        for name in self.names:
+            self._paint_view(name)
 
     @observe("atlas")
     def _atlas_changed(self, change) -> None:
@@ -347,6 +406,41 @@ class LAMWidget(EngineWidget):
         return ("atlas", name, model_key(self.engines[name].model), self._image_key) + tuple(
             (k, str(v)) for k, v in sorted(settings.items()))
 
+    def _erf_key(self, name: str, window: tuple) -> tuple:
+        return ("erf", name, tuple(window), model_key(self.engines[name].model))
+
+    def _erf_todo(self, window: tuple) -> list:
+        """In the erf view: the models whose ERF of ``window`` is not cached (the cached ones are put in
+        ``erf_results``); else ``[]``."""
+        if self.view != "erf" or not window:
+            return []
+        todo = []
+        for name in self.names:
+            cached = self.cache_get(self._erf_key(name, window))
+            if cached is None:
+                todo.append(name)
+            else:
+                self.erf_results[name] = cached
+        return todo
+
+    def _erf_work(self, window: tuple, todo: list):
+        """``work(job)`` computing the ERF of ``window`` for the models ``todo`` (``None`` when none)."""
+        if not todo:
+            return None
+        keys = {name: self._erf_key(name, window) for name in todo}
+
+        def work(job):
+            from ..lam import effective_receptive_field
+
+            for name in todo:
+                engine = self.engines[name]
+                res = effective_receptive_field(engine.model, self.image, window, scale=self.scale,
+                                                device=engine.device)
+                self.cache_put(keys[name], res)
+                job.deliver(self._show_erf, name, window, res)
+
+        return work
+
     def _atlas_work(self):
         """``None`` when the atlas is off or cached (then shown now); else ``work(job)`` computing and showing it."""
         if not self.atlas:
@@ -398,14 +492,15 @@ class LAMWidget(EngineWidget):
         window, settings = tuple(self.window), self.settings()
         cached = {n: self.cache_get(self._key(n, window, settings)) for n in self.names}
         cached = {n: r for n, r in cached.items() if r is not None}
+        erf_work = self._erf_work(window, self._erf_todo(window))
         if len(cached) == len(self.names):
             self.supersede()
             self.error = ""
             for name in self.names:
                 self._show_panel(name, cached[name])
             self._show_final(cached, cached=True)
-            if atlas_work is not None:
-                self._start(None, "", atlas_work)
+            if atlas_work is not None or erf_work is not None:
+                self._start(erf_work, "ERF of the window", atlas_work)
             return
         todo = [n for n in self.names if n not in cached]
         if self.busy:
@@ -428,6 +523,8 @@ class LAMWidget(EngineWidget):
                 results[name] = res
                 job.deliver(self._show_panel, name, res)
             job.deliver(self._show_final, results)
+            if erf_work is not None:
+                erf_work(job)
 
         t, l, h, w = window
         self._start(work, f"LAM of ({t}, {l}, {h}x{w})", atlas_work)
@@ -476,9 +573,49 @@ class LAMWidget(EngineWidget):
         self.atlas_result = None
         self.sr_view.clear("overlay")
 
-    def _paint_map(self, name: str, map2d) -> None:
-        self._maps[name] = map2d
-        self.lr_views[name].show("overlay", viz.heatmap_rgba(map2d, self.colormap, self.alpha))
+    def _paint_map(self, name: str, map2d, final: bool = False) -> None:
+        self._maps[name], self._final[name] = map2d, final
+        self._paint_view(name)
+        if self.view == "difference" and self.compare and name == self.names[1]:
+            self._paint_view(self.names[0])
+
+    def _kde(self, name: str, map2d):
+        known = self._kdes.get(name)
+        if known is None or known[0] is not map2d:
+            known = self._kdes[name] = (map2d, viz.kde_map(map2d))
+        return known[1]
+
+    def view_rgba(self, name: str):
+        """The overlay of panel ``name`` in the current ``view`` (``uint8 h × w × 4`` on the LR grid), ``None``
+        when there is nothing to show yet."""
+        view = self.view
+        if view == "erf":
+            res = self.erf_results.get(name)
+            return None if res is None else viz.heatmap_rgba(res.map, self.colormap, self.alpha)
+        if view == "difference" and self.compare and name == self.names[0]:
+            a, b = self.names[:2]
+            if not (self._final.get(a) and self._final.get(b)):
+                return None
+            return difference_rgba(self._maps[a], self._maps[b], self.alpha)
+        m = self._maps.get(name)
+        if m is None:
+            return None
+        if view == "kde" and self._final.get(name):
+            m = self._kde(name, m)
+        return viz.heatmap_rgba(m, self.colormap, self.alpha)
+
+    def _paint_view(self, name: str) -> None:
+        rgba = self.view_rgba(name)
+        if rgba is None:
+            self.lr_views[name].clear("overlay")
+        else:
+            self.lr_views[name].show("overlay", rgba)
+
+    def _show_erf(self, name: str, window: tuple, res) -> None:
+        if tuple(self.window) != tuple(window):
+            return
+        self.erf_results[name] = res
+        self._paint_view(name)
 
     def _paint_partial(self, name: str, attribution) -> None:
         self._paint_map(name, attribution_map(attribution))
@@ -487,14 +624,17 @@ class LAMWidget(EngineWidget):
 
     def _clear_panel(self, name: str) -> None:
         self._maps.pop(name, None)
+        self._final.pop(name, None)
         self.lr_views[name].clear("overlay")
         self.di_labels[name].value = "DI -"
         self.gini_labels[name].value = "Gini -"
+        self.completeness_labels[name].value = ""
 
     def _show_panel(self, name: str, res) -> None:
-        self._paint_map(name, res.map)
+        self._paint_map(name, res.map, final=True)
         self.di_labels[name].value = f"DI {res.diffusion_index:.2f}"
         self.gini_labels[name].value = f"Gini {res.gini:.3f}"
+        self.completeness_labels[name].value = viz.completeness(res) or ""
 
     def _show_final(self, results: dict, cached: bool = False) -> None:
         first = results[self.names[0]]
