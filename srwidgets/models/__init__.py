@@ -124,7 +124,7 @@ _BUILTIN_MODULES = {
 for _name, _path in _BUILTIN_MODULES.items():
     _FAMILIES[_name] = Family(_name, module=_path)
 # the order ``architectures()`` has always listed them in
-_LISTING = ["FSRCNN", "EDSR", "MSRResNet", "RCAN", "RRDBNet", "SwinIR", "RFDN", "IMDN", "PAN"]
+_LISTING = ["FSRCNN", "EDSR", "MSRResNet", "RCAN", "RRDBNet", "SwinIR", "HAT", "RFDN", "IMDN", "PAN"]
 
 
 def register(name: str, detect: Callable[[StateDictT], Optional[dict]], build: Callable[..., nn.Module],
