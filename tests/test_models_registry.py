@@ -101,8 +101,8 @@ def test_a_registered_family_is_tried_first_or_last():
 
 
 def test_the_built_in_families_are_registry_entries():
-    assert M.architectures()[:9] == ["FSRCNN", "EDSR", "MSRResNet", "RCAN", "RRDBNet", "SwinIR", "RFDN", "IMDN",
-                                     "PAN"]
+    assert M.architectures()[:10] == ["FSRCNN", "EDSR", "MSRResNet", "RCAN", "RRDBNet", "SwinIR", "HAT", "RFDN",
+                                      "IMDN", "PAN"]
     with pytest.raises(InputError, match="built in"):
         M.unregister("EDSR")
     # replacing a built-in is explicit, and unregistering the replacement brings the built-in back
