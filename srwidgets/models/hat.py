@@ -31,8 +31,8 @@ from torch import nn
 
 from ..errors import InputError
 from ._common import MeanShift, StateDict, Upsample, count_indices, upsample_scale
-from .swinir import (Mlp, PatchEmbed, _image, _tokens, relative_position_index, shifted_window_mask,
-                     window_partition, window_reverse)
+from .swinir import (Mlp, PatchEmbed, WindowTransformerSR, _image, _tokens, relative_position_index,
+                     shifted_window_mask, window_partition, window_reverse)
 
 ARCH = "HAT"
 _NUM_FEAT = 64  # width of the reconstruction convs in the official code (fixed)
@@ -213,7 +213,7 @@ class RHAG(nn.Module):
         return x + _tokens(self.conv(_image(self.residual_group(x, x_size, rpi_sa, rpi_oca, mask), x_size)))
 
 
-class HAT(nn.Module):
+class HAT(WindowTransformerSR):
     """``[N, 3, h, w]`` in [0, 1] -> ``[N, 3, s*h, s*w]`` (classical HAT, pixelshuffle reconstruction).
 
     Keys as the official ``hat_arch.HAT``: ``relative_position_index_SA``, ``relative_position_index_OCA``
@@ -272,31 +272,11 @@ class HAT(nn.Module):
         self.conv_last = nn.Conv2d(_NUM_FEAT, 3, 3, 1, 1)
         self.apply(self._init_weights)
 
-    @staticmethod
-    def _init_weights(m):
-        if isinstance(m, nn.Linear):
-            nn.init.trunc_normal_(m.weight, std=0.02)
-            if m.bias is not None:
-                nn.init.zeros_(m.bias)
-        elif isinstance(m, nn.LayerNorm):
-            nn.init.ones_(m.weight)
-            nn.init.zeros_(m.bias)
-
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
         # exports without the (deterministic) index buffers still load strictly
         for name in ("relative_position_index_SA", "relative_position_index_OCA"):
             state_dict.setdefault(prefix + name, getattr(self, name).clone())
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
-
-    def pad(self, x):
-        """Reflect-pad ``[N, C, h, w]`` at the bottom/right to multiples of ``window_size`` (replicate when the
-        image is too small to reflect)."""
-        h, w = x.shape[-2:]
-        ws = self.window_size
-        ph, pw = (-h) % ws, (-w) % ws
-        if ph or pw:
-            x = F.pad(x, (0, pw, 0, ph), mode="reflect" if ph < h and pw < w else "replicate")
-        return x
 
     def forward_features(self, x):
         """Deep features ``[N, C, H, W]`` -> ``[N, C, H, W]`` (H, W multiples of the window size)."""
@@ -317,11 +297,6 @@ class HAT(nn.Module):
         feat = self.conv_after_body(self.forward_features(feat)) + feat
         out = self.conv_last(self.upsample(self.conv_before_upsample(feat)))
         return self.shift.denormalize(out)[..., : self.scale * h, : self.scale * w]
-
-    def feature_layers(self):
-        """The residual hybrid attention groups (token outputs ``[N, H·W, C]``), then ``conv_after_body``
-        (``[N, C, H, W]``)."""
-        return [(f"layers.{i}", m) for i, m in enumerate(self.layers)] + [("conv_after_body", self.conv_after_body)]
 
 
 MODEL = HAT

@@ -216,7 +216,36 @@ class UpsampleOneStep(nn.Sequential):
         super().__init__(nn.Conv2d(dim, scale * scale * out_ch, 3, 1, 1), nn.PixelShuffle(scale))
 
 
-class SwinIR(nn.Module):
+class WindowTransformerSR(nn.Module):
+    """What SwinIR and HAT share: transformer weight init, padding to window multiples, and the feature layers
+    (the residual groups, token outputs ``[N, H·W, C]``, then ``conv_after_body``, ``[N, C, H, W]``)."""
+
+    @staticmethod
+    def _init_weights(m):
+        if isinstance(m, nn.Linear):
+            nn.init.trunc_normal_(m.weight, std=0.02)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.LayerNorm):
+            nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)
+
+    def pad(self, x):
+        """Reflect-pad ``[N, C, h, w]`` at the bottom/right to multiples of ``window_size`` (replicate when the
+        image is too small to reflect)."""
+        h, w = x.shape[-2:]
+        ws = self.window_size
+        ph, pw = (-h) % ws, (-w) % ws
+        if ph or pw:
+            x = F.pad(x, (0, pw, 0, ph), mode="reflect" if ph < h and pw < w else "replicate")
+        return x
+
+    def feature_layers(self):
+        """The residual groups ``layers.i`` (shallow to deep), then ``conv_after_body``."""
+        return [(f"layers.{i}", m) for i, m in enumerate(self.layers)] + [("conv_after_body", self.conv_after_body)]
+
+
+class SwinIR(WindowTransformerSR):
     """``[N, 3, h, w]`` in [0, 1] -> ``[N, 3, s*h, s*w]``. Keys: ``conv_first``, ``patch_embed.norm``,
     ``layers.i.residual_group.blocks.j.{norm1, attn.relative_position_bias_table, attn.relative_position_index,
     attn.qkv, attn.proj, norm2, mlp.fc1, mlp.fc2}``, ``layers.i.conv``, ``norm``, ``conv_after_body``, then per
@@ -282,25 +311,6 @@ class SwinIR(nn.Module):
             self.conv_last = nn.Conv2d(embed_dim, 3, 3, 1, 1)
         self.apply(self._init_weights)
 
-    @staticmethod
-    def _init_weights(m):
-        if isinstance(m, nn.Linear):
-            nn.init.trunc_normal_(m.weight, std=0.02)
-            if m.bias is not None:
-                nn.init.zeros_(m.bias)
-        elif isinstance(m, nn.LayerNorm):
-            nn.init.ones_(m.weight)
-            nn.init.zeros_(m.bias)
-
-    def pad(self, x):
-        """Reflect-pad ``[N, C, h, w]`` at the bottom/right to multiples of ``window_size``."""
-        h, w = x.shape[-2:]
-        ws = self.window_size
-        ph, pw = (-h) % ws, (-w) % ws
-        if ph or pw:
-            x = F.pad(x, (0, pw, 0, ph), mode="reflect" if ph < h and pw < w else "replicate")
-        return x
-
     def forward_features(self, x):
         """Deep features ``[N, C, H, W]`` -> ``[N, C, H, W]`` (H, W multiples of the window size)."""
         x_size = (x.shape[2], x.shape[3])
@@ -332,10 +342,6 @@ class SwinIR(nn.Module):
             out = x + self.conv_last(feat)
         out = self.shift.denormalize(out)
         return out[..., : self.scale * h, : self.scale * w]
-
-    def feature_layers(self):
-        """The residual Swin groups (token outputs ``[N, H·W, C]``), then ``conv_after_body`` (``[N, C, H, W]``)."""
-        return [(f"layers.{i}", m) for i, m in enumerate(self.layers)] + [("conv_after_body", self.conv_after_body)]
 
 
 MODEL = SwinIR
