@@ -22,8 +22,8 @@ import torch
 
 from ..errors import InputError
 
-__all__ = ["VALUE_TOLERANCE", "image_tensor", "check_int", "check_number", "check_choice", "check_seed",
-           "check_value_range"]
+__all__ = ["VALUE_TOLERANCE", "MAX_STEPS", "image_tensor", "check_int", "check_number", "check_choice", "check_seed",
+           "check_steps", "check_value_range"]
 
 VALUE_TOLERANCE = 1e-3
 """How far pixel values may leave [0, 1] (rounding after resampling) before an image is refused."""
@@ -73,6 +73,28 @@ def check_int(name: str, value, minimum: Optional[int] = None, hint: str = "") -
         shown = int(value) if ok else repr(value)
         raise InputError(f"{name} must be an integer{at_least}{hint}, got {shown}")
     return int(value)
+
+
+MAX_STEPS = 100_000
+"""The most integration steps (path points, Riemann steps, samples) one call accepts. Far past where any
+attribution changes (the papers use 50-100; the Riemann error of a smooth path falls as 1/steps, below float32
+rounding long before 10^5), and small enough that one call ends in hours, not years. Engines build their plans
+lazily, so memory does not grow with ``steps``; this ceiling bounds the time."""
+
+
+def check_steps(value, name: str = "steps", hint: str = "", ceiling: int = MAX_STEPS) -> int:
+    """An integration step count: an integer in ``[1, ceiling]`` (numpy integers accepted).
+
+    Example:
+        >>> check_steps(50)
+        50
+    """
+    steps = check_int(name, value, 1, hint)
+    if steps > ceiling:
+        raise InputError(f"{name}={steps} is above the ceiling of {ceiling:,} steps: attributions stop changing long "
+                         f"before (the Riemann error falls as 1/{name}; the papers use 50-100), and the call would "
+                         f"run for days; use at most {ceiling:,}{hint}")
+    return steps
 
 
 def check_number(name: str, value, minimum: Optional[float] = None, hint: str = "") -> float:
