@@ -23,7 +23,7 @@ import torch
 from ..errors import InputError
 
 __all__ = ["VALUE_TOLERANCE", "MAX_STEPS", "image_tensor", "check_int", "check_number", "check_choice", "check_seed",
-           "check_steps", "check_value_range"]
+           "check_steps", "check_memory_budget", "check_value_range"]
 
 VALUE_TOLERANCE = 1e-3
 """How far pixel values may leave [0, 1] (rounding after resampling) before an image is refused."""
@@ -95,6 +95,35 @@ def check_steps(value, name: str = "steps", hint: str = "", ceiling: int = MAX_S
                          f"before (the Riemann error falls as 1/{name}; the papers use 50-100), and the call would "
                          f"run for days; use at most {ceiling:,}{hint}")
     return steps
+
+
+_UNITS = {"": 1, "b": 1, "k": 1 << 10, "kb": 1 << 10, "kib": 1 << 10, "m": 1 << 20, "mb": 1 << 20, "mib": 1 << 20,
+          "g": 1 << 30, "gb": 1 << 30, "gib": 1 << 30, "t": 1 << 40, "tb": 1 << 40, "tib": 1 << 40}
+
+
+def check_memory_budget(value, name: str = "memory_budget") -> Optional[int]:
+    """A memory budget in bytes: ``None`` (the engine's default), a positive number, or a string with a unit
+    (``"1GB"``, ``"512 MiB"``; binary units: 1 GB = 2^30 bytes, as the defaults are stated). Returns int bytes.
+
+    Example:
+        >>> check_memory_budget("1GB"), check_memory_budget(4096), check_memory_budget(None)
+        (1073741824, 4096, None)
+    """
+    if value is None:
+        return None
+    if isinstance(value, str):
+        text = value.strip().lower().replace(" ", "")
+        digits = text.rstrip("abcdefghijklmnopqrstuvwxyz")
+        unit = text[len(digits):]
+        try:
+            number = float(digits)
+        except ValueError:
+            number = None
+        if number is None or unit not in _UNITS or not math.isfinite(number) or number * _UNITS[unit] < 1:
+            raise InputError(f"{name}={value!r} is not a memory size; give bytes (e.g. {1 << 30}) or a string with a "
+                             "unit such as '512MB' or '2GB' (or None for the default)")
+        return int(number * _UNITS[unit])
+    return int(check_number(name, value, 1, " (bytes, e.g. 2**30, or a string like '1GB'; None for the default)"))
 
 
 def check_number(name: str, value, minimum: Optional[float] = None, hint: str = "") -> float:
