@@ -1,0 +1,241 @@
+"""Checkpoint I/O: reading ``.pth`` / ``.pt`` / ``.safetensors`` files, unwrapping the usual layouts, the scale a
+file name states, :func:`load` (detect, check, build, fill) and :func:`save`."""
+from __future__ import annotations
+
+import math
+import os
+import re
+from typing import Any, Dict, List, Optional, Tuple
+
+import torch
+from torch import nn
+
+from ..errors import InputError
+from .registry import _detect, _family, _takes, build
+from .wrappers import PadToMultiple, YChannelWrapper
+
+def unwrap_state_dict(obj: Any) -> Tuple[Dict[str, torch.Tensor], dict]:
+    """Return ``(state_dict, meta)`` from a checkpoint object: a bare state dict or one wrapped in ``params_ema``
+    / ``params`` / ``state_dict`` / ``model``; ``meta`` is srwidgets' own ``{"arch", "config"}`` record if any."""
+    meta = {}
+    if isinstance(obj, nn.Module):
+        return obj.state_dict(), meta
+    if not isinstance(obj, dict):
+        raise InputError(f"a checkpoint must hold a state dict (a dict of tensors); this one holds {type(obj).__name__}")
+    if isinstance(obj.get("srwidgets"), dict):
+        meta = obj["srwidgets"]
+    for key in ("params_ema", "params", "state_dict", "model"):
+        if key in obj and isinstance(obj[key], dict):
+            obj = obj[key]
+            break
+    sd = {k[7:] if k.startswith("module.") else k: v for k, v in obj.items() if isinstance(v, torch.Tensor)}
+    if not sd:
+        raise InputError("the checkpoint holds no tensors: is it a state dict of an SR model?")
+    return sd, meta
+
+
+# (RCAN's degradations), ``SRx4`` (ESRGAN_SRx4) and ``PANx2`` (PAN's PANx2_DF2K). Whole words only: ``pix2pix``
+# or ``mix2`` state nothing.
+_NAME_SCALE = re.compile(r"(?:m|l|bi|bd|dn|sr|pan)?x([1-8])(?:plus)?|([1-8])x")
+
+
+def _scales_in_name(path: str) -> List[int]:
+    """The scales stated by words of the file name (not its folders), in order, without repeats."""
+    found: List[int] = []
+    for word in re.split(r"[^a-z0-9]+", os.path.basename(os.fspath(path)).lower()):
+        m = _NAME_SCALE.fullmatch(word)
+        if m:
+            s = int(m.group(1) or m.group(2))
+            if s not in found:
+                found.append(s)
+    return found
+
+
+def _scale_from_name(path: str) -> Optional[int]:
+    """The scale the file name states (``fsrcnn_x4.pth``, ``RCAN_BIX4.pt``, ``model_4x.pth``), or ``None`` when
+    it states none or several different ones."""
+    found = _scales_in_name(path)
+    return found[0] if len(found) == 1 else None
+
+
+def _is_safetensors(path: str) -> bool:
+    """A ``.safetensors`` file: by its extension, or by its header (a little-endian 8-byte length, then ``{``) for
+    one saved under another name. A PyTorch checkpoint starts with a zip or pickle header instead."""
+    if path.lower().endswith(".safetensors"):
+        return True
+    try:
+        with open(path, "rb") as f:
+            head = f.read(9)
+    except OSError:
+        return False
+    if len(head) < 9 or head[8:9] != b"{":
+        return False
+    size = int.from_bytes(head[:8], "little")
+    return 2 <= size <= os.path.getsize(path) - 8
+
+
+def _read_safetensors(path: str) -> dict:
+    """The tensors of a ``.safetensors`` file (on the CPU), with srwidgets' ``{"arch", "config"}`` record when the
+    file's metadata holds one under ``"srwidgets"`` (JSON)."""
+    try:
+        from safetensors import safe_open
+    except ImportError:
+        raise InputError(f"{os.path.basename(path)!r} is a .safetensors checkpoint: reading it needs the safetensors "
+                         "package; install it with: pip install safetensors") from None
+    import json
+
+    try:
+        tensors = {}
+        with safe_open(path, framework="pt", device="cpu") as f:
+            meta = f.metadata() or {}
+            for key in f.keys():
+                tensors[key] = f.get_tensor(key)
+    except Exception as e:  # safetensors' own error type lives in its Rust extension
+        raise InputError(f"could not read {path!r} as a .safetensors checkpoint ({type(e).__name__}: "
+                         f"{str(e)[:200]}). Is the file complete? Re-download it.") from None
+    record = meta.get("srwidgets")
+    if record:
+        try:
+            record = json.loads(record)
+        except ValueError:
+            raise InputError(f"{path!r}: the 'srwidgets' metadata is not JSON; it should be "
+                             '{"arch": ..., "config": {...}}') from None
+        return {"params": tensors, "srwidgets": record}
+    return tensors
+
+
+def _read_checkpoint(name: str) -> Any:
+    """The object stored in a checkpoint file: ``.safetensors`` (tensors and srwidgets' record) or PyTorch
+    (``torch.load`` with ``weights_only``: no code runs)."""
+    if _is_safetensors(name):
+        return _read_safetensors(name)
+    try:
+        return torch.load(name, map_location="cpu", weights_only=True)
+    except Exception as e:  # a torn download, a text file, a pickle with code in it
+        raise InputError(
+            f"could not read {name!r} as a PyTorch checkpoint ({type(e).__name__}: {str(e)[:200]}). "
+            "Is the file complete? Re-download it, or save it with torch.save(model.state_dict(), path)."
+        ) from None
+
+
+_Y_ONLY = ("warn", "wrap", "keep")
+
+
+def load(path_or_state: Any, scale: Optional[int] = None, device: Any = "cpu", strict: bool = True, *,
+         img_range: Optional[float] = None, rgb_range: Optional[float] = None, y_only: str = "warn") -> nn.Module:
+    """Load a checkpoint (file path, state dict or wrapped dict) into the matching architecture, in eval mode.
+
+    Args:
+        path_or_state: ``.pth`` / ``.pt`` path, a ``.safetensors`` path (needs ``pip install safetensors``; the
+            same detection), or an already loaded dict.
+        scale: only needed for families whose weights do not record it (FSRCNN, PAN x2/x3); otherwise checked.
+        device: where the model goes.
+        strict: passed to ``load_state_dict``.
+        img_range: the value range the network was trained on (``255``: it was fed 0..255; ``1``: [0, 1]) for the
+            families that have one (EDSR, RCAN, SwinIR, RFDN, IMDN, PAN). Weights rarely record it: official
+            EDSR-PyTorch / RCAN checkpoints state it in their mean-shift biases (read automatically, and this
+            option splits ``rgb_range * mean`` when that is ambiguous); otherwise each family's official value is
+            assumed (see the README's checkpoint table). The loaded model always takes and returns [0, 1].
+        rgb_range: EDSR-PyTorch's name for ``img_range`` (the same option).
+        y_only: for a single-channel (Y, luma) checkpoint such as the usual FSRCNN ones: ``"warn"`` returns the
+            1-channel network with a warning; ``"wrap"`` returns it in :class:`YChannelWrapper` (RGB in and out,
+            the network on Y, chroma bicubic); ``"keep"`` returns the 1-channel network silently.
+
+    Returns:
+        ``nn.Module`` in eval mode with ``.scale``, ``.arch``, ``.config`` and ``.scale_source``: where the
+        scale came from (``"srwidgets metadata"``, ``"checkpoint weights"``, ``"scale= argument"`` or
+        ``"file name 'fsrcnn_x4.pth'"``).
+    """
+    from ..engine.devices import parse_device
+
+    device = parse_device(device)
+    if scale is not None and (isinstance(scale, bool) or not isinstance(scale, int) or scale < 1):
+        raise InputError(f"scale must be a positive integer (2, 3, 4, ...), got {scale!r}")
+    for what, v in (("img_range", img_range), ("rgb_range", rgb_range)):
+        if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or not v > 0
+                              or not math.isfinite(v)):
+            raise InputError(f"{what} must be a positive number (255 for a network trained on 0..255 values, 1 for "
+                             f"[0, 1]), got {v!r}")
+    if rgb_range is not None:
+        if img_range is not None and float(img_range) != float(rgb_range):
+            raise InputError(f"img_range={img_range!r} and rgb_range={rgb_range!r} are the same option; pass one")
+        img_range = rgb_range
+    if y_only not in _Y_ONLY:
+        raise InputError(f"y_only must be one of {', '.join(map(repr, _Y_ONLY))}, got {y_only!r}")
+    name = None
+    if isinstance(path_or_state, (str, os.PathLike)):
+        name = os.fspath(path_or_state)
+        if not os.path.exists(name):
+            raise InputError(f"checkpoint file not found: {name!r}. Check the path (it is relative to {os.getcwd()!r}).")
+        obj = _read_checkpoint(name)
+    else:
+        obj = path_or_state
+    sd, meta = unwrap_state_dict(obj)
+    if meta.get("arch"):
+        arch, cfg, source = meta["arch"], meta.get("config", {}), "srwidgets metadata"
+        if not isinstance(arch, str) or not isinstance(cfg, dict):
+            raise InputError("the checkpoint's srwidgets record is malformed: it needs {'arch': str, 'config': dict}; "
+                             "re-save the model with srwidgets.models.save(model, path)")
+        cfg = dict(cfg)
+        sd = _family(arch).convert(sd)
+    else:
+        arch, cfg, sd = _detect(sd, img_range)
+        source = "checkpoint weights"
+    if img_range is not None:
+        if not _takes(_family(arch).builder, "img_range"):
+            raise InputError(f"img_range= does not apply to {arch}: srwidgets' {arch} has no value-range setting and "
+                             "feeds the network [0, 1] values, as its official code does. For a network trained on "
+                             "another range, build it yourself and scale inside forward (x * 255 ... / 255)")
+        cfg["img_range"] = float(img_range)
+    if cfg.get("upscale") is None:
+        if scale is not None:
+            s, source = scale, "scale= argument"
+        else:
+            s, source = (_scale_from_name(name), f"file name {os.path.basename(name)!r}") if name else (None, None)
+        if s is None:
+            several = _scales_in_name(name) if name else []
+            why = (f" (the file name {os.path.basename(name)!r} names several: "
+                   f"{', '.join(f'x{k}' for k in several)})" if len(several) > 1 else "")
+            raise InputError(
+                f"{arch} weights do not record the scale{why}; pass it: srwidgets.models.load(path, scale=4) "
+                "(or put x2/x3/x4 in the file name, e.g. fsrcnn_x4.pth)."
+            )
+        cfg["upscale"] = int(s)
+    elif scale is not None and int(scale) != int(cfg["upscale"]):
+        raise InputError(f"you asked for scale {scale} but the {arch} checkpoint is x{cfg['upscale']}; drop scale= or pick the x{scale} checkpoint")
+    try:
+        model = build(arch, **cfg)
+    except InputError as e:
+        if not meta.get("arch"):
+            raise
+        raise InputError(f"{e} (arch and config read from the checkpoint's srwidgets record; fix that record or "
+                         "re-save the model with srwidgets.models.save)") from None
+    try:
+        model.load_state_dict(sd, strict=strict)
+    except RuntimeError as e:
+        raise InputError(f"the checkpoint looks like {arch} {cfg} but does not fit it: {str(e)[:400]}") from None
+    model.scale_source = source
+    channels = cfg.get("num_channels", cfg.get("num_in_ch", cfg.get("in_nc")))
+    if channels == 1:
+        if y_only == "wrap":
+            inner = model
+            model = YChannelWrapper(inner.to(device))
+            model.scale_source = source
+        elif y_only == "warn":
+            import warnings
+
+            warnings.warn(
+                f"this {arch} checkpoint is single-channel: it takes and returns the luma (Y) of YCbCr, not RGB, so "
+                "LAM, DDR and FAIG cannot run it as it is. Load it with srwidgets.models.load(path, y_only='wrap') "
+                "(or wrap it: srwidgets.models.YChannelWrapper(model)) to get a model that takes and returns RGB "
+                "[0, 1]: the network runs on Y, the chroma is upsampled bicubically. y_only='keep' silences this.",
+                UserWarning, stacklevel=2)
+    return model.to(device).eval()
+
+
+def save(model: nn.Module, path: str) -> None:
+    """Save in BasicSR's ``{"params": state_dict}`` layout plus srwidgets' ``{"arch", "config"}`` record."""
+    if isinstance(model, (PadToMultiple, YChannelWrapper)):
+        raise InputError(f"save the wrapped network, not the {type(model).__name__}: "
+                         "srwidgets.models.save(model.model, path) (wrap it again after loading)")
+    torch.save({"params": model.state_dict(), "srwidgets": {"arch": model.arch, "config": dict(model.config)}}, path)
