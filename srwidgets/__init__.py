@@ -1,8 +1,9 @@
 """srwidgets: look inside image super-resolution networks from a Jupyter notebook.
 
-Engine (plain PyTorch): :mod:`srwidgets.lam` on the shared runtime :mod:`srwidgets.engine` (DDR and FAIG will
-follow the same pattern). Widget (ipywidgets + ipycanvas): :class:`LAMWidget`. Models: :mod:`srwidgets.models`,
-:mod:`srwidgets.zoo`.
+Engines (plain PyTorch) on the shared runtime :mod:`srwidgets.engine`: the window-attribution family
+(:func:`attribute`, :mod:`srwidgets.attribution`: LAM, integrated gradients, gradient, ERF, SmoothGrad, ...),
+:mod:`srwidgets.lam`, :mod:`srwidgets.ddr`, :mod:`srwidgets.faig`. Widgets (ipywidgets + ipycanvas):
+:class:`LAMWidget`, :class:`DDRWidget`, :class:`FAIGWidget`. Models: :mod:`srwidgets.models`, :mod:`srwidgets.zoo`.
 
 Submodules load lazily so that ``import srwidgets`` stays light and engines never pull in ipywidgets.
 """
@@ -14,15 +15,17 @@ __version__ = "0.1.0"
 
 # the public submodules and widgets, imported on first use (importing srwidgets stays fast)
 _SUBMODULES = {"lam", "ddr", "faig", "batch", "zoo", "models", "data", "degrade", "metrics", "filters", "engine",
-               "progress", "viz", "errors"}
+               "progress", "viz", "errors", "attribution"}
 _WIDGETS = {"LAMWidget": "srwidgets.widgets.lam", "DDRWidget": "srwidgets.widgets.ddr",
             "FAIGWidget": "srwidgets.widgets.faig"}
 
-__all__ = ["LAMWidget", "DDRWidget", "FAIGWidget", "lam", "ddr", "faig", "batch", "zoo", "models", "data", "degrade",
+__all__ = ["attribute", "attribution", "LAMWidget", "DDRWidget", "FAIGWidget", "lam", "ddr", "faig", "batch", "zoo", "models", "data", "degrade",
            "metrics"]
 
 
 def __getattr__(name):
+    if name == "attribute":
+        return importlib.import_module("srwidgets.attribution").attribute
     if name in _SUBMODULES:
         return importlib.import_module(f"srwidgets.{name}")
     if name in _WIDGETS:

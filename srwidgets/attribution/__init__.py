@@ -1,0 +1,36 @@
+"""Window attribution as one family: which LR pixels does an SR network use for one output window?
+
+Every member answers it its own way and returns the same kind of result (``.map`` LR-shaped in [0, 1],
+``.gini``, ``.diffusion_index``, ``.attribution`` ``[3, h, w]``, ``.completeness`` where defined), through one entry
+point, :func:`attribute` (also ``srwidgets.attribute``):
+
+==============  ============================================================================================
+``lam``         LAM (Gu & Dong, CVPR 2021): integrated gradients along a progressive blur; the default
+``ig``          integrated gradients from a baseline: black, uniform, gaussian, blurred, max_distance, expected
+``gradient``    gradient saliency at the input (map ``max_c |∇|``)
+``erf``         the effective receptive field (map ``Σ_c |∇|``)
+``smoothgrad``  SmoothGrad over any member (``inner=``), seeded
+==============  ============================================================================================
+
+Adding a method is one file and one line: subclass :class:`WindowMethod` (it prepares the model, checks inputs,
+computes input gradients of the window objective in memory-sized chunks on the verified receptive-field crop,
+and builds the result), then ``register("name", MyMethod)``. The runtime names a member may use are public:
+:mod:`srwidgets.engine` (``windows``, ``objectives``, ``prepare``, ``results``, ``inputs``, ``chunks``).
+"""
+from ..engine.results import MAP_RULES, WindowAttribution
+from .base import LazyInputs, WindowMethod
+from .erf import ERF
+from .gradient import Gradient
+from .ig import BASELINES, IntegratedGradients
+from .lam import LAMMethod
+from .registry import attribute, engine, method_class, methods, register
+from .smoothgrad import SmoothGrad
+
+register("lam", LAMMethod)
+register("ig", IntegratedGradients)
+register("gradient", Gradient)
+register("erf", ERF)
+register("smoothgrad", SmoothGrad)
+
+__all__ = ["attribute", "register", "methods", "method_class", "engine", "WindowMethod", "WindowAttribution",
+           "LazyInputs", "MAP_RULES", "BASELINES", "LAMMethod", "IntegratedGradients", "Gradient", "ERF", "SmoothGrad"]

@@ -1,0 +1,208 @@
+"""The base of window-attribution methods: :class:`WindowMethod` owns what every member needs, so a member is the
+method's own math and nothing else.
+
+What the base does, once for every member:
+
+* **model preparation** (:func:`srwidgets.engine.prepare_model`: device, scale, dtype, the shape probe) and the
+  model guard around every call (eval mode, frozen weights, everything restored);
+* **inputs**: the LR image checked and placed, the window validated (SR pixels), the objective looked up;
+* **the cached super-resolve forward** ``F(x)`` and the objective's value on it;
+* **input gradients of the window objective for a batch of inputs** (:meth:`WindowMethod.gradients`), in chunks
+  sized by one memory contract (bytes of activations per LR pixel per input, measured on the first chunk), with
+  progress and cancel, model errors in plain words, NaN gradients zeroed (LAM's convention), and — only where the
+  runtime's crop check proved it for this model — on the LR crop that holds the window's receptive field (a
+  gradient outside it is exactly zero);
+* **the result** (:func:`srwidgets.engine.results.make_result`): the map by the member's rule, Gini, DI.
+
+A member subclasses :class:`WindowMethod`, sets ``name``, ``description`` and ``map_rule``, implements
+``attribute(image, window, *, objective="gradient", callback=None, cancel=None, **knobs)`` and is registered with
+:func:`srwidgets.attribution.register`. See :mod:`srwidgets.attribution.gradient` for the smallest one.
+"""
+from __future__ import annotations
+
+import time
+from contextlib import nullcontext
+from typing import Optional
+
+import torch
+from torch import nn
+
+from ..engine import LRUCache, cache_key, estimate_chunk, guarded, run_chunks, saved_bytes
+from ..engine.inputs import check_memory_budget
+from ..engine.objectives import get_objective
+from ..engine.prepare import model_errors, prepare_model
+from ..engine.results import WindowAttribution, make_result
+from ..engine.windows import clip_window, crop_box, measure_receptive_field, paste, validate_window
+from ..errors import InputError
+from ..progress import CancelLike, Progress, ProgressCallback
+
+__all__ = ["WindowMethod", "LazyInputs"]
+
+
+class LazyInputs:
+    """``total`` LR inputs of shape ``image_shape`` built on demand: ``make(start, stop) -> [stop − start, 3, h, w]``
+    (whole image). Pass one to :meth:`WindowMethod.gradients` so that memory does not grow with ``total``."""
+
+    def __init__(self, total: int, image_shape, make):
+        self.total, self.image_shape, self.make = int(total), tuple(image_shape), make
+
+    def __call__(self, start: int, stop: int) -> torch.Tensor:
+        return self.make(start, stop)
+
+
+class WindowMethod:
+    """Base of the window-attribution family (see the module docstring).
+
+    Args:
+        model: any ``nn.Module`` mapping ``[N, 3, h, w]`` in [0, 1] to ``[N, 3, s·h, s·w]`` (never changed).
+        scale: its scale ``s`` (default: ``model.scale`` or measured).
+        device: where to run (default: CUDA when available, else the model's device).
+        chunk_size: inputs per forward/backward (default: sized by ``memory_budget``).
+        memory_budget: bytes of activations per chunk (default 1 GiB on CPU, 60 % of free memory on CUDA); a
+            number or a string such as ``"2GB"``.
+        crop: run on the receptive-field crop around the window where the runtime verified it for this model.
+    """
+
+    name = ""
+    description = ""
+    map_rule = "abs_sum"
+    needs_hr = False  # the method compares with the HR image (the widget says so when it has none)
+
+    def __init__(self, model: nn.Module, scale: Optional[int] = None, device=None, *, chunk_size: Optional[int] = None,
+                 memory_budget=None, crop: bool = True):
+        self.prepared = prepare_model(model, scale, device)
+        self.model, self.device = self.prepared.model, self.prepared.device
+        self.scale, self.dtype = self.prepared.scale, self.prepared.dtype
+        from ..engine.inputs import check_int
+
+        self.chunk_size = check_int("chunk_size", chunk_size, 1, " or None") if chunk_size is not None else None
+        self.memory_budget = check_memory_budget(memory_budget)
+        self.crop = bool(crop)
+        self._bytes_per_pixel: Optional[float] = None  # activation bytes per LR pixel per input (the contract)
+        self._cache = LRUCache(32)
+
+    def sibling(self, cls) -> "WindowMethod":
+        """An instance of another member ``cls`` on this one's prepared model, settings and caches (no new probe):
+        how wrappers such as SmoothGrad run an inner method."""
+        other = cls.__new__(cls)
+        other.__dict__.update(self.__dict__)
+        other._members = {}
+        return other
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(scale={self.scale}, device={self.device})"
+
+    # -- what members implement ------------------------------------------------------------------------------------
+    def attribute(self, image, window, **knobs) -> WindowAttribution:  # pragma: no cover - members
+        raise NotImplementedError
+
+    # -- inputs ----------------------------------------------------------------------------------------------------
+    def inputs(self, image, window):
+        """``(x [3, h, w] float64 on the device, window (top, left, height, width) checked in SR pixels)``."""
+        x = self.prepared.image(image)
+        h, w = x.shape[1:]
+        return x, validate_window(window, self.scale * h, self.scale * w)
+
+    def super_resolve(self, x: torch.Tensor) -> torch.Tensor:
+        """``F(x)`` float64 ``[3, sH, sW]`` on the device, cached per (model state, image)."""
+        return self._cache.get_or_make((cache_key(self.model, x), "sr"), lambda: self.prepared.super_resolve(x))
+
+    def objective_value(self, x: torch.Tensor, window, objective="gradient") -> float:
+        """``D(F(x))`` for the whole image (float)."""
+        sr = self.super_resolve(x)
+        sh, sw = sr.shape[-2:]
+        return float(get_objective(objective)(sr[None], clip_window(window, self.scale, sh, sw)))
+
+    def crop_for(self, x: torch.Tensor, window):
+        """The verified receptive-field LR box of ``window`` (``None``: the whole image)."""
+        if not self.crop:
+            return None
+        h, w = x.shape[1:]
+        with guarded(self.model):
+            rf = measure_receptive_field(self.model, self.scale, max(h, w), self.device, self.dtype)
+        return crop_box(window, rf, self.scale, h, w)
+
+    # -- the gradient engine ---------------------------------------------------------------------------------------
+    def gradients(self, points: torch.Tensor, window, objective="gradient", *, box=None, weights=None,
+                  callback: ProgressCallback = None, cancel: CancelLike = None, stage: str = "gradients"):
+        """Input gradients of the window objective, ``∇_x D(F(p))``, for LR inputs ``points``.
+
+        Args:
+            points: ``[m, 3, h, w]`` whole-image inputs (float, on any device), or :class:`LazyInputs`.
+            window: ``(top, left, height, width)`` in SR pixels of the whole image.
+            objective: a name of :data:`srwidgets.engine.objectives.OBJECTIVES` or a callable.
+            box: LR crop to run on (from :meth:`crop_for`); gradients outside it are zero.
+            weights: ``None`` to return every gradient ``[m, 3, h, w]``; or ``[m, 3, h, w]`` (or a callable
+                ``(start, stop) -> [k, 3, h, w]``, on the crop) to return only ``Σ_j weights_j ⊙ ∇_j`` as
+                ``[3, h, w]`` — constant memory in ``m``.
+            callback, cancel: progress ``Progress(done, m, stage)`` after each chunk; cancel checked before each.
+
+        Returns:
+            float64 tensor on the device: ``[m, 3, h, w]`` gradients, or ``[3, h, w]`` with ``weights``.
+        """
+        fn = get_objective(objective)
+        lazy = isinstance(points, LazyInputs)
+        if lazy:
+            total, image_shape = points.total, points.image_shape
+        else:
+            total, image_shape = points.shape[0], tuple(points.shape[-2:])
+        h, w = image_shape
+        sh, sw = self.scale * h, self.scale * w
+        local = clip_window(window, self.scale, sh, sw, box)
+        bh, bw = (box[2], box[3]) if box else (h, w)
+
+        def crop(t):
+            return t if box is None else t[..., box[0]:box[0] + box[2], box[1]:box[1] + box[3]]
+
+        keep = weights is None
+        out = torch.zeros((total, 3, bh, bw) if keep else (3, bh, bw), dtype=torch.float64, device=self.device)
+
+        def run(start, stop):
+            p = crop(points(start, stop) if lazy else points[start:stop]).to(self.device, self.dtype)
+            p = p.detach().requires_grad_(True)
+            measuring = self._bytes_per_pixel is None
+            with model_errors(), torch.enable_grad(), (saved_bytes() if measuring else nullcontext()) as meter:
+                y = self.model(p)
+                if tuple(y.shape[-2:]) != (self.scale * p.shape[-2], self.scale * p.shape[-1]):
+                    self.prepared.check_output_shape(y, p)
+                if not bool(torch.isfinite(y.detach()).all()):
+                    raise InputError(f"the model returns NaN or Inf for {stage} inputs {start}..{stop - 1}; its "
+                                     "weights or these inputs may be broken (try another model or smaller noise)")
+                (g,) = torch.autograd.grad(fn(y.float(), local).sum(), p)
+            if measuring:
+                self._bytes_per_pixel = meter.bytes / (p.shape[-1] * p.shape[-2]) / p.shape[0]
+            g = torch.nan_to_num(g.double(), nan=0.0)  # sqrt's infinite derivative at 0, as LAM's authors do
+            if keep:
+                out[start:stop] = g
+            else:
+                wgt = weights(start, stop) if callable(weights) else crop(weights[start:stop])
+                out.add_((g * wgt.to(self.device, torch.float64)).sum(0))
+
+        def report(done, total_):
+            if callback is not None:
+                callback(Progress(done, total_, stage))
+
+        with guarded(self.model):
+            run_chunks(total, run, cancel=cancel, on_chunk=report,
+                       chunk=lambda: estimate_chunk(self._bytes_per_pixel, bh * bw, self.device, self.chunk_size,
+                                                    self.memory_budget))
+        if box is None:
+            return out
+        if keep:
+            full = torch.zeros(total, 3, h, w, dtype=torch.float64, device=self.device)
+            full[..., box[0]:box[0] + bh, box[1]:box[1] + bw] = out
+            return full
+        return paste(out, box, h, w).double().to(self.device)
+
+    # -- results ---------------------------------------------------------------------------------------------------
+    def result(self, x: torch.Tensor, window, attribution: torch.Tensor, *, t0: float, settings: dict,
+               objective="gradient", objective_baseline: Optional[float] = None, box=None, amap=None,
+               extras=None, rule: Optional[str] = None) -> WindowAttribution:
+        """The member's :class:`WindowAttribution` (map by ``rule`` or the member's ``map_rule``)."""
+        sr = self.super_resolve(x)
+        return make_result(attribution, rule=rule or self.map_rule, sr=sr, image=x, window=window,
+                           settings=dict(settings, method=self.name, scale=self.scale, device=str(self.device),
+                                         objective=objective if isinstance(objective, str) else "custom",
+                                         crop=box),
+                           objective=self.objective_value(x, window, objective), objective_baseline=objective_baseline,
+                           seconds=time.perf_counter() - t0, crop=box, method=self.name, amap=amap, extras=extras)
