@@ -29,6 +29,8 @@ Example:
 from __future__ import annotations
 
 import hashlib
+import numbers
+import os
 import time
 import warnings
 from contextlib import nullcontext
@@ -39,8 +41,8 @@ import numpy as np
 import torch
 
 from . import degrade
-from .engine import (LRUCache, check_choice, check_int, check_number, check_seed, explain_model_error, guarded,
-                     image_digest, model_key, resolve_device, run_chunks)
+from .engine import (LRUCache, check_choice, check_int, check_memory_budget, check_number, check_seed,
+                     explain_model_error, guarded, image_digest, model_key, resolve_device, run_chunks)
 from .engine.inputs import check_value_range
 from .data import centre_crop, load_images
 from .errors import InputError
@@ -51,6 +53,16 @@ MIN_SIZE = 32
 """Smallest HR side (pixels) accepted: below it the blur kernel (13×13 for σ = 2) and the network see mostly border."""
 GROUPINGS = ("degradation", "image")
 EMBEDDINGS = ("pca", "tsne", "umap")
+MIN_POINTS = 3
+"""Fewest points :func:`embed` accepts: with two, PCA has one direction and t-SNE / UMAP no neighbourhood to keep."""
+_SHOWN = 12  # names listed in one error message before "... and N more"
+
+
+def _listing(names, limit: int = _SHOWN) -> str:
+    """``names`` joined by commas, at most ``limit`` of them, then "... and N more" (messages stay a few lines)."""
+    names = [str(n) for n in names]
+    more = f", ... and {len(names) - limit} more" if len(names) > limit else ""
+    return ", ".join(names[:limit]) + more
 
 DEGRADATIONS: Dict[str, Callable[[int], degrade.Compose]] = {
     "clean": lambda s: degrade.Compose([degrade.BicubicDown(s), degrade.Quantize()]),
@@ -96,20 +108,35 @@ def _noise_seed(seed: int, image: int, label: str) -> int:
     return int(np.random.SeedSequence([seed % 2 ** 64, image, label_hash]).generate_state(1)[0])
 
 
+_DEGRADATIONS_HINT = ("degradations must be a non-empty dict {label: degrade.Compose} (e.g. {'blur σ1': "
+                      "Compose([Blur(1), BicubicDown(2), Quantize()])}), a list of default labels "
+                      f"({', '.join(DEGRADATIONS)}), or None for the default set")
+
+
 def _pipelines(degradations, scale: int) -> Dict[str, Callable]:
+    """``degradations`` as :func:`build_inputs` takes them -> ``{label: pipeline}`` (a new dict, in order)."""
     if degradations is None:
         return default_degradations(scale)
+    if isinstance(degradations, str):
+        degradations = [degradations]  # one default label
     if isinstance(degradations, (list, tuple)) and all(isinstance(d, str) for d in degradations):
+        if not degradations:
+            raise InputError(f"no degradation given; {_DEGRADATIONS_HINT}")
         defaults = default_degradations(scale)
-        return {check_choice("degradation", d, defaults): defaults[d] for d in degradations}
+        labels = [check_choice("degradation", d, defaults) for d in degradations]
+        twice = [d for k, d in enumerate(labels) if d in labels[:k]]
+        if twice:
+            raise InputError(f"degradation {twice[0]!r} is listed twice; list each label once")
+        return {d: defaults[d] for d in labels}
     if not isinstance(degradations, Mapping) or not degradations:
-        raise InputError("degradations must be a non-empty dict {label: degrade.Compose} (e.g. {'blur σ1': "
-                         "Compose([Blur(1), BicubicDown(2), Quantize()])}), a list of default labels "
-                         f"({', '.join(DEGRADATIONS)}), or None for the default set")
+        got = "an empty dict" if isinstance(degradations, Mapping) else f"{type(degradations).__name__}"
+        raise InputError(f"{_DEGRADATIONS_HINT}; got {got}")
     for label, pipe in degradations.items():
-        if not isinstance(label, str) or not callable(pipe):
-            raise InputError(f"degradation {label!r}: expected a string label and a degrade.Compose (or a callable "
-                             f"f(hr [1, 3, H, W], seed=int) -> lr), got {type(pipe).__name__}")
+        if not isinstance(label, str) or not label:
+            raise InputError(f"degradation label {label!r}: labels must be non-empty strings (e.g. 'blur σ1')")
+        if not callable(pipe):
+            raise InputError(f"degradation {label!r}: expected a degrade.Compose (or a callable "
+                             f"f(hr [1, 3, H, W], seed=int) -> lr [1, 3, h, w]), got {type(pipe).__name__}")
     return dict(degradations)
 
 
@@ -131,13 +158,24 @@ def _degrade(hr: torch.Tensor, label: str, pipe, seed: int) -> torch.Tensor:
                               ((0, first), (first, last), (last, len(fixed))))
     else:
         head, middle, tail = degrade.Compose([]), pipe, degrade.Compose([])
+    def one(x, m):
+        y = middle(x, seed=_noise_seed(seed, m, label))
+        if not isinstance(y, torch.Tensor):
+            raise InputError(f"degradation {label!r} returned {type(y).__name__}; a pipeline must return a torch "
+                             "tensor [1, 3, h, w] (torch.from_numpy(...) for numpy results)")
+        return y
+
     try:
         x = head(hr)
         if middle is pipe or middle.steps:
-            x = torch.cat([middle(x[m:m + 1], seed=_noise_seed(seed, m, label)) for m in range(x.shape[0])])
+            x = torch.cat([one(x[m:m + 1], m) for m in range(x.shape[0])])
         x = tail(x)
     except InputError as e:
-        raise InputError(f"degradation {label!r}: {e}") from None
+        raise InputError(f"degradation {label!r}: {e}" if repr(label) not in str(e) else str(e)) from None
+    except (TypeError, ValueError, RuntimeError, ArithmeticError, IndexError, AttributeError) as e:
+        # a user's callable that fails: name it and say what it is called with, not a traceback from inside it
+        raise InputError(f"degradation {label!r} failed: {type(e).__name__}: {str(e)[:200]}; a pipeline is called "
+                         "as f(hr [1, 3, H, W] float in [0, 1], seed=int) and returns LR [1, 3, h, w]") from None
     if not isinstance(x, torch.Tensor) or x.dim() != 4 or tuple(x.shape[:2]) != (hr.shape[0], 3):
         raise InputError(f"degradation {label!r} returned {getattr(x, 'shape', type(x).__name__)} for HR images "
                          f"{tuple(hr.shape)}; expected LR [N, 3, h, w] (a pipeline maps [1, 3, H, W] to [1, 3, h, w])")
@@ -167,6 +205,11 @@ def build_inputs(hr_images, degradations=None, scale: int = 2, seed: int = 0) ->
     """
     scale, seed = check_int("scale", scale, 1), check_seed(seed)
     pipelines = _pipelines(degradations, scale)
+    if hr_images is None or isinstance(hr_images, (bool, int, float, complex, bytes, Mapping)) \
+            or not (isinstance(hr_images, (str, os.PathLike, np.ndarray, torch.Tensor))
+                    or hasattr(hr_images, "__iter__")):
+        raise InputError(f"hr_images must be a list of HR images (H x W x 3 arrays in [0, 1], [3, H, W] tensors, file "
+                         f"paths or bundled names) or a folder, got {type(hr_images).__name__}")
     images, names = load_images(hr_images)
     need = max(MIN_SIZE, scale)
     for x, name in zip(images, names):
@@ -247,7 +290,8 @@ class DDR:
         device: where to run (default: CUDA when available, else the model's device; the user's model never moves).
         batch_size: LR inputs per forward pass (default: as many as fit in ``memory_budget``, measured on the
             first batch; at most 64 on CPU).
-        memory_budget: bytes of activations per batch (default: 512 MiB on CPU, 60 % of free memory on CUDA).
+        memory_budget: bytes of activations per batch, or a string such as ``"1GB"`` (default: 512 MiB on CPU,
+            60 % of free memory on CUDA).
 
     Example:
         >>> from srwidgets import models
@@ -266,8 +310,7 @@ class DDR:
             self.scale = check_int("scale", scale, 1) if scale is not None else infer_scale(self.model)
             check(self.model, self.scale, device=self.device)
         self.batch_size = check_int("batch_size", batch_size, 1, " or None") if batch_size is not None else None
-        self.memory_budget = (check_number("memory_budget", memory_budget, 1, " (bytes) or None")
-                              if memory_budget is not None else None)
+        self.memory_budget = check_memory_budget(memory_budget)
         self._layers = feature_layers(self.model)
         if not self._layers:
             raise InputError(f"the model ({type(self.model).__name__}) has no feature layers: no feature_layers() "
@@ -287,11 +330,13 @@ class DDR:
         valid = self.layers()
         if layers is None:
             return valid
-        asked = [layers] if isinstance(layers, str) else list(layers)
-        unknown = [name for name in asked if name not in valid]
+        iterable = not isinstance(layers, (str, bytes, Mapping)) and hasattr(layers, "__iter__")
+        asked = list(layers) if iterable else [layers]
+        unknown = [name for name in asked if not isinstance(name, str) or name not in valid]
         if unknown or not asked:
-            what = f"unknown layer {unknown[0]!r}" if unknown else "no layer given"
-            raise InputError(f"{what}; valid layers (shallow to deep): {', '.join(valid)}")
+            what = (f"unknown layer {unknown[0]!r}" + (f" (and {len(unknown) - 1} more)" if len(unknown) > 1 else "")
+                    if unknown else "no layer given")
+            raise InputError(f"{what}; layers are names (strings); valid layers (shallow to deep): {_listing(valid)}")
         return [name for name in valid if name in asked]
 
     def features(self, inputs, layers=None, callback: ProgressCallback = None,
@@ -446,9 +491,14 @@ class DDR:
             images = torch.from_numpy(images)
         if not isinstance(images, torch.Tensor) or images.dim() != 4 or images.shape[1] != 3 \
                 or not images.is_floating_point():
+            got = (f"{images.dtype} {tuple(images.shape)}" if isinstance(images, torch.Tensor)
+                   else type(images).__name__)
             raise InputError(f"expected DDRInputs or LR images as a float tensor [N, 3, h, w] in [0, 1], got "
-                             f"{getattr(images, 'shape', type(images).__name__)}; build them with build_inputs()")
-        check_value_range(images, "the LR images")
+                             f"{got}; build them with build_inputs()")
+        if images.numel() == 0:
+            raise InputError(f"the LR images are empty (shape {tuple(images.shape)}); pass at least one [3, h, w] "
+                             "image with h, w >= 1")
+        check_value_range(images, "the LR batch")
         return images.detach().float().cpu().clamp(0, 1).contiguous()
 
 
@@ -467,9 +517,12 @@ def calinski_harabasz(features, groups: Sequence) -> float:
     """
     from sklearn.metrics import calinski_harabasz_score
 
-    x = np.asarray(features, dtype=np.float64)
+    x = _as_features(features)
     if x.ndim == 1:
         x = x[:, None]
+    if groups is None or isinstance(groups, (str, bytes)) or not hasattr(groups, "__iter__"):
+        raise InputError(f"groups must be a sequence of N labels (one per row of features), got "
+                         f"{type(groups).__name__}")
     groups = list(groups)
     if x.ndim != 2 or x.shape[0] != len(groups):
         raise InputError(f"features must be [N, C] with one group label per row; got {x.shape} and {len(groups)} labels")
@@ -509,6 +562,15 @@ def _check_groups(inputs: DDRInputs, by: str) -> None:
                              "is a single point; pass at least 2 degradations")
 
 
+def _as_features(features) -> np.ndarray:
+    """``features`` as a float64 array, or an :class:`InputError` saying what it is instead."""
+    try:
+        return np.asarray(features, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise InputError(f"features must be numbers, an array [N, C] (N points, C channels), got "
+                         f"{type(features).__name__}") from None
+
+
 # -- 4. embeddings ------------------------------------------------------------------------------------------------
 def _one_thread():
     """Native thread pools (OpenMP, BLAS) limited to one thread inside the block, when threadpoolctl is there."""
@@ -524,14 +586,27 @@ def embed(features, method: str = "pca", perplexity: float = 30.0, seed: int = 0
 
     ``"pca"``: the first two principal components (instant, deterministic). ``"tsne"``: scikit-learn's t-SNE
     (PCA initialisation, ``random_state=seed``); ``perplexity`` above ``(N − 1) / 3`` is clipped to it with a
-    warning (t-SNE needs perplexity < N). ``"umap"``: needs the ``umap-learn`` package. Constant features embed
-    to all zeros."""
+    warning (t-SNE needs perplexity < N). ``"umap"``: needs the ``umap-learn`` package.
+
+    Raises:
+        InputError: fewer than :data:`MIN_POINTS` points, all points identical (nothing to lay out: every
+            method would put them on one spot), NaN / Inf, or features that are not ``[N, C]``.
+    """
     method = check_choice("method", method, EMBEDDINGS)
     perplexity, seed = check_number("perplexity", perplexity, 1e-6), check_seed(seed)
-    x = np.asarray(features, dtype=np.float64)
+    x = _as_features(features)
+    if x.ndim != 2 or x.shape[1] < 1:
+        raise InputError(f"features must be [N, C] (N points, C >= 1 channels), got shape {x.shape}")
     n = x.shape[0]
-    if n < 3 or np.ptp(x, axis=0).max() == 0:
-        return np.zeros((n, 2))
+    if n < MIN_POINTS:
+        raise InputError(f"an embedding needs at least {MIN_POINTS} points, got {n}: with fewer there is no layout "
+                         "to show; use more images or degradations")
+    if not np.isfinite(x).all():
+        raise InputError("features contain NaN or Inf; an embedding needs finite values (the model's weights or "
+                         "the inputs may be broken)")
+    if np.ptp(x, axis=0).max() == 0:
+        raise InputError(f"all {n} points have identical features, so an embedding cannot separate them (the "
+                         "layer's output does not depend on its input); pick another layer")
     if method == "pca":
         from sklearn.decomposition import PCA
 
@@ -594,8 +669,9 @@ class DDRResult:
 
     def embed(self, layer: str, method: str = "pca", perplexity: float = 30.0, seed: int = 0) -> np.ndarray:
         """:func:`embed` of one layer's pooled features: float64 ``[N, 2]`` (cached, read-only)."""
-        if layer not in self.features:
-            raise InputError(f"unknown layer {layer!r}; this result has: {', '.join(self.layers)}")
+        self._layer(layer)
+        method = check_choice("method", method, EMBEDDINGS)
+        perplexity, seed = check_number("perplexity", perplexity, 1e-6), check_seed(seed)
         key = (layer, method, perplexity, seed)
         if key not in self._embeddings:
             y = embed(self.features[layer], method, perplexity, seed)
@@ -610,13 +686,27 @@ class DDRResult:
         return calinski_harabasz(self.embed(layer, method, perplexity, seed),
                                  self.labels if by == "degradation" else self.image_ids)
 
+    def _layer(self, layer) -> str:
+        if not isinstance(layer, str) or layer not in self.features:
+            raise InputError(f"unknown layer {layer!r}; this result has: {_listing(self.layers)}")
+        return layer
+
+    def point(self, i) -> int:
+        """``i`` checked as a point index: an integer in ``[0, N − 1]`` (numpy integers accepted)."""
+        n = len(self.labels)
+        ok = isinstance(i, numbers.Integral) and not isinstance(i, (bool, np.bool_))
+        if not ok or not 0 <= i < n:
+            raise InputError(f"point index must be an integer in [0, {n - 1}] (this result has {n} points), got "
+                             f"{i!r}")
+        return int(i)
+
     def lr(self, i: int) -> torch.Tensor:
         """The LR input of point ``i``: ``[3, h, w]`` float32 in [0, 1]."""
-        return self.inputs.lr[check_int("i", i, 0)]
+        return self.inputs.lr[self.point(i)]
 
     def hr(self, i: int) -> torch.Tensor:
         """The HR image point ``i`` was degraded from: ``[3, H, W]`` float32 in [0, 1]."""
-        return self.inputs.hr[self.image_ids[check_int("i", i, 0)]]
+        return self.inputs.hr[self.image_ids[self.point(i)]]
 
     def sr(self, i: int) -> torch.Tensor:
         """The model's output for point ``i``: ``[3, s·h, s·w]`` float32 in [0, 1] (computed once, cached)."""
@@ -627,11 +717,12 @@ class DDRResult:
 
 # -- entry points -------------------------------------------------------------------------------------------------
 def analyse(model, hr_images, degradations=None, layers=None, seed: int = 0, *, device=None,
-            batch_size: Optional[int] = None, callback: ProgressCallback = None,
+            batch_size: Optional[int] = None, memory_budget=None, callback: ProgressCallback = None,
             cancel: CancelLike = None) -> DDRResult:
-    """:meth:`DDR.analyse` on a new engine: ``DDR(model, device=device, batch_size=batch_size).analyse(...)``."""
-    return DDR(model, device=device, batch_size=batch_size).analyse(hr_images, degradations, layers, seed, callback,
-                                                                    cancel)
+    """:meth:`DDR.analyse` on a new engine: ``DDR(model, device=device, batch_size=batch_size,
+    memory_budget=memory_budget).analyse(...)``."""
+    return DDR(model, device=device, batch_size=batch_size, memory_budget=memory_budget).analyse(
+        hr_images, degradations, layers, seed, callback, cancel)
 
 
 def chi_per_layer(model, hr_images, degradations=None, layers=None, by: str = "degradation",
@@ -656,5 +747,5 @@ def chi_per_layer(model, hr_images, degradations=None, layers=None, by: str = "d
     return {name: calinski_harabasz(feats[name], groups) for name in names}
 
 
-__all__ = ["DDR", "DDRInputs", "DDRResult", "DEGRADATIONS", "default_degradations", "build_inputs", "pool",
+__all__ = ["DDR", "DDRInputs", "DDRResult", "DEGRADATIONS", "MIN_POINTS", "default_degradations", "build_inputs", "pool",
            "calinski_harabasz", "embed", "analyse", "chi_per_layer"]

@@ -332,3 +332,116 @@ def test_cli_on_two_tiny_images(tmp_path):
     bad = subprocess.run([sys.executable, "-m", "srwidgets", "ddr", "--model", str(ckpt), "--images", str(folder),
                           "--out", str(out), "--layers", "nope"], capture_output=True, text=True, timeout=120, env=env)
     assert bad.returncode == 2 and "unknown layer 'nope'" in bad.stderr
+
+
+# -- hostile inputs (issue 17) --------------------------------------------------------------------------------------
+@pytest.mark.parametrize("method", ddr.EMBEDDINGS)
+@pytest.mark.parametrize("n", [0, 1, 2])
+def test_an_embedding_of_fewer_than_three_points_is_refused_for_every_method(method, n):
+    features = np.random.default_rng(0).random((n, 5))
+    with pytest.raises(InputError, match=f"at least 3 points, got {n}"):
+        ddr.embed(features, method)
+
+
+@pytest.mark.parametrize("method", ddr.EMBEDDINGS)
+def test_an_embedding_of_identical_points_is_refused_for_every_method(method):
+    with pytest.raises(InputError, match="identical features"):
+        ddr.embed(np.full((6, 4), 0.25), method)
+
+
+@pytest.mark.parametrize("features, match", [
+    (np.full((5, 3), np.nan), "NaN or Inf"),
+    ("abc", "must be numbers"),
+    ([[1.0, 2.0], [3.0]], "must be numbers"),
+    (np.zeros(5), r"\[N, C\]"),
+    (np.zeros((5, 2, 2)), r"\[N, C\]"),
+])
+def test_embedding_bad_features_says_what_they_must_be(features, match):
+    with pytest.raises(InputError, match=match):
+        ddr.embed(features)
+
+
+def test_a_result_point_index_out_of_range_names_the_valid_range(edsr):
+    result = ddr.DDR(edsr).analyse(hr_images(2))  # 2 images x 3 degradations: points 0..5
+    for bad in (10 ** 6, 6, -1, 1.5, "2", True, None):
+        for get in (result.lr, result.hr, result.sr):
+            with pytest.raises(InputError, match=r"integer in \[0, 5\]"):
+                get(bad)
+    assert torch.equal(result.lr(np.int64(5)), result.inputs.lr[5])
+
+
+def test_result_embed_refuses_unhashable_and_unknown_arguments_clearly(edsr):
+    result = ddr.DDR(edsr).analyse(hr_images(2))
+    with pytest.raises(InputError, match="unknown layer"):
+        result.embed(["body.0"])
+    with pytest.raises(InputError, match="perplexity"):
+        result.embed("body.0", "tsne", perplexity=[3])
+    with pytest.raises(InputError, match="unknown method"):
+        result.embed("body.0", "mds")
+
+
+@pytest.mark.parametrize("degradations, match", [
+    ([], "no degradation given"),
+    ({}, "empty dict"),
+    (["fog"], "unknown degradation 'fog'; choose one of: clean, blur, noise"),
+    (["blur", "blur"], "listed twice"),
+    (3, "got int"),
+    ({3: ddr.default_degradations(2)["blur"]}, "labels must be non-empty strings"),
+    ({"a": 3}, "expected a degrade.Compose"),
+    ({"a": lambda hr: hr[..., ::2, ::2]}, "'a' failed: TypeError"),
+    ({"a": lambda hr, seed: hr[..., ::2, ::2].numpy()}, "must return a torch tensor"),
+])
+def test_bad_degradations_are_named(degradations, match):
+    with pytest.raises(InputError, match=match):
+        ddr.build_inputs(hr_images(2), degradations)
+
+
+def test_one_default_label_as_a_string_is_a_list_of_one():
+    inputs = ddr.build_inputs(hr_images(2), "blur")
+    assert inputs.degradations == ["blur"] and len(inputs) == 2
+
+
+@pytest.mark.parametrize("images, match", [
+    (None, "got NoneType"), (5, "got int"), ([np.zeros((1, 1, 3))] * 2, "1×1 pixels"),
+    ([np.full((32, 32, 3), np.nan)] * 2, "NaN"),
+])
+def test_bad_hr_images_are_refused_clearly(images, match):
+    with pytest.raises(InputError, match=match):
+        ddr.build_inputs(images)
+
+
+def test_layer_names_given_as_ints_list_the_valid_names(edsr):
+    engine = ddr.DDR(edsr)
+    for bad in (3, [3], [["body.0"]]):
+        with pytest.raises(InputError, match="valid layers .*: body.0, body.1, conv_after_body"):
+            engine.select_layers(bad)
+
+
+def test_a_long_layer_list_in_a_message_is_capped():
+    model = nn.Sequential(*[nn.Conv2d(3, 3, 1) for _ in range(40)], nn.Upsample(scale_factor=2))
+    with pytest.raises(InputError, match=r"\.\.\. and \d+ more") as info:
+        ddr.DDR(model, scale=2).select_layers("nope")
+    assert len(str(info.value)) < 400
+
+
+def test_memory_budget_strings_and_bad_batch_sizes(edsr):
+    assert ddr.DDR(edsr, memory_budget="1GB").memory_budget == 1 << 30
+    with pytest.raises(InputError, match="not a memory size"):
+        ddr.DDR(edsr, memory_budget="lots")
+    for bad in (0, -2, "4", 2.5):
+        with pytest.raises(InputError, match="batch_size must be an integer >= 1"):
+            ddr.DDR(edsr, batch_size=bad)
+
+
+def test_an_empty_lr_batch_is_refused(edsr):
+    with pytest.raises(InputError, match="empty"):
+        ddr.DDR(edsr).features(torch.zeros(0, 3, 16, 16))
+
+
+@pytest.mark.parametrize("features, groups, match", [
+    ("abc", [0, 1, 2], "must be numbers"), (np.zeros((4, 2)), None, "groups must be a sequence"),
+    (np.zeros((4, 2)), 3, "groups must be a sequence"),
+])
+def test_chi_bad_arguments(features, groups, match):
+    with pytest.raises(InputError, match=match):
+        ddr.calinski_harabasz(features, groups)
