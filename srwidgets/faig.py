@@ -42,7 +42,11 @@ Example:
 """
 from __future__ import annotations
 
+import bisect
 import copy
+import math
+import numbers
+import os
 import threading
 import time
 from contextlib import nullcontext
@@ -55,12 +59,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from .degrade import faig_degradation
-from .engine import (LRUCache, check_choice, check_int, check_number, check_seed, ensure_fits, estimate_chunk,
-                     explain_model_error, guarded, image_digest, image_tensor, model_key, resolve_device, run_chunks, saved_bytes)
+from .engine import (LRUCache, check_choice, check_int, check_memory_budget, check_number, check_seed, check_steps,
+                     ensure_fits, estimate_chunk, explain_model_error, guarded, image_digest, image_tensor, model_key,
+                     resolve_device, run_chunks, saved_bytes)
 from .errors import InputError
 from .metrics import psnr
 from .models.lookup import model_pair
-from .progress import CancelLike, Progress, ProgressCallback, check_cancel
+from .progress import CancelLike, CancelToken, Progress, ProgressCallback, check_cancel
 
 Filter = Tuple[str, int, int]
 """``(layer_name, out, in)``: one kernel ``weight[out, in]`` of a conv layer."""
@@ -154,6 +159,120 @@ def top_count(total: int, fraction) -> int:
     return int(total * fraction)
 
 
+# -- argument checks shared by the public functions -----------------------------------------------------------------
+MAX_FRACTIONS = 100
+"""The most fractions one masking experiment takes (each one masks and runs the models again)."""
+
+
+def check_hooks(callback, cancel) -> None:
+    """Refuse a ``callback`` that is not callable and a ``cancel`` that is not a token, an event or a callable
+    (before any work: a bad hook must not fail after the first chunk)."""
+    if callback is not None and not callable(callback):
+        raise InputError(f"callback must be a function of one Progress (or None), got {type(callback).__name__}")
+    if cancel is not None and not (isinstance(cancel, (threading.Event, CancelToken)) or callable(cancel)):
+        raise InputError(f"cancel must be a CancelToken, a threading.Event or a function returning True to stop "
+                         f"(or None), got {type(cancel).__name__}")
+
+
+def _model_scale(model: nn.Module, measure: bool) -> Optional[int]:
+    """``model.scale`` (or its ``config["upscale"]``); measured with one forward pass when ``measure``."""
+    from .models import infer_scale
+
+    for s in (getattr(model, "scale", None), (getattr(model, "config", None) or {}).get("upscale")):
+        if isinstance(s, numbers.Integral) and not isinstance(s, bool) and s >= 1:
+            return int(s)
+    if not measure:
+        return None
+    with guarded(model):
+        return infer_scale(model)
+
+
+def value_range(model: nn.Module) -> Optional[float]:
+    """The ``img_range`` a model states (its attribute, its ``config``, or a submodule's such as BasicSR's mean
+    shift): 255 for networks that scale [0, 1] inputs to 0..255 inside, 1 for those that do not; ``None`` if none."""
+    config = getattr(model, "config", None)
+    candidates = [getattr(model, "img_range", None), config.get("img_range") if isinstance(config, dict) else None]
+    candidates += [getattr(m, "img_range", None) for m in model.modules()]
+    for r in candidates:
+        if isinstance(r, numbers.Real) and not isinstance(r, bool) and math.isfinite(r):
+            return float(r)
+    return None
+
+
+def check_same_kind(baseline: nn.Module, target: nn.Module, target_scale: Optional[int] = None,
+                    measure: bool = True) -> None:
+    """Refuse a pair of equal parameter shapes that still computes different things: another scale (an x2 and an
+    x4 FSRCNN have the same weights' shapes) or another value range (``img_range`` 1 vs 255). Interpolating
+    between them gives meaningless scores. ``measure``: run one small forward pass when a model states no scale."""
+    sb = _model_scale(baseline, measure)
+    st = target_scale if target_scale is not None else _model_scale(target, measure)
+    rb, rt = value_range(baseline), value_range(target)
+    if (sb is not None and st is not None and sb != st) or (rb is not None and rt is not None and rb != rt):
+        def kind(s, r):
+            return (f"x{s}" if s is not None else "of unknown scale") + (f" (img_range {r:g})" if r is not None else "")
+        raise InputError(f"baseline is {kind(sb, rb)}, target is {kind(st, rt)}: FAIG needs the same architecture, "
+                         "scale and value range (use a target fine-tuned from the baseline)")
+
+
+def check_fractions(fractions, name: str = "fractions") -> List[float]:
+    """One number or a list of numbers in (0, 1] (shares of the filters) -> list of floats. A string is refused
+    rather than read character by character."""
+    what = f"{name} must be numbers in (0, 1], e.g. [0.01, 0.05]"
+    if isinstance(fractions, (str, bytes)):
+        raise InputError(f"{what}; got the string {fractions!r} (write numbers, not text)")
+    if isinstance(fractions, (np.ndarray, torch.Tensor)):
+        fractions = np.asarray(fractions.detach().cpu() if isinstance(fractions, torch.Tensor) else fractions)
+        fractions = fractions.reshape(-1).tolist()
+    elif isinstance(fractions, numbers.Number):
+        fractions = [fractions]
+    if not hasattr(fractions, "__iter__") or isinstance(fractions, dict):
+        raise InputError(f"{what}; got {type(fractions).__name__}")
+    if hasattr(fractions, "__len__") and len(fractions) > MAX_FRACTIONS:
+        raise InputError(f"{what}, at most {MAX_FRACTIONS} of them (each masks and runs the models again); got "
+                         f"{len(fractions)}")
+    items = []
+    for f in fractions:
+        items.append(f)
+        if len(items) > MAX_FRACTIONS:
+            raise InputError(f"{what}, at most {MAX_FRACTIONS} of them (each masks and runs the models again)")
+    if not items:
+        raise InputError(f"{what}; got none")
+
+    def ok(f):
+        return (isinstance(f, numbers.Real) and not isinstance(f, (bool, np.bool_)) and math.isfinite(float(f))
+                and 0 < float(f) <= 1)
+
+    bad = [f for f in items if not ok(f)]
+    if bad:
+        more = f" ... and {len(bad) - 3} more" if len(bad) > 3 else ""
+        raise InputError(f"{what}; got {', '.join(repr(f) for f in bad[:3])}{more}")
+    return [float(f) for f in items]
+
+
+def check_names(name: str, values, choices, singular: str, aliases: Optional[Dict[str, str]] = None) -> List[str]:
+    """One name or a list of names from ``choices`` -> the list (repeats dropped, order kept)."""
+    aliases = aliases or {}
+    if isinstance(values, str):
+        values = [values]
+    if not isinstance(values, (list, tuple, np.ndarray)) and not (hasattr(values, "__iter__")
+                                                                  and not isinstance(values, (dict, bytes))):
+        raise InputError(f"{name} must be a name or a list of names from {', '.join(choices)}; got "
+                         f"{type(values).__name__}")
+    items = list(values)[:len(choices) * 4 + 1]
+    if not items:
+        raise InputError(f"{name} is empty; give at least one of {', '.join(choices)}")
+    out = [check_choice(singular, aliases.get(v, v) if isinstance(v, str) else v, choices) for v in items]
+    if len(out) > len(choices) * 4:
+        raise InputError(f"{name} lists too many names; give each of {', '.join(choices)} at most once")
+    return list(dict.fromkeys(out))
+
+
+def _check_flag(name: str, value) -> bool:
+    if not isinstance(value, (bool, np.bool_)):
+        raise InputError(f"{name} must be True or False, got {value!r}")
+    return bool(value)
+
+
 @dataclass
 class _InputScores:
     scores: np.ndarray  # [F] s_f(x)
@@ -172,26 +291,32 @@ class FAIG:
         target: ``θ``, the blind model fine-tuned from it.
         device: where to run (default: CUDA when available, else the target's device).
         chunk_size: (step, input) evaluations per chunk (default: sized from the measured memory of one).
-        memory_budget: bytes per chunk (default: 1 GiB on CPU, 60 % of free memory on CUDA); also bounds the
-            per-input gradient accumulators (one float64 copy of the parameters each).
+        memory_budget: bytes per chunk, an int or a string such as ``"1GB"`` (default: 1 GiB on CPU, 60 % of free
+            memory on CUDA); also bounds the per-input gradient accumulators (one float64 copy of the parameters
+            each).
         scale: the models' scale ``s`` (default: ``target.scale`` or measured).
         vmap: per-input gradients with ``torch.func.vmap`` over a chunk's inputs (default: on CUDA; on CPU an
             input-by-input loop measured faster). Same numbers either way (float rounding aside).
     """
 
     def __init__(self, baseline, target, device=None, chunk_size: Optional[int] = None,
-                 memory_budget: Optional[int] = None, *, scale: Optional[int] = None, vmap: Optional[bool] = None):
+                 memory_budget=None, *, scale: Optional[int] = None, vmap: Optional[bool] = None):
         from .models import check, infer_scale
 
+        # every cheap argument first: a typo must not cost a model copy
+        self.chunk_size = check_int("chunk_size", chunk_size, 1, " or None") if chunk_size is not None else None
+        self.memory_budget = check_memory_budget(memory_budget)
+        if vmap is not None and not isinstance(vmap, (bool, np.bool_)):
+            raise InputError(f"vmap must be True, False or None (None: on for CUDA), got {vmap!r}")
+        scale = check_int("scale", scale, 1, " (the models' upscaling factor) or None") if scale is not None else None
         self.baseline, self.target = model_pair(baseline, target)
         self.device, net = resolve_device(self.target, device)
         self._net = copy.deepcopy(net) if net is self.target else net
         self._net.eval()
         with guarded(self._net):
-            self.scale = check_int("scale", scale, 1) if scale is not None else infer_scale(self._net)
+            self.scale = scale if scale is not None else infer_scale(self._net)
             check(self._net, self.scale, device=self.device)
-        self.chunk_size = check_int("chunk_size", chunk_size, 1, " or None") if chunk_size is not None else None
-        self.memory_budget = memory_budget
+        check_same_kind(self.baseline, self.target, target_scale=self.scale)
         self.vmap = self.device.type == "cuda" if vmap is None else bool(vmap)
         self._layers = _conv_layers(self._net)
         if not self._layers:
@@ -255,7 +380,8 @@ class FAIG:
             hr: their clean HR images, ``[.., 3, s·h, s·w]`` (or a list), in [0, 1].
             lr_other: the same images under the other degradation (shapes as ``lr``) for eq. 7; ``None`` gives
                 plain per-image scores ``s_f(lr)``.
-            steps: ``M`` path evaluations (the paper: 100).
+            steps: ``M`` path evaluations (the paper: 100), at most :data:`srwidgets.engine.MAX_STEPS`; memory does
+                not grow with ``steps`` (the (step, input) items are generated chunk by chunk).
             callback: called after each chunk with ``Progress(done, total, "faig")``, units (step, input)
                 evaluations still to compute (inputs cached from an earlier call cost none).
             cancel: token, event or callable; checked before every chunk (raises :class:`~srwidgets.errors.Cancelled`).
@@ -264,7 +390,8 @@ class FAIG:
             :class:`FAIGResult`.
         """
         t0 = time.perf_counter()
-        steps = check_int("steps", steps, 1, " (the paper uses 100)")
+        steps = check_steps(steps, hint=" (the paper uses 100)")
+        check_hooks(callback, cancel)
         xs = _images(lr, self.device, "lr")
         ys = _images(hr, self.device, "hr")
         if len(ys) != len(xs):
@@ -307,8 +434,10 @@ class FAIG:
         budget = self.memory_budget or (1 << 30)
         size = max(1, min(len(todo) or 1, int(budget // per)))
         groups = [todo[a:a + size] for a in range(0, len(todo), size)]
-        # Items in group order, then step, then input: one re-weighting per step and group.
-        plan = [(g, k, i) for g, group in enumerate(groups) for k in range(1, steps + 1) for i in group]
+        # Items in group order, then step, then input: one re-weighting per step and group. Item j is computed from
+        # its index (group g starts at starts[g] and holds steps × len(group) items), never listed: memory must not
+        # grow with steps.
+        starts = np.cumsum([0] + [steps * len(group) for group in groups]).tolist()
         accs: Dict[int, torch.Tensor] = {}
         losses: Dict[int, float] = {}
         found = {k: self._cache.get(k) for k in keys if k in self._cache}
@@ -317,11 +446,11 @@ class FAIG:
         def run(start, stop):
             j = start
             while j < stop:
-                g, k, _ = plan[j]
-                run_end = j
-                while run_end < stop and plan[run_end][:2] == (g, k):
-                    run_end += 1
-                idx = [plan[m][2] for m in range(j, run_end)]
+                g = bisect.bisect_right(starts, j) - 1
+                group, r = groups[g], j - starts[g]
+                k, at = 1 + r // len(group), r % len(group)
+                run_end = min(stop, starts[g] + k * len(group))  # the rest of step k of this group, in this chunk
+                idx = group[at:at + run_end - j]
                 for i in idx:
                     if i not in accs:
                         accs[i] = torch.zeros_like(self._delta)
@@ -338,7 +467,7 @@ class FAIG:
                         self._cache.put(keys[i], found[keys[i]])
                     done_groups.add(g)
 
-        run_chunks(len(plan), run, cancel=cancel,
+        run_chunks(starts[-1], run, cancel=cancel,
                    on_chunk=(lambda done, total: callback(Progress(done, total, "faig", info=dict(
                        steps=steps, inputs=len(todo))))) if callback is not None else None,
                    chunk=lambda: estimate_chunk(self._bytes_per_pixel, max(x[0].numel() for x in xs), self.device,
@@ -452,13 +581,27 @@ def _images(images, device, what: str) -> List[torch.Tensor]:
 def _selection(model: nn.Module, filters) -> Dict[str, Tuple[torch.Tensor, torch.Tensor]]:
     """``{layer: (outs, ins)}`` of ``filters``: ``(layer, out, in)`` tuples or indices into :func:`conv_filters`."""
     layers = dict(_conv_layers(model))
-    if isinstance(filters, np.ndarray) or isinstance(filters, torch.Tensor):
+    if isinstance(filters, FAIGResult):
+        raise InputError("filters must be the filters to mask, not a FAIGResult: pass result.top(0.01) or "
+                         "result.ranking[:n]")
+    if isinstance(filters, (str, bytes)) or (isinstance(filters, tuple) and len(filters) == 3
+                                             and isinstance(filters[0], str)):
+        filters = [filters]  # one filter (layer, out, in); a bare string is refused below, naming it
+    if isinstance(filters, (np.ndarray, torch.Tensor)):
+        filters = np.asarray(filters.detach().cpu() if isinstance(filters, torch.Tensor) else filters)
+        if filters.ndim == 0:
+            filters = filters.reshape(1)
         filters = filters.tolist()
+    elif isinstance(filters, numbers.Integral) and not isinstance(filters, bool):
+        filters = [filters]
+    if filters is None or not hasattr(filters, "__iter__") or isinstance(filters, dict):
+        raise InputError("filters must be a list of (layer_name, out, in) tuples or of indices into "
+                         f"conv_filters(model) (e.g. result.top(0.01)), got {type(filters).__name__}")
     filters = list(filters)
     everything = None
     sel: Dict[str, Tuple[list, list]] = {}
     for f in filters:
-        if isinstance(f, (int, np.integer)) and not isinstance(f, bool):
+        if isinstance(f, numbers.Integral) and not isinstance(f, (bool, np.bool_)):
             everything = everything or conv_filters(model)
             if not 0 <= f < len(everything):
                 raise InputError(f"filter index {f} is out of range: the model has {len(everything)} filters")
@@ -466,6 +609,8 @@ def _selection(model: nn.Module, filters) -> Dict[str, Tuple[torch.Tensor, torch
         if not (isinstance(f, (tuple, list)) and len(f) == 3 and f[0] in layers):
             raise InputError(f"a filter is (layer_name, out, in) with a conv layer name ({', '.join(list(layers)[:4])}"
                              f", ...) or an index into conv_filters(model); got {f!r}")
+        if not all(isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in f[1:]):
+            raise InputError(f"a filter's out and in are integers (layer_name, out, in); got {tuple(f)!r}")
         name, o, i = f[0], int(f[1]), int(f[2])
         shape = layers[name].weight.shape
         if not (0 <= o < shape[0] and 0 <= i < shape[1]):
@@ -485,10 +630,12 @@ def modulate(target, baseline, filters, lam: float, biases: bool = False) -> nn.
         lam: λ in [0, 1.5].
         biases: also move ``bias[out]`` of every chosen filter's output channel.
     """
-    lam = check_number("lam", lam, 0.0, " and <= 1.5")
+    lam = check_number("lam", lam, 0.0, " and <= 1.5 (0: baseline values, 1: target values)")
     if lam > 1.5:
         raise InputError(f"lam must be in [0, 1.5] (0: baseline values, 1: target values), got {lam:g}")
+    biases = _check_flag("biases", biases)
     base, targ = model_pair(baseline, target)
+    check_same_kind(base, targ, measure=False)
     out = copy.deepcopy(targ)
     base_layers = dict(_conv_layers(base))
     with torch.no_grad():
@@ -531,16 +678,24 @@ def rank(method: str, baseline, target, scores=None, seed: int = 0) -> np.ndarra
     """
     method = "weight_diff" if method == "weight_change" else method
     method = check_choice("method", method, METHODS)
+    seed = check_seed(seed)
     n = len(conv_filters(model_pair(baseline, target)[1]))
     if method == "random":
-        return np.random.default_rng(check_seed(seed)).permutation(n)
+        return np.random.default_rng(seed).permutation(n)
     if method == "weight_diff":
         return np.argsort(-weight_change(baseline, target), kind="stable")
     if scores is None:
         raise InputError("rank('faig', ...) needs scores=: a FAIGResult or its .scores")
-    scores = np.asarray(scores.scores if isinstance(scores, FAIGResult) else scores, dtype=np.float64)
-    if scores.shape != (n,) or not np.isfinite(scores).all():
+    try:
+        scores = np.asarray(scores.scores if isinstance(scores, FAIGResult) else scores, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise InputError(f"scores must be a FAIGResult or {n} finite numbers (one per filter), got "
+                         f"{type(scores).__name__}") from None
+    if scores.shape != (n,):
         raise InputError(f"scores must be {n} finite numbers (one per filter), got shape {scores.shape}")
+    if not np.isfinite(scores).all():
+        raise InputError(f"scores must be {n} finite numbers (one per filter); {int((~np.isfinite(scores)).sum())} "
+                         "are NaN or Inf")
     return np.argsort(-scores, kind="stable")
 
 
@@ -550,25 +705,51 @@ def gradient_map(sr: torch.Tensor) -> torch.Tensor:
     PNGs), grey ``0.299 R + 0.587 G + 0.114 B``, central differences ``[-1, 0, 1]`` vertically and horizontally
     (zero padding), ``sqrt(gv² + gh² + 1e-6)``: ``[N, 1, H, W]`` float64. (The authors' script reads the PNG in
     colour and repeats channels, so it measures the blue channel; we use the grey image the paper describes.)"""
-    x = (sr.detach().double().clamp(0, 1) * 255).round() / 255
+    x = (_sr_batch(sr, "sr").clamp(0, 1) * 255).round() / 255
     grey = (x[:, 0:1] * 0.299 + x[:, 1:2] * 0.587 + x[:, 2:3] * 0.114)
     kv = torch.tensor([[0, -1, 0], [0, 0, 0], [0, 1, 0]], dtype=torch.float64, device=x.device)[None, None]
     gv, gh = F.conv2d(grey, kv, padding=1), F.conv2d(grey, kv.transpose(2, 3), padding=1)
     return torch.sqrt(gv ** 2 + gh ** 2 + 1e-6)
 
 
+def _sr_batch(sr, what: str) -> torch.Tensor:
+    """An SR output ``[3, H, W]`` / ``[N, 3, H, W]`` (tensor or array, finite) -> float64 ``[N, 3, H, W]``."""
+    if isinstance(sr, np.ndarray):
+        sr = torch.from_numpy(sr)
+    if not isinstance(sr, torch.Tensor) or not sr.is_floating_point():
+        raise InputError(f"{what} must be a float tensor [3, H, W] or [N, 3, H, W] in [0, 1], got "
+                         f"{getattr(sr, 'dtype', type(sr).__name__)}")
+    sr = sr.detach()
+    if sr.dim() == 3:
+        sr = sr[None]
+    if sr.dim() != 4 or sr.shape[1] != 3 or sr.numel() == 0:
+        raise InputError(f"{what} must have shape [3, H, W] or [N, 3, H, W], got {tuple(sr.shape)}")
+    if not bool(torch.isfinite(sr).all()):
+        raise InputError(f"{what} contains NaN or Inf; the model's output diverged")
+    return sr.double()
+
+
 def output_difference(sr_a: torch.Tensor, sr_b: torch.Tensor) -> float:
     """The paper's measure: ``mean((G(a) − G(b))²) × 1000`` of the :func:`gradient_map` s, one value per image
     averaged over the batch (``[N, 3, H, W]`` or ``[3, H, W]``)."""
-    a, b = (t[None] if t.dim() == 3 else t for t in (sr_a, sr_b))
+    a, b = _sr_batch(sr_a, "sr_a"), _sr_batch(sr_b, "sr_b")
+    if a.shape != b.shape:
+        raise InputError(f"sr_a and sr_b must have one shape, got {tuple(a.shape)} and {tuple(b.shape)}")
     return float(((gradient_map(a) - gradient_map(b)) ** 2).flatten(1).mean(1).mean() * 1000)
 
 
 def hr_tensors(hr_images, scale: int) -> List[torch.Tensor]:
-    """HR images (numpy ``HWC`` or torch ``CHW``, float in [0, 1]) -> float32 ``[3, H, W]`` cropped to multiples
-    of ``scale``."""
-    if isinstance(hr_images, (np.ndarray, torch.Tensor)) and hr_images.ndim == 4:
-        hr_images = list(hr_images)
+    """HR images (numpy ``HWC`` or torch ``CHW``, float in [0, 1]; file paths and bundled names are read with
+    :func:`srwidgets.data.load_images`; one image or a list) -> float32 ``[3, H, W]`` cropped to multiples of
+    ``scale``."""
+    scale = check_int("scale", scale, 1)
+    if isinstance(hr_images, (str, os.PathLike)) or (isinstance(hr_images, (list, tuple)) and any(
+            isinstance(im, (str, os.PathLike)) for im in hr_images)):
+        from .data import load_images
+
+        hr_images = load_images(hr_images)[0]
+    if isinstance(hr_images, (np.ndarray, torch.Tensor)):
+        hr_images = list(hr_images) if hr_images.ndim == 4 else [hr_images]  # a batch, or one image
     if not isinstance(hr_images, (list, tuple)) or not hr_images:
         raise InputError("hr_images must be a non-empty list of HR images (numpy HWC or torch CHW, float in [0, 1])")
     out = []
@@ -577,6 +758,8 @@ def hr_tensors(hr_images, scale: int) -> List[torch.Tensor]:
             im = torch.from_numpy(np.ascontiguousarray(im)).permute(2, 0, 1)
         t = image_tensor(im, "cpu", f"hr_images[{j}]").float()
         h, w = t.shape[1] // scale * scale, t.shape[2] // scale * scale
+        # a floor: the degradations keep a few float64 copies of the image (blur, noise, resampling)
+        ensure_fits(16 * 8 * 3 * t.shape[1] * t.shape[2], t.shape[2], t.shape[1], None, f"hr_images[{j}]")
         if min(h, w) < max(11, scale):
             raise InputError(f"hr_images[{j}] is {t.shape[1]}×{t.shape[2]}: too small for the 21×21 blur of the "
                              f"FAIG degradations; use images of at least {max(11, scale)}×{max(11, scale)} pixels")
@@ -592,8 +775,21 @@ def degraded_inputs(hrs: Sequence[torch.Tensor], degradations: Iterable[str], sc
     """FAIG's test inputs: ``{degradation: [LR [3, H/s, W/s] per HR image]}`` from HR ``[3, H, W]`` tensors
     (:func:`srwidgets.degrade.faig_degradation`); image ``j``'s noise is seeded by ``seed + j`` (reproducible, and
     different from image to image). The masking experiment, the CLI and the widget all use these."""
+    degradations = check_names("degradations", degradations, OTHER, "degradation")
+    seed, scale = check_seed(seed), check_int("scale", scale, 1)
+    if isinstance(hrs, torch.Tensor) and hrs.dim() == 3:
+        hrs = [hrs]
+    if not isinstance(hrs, (list, tuple, torch.Tensor)):
+        raise InputError(f"hrs must be a list of HR tensors [3, H, W] (see hr_tensors), got {type(hrs).__name__}")
+    checked = []
+    for j, hr in enumerate(hrs):
+        dtype = hr.dtype if isinstance(hr, torch.Tensor) and hr.is_floating_point() else torch.float32
+        checked.append(image_tensor(hr, "cpu", f"hrs[{j}]").to(dtype))  # float64 and back: values unchanged
+    hrs = checked
+    if not hrs:
+        raise InputError("hrs is empty; give at least one HR image [3, H, W] (see hr_tensors)")
     return {d: [faig_degradation(d, scale)(hr[None], seed=seed + j)[0] for j, hr in enumerate(hrs)]
-            for d in dict.fromkeys(degradations)}
+            for d in degradations}
 
 
 def engine_for(baseline, target, device=None) -> FAIG:
@@ -610,17 +806,18 @@ def engine_for(baseline, target, device=None) -> FAIG:
 
 def _masking_rows(baseline, target, hr_images, fractions, methods, rank_for, evaluate_on, steps, seed, device,
                   callback, cancel) -> List[dict]:
-    methods = [check_choice("method", "weight_diff" if m == "weight_change" else m, METHODS) for m in methods]
-    rank_for = [check_choice("degradation", d, OTHER) for d in rank_for]
-    evaluate_on = [check_choice("degradation", d, OTHER) for d in evaluate_on]
-    fractions = [float(f) for f in fractions]
-    steps, seed = check_int("steps", steps, 1, " (the paper uses 100)"), check_seed(seed)
+    # every argument is checked before any model is touched or copied
+    methods = check_names("methods", methods, METHODS, "method", {"weight_change": "weight_diff"})
+    rank_for = check_names("rank_for", rank_for, OTHER, "degradation")
+    evaluate_on = check_names("degradations", evaluate_on, OTHER, "degradation")
+    steps, seed = check_steps(steps, hint=" (the paper uses 100)"), check_seed(seed)
+    check_hooks(callback, cancel)
     engine = engine_for(baseline, target, device)
     s, total = engine.scale, len(engine.filters)
-    counts = [top_count(total, f) for f in fractions]
+    counts = [top_count(total, f) for f in fractions]  # fractions: checked by the caller
     hrs = hr_tensors(hr_images, s)
     needed = dict.fromkeys(list(rank_for) + [OTHER[d] for d in rank_for if "faig" in methods] + list(evaluate_on))
-    lrs = degraded_inputs(hrs, needed, s, seed)
+    lrs = degraded_inputs(hrs, list(needed), s, seed)
     rankings = {}
     for d in rank_for:
         for m in methods:
@@ -671,7 +868,8 @@ def masking_experiment(baseline, target, hr_images, fractions: Sequence[float] =
     Args:
         baseline, target: the model pair (zoo names allowed).
         hr_images: clean HR images, numpy ``HWC`` or torch ``CHW`` float in [0, 1] (cropped to multiples of s).
-        fractions: shares of the filters in [0, 1] (the paper: 1, 3, 5, 10 %).
+        fractions: shares of the filters in (0, 1] (the paper: 1, 3, 5, 10 %), one number or a list.
+        methods, degradations, rank_for: one name or a list of names.
         steps, seed, device: FAIG's ``M``; the seed of the noise and the random ranking; where to run.
         callback, cancel: progress (stages ``"faig"`` then ``"masking"``) and cancellation.
         rank_for: the degradations whose filters are ranked and masked (default: ``degradations``); the inputs
@@ -688,8 +886,9 @@ def masking_experiment(baseline, target, hr_images, fractions: Sequence[float] =
     except ImportError:
         raise InputError("masking_experiment returns a pandas DataFrame: pip install pandas (or call masking_table "
                          "for one degradation and fraction)") from None
-    degradations = list(degradations)
-    rank_for = degradations if rank_for is None else list(rank_for)
+    fractions = check_fractions(fractions)
+    degradations = check_names("degradations", degradations, OTHER, "degradation")
+    rank_for = degradations if rank_for is None else rank_for
     rows = _masking_rows(baseline, target, hr_images, fractions, methods, rank_for, degradations, steps, seed,
                          device, callback, cancel)
     return pd.DataFrame(rows)
@@ -706,6 +905,8 @@ def masking_table(baseline, target, hr_images, degradation: str = "noise", fract
     (``measure="output_diff"``, :func:`output_difference`). Arguments as :func:`masking_experiment`.
     """
     measure = check_choice("measure", measure, MEASURES)
+    fraction = check_number("fraction", fraction, 0.0, " and <= 1 (a share of the filters, e.g. 0.01)")
+    top_count(1, fraction)  # refuses > 1 before any work
     rows = _masking_rows(baseline, target, hr_images, [fraction], METHODS, [degradation], [degradation], steps, seed,
                          device, callback, cancel)
     return {r["method"]: r[measure] for r in rows}

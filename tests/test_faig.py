@@ -2,6 +2,8 @@
 masking / modulation; rankings; the presets it runs on; the model guard; every bad input; progress and cancel."""
 import copy
 import threading
+import time
+import tracemalloc
 
 import numpy as np
 import pytest
@@ -465,3 +467,199 @@ def test_masking_table_and_experiment():
     row = frame[(frame.method == "faig") & (frame.filters_for == "noise") & (frame.input == "noise")
                 & (frame.fraction == 0.01)]
     assert int(row.n_filters.iloc[0]) == 176
+
+
+# --- issue 17: hostile input -----------------------------------------------------------------------------------------
+def test_steps_above_the_ceiling_are_refused_with_the_reason(pair, images):
+    lr, _, hr = images
+    with pytest.raises(InputError, match="above the ceiling of 100,000 steps"):
+        FAIG(*pair).attribute(lr, hr, steps=10 ** 9)
+
+
+def test_a_huge_step_count_is_planned_lazily_and_cancels_after_the_first_chunk(pair, images):
+    lr, _, hr = images
+    engine = FAIG(*pair, chunk_size=2)
+    token, seen = threading.Event(), []
+
+    def stop(p):
+        seen.append((p.done, p.total))
+        token.set()
+
+    t0 = time.perf_counter()
+    tracemalloc.start()
+    try:
+        with pytest.raises(Cancelled):
+            engine.attribute(lr, hr, steps=10 ** 5, callback=stop, cancel=token)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert seen == [(2, 2 * 10 ** 5)]  # one chunk ran, then the cancel stopped it
+    # a plan listing the 200000 (step, input) items up front would hold > 10 MB of Python objects
+    assert peak < 4 << 20 and time.perf_counter() - t0 < 2.0
+
+
+def test_lazy_plan_matches_a_step_by_step_run_across_chunk_and_group_edges(pair, images):
+    lr, other, hr = images
+    base, targ = pair
+    reference = FAIG(base, targ, chunk_size=1).attribute(lr, hr, lr_other=other, steps=3)
+    # chunks of 5 straddle steps and memory groups of one input (the budget holds one accumulator)
+    per = 8 * sum(p.numel() for p in targ.parameters())
+    grouped = FAIG(base, targ, chunk_size=5, memory_budget=per).attribute(lr, hr, lr_other=other, steps=3)
+    np.testing.assert_allclose(grouped.per_image_degraded, reference.per_image_degraded, rtol=1e-12)
+    np.testing.assert_allclose(grouped.per_image_other, reference.per_image_other, rtol=1e-12)
+
+
+def test_memory_budget_accepts_unit_strings_and_refuses_nonsense(pair):
+    assert FAIG(*pair, memory_budget="1GB").memory_budget == 1 << 30
+    for bad in ("lots", -5, float("nan"), [1]):
+        with pytest.raises(InputError, match="memory_budget"):
+            FAIG(*pair, memory_budget=bad)
+
+
+def test_other_constructor_arguments_are_checked(pair):
+    for kw, words in ((dict(vmap="no"), "vmap must be True, False or None"),
+                      (dict(scale=2.0), "scale must be an integer"), (dict(chunk_size="4"), "chunk_size")):
+        with pytest.raises(InputError, match=words):
+            FAIG(*pair, **kw)
+
+
+def test_pairs_of_another_scale_are_refused_naming_both():
+    from srwidgets.models import build
+
+    torch.manual_seed(0)
+    x2, x4 = build("FSRCNN", upscale=2), build("FSRCNN", upscale=4)  # the same parameter shapes
+    with pytest.raises(InputError, match="baseline is x2, target is x4: FAIG needs the same architecture, scale"):
+        FAIG(x2, x4)
+    with pytest.raises(InputError, match="baseline is x4, target is x2"):
+        mask(x2, x4, [])
+
+
+def test_pairs_of_another_value_range_are_refused_naming_both(pair):
+    base, targ = copy.deepcopy(pair[0]), copy.deepcopy(pair[1])
+    base.img_range, targ.img_range = 1.0, 255.0
+    with pytest.raises(InputError, match=r"baseline is x2 \(img_range 1\), target is x2 \(img_range 255\)"):
+        FAIG(base, targ)
+    with pytest.raises(InputError, match="value range"):
+        modulate(targ, base, [], 0.5)
+    targ.img_range = 1
+    assert FAIG(base, targ).scale == 2  # the same range, stated as int and float
+
+
+def test_bad_hooks_are_refused_before_any_work(pair, images):
+    lr, _, hr = images
+    engine = FAIG(*pair)
+    with pytest.raises(InputError, match="callback must be a function"):
+        engine.attribute(lr, hr, steps=2, callback=3)
+    with pytest.raises(InputError, match="cancel must be a CancelToken"):
+        engine.attribute(lr, hr, steps=2, cancel="yes")
+
+
+def test_fractions_string_is_refused_not_read_character_by_character():
+    with pytest.raises(InputError, match=r"fractions must be numbers in \(0, 1\], e.g. \[0.01, 0.05\]"):
+        faig.check_fractions("0.01")
+
+
+@pytest.mark.parametrize("bad", [[], [0.0], [0.1, float("nan")], [0.1, "0.2"], [True], [1.5], [0.1] * 1000, {}])
+def test_bad_fractions_are_refused(bad):
+    with pytest.raises(InputError, match="fractions must be numbers"):
+        faig.check_fractions(bad)
+
+
+def test_fractions_accept_one_number_numpy_and_lists():
+    assert faig.check_fractions(0.05) == [0.05] and faig.check_fractions(1) == [1.0]
+    assert faig.check_fractions(np.array([0.01, 0.1])) == [0.01, 0.1]
+    assert faig.check_fractions((np.float32(0.5), 0.25)) == [0.5, 0.25]
+
+
+def test_masking_experiment_checks_its_arguments_before_any_work(pair, monkeypatch):
+    pytest.importorskip("pandas")
+    base, targ = pair
+    monkeypatch.setattr(faig, "engine_for", lambda *a, **k: pytest.fail("an engine was built for a bad argument"))
+    hrs = [np.zeros((16, 16, 3))]
+    for kw, words in ((dict(fractions="0.01"), "fractions must be numbers"),
+                      (dict(methods=["faig", "x"]), "unknown method 'x'"), (dict(methods=[]), "methods is empty"),
+                      (dict(degradations=["jpeg"]), "unknown degradation 'jpeg'"),
+                      (dict(rank_for=3), "rank_for must be a name or a list"),
+                      (dict(steps=10 ** 9), "ceiling"), (dict(steps="5"), "steps must be an integer"),
+                      (dict(seed=0.5), "seed must be an integer"), (dict(callback="x"), "callback must be")):
+        with pytest.raises(InputError, match=words):
+            faig.masking_experiment(base, targ, hrs, **kw)
+
+
+def test_masking_experiment_takes_single_names_and_one_fraction():
+    pytest.importorskip("pandas")
+    baseline, target = zoo.faig_pair()
+    hrs = [np.random.default_rng(0).random((16, 16, 3))]
+    frame = faig.masking_experiment(baseline, target, hrs, fractions=0.05, methods="random", degradations="noise",
+                                    steps=1)
+    assert len(frame) == 1 and frame.method.iloc[0] == "random" and frame.fraction.iloc[0] == 0.05
+
+
+def test_masking_table_takes_one_image_and_images_of_different_sizes(pair):
+    base, targ = pair
+    rng = np.random.default_rng(0)
+    one = faig.masking_table(base, targ, rng.random((16, 16, 3)), fraction=0.05, steps=1)
+    mixed = faig.masking_table(base, targ, [rng.random((16, 16, 3)), rng.random((20, 18, 3))], fraction=0.05,
+                               steps=1)
+    assert set(one) == set(mixed) == set(faig.METHODS) and all(np.isfinite(v) for v in mixed.values())
+
+
+def test_masking_table_refuses_a_string_fraction(pair):
+    with pytest.raises(InputError, match="fraction must be a finite number"):
+        faig.masking_table(*pair, [np.zeros((16, 16, 3))], fraction="0.01")
+
+
+@pytest.mark.parametrize("filters, words", [
+    ("conv_first", "got 'conv_first'"), (None, "filters must be a list"), ([1.5], "got 1.5"),
+    ([("conv_first", 1.5, 0)], "out and in are integers"), ([-1], "out of range")])
+def test_mask_refuses_bad_filters(pair, filters, words):
+    with pytest.raises(InputError, match=words):
+        mask(pair[1], pair[0], filters)
+
+
+def test_mask_takes_one_filter_tuple_and_refuses_a_result(pair, images):
+    base, targ = pair
+    one = mask(targ, base, ("conv_first", 0, 0))
+    assert torch.equal(one.conv_first.weight[0, 0], base.conv_first.weight[0, 0])
+    assert torch.equal(one.conv_first.weight[1], targ.conv_first.weight[1])
+    lr, _, hr = images
+    with pytest.raises(InputError, match="not a FAIGResult"):
+        mask(targ, base, FAIG(base, targ).attribute(lr, hr, steps=1))
+
+
+def test_mask_and_modulate_check_biases_and_lam(pair):
+    base, targ = pair
+    with pytest.raises(InputError, match="biases must be True or False"):
+        mask(targ, base, [], biases="no")
+    for lam in (float("nan"), "0.5"):
+        with pytest.raises(InputError, match="lam must be a finite number"):
+            modulate(targ, base, [], lam)
+
+
+def test_rank_checks_seed_and_scores(pair):
+    base, targ = pair
+    n = len(conv_filters(targ))
+    with pytest.raises(InputError, match="seed must be an integer"):
+        rank("random", base, targ, seed=1.0)
+    with pytest.raises(InputError, match=f"{n} are NaN or Inf"):
+        rank("faig", base, targ, scores=np.full(n, np.nan))
+    with pytest.raises(InputError, match="scores must be a FAIGResult"):
+        rank("faig", base, targ, scores="abc")
+
+
+def test_measures_refuse_bad_images():
+    with pytest.raises(InputError, match="sr must be a float tensor"):
+        faig.gradient_map([1, 2])
+    with pytest.raises(InputError, match="must have one shape"):
+        faig.output_difference(torch.zeros(3, 8, 8), torch.zeros(3, 8, 9))
+    with pytest.raises(InputError, match="NaN"):
+        faig.output_difference(torch.full((3, 8, 8), float("nan")), torch.zeros(3, 8, 8))
+
+
+def test_degraded_inputs_take_one_name_and_check_the_seed():
+    hr = _rand(3, 16, 16).float()
+    assert list(faig.degraded_inputs([hr], "noise", 2)) == ["noise"]
+    with pytest.raises(InputError, match="seed must be an integer"):
+        faig.degraded_inputs([hr], ["noise"], 2, seed=0.5)
+    with pytest.raises(InputError, match="unknown degradation"):
+        faig.degraded_inputs([hr], ["jpeg"], 2)
