@@ -21,15 +21,19 @@ class LAMMethod(WindowMethod):
     def __init__(self, model, scale=None, device=None, *, autocast=False, channels_last: bool = False,
                  split_tail: bool = True, **options):
         super().__init__(model, scale, device, **options)
-        self.engine = LAM(self.model, self.scale, self.device, self.chunk_size, self.memory_budget, self.crop,
-                          autocast=autocast, channels_last=channels_last, split_tail=split_tail)
+        self.options = dict(autocast=autocast, channels_last=channels_last, split_tail=split_tail)
 
     def attribute(self, image, window, **knobs):
-        """:meth:`srwidgets.lam.LAM.attribute` (``objective`` is LAM's local-gradient detector only)."""
+        """:meth:`srwidgets.lam.LAM.attribute` (``objective`` is LAM's local-gradient detector only).
+
+        A fresh engine per call: its chunk sizes (the first chunk measures memory) are then those of a fresh
+        ``LAM(model)``, so the float32 sums, and the map, are bit-identical to it."""
         objective = knobs.pop("objective", "gradient")
         if objective != "gradient":
             from ..errors import InputError
 
             raise InputError(f"method='lam' integrates the paper's local-gradient objective only, got "
                              f"objective={objective!r}; use method='ig' (with baseline='blurred') for another objective")
-        return self.engine.attribute(image, window, **knobs)
+        engine = LAM(self.model, self.scale, self.device, self.chunk_size, self.memory_budget, self.crop,
+                     **self.options)
+        return engine.attribute(image, window, **knobs)
