@@ -97,7 +97,7 @@ def test_erf_refuses_bad_input(image):
         erf(OneConv(), image, (20, 20, 8))
     with pytest.raises(InputError, match="nn.Module"):
         erf(lambda x: x, image, (0, 0, 4))
-    with pytest.raises(InputError, match="expected"):
+    with pytest.raises(InputError, match="upscales x2, not x3"):  # checked once, before any gradient
         erf(OneConv(scale=2), image, (0, 0, 4), scale=3)
     with pytest.raises(InputError, match="shape"):
         erf(OneConv(), torch.rand(4, 12, 12), (0, 0, 4))
