@@ -14,6 +14,27 @@ from typing import Optional
 import numpy as np
 
 
+PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
+           "#17becf")
+"""Colours of labels and curves, in order: matplotlib's tab10. The one palette of srwidgets: the canvas views
+(:data:`srwidgets.widgets.canvas.PALETTE` is this tuple) and the exported figures both read it, so a label has
+the same colour in a widget and in its figure."""
+
+
+def label_colors(labels) -> dict:
+    """``{label: colour}`` for the distinct ``labels`` in order of first appearance, :data:`PALETTE` in order
+    (cycling after 10). Labels are compared as strings (what a legend shows).
+
+    Example:
+        >>> label_colors(["clean", "blur", "clean", "noise"])
+        {'clean': '#1f77b4', 'blur': '#ff7f0e', 'noise': '#2ca02c'}
+    """
+    colors: dict = {}
+    for label in labels:
+        colors.setdefault(str(label), PALETTE[len(colors) % len(PALETTE)])
+    return colors
+
+
 def _numpy(a) -> np.ndarray:
     if hasattr(a, "detach"):
         a = a.detach().cpu()
@@ -94,6 +115,6 @@ from .ddr import ddr_figure  # noqa: E402  (the DDR figures, in their own module
 from .faig import faig_figure  # noqa: E402  (the FAIG figure, in its own module)
 from .di import atlas_figure, di_distribution_figure, di_vs_psnr_figure  # noqa: E402  (DI tables and atlases)
 
-__all__ = ["heatmap_rgba", "blend", "lam_figure", "kde_map", "difference_figure", "erf_figure", "completeness",
+__all__ = ["PALETTE", "label_colors", "heatmap_rgba", "blend", "lam_figure", "kde_map", "difference_figure", "erf_figure", "completeness",
            "upsample", "to_hwc", "ddr_figure", "faig_figure", "atlas_figure",
            "di_distribution_figure", "di_vs_psnr_figure"]

@@ -18,24 +18,46 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-__all__ = ["ddr_figure", "embedding_axes", "chi_axes"]
+__all__ = ["ddr_figure", "embedding_axes", "chi_axes", "METHOD_NAMES", "CURVE_NAMES", "axis_labels"]
+
+METHOD_NAMES = {"pca": "PCA", "tsne": "t-SNE", "umap": "UMAP"}
+"""How each embedding method is written (titles, axis labels, the widget's toggle)."""
+CURVE_NAMES = ("by degradation", "by image")
+"""The two CHI curves, in the order they take :data:`srwidgets.viz.PALETTE` colours (figure and widget alike)."""
+
+
+def axis_labels(method: str):
+    """The axis names of a 2-D embedding: ``("PC 1", "PC 2")`` for PCA, ``("t-SNE 1", "t-SNE 2")``, ...
+
+    Example:
+        >>> axis_labels("tsne")
+        ('t-SNE 1', 't-SNE 2')
+    """
+    if method == "pca":
+        return "PC 1", "PC 2"
+    name = METHOD_NAMES.get(method, str(method))
+    return f"{name} 1", f"{name} 2"
 
 
 def embedding_axes(ax, result, layer: str, method: str = "pca", perplexity: float = 30.0, seed: int = 0) -> None:
-    """Scatter of ``result.embed(layer, method)`` on ``ax``, one colour per degradation label, with a legend."""
+    """Scatter of ``result.embed(layer, method)`` on ``ax``, one colour per degradation label (the widget's
+    colours: :func:`srwidgets.viz.label_colors`), with a legend and the axis names (``PC 1`` / ``PC 2``...)."""
+    from . import label_colors
+
     points = result.embed(layer, method, perplexity, seed)
-    labels = np.asarray(result.labels)
-    order = list(dict.fromkeys(result.labels))
-    colours = [f"C{k % 10}" for k in range(len(order))]
-    for label, colour in zip(order, colours):
+    labels = np.asarray([str(label) for label in result.labels])
+    for label, colour in label_colors(result.labels).items():
         sel = labels == label
         ax.scatter(points[sel, 0], points[sel, 1], s=18, color=colour, label=label, alpha=0.8, linewidths=0)
     ax.legend(title="degradation", fontsize="small", loc="best")
     chi = result.chi_degradation[layer]
-    name = {"pca": "PCA", "tsne": "t-SNE", "umap": "UMAP"}.get(method, method)
+    name = METHOD_NAMES.get(method, method)
     ax.set_title(f"{layer}: {name} of pooled features\nCHI by degradation {chi:.3g} (pooled, not 2-D)")
     ax.set_xticks([])
     ax.set_yticks([])
+    x_name, y_name = axis_labels(method)
+    ax.set_xlabel(x_name)
+    ax.set_ylabel(y_name)
 
 
 def chi_axes(ax, result, layer: Optional[str] = None) -> None:
@@ -44,8 +66,10 @@ def chi_axes(ax, result, layer: Optional[str] = None) -> None:
     x = np.arange(len(result.layers))
     by_deg = [result.chi_degradation[n] for n in result.layers]
     by_img = [result.chi_image[n] for n in result.layers]
-    ax.plot(x, by_deg, "o-", label="by degradation")
-    ax.plot(x, by_img, "s--", label="by image")
+    from . import PALETTE
+
+    ax.plot(x, by_deg, "o-", color=PALETTE[0], label=CURVE_NAMES[0])
+    ax.plot(x, by_img, "s--", color=PALETTE[1], label=CURVE_NAMES[1])
     values = [v for v in by_deg + by_img if math.isfinite(v)]
     if values and min(values) > 0:
         ax.set_yscale("log")

@@ -5,22 +5,75 @@ Cancel, Run, status line), the error area, a figure-export row and a result cach
 A method widget subclasses :class:`EngineWidget`, builds its views (:mod:`srwidgets.widgets.canvas`) and controls,
 and starts engine calls with :meth:`EngineWidget.start` (``work(job)`` runs on the worker thread). No numerics live
 here: the engines compute, :mod:`srwidgets.viz` turns results into colours and figures.
+
+**Checked keywords.** One convention for every widget's settings: a traitlet declared with a ``Checked*`` type
+(:class:`CheckedUnicode`, :class:`CheckedInt`, :class:`CheckedFloat`, :class:`CheckedAny`) is validated by the
+widget's method ``check_<name>(value) -> value`` (which raises :class:`~srwidgets.errors.InputError` naming the
+keyword and the allowed values). While the widget is being built (``_ready`` false) a bad value raises that
+``InputError`` — a constructor refuses bad arguments; once ready, the message goes to ``error`` and the traitlet
+keeps its value (a widget in a notebook never raises from a control). Wrong types (``layer=3``) reach the check
+too, instead of a traitlets ``TraitError``. :meth:`EngineWidget.set_keywords` applies a constructor's
+``**traits`` (unknown names are a ``TypeError`` listing the accepted ones).
+
+    >>> from srwidgets.engine import check_choice
+    >>> class Demo(EngineWidget):
+    ...     keywords = ("mode",)
+    ...     mode = CheckedUnicode("a")
+    ...     def check_mode(self, value):
+    ...         return check_choice("mode", value, ["a", "b"])
+    >>> w = Demo()
+    >>> w.set_keywords({"mode": "c"})
+    Traceback (most recent call last):
+    ...
+    srwidgets.errors.InputError: unknown mode 'c'; choose one of: a, b
+    >>> w._ready = True
+    >>> w.mode = 3
+    >>> w.mode, w.error
+    ('a', 'unknown mode 3; choose one of: a, b')
 """
 from __future__ import annotations
 
 import html
 import traceback
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Dict, Optional, Tuple
 
 import ipywidgets as widgets
-from traitlets import Bool, Float, Unicode, observe
+from traitlets import Any as AnyTrait, Bool, Float, Int, TraitError, Unicode, observe
 
 from ..engine.cache import LRUCache
 from ..errors import InputError
 from .canvas import CSS_TEXT
 from .runner import Job, Runner
 
-__all__ = ["EngineWidget"]
+__all__ = ["EngineWidget", "Checked", "CheckedUnicode", "CheckedInt", "CheckedFloat", "CheckedAny"]
+
+
+class Checked:
+    """Mixin for a traitlet type: values are validated by the owning widget's ``check_<name>(value)`` (see the
+    module docstring) when it has one; otherwise the trait type's own validation applies."""
+
+    def validate(self, obj, value):
+        check = getattr(obj, f"check_{self.name}", None) if isinstance(obj, EngineWidget) else None
+        # the default is validated on first read, before anything is built: it is the widget's own, not checked
+        if check is None or self.name not in obj._trait_values:
+            return super().validate(obj, value)
+        return obj.validated(self.name, value, check)
+
+
+class CheckedUnicode(Checked, Unicode):
+    """A ``Unicode`` traitlet checked by the widget's ``check_<name>``."""
+
+
+class CheckedInt(Checked, Int):
+    """An ``Int`` traitlet checked by the widget's ``check_<name>`` (numpy integers, strings... reach the check)."""
+
+
+class CheckedFloat(Checked, Float):
+    """A ``Float`` traitlet checked by the widget's ``check_<name>``."""
+
+
+class CheckedAny(Checked, AnyTrait):
+    """An ``Any`` traitlet checked by the widget's ``check_<name>``."""
 
 
 class EngineWidget(widgets.VBox):
@@ -39,6 +92,8 @@ class EngineWidget(widgets.VBox):
 
     default_figure_path = "figure.png"
     cache_size = 64
+    keywords: Tuple[str, ...] = ()
+    """The traitlets a constructor's ``**traits`` may set (:meth:`set_keywords`); empty: any traitlet."""
 
     def __repr__(self) -> str:
         # Short and stable (notebook outputs are compared by nbval; the default lists every child widget's state).
@@ -50,6 +105,10 @@ class EngineWidget(widgets.VBox):
 
     def __init__(self, throttle: float = 0.25, **kwargs):
         super().__init__(**kwargs)
+        self._ready = False  # set by the subclass once built: from then on bad values are reported, not raised
+        for name, trait in self.traits().items():
+            if isinstance(trait, Checked):
+                getattr(self, name)  # store the defaults now (unchecked), so that every later value is checked
         self.last_traceback: Optional[str] = None
         self.cache = LRUCache(self.cache_size)  # finished results by the subclass's key
         self._runner = Runner(self._set_busy, self._set_progress, self._set_error, self._cancelled, throttle=throttle)
@@ -149,6 +208,33 @@ class EngineWidget(widgets.VBox):
 
     def show_error(self, message: str, tb: Optional[str] = None) -> None:
         self._set_error(message, tb)
+
+    # -- checked keywords (see the module docstring)
+    def validated(self, name: str, value, check: Callable[[Any], Any]):
+        """``check(value)``; on :class:`InputError`: raise it while the widget is being built, else show the message
+        in ``error`` and return the traitlet's current value (nothing changes, nothing starts)."""
+        try:
+            return check(value)
+        except InputError as exc:
+            if not getattr(self, "_ready", False):
+                raise
+            self.error = str(exc)
+            return getattr(self, name)
+
+    def set_keywords(self, keywords: Dict[str, Any]) -> None:
+        """Set a constructor's ``**traits``, in order. An unknown name raises ``TypeError`` listing the accepted
+        ones (:attr:`keywords`); a bad value raises :class:`InputError` naming the keyword (its ``check_<name>``'s
+        message, or the traitlet's expected type)."""
+        accepted = list(self.keywords) or [n for n in self.trait_names() if not n.startswith("_")]
+        for name, value in keywords.items():
+            if name not in accepted or not self.has_trait(name):
+                raise TypeError(f"{type(self).__name__} got an unexpected keyword argument {name!r}; it accepts "
+                                f"{', '.join(accepted)}")
+            try:
+                setattr(self, name, value)
+            except TraitError:
+                info = self.traits()[name].info()
+                raise InputError(f"{name} must be {info}, got {value!r}") from None
 
     # -- runner callbacks (worker thread, current job only)
     def _set_busy(self, busy: bool) -> None:

@@ -221,17 +221,20 @@ class WindowSelector:
 
 
 # ----------------------------------------------------------------------------------------------------------- plots
-PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
-           "#17becf"]
-"""Colours of the labels, in order (matplotlib's tab10, so widget and exported figure agree)."""
+PALETTE = viz.PALETTE
+"""Colours of the labels and curves, in order: the very tuple the exported figures use (:data:`srwidgets.viz.PALETTE`,
+matplotlib's tab10), so a widget and its figure agree by construction."""
 
 
 class ScatterView:
     """Labelled 2-D points on a two-layer ``MultiCanvas`` (``points``, ``highlight``); hover and click pick the
     nearest point within ``pick_radius`` display pixels.
 
-    ``set_points(xy, labels)`` takes ``xy`` ``[N, 2]`` in any units (fitted to the canvas with a margin, y up) and
-    one label per point; each label gets a colour of :data:`PALETTE` in order of first appearance (``colors``).
+    ``set_points(xy, labels, axes=("PC 1", "PC 2"))`` takes ``xy`` ``[N, 2]`` in any units (fitted to the canvas
+    with a margin, y up) and one label per point; each label gets a colour of :data:`PALETTE` in order of first
+    appearance (``colors``, from :func:`srwidgets.viz.label_colors`, as the figures). A grey frame marks the plot
+    area; ``axes`` names the horizontal and vertical axes (``axis_labels``; written in the bottom-right and
+    top-left corners).
     Drawing is one batched ``fill_circles`` call per label, smooth for thousands of points. ``on_hover(i)`` /
     ``on_click(i)`` receive the point's index (``None`` when the pointer is over no point).
     """
@@ -247,20 +250,23 @@ class ScatterView:
         self.display = np.zeros((0, 2))  # [N, 2] display coordinates (x right, y down) of the points drawn
         self.labels: list = []
         self.colors: dict = {}
+        self.axis_labels: Tuple[str, str] = ("", "")
         self.hovered: Optional[int] = None
         self.canvas.on_mouse_move(self._move)
         self.canvas.on_mouse_down(self._down)
         self.canvas.on_mouse_out(lambda x, y: self._hover(None))
 
-    def set_points(self, xy, labels: Sequence) -> None:
-        """Draw ``xy`` ``[N, 2]`` coloured by ``labels`` (length N); replaces what was shown."""
+    def set_points(self, xy, labels: Sequence, axes: Optional[Tuple[str, str]] = None) -> None:
+        """Draw ``xy`` ``[N, 2]`` coloured by ``labels`` (length N) in a frame, the axes named ``axes``
+        (``(horizontal, vertical)``, e.g. ``("t-SNE 1", "t-SNE 2")``; ``None`` keeps the last names); replaces
+        what was shown."""
         xy = np.asarray(xy, dtype=np.float64).reshape(-1, 2)
         if len(labels) != len(xy):
             raise ValueError(f"{len(xy)} points but {len(labels)} labels")
+        if axes is not None:
+            self.axis_labels = (str(axes[0]), str(axes[1]))
         self.labels = [str(label) for label in labels]
-        self.colors = {}
-        for label in self.labels:
-            self.colors.setdefault(label, PALETTE[len(self.colors) % len(PALETTE)])
+        self.colors = viz.label_colors(self.labels)
         self.display = self._fit(xy)
         labels_arr = np.asarray(self.labels, dtype=object)
         with DRAW_LOCK, hold_canvas():
@@ -268,12 +274,31 @@ class ScatterView:
             layer.clear()
             layer.fill_style = "white"
             layer.fill_rect(0, 0, self.width, self.height)
+            self._frame(layer)
             for label, color in self.colors.items():
                 pts = self.display[labels_arr == label]
                 layer.fill_style = color
                 layer.fill_circles(pts[:, 0], pts[:, 1], self.radius)
             self.canvas[1].clear()
         self.hovered = None
+
+    def _frame(self, layer) -> None:
+        """The plot area's frame and the axis names: the horizontal one bottom-right, the vertical one top-left,
+        inside the margin the points keep free (call under ``DRAW_LOCK`` and ``hold_canvas``)."""
+        layer.stroke_style = "#999"
+        layer.line_width = 1
+        layer.set_line_dash([])
+        layer.stroke_rect(0.5, 0.5, self.width - 1, self.height - 1)
+        x_name, y_name = self.axis_labels
+        layer.fill_style = "#666"
+        layer.font = "10px sans-serif"
+        if x_name:
+            layer.text_align = "right"
+            layer.fill_text(f"{x_name} \u2192", self.width - 4, self.height - 3)
+        if y_name:
+            layer.text_align = "left"
+            layer.fill_text(f"\u2191 {y_name}", 4, 11)
+        layer.text_align = "left"
 
     def _fit(self, xy: np.ndarray) -> np.ndarray:
         if len(xy) == 0:

@@ -12,15 +12,21 @@ file wires them to the shared pieces: a scatter and a curve chart (:mod:`~srwidg
 from __future__ import annotations
 
 import html
+import importlib.util
+import numbers
+import os
 from typing import Dict, Optional
 
 import ipywidgets as widgets
-from traitlets import Any as AnyTrait, Dict as DictTrait, Float, Int, Unicode, observe, validate
+import numpy as np
+from traitlets import Any as AnyTrait, Dict as DictTrait, observe
 
-from ..ddr import DDR, EMBEDDINGS
+from ..ddr import DDR, EMBEDDINGS, DDRInputs, build_inputs
+from ..engine import check_int, check_number, check_output, check_seed
 from ..errors import InputError
 from ..models.lookup import named_models
-from .base import EngineWidget
+from ..viz.ddr import CURVE_NAMES, METHOD_NAMES, axis_labels
+from .base import CheckedFloat, CheckedInt, CheckedUnicode, EngineWidget
 from .canvas import CurveView, ImageView, ScatterView
 
 __all__ = ["DDRWidget"]
@@ -36,48 +42,86 @@ class DDRWidget(EngineWidget):
         degradations: ``{label: Compose}``, a list of default labels, or ``None`` for clean / blur / noise.
         layers: the layers to analyse (default: all, shallow to deep).
         seed: seed of the random degradations (noise) and of t-SNE.
-        size: side of each scatter canvas in screen pixels.
-        Any traitlet below may be passed as a keyword (``method="tsne"``, ``layer="body.3"``...).
+        size: side of each scatter canvas in screen pixels, in [:attr:`MIN_SIZE`, :attr:`MAX_SIZE`].
+        ``layer``, ``method``, ``perplexity`` and ``selected`` (traitlets below) may be passed as keywords
+        (``method="tsne"``, ``layer="body.3"``...).
 
     Traitlets:
         ``layer`` (the layer whose embedding is shown; a click on the CHI curve sets it), ``method`` (``"pca"``,
         ``"tsne"`` or ``"umap"``), ``perplexity`` (t-SNE): changing one re-embeds, features are not recomputed.
         ``selected`` (index of the clicked point, ``-1`` for none): its degraded input and SR output are shown.
+        Setting ``selected`` from code shows what a click on that point shows (of the last clicked model, the
+        first at start): its label, degraded input and SR output, the point ringed.
         ``busy``, ``progress``, ``status``, ``error`` as every srwidgets widget.
         ``result`` (the first model's :class:`srwidgets.ddr.DDRResult`), ``results`` (``{name: DDRResult}``).
+        Invalid values set ``error``, keep the previous value and start nothing.
+
+    Raises:
+        InputError: at construction, for any bad argument (models, images, degradations, layers, seed, size,
+            throttle or a keyword's value), naming it and what it may be; ``TypeError`` for an unknown keyword.
     """
 
-    layer = Unicode("", help="layer whose 2-D embedding is shown")
-    method = Unicode("pca", help="2-D embedding: pca, tsne or umap")
-    perplexity = Float(30.0, help="t-SNE perplexity")
-    selected = Int(-1, help="index of the selected point (-1: none)")
+    layer = CheckedUnicode("", help="layer whose 2-D embedding is shown")
+    method = CheckedUnicode("pca", help="2-D embedding: pca, tsne or umap")
+    perplexity = CheckedFloat(30.0, help="t-SNE perplexity")
+    selected = CheckedInt(-1, help="index of the selected point (-1: none)")
     result = AnyTrait(None, allow_none=True, help="the first model's DDRResult")
     results = DictTrait(help="{model name: DDRResult}")
 
     default_figure_path = "ddr.png"
+    keywords = ("layer", "method", "perplexity", "selected")
+    MAX_MODELS = 4
+    MIN_SIZE, MAX_SIZE = 120, 2000
+    PERPLEXITY_RANGE = (1.0, 100.0)
+    """Perplexities the slider offers and code may set (t-SNE's usual range is 5-50; the engine clips values above
+    (N − 1) / 3 for N points)."""
 
     def __init__(self, model_or_models, images, degradations=None, layers=None, seed: int = 0, size: int = 320,
                  throttle: float = 0.25, **traits):
-        super().__init__(throttle=throttle)
+        unknown = [name for name in traits if name not in self.keywords]
+        if unknown:  # before anything is built: nothing to undo
+            raise TypeError(f"DDRWidget got an unexpected keyword argument {unknown[0]!r}; it accepts "
+                            f"{', '.join(self.keywords)}")
+        super().__init__(throttle=check_number("throttle", throttle, 0.0, " (seconds between progress updates)"))
         self._ready = False
+        try:
+            self._setup(model_or_models, images, degradations, layers, seed, size, traits)
+        except BaseException:
+            self._runner.close()  # a refused widget leaves no worker behind
+            raise
+        self._ready = True
+        self.rerun()
+
+    def _setup(self, model_or_models, images, degradations, layers, seed, size, traits) -> None:
+        seed = check_seed(seed)
+        size = check_int("size", size, self.MIN_SIZE, f" and <= {self.MAX_SIZE} (screen pixels)")
+        if size > self.MAX_SIZE:
+            raise InputError(f"size must be an integer >= {self.MIN_SIZE} and <= {self.MAX_SIZE} (screen pixels), got "
+                             f"{size}")
         self.models = named_models(model_or_models)
         self.names = list(self.models)
-        if len(self.names) > 4:
-            raise InputError(f"DDRWidget compares up to 4 models side by side, got {len(self.names)}")
+        if len(self.names) > self.MAX_MODELS:
+            raise InputError(f"DDRWidget compares up to {self.MAX_MODELS} models side by side, got {len(self.names)}")
         self.engines = {n: DDR(m) for n, m in self.models.items()}  # checks each model
         scales = {n: e.scale for n, e in self.engines.items()}
         if len(set(scales.values())) > 1:
             raise InputError(f"comparing models needs one scale (the same degraded inputs); got {scales}")
+        self.scale = next(iter(scales.values()))
         self.images, self.degradations, self.seed = images, degradations, seed
-        self.layers = {n: e.select_layers(layers) for n, e in self.engines.items()}
+        # built now so that bad images or degradations are refused here, and reused by the first run
+        self._inputs: Optional[DDRInputs] = None
+        self._inputs_key: tuple = ()
+        self._inputs_for_run()
+        self.layers = {}
+        for n, e in self.engines.items():
+            try:
+                self.layers[n] = e.select_layers(layers)
+            except InputError as exc:
+                raise InputError(f"layers, model {n!r}: {exc}" if len(self.names) > 1 else f"layers: {exc}") from None
         self._embedded: Dict[str, object] = {}
+        self._selected_model = self.names[0]  # whose SR output a selection shows: the last clicked scatter's
         self._build(size)
-        for name, value in traits.items():
-            if not self.has_trait(name):
-                raise TypeError(f"DDRWidget got an unexpected keyword argument {name!r}")
-            setattr(self, name, value)
-        self._ready = True
-        self.rerun()
+        self.set_keywords(traits)
 
     # ------------------------------------------------------------------------------------------------ building
     def _describe(self) -> str:
@@ -108,10 +152,19 @@ class DDRWidget(EngineWidget):
         detail = self._detail
         first = self.layers[self.names[0]]
         self.layer_dropdown = widgets.Dropdown(options=first, value=first[-1], description="Layer:",
-                                               layout=widgets.Layout(width="260px"))
-        self.method_buttons = widgets.ToggleButtons(options=[("PCA", "pca"), ("t-SNE", "tsne"), ("UMAP", "umap")],
-                                                    value="pca", description="Embedding:")
-        self.perplexity_slider = widgets.FloatSlider(min=2.0, max=50.0, step=1.0, value=30.0, description="Perplexity:",
+                                               layout=widgets.Layout(width="260px", flex="0 0 auto"))
+        methods = [m for m in EMBEDDINGS if m != "umap" or _has_umap()]
+        # the label is a widget of its own, fixed width, in a row that does not wrap: a ToggleButtons' description
+        # wraps away from its buttons in a narrow column
+        self.method_buttons = widgets.ToggleButtons(options=[(METHOD_NAMES[m], m) for m in methods], value="pca",
+                                                    style={"button_width": "64px"},
+                                                    layout=widgets.Layout(width="auto", flex="0 0 auto"))
+        self.method_label = widgets.Label("Embedding:", layout=widgets.Layout(width="80px", flex="0 0 auto"))
+        method_row = widgets.HBox([self.method_label, self.method_buttons],
+                                  layout=widgets.Layout(flex_flow="row nowrap", align_items="center", flex="0 0 auto"))
+        method_row.add_class("srw-ddr-method")
+        lo, hi = self.PERPLEXITY_RANGE
+        self.perplexity_slider = widgets.FloatSlider(min=lo, max=hi, step=1.0, value=30.0, description="Perplexity:",
                                                      continuous_update=False)
         self.layer = first[-1]  # the deepest: where the paper finds the degradation clusters
         for trait, control in (("layer", self.layer_dropdown), ("method", self.method_buttons),
@@ -122,32 +175,60 @@ class DDRWidget(EngineWidget):
         self.csv_button.on_click(self._csv_clicked)
         self.children = [self.css(),
                          widgets.HBox(panels + [detail], layout=widgets.Layout(flex_flow="row wrap")),
-                         widgets.HBox([self.layer_dropdown, self.method_buttons]), self.perplexity_slider,
+                         widgets.HBox([self.layer_dropdown, method_row],
+                                      layout=widgets.Layout(flex_flow="row wrap", align_items="center")),
+                         self.perplexity_slider,
                          self.status_row(), self.error_html, self.export_row(),
                          widgets.HBox([self.csv_path, self.csv_button])]
 
     # ------------------------------------------------------------------------------------------------ validation
-    @validate("layer")
-    def _validate_layer(self, proposal):
-        value = proposal["value"]
+    # (base.Checked: raised while building, shown in ``error`` once ready, the value kept)
+    def check_layer(self, value) -> str:
         valid = self.layers[self.names[0]]
-        if value not in valid:
-            self.error = f"unknown layer {value!r}; valid layers (shallow to deep): {', '.join(valid)}"
-            return self.layer
+        if not isinstance(value, str) or value not in valid:
+            shown = ", ".join(valid[:12]) + (f", ... and {len(valid) - 12} more" if len(valid) > 12 else "")
+            raise InputError(f"unknown layer {value!r}; valid layers (shallow to deep): {shown}")
         return value
 
-    @validate("method")
-    def _validate_method(self, proposal):
-        if proposal["value"] not in EMBEDDINGS:
-            self.error = f"unknown embedding {proposal['value']!r}; choose one of {', '.join(EMBEDDINGS)}"
-            return self.method
-        return proposal["value"]
+    def check_method(self, value) -> str:
+        if not isinstance(value, str) or value not in EMBEDDINGS:
+            raise InputError(f"unknown embedding {value!r} for method; choose one of: {', '.join(EMBEDDINGS)}")
+        if value == "umap" and not _has_umap():
+            raise InputError("method='umap' needs the umap-learn package: pip install umap-learn (or use method='tsne' "
+                             "or 'pca')")
+        return value
+
+    def check_perplexity(self, value) -> float:
+        lo, hi = self.PERPLEXITY_RANGE
+        ok = isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_)) and lo <= value <= hi
+        if not ok:
+            raise InputError(f"perplexity must be a number in [{lo:g}, {hi:g}] (t-SNE; usual values 5-50), got {value!r}")
+        return float(value)
+
+    def check_selected(self, value) -> int:
+        n = self._points()
+        ok = isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_)) and -1 <= value < n
+        if not ok:
+            raise InputError(f"selected must be a point index in [0, {n - 1}] ({n} points), or -1 for none; got "
+                             f"{value!r}")
+        return int(value)
+
+    def _points(self) -> int:
+        """Points the scatter has (or will have): inputs x degradations."""
+        if self.result is not None:
+            return len(self.result.labels)
+        return len(self._inputs) if self._inputs is not None else 0
 
     # ------------------------------------------------------------------------------------------------ reactions
     @observe("layer", "method", "perplexity")
     def _view_changed(self, change) -> None:
         if self._ready and self.results:
             self._start_embedding()
+
+    @observe("selected")
+    def _selected_changed(self, change) -> None:
+        if self._ready:
+            self._show_selected()
 
     def _layer_clicked(self, name: str, k: int) -> None:
         self.layer = self.layers[name][k]
@@ -158,17 +239,33 @@ class DDRWidget(EngineWidget):
             return
 
         def work(job):
+            inputs = self._inputs_for_run()
             results = {}
             for i, name in enumerate(self.names):
                 def callback(p, i=i):
                     job.report(i * p.total + p.done, len(self.names) * p.total)
 
-                results[name] = self.engines[name].analyse(self.images, self.degradations, self.layers[name],
-                                                           self.seed, callback=callback, cancel=job.token)
+                results[name] = self.engines[name].analyse(inputs, layers=self.layers[name], callback=callback,
+                                                           cancel=job.token)
             job.deliver(self._show_results, results)
             self._embed(job, results)
 
         self.start(work, label="extracting features")
+
+    def _inputs_for_run(self) -> DDRInputs:
+        """The degraded inputs of ``images``, ``degradations`` and ``seed`` (attributes a script may change before
+        :meth:`rerun`): built once, again only when one of them was replaced (or a list of images edited)."""
+        images = self.images
+        snapshot = tuple(images) if isinstance(images, list) else None
+        key = (images, snapshot, self.degradations, self.seed)
+        old = self._inputs_key
+        same = (self._inputs is not None and old[0] is images and old[2] is self.degradations and old[3] == self.seed
+                and (snapshot is None or (len(snapshot) == len(old[1])
+                                          and all(a is b for a, b in zip(snapshot, old[1])))))
+        if not same:
+            self._inputs = build_inputs(images, self.degradations, self.scale, self.seed)
+            self._inputs_key = key
+        return self._inputs
 
     def _start_embedding(self) -> None:
         results = dict(self.results)
@@ -179,7 +276,10 @@ class DDRWidget(EngineWidget):
         embedded = {}
         for name, res in results.items():
             job.token.raise_if_cancelled()
-            embedded[name] = res.embed(layer, method, perplexity, self.seed) if layer in res.features else None
+            try:
+                embedded[name] = res.embed(layer, method, perplexity, self.seed) if layer in res.features else None
+            except InputError as exc:  # e.g. a layer whose features are all equal: said in that model's panel
+                embedded[name] = exc
         job.deliver(self._show_embeddings, embedded, layer, method)
 
     # ------------------------------------------------------------------------------------------------ display
@@ -187,18 +287,28 @@ class DDRWidget(EngineWidget):
         self.results = dict(results)
         self.result = results[self.names[0]]
         for name, res in results.items():
-            self.curves[name].set_curves({"by degradation": [res.chi_degradation[n] for n in res.layers],
-                                          "by image": [res.chi_image[n] for n in res.layers]}, res.layers)
+            self.curves[name].set_curves({CURVE_NAMES[0]: [res.chi_degradation[n] for n in res.layers],
+                                          CURVE_NAMES[1]: [res.chi_image[n] for n in res.layers]}, res.layers)
         notes = "; ".join(self.result.notes)
         self.status = "features done" + (f" ({notes})" if notes else "")
+        if self.selected >= len(self.result.labels):  # other inputs since the selection: it points nowhere now
+            self.selected = -1
+        elif self.selected >= 0:
+            self._show_selected()
 
     def _show_embeddings(self, embedded: dict, layer: str, method: str) -> None:
+        failed = []
         for name, xy in embedded.items():
             res = self.results[name]
             if xy is None:
                 self.chi_labels[name].value = f"{layer}: not a layer of this model"
                 continue
-            self.scatters[name].set_points(xy, res.labels)
+            if isinstance(xy, InputError):
+                self.scatters[name].set_points(np.zeros((0, 2)), [], axes=axis_labels(method))
+                self.chi_labels[name].value = f"{layer}: {xy}"
+                failed.append(f"{name}: {xy}" if len(self.names) > 1 else str(xy))
+                continue
+            self.scatters[name].set_points(xy, res.labels, axes=axis_labels(method))
             self.legends[name].value = " ".join(
                 f"<span style='color:{c}'>&#9679;</span> {html.escape(label)}"
                 for label, c in self.scatters[name].colors.items())
@@ -209,19 +319,58 @@ class DDRWidget(EngineWidget):
         self._embedded = embedded
         self.progress = 1.0
         self.status = f"done: {layer}, {method}"
+        if failed:
+            self.error = "; ".join(failed)
+        if self.selected >= 0:
+            self._ring(self.selected)
 
     def _point(self, name: str, i: Optional[int], click: bool) -> None:
-        """Hover (``click=False``) shows the degraded input of point ``i``; a click also its SR output."""
+        """Hover (``click=False``) shows the degraded input of point ``i``; a click selects it (``selected``),
+        which also shows its SR output."""
         res = self.results.get(name)
         if res is None or i is None:
             return
+        if not click:
+            self._show_point(name, i, sr=False)
+            return
+        self._selected_model = name
+        if self.selected == i:
+            self._show_selected()  # the same point again (maybe of the other model): no traitlet change to observe
+        else:
+            self.selected = int(i)
+
+    def _show_selected(self) -> None:
+        """Show ``selected`` as a click shows it: label, degraded input, SR output, the point ringed; -1 clears."""
+        name = self._selected_model if self._selected_model in self.results else self.names[0]
+        if name not in self.results:
+            return  # the features are not there yet: shown when they arrive (_show_results)
+        i = self.selected
+        if i < 0:
+            for scatter in self.scatters.values():
+                scatter.highlight(None)
+            if self.sr_view is not None:
+                self.sr_view.clear("image")
+                self.lr_view.clear("image")
+            self.point_label.value = "hover a point: its degraded input; click: also the SR output"
+            return
+        self._show_point(name, i, sr=True)
+        self._ring(i)
+
+    def _ring(self, i: int) -> None:
+        """Ring point ``i`` in the scatter of the selected model (when it has been drawn)."""
+        name = self._selected_model if self._selected_model in self.scatters else self.names[0]
+        scatter = self.scatters[name]
+        if 0 <= i < len(scatter.display):
+            scatter.highlight(i)
+
+    def _show_point(self, name: str, i: int, sr: bool) -> None:
+        res = self.results[name]
         lr = res.lr(i)
         self.point_label.value = (f"<b>{html.escape(name)}</b>: {html.escape(res.image_names[res.image_ids[i]])}, "
                                   f"<b>{html.escape(res.labels[i])}</b> (point {i})")
         self._detail_views(*lr.shape[-2:])
         self.lr_view.show("image", lr)
-        if click:
-            self.selected = int(i)
+        if sr:
             try:
                 self.sr_view.show("image", res.sr(i))
             except InputError as exc:
@@ -247,9 +396,19 @@ class DDRWidget(EngineWidget):
         return pd.concat([res.table().assign(model=name) for name, res in self.results.items()], ignore_index=True)
 
     def save_table(self, path: str) -> str:
-        """Write :meth:`table` as CSV; returns ``path``."""
-        self.table().to_csv(path, index=False)
+        """Write :meth:`table` as CSV; returns ``path`` (refused before writing: a folder, a missing folder, not
+        ``.csv``, or one of the input images)."""
+        table = self.table()
+        path = check_output(path, inputs=self._input_paths(), extensions=(".csv",), flag="path", what="the table")
+        table.to_csv(path, index=False)
         return path
+
+    def _input_paths(self) -> list:
+        """The image files / folders the widget reads (an output must never be one of them)."""
+        images = self.images
+        items = [images] if isinstance(images, (str, os.PathLike)) else images if isinstance(images, (list, tuple)) \
+            else []
+        return [x for x in items if isinstance(x, (str, os.PathLike))]
 
     def save_figure(self, path: str):
         """Write the scatter of the shown layer and the CHI curves (every model) with
@@ -258,6 +417,8 @@ class DDRWidget(EngineWidget):
 
         if not self.results:
             raise InputError("nothing to save yet: wait for the features (widget.wait())")
+        path = check_output(path, inputs=self._input_paths(), extensions=(".png", ".pdf", ".svg", ".jpg", ".jpeg"),
+                            flag="path", what="the figure")
         viz.ddr_figure([self.results[n] for n in self.names], layer=self.layer, method=self.method,
                        perplexity=float(self.perplexity), seed=self.seed, titles=self.names, path=path)
         return path
@@ -271,3 +432,8 @@ class DDRWidget(EngineWidget):
         else:
             self.error = ""
             self.status = f"saved {path}"
+
+
+def _has_umap() -> bool:
+    """Whether the optional umap-learn package is installed (the UMAP toggle is offered only then)."""
+    return importlib.util.find_spec("umap") is not None
