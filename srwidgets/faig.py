@@ -828,9 +828,7 @@ def _masking_rows(baseline, target, hr_images, fractions, methods, rank_for, eva
                 rankings[d, m] = rank(m, engine.baseline, engine.target, seed=seed)
 
     def outputs(model, d):
-        model = model.to(engine.device)
-        with guarded(model), torch.inference_mode():
-            return [model(x[None].to(engine.device, engine.dtype))[0].float().cpu() for x in lrs[d]]
+        return [sr_output(model, x, engine.device, engine.dtype) for x in lrs[d]]
 
     reference = {d: outputs(mask(engine.target, engine.baseline, []), d) for d in evaluate_on}
     rows, done, todo = [], 0, len(rankings) * len(counts)
@@ -851,6 +849,36 @@ def _masking_rows(baseline, target, hr_images, fractions, methods, rank_for, eva
             if callback is not None:
                 callback(Progress(done, todo, "masking"))
     return rows
+
+
+def sr_output(model: nn.Module, x: torch.Tensor, device, dtype) -> torch.Tensor:
+    """The SR output ``[3, s·h, s·w]`` float32 on the CPU of one LR image ``x`` ``[3, h, w]``, run on ``device`` in
+    ``dtype``. ``model`` is moved there: pass a copy (:func:`mask` / :func:`modulate` make one), never a user's model."""
+    model = model.to(device)
+    with guarded(model), torch.inference_mode():
+        return model(x[None].to(device, dtype))[0].float().cpu()
+
+
+def masked_outputs(engine: FAIG, filters, lam: float, lr: torch.Tensor, hr: torch.Tensor,
+                   target_output: Optional[torch.Tensor] = None, cancel: CancelLike = None):
+    """One image of the masking experiment, as the widget shows it: ``(images, psnrs)``.
+
+    ``images`` is ``{"input": the LR input bicubic-upscaled and clamped to [0, 1], "target": the target's output,
+    "masked": the output with ``filters`` set to θ̄ + λ(θ − θ̄) (:func:`modulate`)}``, each ``[3, H, W]`` float32
+    on the CPU (SR outputs not clipped); ``psnrs`` is ``{same keys: dB}`` against ``hr`` ``[3, H, W]`` (Y channel,
+    ``engine.scale`` pixels shaved). ``target_output`` skips the target's forward pass (it does not depend on the
+    filters); ``cancel`` is checked before each forward pass.
+    """
+    s = engine.scale
+    check_hooks(None, cancel)
+    check_cancel(cancel)
+    if target_output is None:
+        target_output = sr_output(mask(engine.target, engine.baseline, []), lr, engine.device, engine.dtype)
+    check_cancel(cancel)
+    masked = sr_output(modulate(engine.target, engine.baseline, filters, lam), lr, engine.device, engine.dtype)
+    shown_input = F.interpolate(lr[None], scale_factor=s, mode="bicubic", align_corners=False)[0].clamp(0, 1)
+    images = dict(input=shown_input, target=target_output, masked=masked)
+    return images, {k: psnr(v, hr, shave=s) for k, v in images.items()}
 
 
 def masking_experiment(baseline, target, hr_images, fractions: Sequence[float] = (0.01, 0.03, 0.05, 0.1),
@@ -914,4 +942,5 @@ def masking_table(baseline, target, hr_images, degradation: str = "noise", fract
 
 __all__ = ["FAIG", "FAIGResult", "Filter", "METHODS", "MEASURES", "OTHER", "conv_filters", "mask", "modulate", "rank",
            "top_count", "hr_tensors", "degraded_inputs", "engine_for",
-           "weight_change", "gradient_map", "output_difference", "masking_experiment", "masking_table"]
+           "weight_change", "gradient_map", "output_difference", "masking_experiment", "masking_table",
+           "sr_output", "masked_outputs", "check_fractions", "check_same_kind", "value_range", "MAX_FRACTIONS"]

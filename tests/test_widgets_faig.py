@@ -15,7 +15,7 @@ import torch
 from srwidgets import zoo
 from srwidgets.data import image
 from srwidgets.errors import InputError
-from srwidgets.faig import FAIG, mask, masking_table
+from srwidgets.faig import FAIG, mask, masked_outputs, masking_table
 from srwidgets.models import build
 from srwidgets.widgets.faig import MAX_STEPS, FAIGWidget
 
@@ -270,3 +270,76 @@ def test_repr_and_views(make):
         assert "dB" in w._titles[key].value
     assert "176 filters (1.0%, FAIG)" in w._titles["masked"].value
     assert w.image_dropdown.options == (("image 0", 0), ("image 1", 1))
+
+
+# --- issue 17: hostile input and layout -----------------------------------------------------------------------------
+def test_caption_and_filter_list_placeholder_are_two_separate_blocks(make):
+    w = make(wait=False, steps=1)
+    caption, placeholder = w.bar_label.value, w.filter_list.value
+    # two block elements, each one complete sentence, no message repeated in the other
+    assert caption.startswith("<div>") and placeholder.startswith("<div>")
+    assert "click" not in caption.lower() and "click a bar" in placeholder
+    box = next(c for c in w.children if w.filter_list in getattr(c, "children", ()))
+    assert type(box).__name__ == "VBox" and list(box.children).index(w.filter_list) > 0  # its own line
+
+
+@pytest.mark.parametrize("kw, words", [
+    (dict(steps="5"), "steps must be an integer in [1, "), (dict(steps=2.5), "steps must be an integer"),
+    (dict(steps=True), "steps must be an integer"), (dict(steps=MAX_STEPS + 1), "steps must be an integer in"),
+    (dict(fraction="0.01"), "fraction must be in [0, 0.1]"), (dict(fraction=float("nan")), "fraction must be"),
+    (dict(lam=None), "lam must be in [0, 1.5]"), (dict(degradation=3), "unknown degradation 3; choose one of"),
+    (dict(method=["faig"]), "unknown ranking"), (dict(image_index=1.0), "image_index must be an integer"),
+    (dict(layer=5), "unknown layer 5"), (dict(seed=0.5), "seed must be an integer"),
+    (dict(size="big"), "size must be an integer"), (dict(throttle=-1), "throttle must be")])
+def test_bad_constructor_values_raise_input_error_naming_the_argument(pair, kw, words):
+    with pytest.raises(InputError) as info:
+        FAIGWidget(*pair, CROPS, **kw)
+    assert words in str(info.value)
+
+
+def test_bad_models_and_images_raise_input_error(pair):
+    for args, words in (((None, pair[1], CROPS), "nn.Module or a zoo name"), ((pair[0], pair[1], 5), "images must be"),
+                        ((pair[0], pair[1], None), "images must be")):
+        with pytest.raises(InputError, match=words):
+            FAIGWidget(*args)
+
+
+def test_values_of_the_wrong_type_set_the_error_instead_of_raising(make, calls):
+    w = make()
+    shown = w.view
+    for trait, value in (("steps", "5"), ("steps", 3.5), ("fraction", "big"), ("lam", None), ("degradation", 1),
+                         ("image_index", "0"), ("layer", ["conv_first"])):
+        old = getattr(w, trait)
+        w.error = ""
+        setattr(w, trait, value)  # no TraitError
+        assert trait in w.error or "unknown" in w.error, (trait, w.error)
+        assert getattr(w, trait) == old and not w.busy and w.view is shown
+    assert calls == [2]
+
+
+def test_numpy_values_are_accepted_as_python_numbers(make):
+    w = make(steps=np.int64(2), fraction=np.float32(0.02))
+    assert type(w.steps) is int and w.steps == 2 and type(w.fraction) is float
+    w.image_index = np.int64(1)
+    assert w.wait(30) and not w.error and w.view["image"] == 1 and type(w.image_index) is int
+
+
+def test_an_error_during_a_job_is_shown_and_the_widget_keeps_working(make, monkeypatch):
+    w = make()
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("the device fell over")
+
+    monkeypatch.setattr(w.engine, "attribute", broken)
+    w.steps = 3  # new scores: the engine fails on the worker thread
+    assert w.wait(30) and "RuntimeError: the device fell over" in w.error and "Error" in w.error_html.value
+    monkeypatch.undo()
+    w.steps = 2  # cached scores again: the widget still works
+    assert w.wait(30) and not w.error and w.view["steps"] == 2
+
+
+def test_the_widget_masks_through_the_engine(make, pair):
+    w = make()
+    expected, _ = masked_outputs(w.engine, w.view["chosen"], w.lam, w.lr["noise"][0], w.hr[0])
+    for key in ("input", "target", "masked"):
+        assert torch.equal(w.outputs[key], expected[key])

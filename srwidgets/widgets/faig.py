@@ -22,22 +22,21 @@ from __future__ import annotations
 import csv
 import html
 import json
+import math
+import numbers
 import os
 from typing import Dict, List, Optional
 
 import ipywidgets as widgets
 import numpy as np
 import torch
-import torch.nn.functional as F
-from traitlets import Any as AnyTrait, Dict as DictTrait, Float, Int, Unicode, observe, validate
+from traitlets import Any as AnyTrait, Dict as DictTrait, TraitType, observe, validate
 
 from ..data import load_images
 from ..degrade import FAIG_PRESETS
-from ..engine import check_seed, guarded, model_key
+from ..engine import check_int, check_number, check_seed, model_key
 from ..errors import InputError
-from ..faig import (FAIG, METHODS, OTHER, Filter, degraded_inputs, hr_tensors, mask, modulate, rank,
-                    top_count)
-from ..metrics import psnr
+from ..faig import FAIG, METHODS, OTHER, Filter, degraded_inputs, hr_tensors, masked_outputs, rank, top_count
 from ..viz.faig import format_psnr
 from .base import EngineWidget
 from .canvas import BarView, ImageView
@@ -50,6 +49,23 @@ METHOD_LABELS = {"faig": "FAIG", "random": "random", "weight_diff": "weight chan
 PANELS = ("input", "target", "masked")
 MAX_FRACTION, MAX_LAM, MAX_STEPS = 0.10, 1.5, 500
 LIST_ROWS = 40  # filters listed for a clicked layer
+BAR_CAPTION = "<div><b>Masked filters per conv layer</b>, shallow to deep. Hover a bar to name its layer.</div>"
+FILTER_LIST_EMPTY = "<div><i>No layer selected: click a bar to list its masked filters here.</i></div>"
+
+
+class _Checked(TraitType):
+    """A traitlet that takes any value and leaves the check to the widget's ``@validate``: a value of the wrong type
+    (``steps="5"``, ``fraction=None``) then sets ``error`` and keeps the old value like any other bad value, instead
+    of raising a ``TraitError`` from traitlets."""
+
+    info_text = "a value the widget checks"
+
+    def validate(self, obj, value):
+        return value
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _model_name(model) -> str:
@@ -95,13 +111,13 @@ class FAIGWidget(EngineWidget):
             or an invalid keyword value.
     """
 
-    degradation = Unicode("noise", help="whose filters: blur or noise")
-    steps = Int(100, help="path evaluations M of the integrated gradients")
-    fraction = Float(0.01, help="share of the filters masked, in [0, 0.1]")
-    method = Unicode("faig", help="ranking of the masked filters: faig, random or weight_diff")
-    lam = Float(0.0, help="λ of the masked filters: θ̄ + λ(θ − θ̄), in [0, 1.5]")
-    image_index = Int(0, help="index of the image shown")
-    layer = Unicode("", help="conv layer whose masked filters are listed ('' for none)")
+    degradation = _Checked("noise", help="whose filters: blur or noise")
+    steps = _Checked(100, help="path evaluations M of the integrated gradients (int)")
+    fraction = _Checked(0.01, help="share of the filters masked, in [0, 0.1]")
+    method = _Checked("faig", help="ranking of the masked filters: faig, random or weight_diff")
+    lam = _Checked(0.0, help="λ of the masked filters: θ̄ + λ(θ − θ̄), in [0, 1.5]")
+    image_index = _Checked(0, help="index of the image shown (int)")
+    layer = _Checked("", help="conv layer whose masked filters are listed ('' for none)")
     result = AnyTrait(None, allow_none=True, help="FAIGResult of the current degradation and steps")
     psnrs = DictTrait(help="{'input', 'target', 'masked': PSNR in dB against the HR image}")
 
@@ -109,11 +125,21 @@ class FAIGWidget(EngineWidget):
 
     def __init__(self, baseline, target, images, degradation: str = "noise", steps: int = 100, seed: int = 0,
                  device=None, size: int = 256, throttle: float = 0.25, **traits):
-        super().__init__(throttle=throttle)
+        # ipywidgets closes a half-built widget when it is collected, and closing needs the base's runner: build the
+        # base first (with a valid throttle), then refuse the cheap arguments before any model is copied
+        checked_throttle = throttle if _is_number(throttle) and throttle >= 0 else 0.25
+        super().__init__(throttle=checked_throttle)
         self._ready = False
+        check_number("throttle", throttle, 0.0, " (seconds between progress updates)")
+        size = check_int("size", size, 32, " (screen pixels of each image view's longest side)")
+        seed = check_seed(seed)
+        if images is None or not (isinstance(images, (str, os.PathLike, np.ndarray, torch.Tensor))
+                                  or hasattr(images, "__iter__")):
+            raise InputError(f"images must be HR images: a list of HWC arrays in [0, 1], tensors [3, H, W], file "
+                             f"paths, bundled names or a folder; got {type(images).__name__}")
         self.engine = FAIG(baseline, target, device=device)  # refuses pairs that differ or do not differ
         self.scale = self.engine.scale
-        self.seed = check_seed(seed)
+        self.seed = seed
         hrs, self.image_names = load_images(images)
         self.hr: List[torch.Tensor] = hr_tensors(hrs, self.scale)  # [3, H, W] float32, multiples of the scale
         # [3, H/s, W/s] per degradation and image, as the masking experiment builds them
@@ -147,8 +173,10 @@ class FAIGWidget(EngineWidget):
                             on_hover=self._bar_hovered)
         self.bar_label = widgets.HTML("")
         self._bar_hovered(None)
-        self.filter_list = widgets.HTML("click a bar to list the layer's masked filters",
-                                        layout=widgets.Layout(max_height="320px", overflow="auto"))
+        # the caption (above the chart) and the list (below it) are two blocks with two messages: side by side
+        # they read as one run-on sentence
+        self.filter_list = widgets.HTML(FILTER_LIST_EMPTY, layout=widgets.Layout(max_height="320px", overflow="auto",
+                                                                                 margin="6px 0 0 0"))
         self.filter_list.add_class("srw-faig-filters")
         self.degradation_dropdown = widgets.Dropdown(options=list(DEGRADATIONS), description="Filters for:",
                                                      layout=widgets.Layout(width="200px"))
@@ -171,8 +199,7 @@ class FAIGWidget(EngineWidget):
             self.css(), self._images_box,
             widgets.HBox([self.degradation_dropdown, self.steps_slider, self.image_dropdown]),
             widgets.HBox([self.method_dropdown, self.fraction_slider, self.lam_slider]),
-            widgets.HBox([widgets.VBox([self.bar_label, self.bars.canvas]), self.filter_list],
-                         layout=widgets.Layout(flex_flow="row wrap")),
+            widgets.VBox([self.bar_label, self.bars.canvas, self.filter_list]),
             self.status_row(), self.error_html, self.export_row(), self.scores_row]
 
     # ------------------------------------------------------------------------------------------------ validation
@@ -182,53 +209,69 @@ class FAIGWidget(EngineWidget):
 
     @validate("degradation")
     def _validate_degradation(self, proposal):
-        if proposal["value"] not in DEGRADATIONS:
-            return self._reject(f"unknown degradation {proposal['value']!r}; choose one of {', '.join(DEGRADATIONS)} "
+        value = proposal["value"]
+        if not isinstance(value, str) or value not in DEGRADATIONS:
+            return self._reject(f"unknown degradation {value!r}; choose one of {', '.join(DEGRADATIONS)} "
                                 "(the FAIG presets with a contrast for eq. 7)", self.degradation)
-        return proposal["value"]
+        return str(value)
 
     @validate("steps")
     def _validate_steps(self, proposal):
-        if not 1 <= proposal["value"] <= MAX_STEPS:
-            return self._reject(f"steps must be in [1, {MAX_STEPS}] (the paper uses 100), got {proposal['value']}",
-                                self.steps)
-        return proposal["value"]
+        bad = (f"steps must be an integer in [1, {MAX_STEPS}] (the slider's range; the paper uses 100; for more, "
+               f"call srwidgets.faig.FAIG directly), got {proposal['value']!r}")
+        try:
+            value = check_int("steps", proposal["value"], 1)
+        except InputError:
+            return self._reject(bad, self.steps)
+        if value > MAX_STEPS:
+            return self._reject(bad, self.steps)
+        return value
+
+    def _checked_number(self, name: str, value, top: float, meaning: str):
+        """``value`` as a float in ``[0, top]``, or the error set and the old value kept."""
+        bad = f"{name} must be in [0, {top:g}] ({meaning}), got {value!r}"
+        try:
+            number = check_number(name, value, 0.0)
+        except InputError:
+            return self._reject(bad, getattr(self, name))
+        return number if number <= top else self._reject(bad, getattr(self, name))
 
     @validate("fraction")
     def _validate_fraction(self, proposal):
-        if not 0.0 <= proposal["value"] <= MAX_FRACTION:
-            return self._reject(f"fraction must be in [0, {MAX_FRACTION:g}] (a share of the filters: 0.01 masks the "
-                                f"top 1 %), got {proposal['value']:g}", self.fraction)
-        return proposal["value"]
+        return self._checked_number("fraction", proposal["value"], MAX_FRACTION,
+                                    "a share of the filters: 0.01 masks the top 1 %")
 
     @validate("lam")
     def _validate_lam(self, proposal):
-        if not 0.0 <= proposal["value"] <= MAX_LAM:
-            return self._reject(f"lam must be in [0, {MAX_LAM:g}] (0: the baseline's values, 1: the target's), got "
-                                f"{proposal['value']:g}", self.lam)
-        return proposal["value"]
+        return self._checked_number("lam", proposal["value"], MAX_LAM, "0: the baseline's values, 1: the target's")
 
     @validate("method")
     def _validate_method(self, proposal):
         value = "weight_diff" if proposal["value"] == "weight_change" else proposal["value"]
-        if value not in METHODS:
+        if not isinstance(value, str) or value not in METHODS:
             return self._reject(f"unknown ranking {proposal['value']!r}; choose one of {', '.join(METHODS)}",
                                 self.method)
-        return value
+        return str(value)
 
     @validate("image_index")
     def _validate_image_index(self, proposal):
-        if not 0 <= proposal["value"] < len(self.hr):
-            return self._reject(f"image_index must be in [0, {len(self.hr) - 1}] ({len(self.hr)} images), got "
-                                f"{proposal['value']}", self.image_index)
-        return proposal["value"]
+        bad = (f"image_index must be an integer in [0, {len(self.hr) - 1}] ({len(self.hr)} images), got "
+               f"{proposal['value']!r}")
+        try:
+            value = check_int("image_index", proposal["value"], 0)
+        except InputError:
+            return self._reject(bad, self.image_index)
+        return value if value < len(self.hr) else self._reject(bad, self.image_index)
 
     @validate("layer")
     def _validate_layer(self, proposal):
-        if proposal["value"] and proposal["value"] not in self.layers:
-            return self._reject(f"unknown layer {proposal['value']!r}; conv layers (shallow to deep): "
-                                f"{', '.join(self.layers)}", self.layer)
-        return proposal["value"]
+        value = "" if proposal["value"] is None else proposal["value"]
+        if not isinstance(value, str) or (value and value not in self.layers):
+            shown = ", ".join(self.layers[:8]) + (f" ... and {len(self.layers) - 8} more" if len(self.layers) > 8
+                                                  else "")
+            return self._reject(f"unknown layer {value!r}; conv layers (shallow to deep): {shown}; '' for none",
+                                self.layer)
+        return str(value)
 
     # ------------------------------------------------------------------------------------------------ reactions
     @observe("degradation", "steps")
@@ -259,8 +302,7 @@ class FAIGWidget(EngineWidget):
 
     def _bar_hovered(self, k: Optional[int]) -> None:
         if k is None:
-            self.bar_label.value = ("masked filters per conv layer (shallow to deep): hover a bar for its layer, "
-                                    "click to list its filters")
+            self.bar_label.value = BAR_CAPTION
             return
         counts = self.layer_counts
         self.bar_label.value = (f"<b>{html.escape(self.layers[k])}</b> (layer {k}): {counts.get(self.layers[k], 0)} "
@@ -302,31 +344,18 @@ class FAIGWidget(EngineWidget):
             self.cache_put(key, order)
         return order
 
-    def _forward(self, model, x: torch.Tensor) -> torch.Tensor:
-        """SR output ``[3, H, W]`` float32 on the CPU of LR ``x`` ``[3, h, w]``; ``model`` is our own copy."""
-        model = model.to(self.engine.device)
-        with guarded(model), torch.inference_mode():
-            return model(x[None].to(self.engine.device, self.engine.dtype))[0].float().cpu()
-
     def _mask(self, job, result, d: str) -> None:
         """Mask the chosen filters (knobs as they are now), one forward pass, and show (worker thread)."""
         fraction, method, lam, i = float(self.fraction), self.method, float(self.lam), int(self.image_index)
         order = self._ranking(method, result)
         chosen = np.asarray(order[:top_count(len(order), fraction)])
-        hr, lr, s = self.hr[i], self.lr[d][i], self.scale
-        job.token.raise_if_cancelled()
-        key = ("target", d, i, model_key(self.engine.target))
-        target_out = self.cache_get(key)
-        if target_out is None:
-            target_out = self._forward(mask(self.engine.target, self.engine.baseline, []), lr)
-            self.cache_put(key, target_out)
-        job.token.raise_if_cancelled()
-        masked_out = self._forward(modulate(self.engine.target, self.engine.baseline, chosen, lam), lr)
-        shown_input = F.interpolate(lr[None], scale_factor=s, mode="bicubic", align_corners=False)[0].clamp(0, 1)
-        images = dict(input=shown_input, target=target_out, masked=masked_out)
+        key = ("target", d, i, model_key(self.engine.target))  # the target's output does not depend on the knobs
+        images, psnrs = masked_outputs(self.engine, chosen, lam, self.lr[d][i], self.hr[i],
+                                       target_output=self.cache_get(key), cancel=job.token)
+        self.cache_put(key, images["target"])
         view = dict(degradation=d, steps=result.steps, method=method, fraction=fraction, lam=lam, image=i,
                     chosen=chosen, counts=np.bincount(self._layer_of[chosen], minlength=len(self.layers)),
-                    images=images, psnrs={k: psnr(v, hr, shave=s) for k, v in images.items()}, result=result)
+                    images=images, psnrs=psnrs, result=result)
         job.deliver(self._show_masking, view)
 
     # ------------------------------------------------------------------------------------------------ display
@@ -361,7 +390,7 @@ class FAIGWidget(EngineWidget):
 
     def _list_layer(self) -> None:
         if not self.layer:
-            self.filter_list.value = "click a bar to list the layer's masked filters"
+            self.filter_list.value = FILTER_LIST_EMPTY
             return
         name = html.escape(self.layer)
         if self.view is None:
