@@ -18,7 +18,6 @@ RCAN, MSRResNet) run their upsampling tail only around the window.
 """
 from __future__ import annotations
 
-import dataclasses
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass
@@ -32,6 +31,7 @@ from ..engine import (LRUCache, cache_key, check_choice, check_int, check_number
                       guarded, image_tensor, resolve_device, run_chunks, saved_bytes)
 from ..errors import InputError
 from ..filters import check_kernel
+from ..engine.results import WindowAttribution
 from ..metrics import diffusion_index, gini
 from ..models.protocol import RegionFeatures, SplitTail
 from ..progress import CancelLike, Progress, ProgressCallback
@@ -70,26 +70,15 @@ def attribution_map(attribution: torch.Tensor) -> torch.Tensor:
 
 
 @dataclass
-class LAMResult:
-    """One LAM attribution. Tensors are float32 on the CPU; LR = input pixels, SR = output pixels."""
+class LAMResult(WindowAttribution):
+    """One LAM attribution: a :class:`~srwidgets.engine.results.WindowAttribution` (the family's result type)
+    with ``method="lam"``. Tensors are float32 on the CPU; LR = input pixels, SR = output pixels.
 
-    attribution: torch.Tensor  # [3, h, w] LR, the raw A
-    map: torch.Tensor  # [h, w] LR, |Σ_c A| / max, in [0, 1]
-    gini: float
-    diffusion_index: float  # (1 − gini)·100
-    sr: torch.Tensor  # [3, sH, sW] F(x) clamped to [0, 1]
-    image: torch.Tensor  # [3, h, w] the LR input
-    window: Tuple[int, int, int, int]  # (top, left, height, width) in SR pixels
-    settings: dict
-    objective: float  # D(F(x))
-    objective_baseline: float  # D(F(x')) (mean over baselines for "multi")
-    seconds: float
-    crop: Optional[Tuple[int, int, int, int]]  # LR box (top, left, height, width) the network ran on, None: whole
-
-    def to_numpy(self) -> dict:
-        """All fields as numpy arrays / Python scalars (for saving with ``np.savez`` or JSON)."""
-        return {f.name: (v.numpy() if isinstance(v, torch.Tensor) else v)
-                for f in dataclasses.fields(self) for v in [getattr(self, f.name)]}
+    ``attribution`` ``[3, h, w]`` is the raw A; ``map`` ``[h, w]`` is ``|Σ_c A| / max``; ``objective`` is
+    ``D(F(x))`` and ``objective_baseline`` ``D(F(x'))`` (mean over baselines for ``"multi"``), so
+    ``completeness`` compares ``ΣA`` with their difference; ``crop`` is the LR box the network ran on (``None``:
+    the whole image).
+    """
 
 
 class LAM:
