@@ -2,6 +2,7 @@
 Tiny models (EDSR 8 features, 2 blocks, x2) on three 32 px HR images: 9 points."""
 from __future__ import annotations
 
+import ipywidgets as widgets
 import numpy as np
 import pytest
 import torch
@@ -122,3 +123,129 @@ def test_exports(make, tmp_path):
 def test_bad_models_are_refused_at_construction():
     with pytest.raises(InputError):
         DDRWidget({"a": tiny(), "b": build("EDSR", num_feat=8, num_block=1, upscale=4)}, IMAGES)
+
+
+# -- issue 17: bad constructor arguments, selection from code, one palette, the scatter's frame ---------------------
+@pytest.mark.parametrize("kw, match", [
+    (dict(layer="bogus"), "unknown layer 'bogus'; valid layers .*body.0, body.1, conv_after_body"),
+    (dict(layer=3), "unknown layer 3; valid layers"),
+    (dict(method="mds"), "unknown embedding 'mds' for method; choose one of: pca, tsne, umap"),
+    (dict(perplexity="5"), r"perplexity must be a number in \[1, 100\]"),
+    (dict(perplexity=float("nan")), "perplexity must be a number"),
+    (dict(selected=10 ** 6), r"selected must be a point index in \[0, 8\]"),
+    (dict(selected=1.5), "selected must be a point index"),
+    (dict(seed="0"), "seed must be an integer"),
+    (dict(size=0), "size must be an integer >= 120"),
+    (dict(throttle=-1), "throttle must be a finite number >= 0"),
+    (dict(degradations=["fog"]), "unknown degradation 'fog'"),
+    (dict(degradations=[]), "no degradation given"),
+    (dict(layers=3), "layers: unknown layer 3"),
+    (dict(images=None), "hr_images must be a list"),
+    (dict(images=[np.zeros((1, 1, 3))] * 3), "1×1 pixels"),
+    (dict(images=[np.full((32, 32, 3), np.nan)] * 3), "NaN"),
+])
+def test_bad_constructor_arguments_raise_naming_the_argument(kw, match):
+    images = kw.pop("images", IMAGES)
+    with pytest.raises(InputError, match=match):
+        DDRWidget(tiny(), images, **kw)
+
+
+def test_an_unknown_or_state_keyword_is_a_type_error_listing_the_accepted_ones():
+    for kw in ({"foo": 1}, {"status": "x"}, {"result": None}):
+        with pytest.raises(TypeError, match="accepts layer, method, perplexity, selected"):
+            DDRWidget(tiny(), IMAGES, **kw)
+
+
+def test_values_of_the_wrong_type_from_code_are_reported_and_kept(make):
+    w = make()
+    for name, bad in (("layer", 3), ("method", ["pca"]), ("perplexity", "x"), ("selected", 100), ("selected", None)):
+        before = getattr(w, name)
+        w.error = ""
+        setattr(w, name, bad)
+        assert getattr(w, name) == before and name in w.error
+    w.perplexity = np.float32(5.0)  # numpy numbers are numbers
+    assert w.perplexity == 5.0
+
+
+def shown(w):
+    """What the detail panel and the scatter show: label, LR and SR arrays, the ringed point."""
+    return (w.point_label.value, w.lr_view.sent["image"].copy(), w.sr_view.sent["image"].copy())
+
+
+def test_setting_selected_from_code_shows_what_a_click_shows(make):
+    w = make()
+    scatter = w.scatters[w.names[0]]
+    rings = []
+    scatter.highlight = lambda i, f=scatter.highlight: (rings.append(i), f(i))
+    mouse(scatter.canvas, "mouse_move", *scatter.display[6])
+    mouse(scatter.canvas, "mouse_down", *scatter.display[6])
+    assert w.selected == 6
+    clicked = shown(w)
+    w.selected = -1
+    assert w.sr_view.sent["image"] is None and rings[-1] is None
+    w.selected = 6
+    by_code = shown(w)
+    assert by_code[0] == clicked[0] and "point 6" in by_code[0]
+    np.testing.assert_array_equal(by_code[1], clicked[1])
+    np.testing.assert_array_equal(by_code[2], clicked[2])
+    assert rings[-1] == 6
+
+
+def test_selected_given_to_the_constructor_is_shown_when_the_features_arrive(make):
+    w = make(selected=np.int64(2))
+    assert w.selected == 2 and "point 2" in w.point_label.value and w.sr_view.sent["image"] is not None
+
+
+def test_widget_and_figure_colour_labels_and_curves_alike(make):
+    from matplotlib.colors import to_rgb
+
+    from srwidgets import viz
+    from srwidgets.widgets import canvas
+
+    assert canvas.PALETTE is viz.PALETTE
+    w = make()
+    fig = viz.ddr_figure(w.result)
+    left, right = fig.axes[:2]
+    figure_colours = {c.get_label(): to_rgb(c.get_facecolor()[0]) for c in left.collections}
+    widget_colours = {label: to_rgb(c) for label, c in w.scatters[w.names[0]].colors.items()}
+    assert figure_colours == widget_colours and widget_colours["blur"] == to_rgb(viz.PALETTE[1])
+    curve_colours = [to_rgb(line.get_color()) for line in right.lines[:2]]
+    assert curve_colours == [to_rgb(viz.PALETTE[0]), to_rgb(viz.PALETTE[1])]
+
+
+def test_the_scatter_names_its_axes_after_the_method(make):
+    w = make()
+    scatter = w.scatters[w.names[0]]
+    assert scatter.axis_labels == ("PC 1", "PC 2")
+    w.perplexity = 2.0
+    w.method = "tsne"
+    assert w.wait(60) and scatter.axis_labels == ("t-SNE 1", "t-SNE 2")
+
+
+def test_the_embedding_label_stays_on_its_toggles_line(make):
+    w = make()
+    rows = [c for c in w.children if isinstance(c, widgets.HBox) and w.layer_dropdown in c.children]
+    method_row = [c for c in rows[0].children if isinstance(c, widgets.HBox)][0]
+    assert list(method_row.children) == [w.method_label, w.method_buttons]
+    assert method_row.layout.flex_flow == "row nowrap" and w.method_label.layout.width
+    assert w.method_label.value == "Embedding:" and not w.method_buttons.description
+
+
+def test_a_layer_of_identical_features_is_said_in_its_panel(make):
+    dead = torch.nn.Conv2d(8, 8, 1)
+    torch.nn.init.zeros_(dead.weight)  # its output is its bias whatever the input: one point for every input
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3, padding=1), dead, torch.nn.Conv2d(8, 12, 3, padding=1),
+                                torch.nn.PixelShuffle(2))
+    w = make(model, layer="1")
+    assert "identical features" in w.chi_labels[w.names[0]].value and "identical features" in w.error
+    w.layer = "0"
+    assert w.wait(60) and not w.error and w.scatters[w.names[0]].display.shape == (9, 2)
+
+
+def test_saving_the_table_to_a_folder_is_refused_before_writing(make, tmp_path):
+    w = make()
+    with pytest.raises(InputError, match="is a folder"):
+        w.save_table(str(tmp_path))
+    with pytest.raises(InputError, match="written as one of .csv"):
+        w.save_table(str(tmp_path / "t.txt"))
+    assert list(tmp_path.iterdir()) == []

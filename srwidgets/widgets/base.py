@@ -167,12 +167,15 @@ class EngineWidget(widgets.VBox):
     @property
     def closed(self) -> bool:
         """True once :meth:`close` ran: the worker is stopped and the widget no longer computes."""
-        return self._runner.closed
+        runner = getattr(self, "_runner", None)
+        return runner is None or runner.closed
 
     def close(self) -> None:
         """Cancel the running job, stop the worker and close the widget's views (ipywidgets ``close``)."""
-        self._runner.close()
-        self.status = "closed"
+        runner = getattr(self, "_runner", None)  # None: a constructor failed before the base was built
+        if runner is not None:
+            runner.close()
+            self.status = "closed"
         super().close()
 
     def rerun(self) -> None:  # pragma: no cover - subclasses

@@ -78,16 +78,17 @@ class DDRWidget(EngineWidget):
 
     def __init__(self, model_or_models, images, degradations=None, layers=None, seed: int = 0, size: int = 320,
                  throttle: float = 0.25, **traits):
-        unknown = [name for name in traits if name not in self.keywords]
-        if unknown:  # before anything is built: nothing to undo
-            raise TypeError(f"DDRWidget got an unexpected keyword argument {unknown[0]!r}; it accepts "
-                            f"{', '.join(self.keywords)}")
-        super().__init__(throttle=check_number("throttle", throttle, 0.0, " (seconds between progress updates)"))
+        super().__init__()
         self._ready = False
         try:
+            unknown = [name for name in traits if name not in self.keywords]
+            if unknown:  # before anything is built
+                raise TypeError(f"DDRWidget got an unexpected keyword argument {unknown[0]!r}; it accepts "
+                                f"{', '.join(self.keywords)}")
+            self._runner.throttle = check_number("throttle", throttle, 0.0, " (seconds between progress updates)")
             self._setup(model_or_models, images, degradations, layers, seed, size, traits)
         except BaseException:
-            self._runner.close()  # a refused widget leaves no worker behind
+            self.close()  # a refused widget leaves no worker and no open comm behind
             raise
         self._ready = True
         self.rerun()
