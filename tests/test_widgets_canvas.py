@@ -122,3 +122,26 @@ def test_curve_view_click_selects_the_nearest_step():
     mouse(view, "mouse_down", view.xs[2] + 2, 50)
     mouse(view, "mouse_down", 0, 50)
     assert chosen == [2, 0] and view.selected == 0
+
+
+def test_scatter_names_its_axes_and_keeps_them_until_told_otherwise():
+    from srwidgets.widgets.canvas import ScatterView
+
+    view = ScatterView(200, 200)
+    xy = np.array([[0.0, 0.0], [1.0, 1.0], [1.0, 0.0]])
+    view.set_points(xy, ["a", "b", "a"], axes=("t-SNE 1", "t-SNE 2"))
+    assert view.axis_labels == ("t-SNE 1", "t-SNE 2")
+    view.set_points(xy, ["a", "b", "a"])
+    assert view.axis_labels == ("t-SNE 1", "t-SNE 2")
+    view.set_points(xy, ["a", "b", "a"], axes=("PC 1", "PC 2"))
+    assert view.axis_labels == ("PC 1", "PC 2")
+
+
+def test_scatter_colours_are_the_figures_label_colours():
+    from srwidgets import viz
+    from srwidgets.widgets.canvas import ScatterView
+
+    view = ScatterView(100, 100)
+    labels = ["noise", "clean", "blur", "noise"]
+    view.set_points(np.random.default_rng(0).random((4, 2)), labels)
+    assert view.colors == viz.label_colors(labels) and view.colors["clean"] == viz.PALETTE[1]

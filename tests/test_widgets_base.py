@@ -1,0 +1,64 @@
+"""EngineWidget's checked keywords (srwidgets.widgets.base): one convention for every widget's settings."""
+import numpy as np
+import pytest
+
+from srwidgets.engine import check_choice, check_int
+from srwidgets.errors import InputError
+from srwidgets.widgets.base import CheckedFloat, CheckedInt, CheckedUnicode, EngineWidget
+
+
+class Demo(EngineWidget):
+    keywords = ("mode", "count")
+    mode = CheckedUnicode("a")
+    count = CheckedInt(1)
+    ratio = CheckedFloat(0.5)  # no check_ratio: the Float type's own validation
+
+    def check_mode(self, value):
+        return check_choice("mode", value, ["a", "b"])
+
+    def check_count(self, value):
+        return check_int("count", value, 1)
+
+
+@pytest.fixture
+def demo():
+    w = Demo()
+    yield w
+    w.close()
+
+
+def test_while_building_a_bad_value_raises_the_checks_input_error(demo):
+    with pytest.raises(InputError, match="unknown mode 'c'; choose one of: a, b"):
+        demo.set_keywords({"mode": "c"})
+    with pytest.raises(InputError, match="count must be an integer >= 1"):
+        demo.set_keywords({"count": "3"})  # a wrong type reaches the check, not a TraitError
+
+
+def test_once_ready_a_bad_value_is_reported_and_the_old_one_kept(demo):
+    demo._ready = True
+    demo.mode = "b"
+    demo.mode = 3
+    assert demo.mode == "b" and "unknown mode 3" in demo.error
+    demo.count = np.int64(4)
+    assert demo.count == 4 and type(demo.count) is int
+
+
+def test_unknown_keywords_list_the_accepted_ones(demo):
+    with pytest.raises(TypeError, match="accepts mode, count"):
+        demo.set_keywords({"ratio": 0.1})
+
+
+def test_a_traitlet_without_a_check_keeps_its_types_validation_as_an_input_error():
+    class Open(Demo):
+        keywords = ()
+
+    w = Open()
+    with pytest.raises(InputError, match="ratio must be a float"):
+        w.set_keywords({"ratio": "x"})
+    w.close()
+
+
+def test_a_widget_whose_constructor_failed_early_closes_cleanly():
+    w = EngineWidget.__new__(EngineWidget)  # as after an exception before EngineWidget.__init__
+    w.close()  # what ipywidgets' __del__ calls: no AttributeError
+    assert w.closed
