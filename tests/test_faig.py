@@ -574,7 +574,7 @@ def test_fractions_accept_one_number_numpy_and_lists():
 def test_masking_experiment_checks_its_arguments_before_any_work(pair, monkeypatch):
     pytest.importorskip("pandas")
     base, targ = pair
-    monkeypatch.setattr(faig, "engine_for", lambda *a, **k: pytest.fail("an engine was built for a bad argument"))
+    monkeypatch.setattr(faig.masking, "engine_for", lambda *a, **k: pytest.fail("an engine was built for a bad argument"))
     hrs = [np.zeros((16, 16, 3))]
     for kw, words in ((dict(fractions="0.01"), "fractions must be numbers"),
                       (dict(methods=["faig", "x"]), "unknown method 'x'"), (dict(methods=[]), "methods is empty"),
