@@ -1,0 +1,185 @@
+"""Sanity checks by randomisation (Adebayo et al., NeurIPS 2018), for SR windows: a map that explains the model
+must change when the model's weights are destroyed.
+
+**Model randomisation.** Layers are the modules that own parameters directly, in the order a forward pass of the
+LR image first calls them (definition order, ``named_modules()``, is not always execution order; modules the
+forward never calls cannot change a map and are left out). From the output layer back, each layer is
+re-initialised — ``cascade=True``: that layer and every layer after it (cumulative); ``cascade=False``: that layer
+alone (independent) — and the method's map on the randomised model is compared with the trained model's by
+Spearman's rank correlation on the window's receptive-field box (:mod:`srwidgets.trust.ranking`). Near 1: the map
+did not notice (the method fails the check); near 0: it did.
+
+Re-initialisation (``init=``), seeded per layer by a CPU ``torch.Generator`` seeded with ``seed + i`` (``i`` the
+layer's position from the output), so the global RNG is untouched and the numbers do not depend on the device:
+
+* ``"normal"`` (default): every parameter tensor ``p`` of the layer becomes ``mean(p) + σ · N(0, 1)`` with
+  ``σ = std(p)`` (the trained scale, so activations stay in range); a one-value or constant tensor uses
+  ``σ = max(|mean(p)|, 0.01)``;
+* ``"shuffle"``: a seeded permutation of each tensor's values (the trained distribution exactly, structure gone);
+* ``"reset"``: the module's own ``reset_parameters()`` under ``torch.random.fork_rng`` seeded the same way.
+
+The user's model is never touched: the work runs on one deep copy (parameters edited in place, restored from
+saved copies between independent layers), so the user's ``state_dict`` is bit-identical afterwards.
+
+**Input randomisation.** :func:`input_randomisation` compares the map of ``x`` with the map of ``x`` whose pixels
+inside the receptive-field box are permuted (seeded): SR has no labels to randomise, but a map that does not change
+when the content under the window is destroyed does not depend on the content.
+"""
+from __future__ import annotations
+
+import copy
+from typing import List, Optional, Tuple
+
+import torch
+from torch import nn
+
+from ..engine import check_choice, check_seed, guarded
+from ..errors import InputError
+from .curves import ENGINE_OPTIONS, window_engine
+from .ranking import crop_map, spearman
+
+__all__ = ["randomisation", "randomisation_rows", "layer_order", "randomise_layer", "input_randomisation", "INITS"]
+
+INITS = {"normal": "mean + std · N(0, 1) per parameter tensor (the trained scale)",
+         "shuffle": "a seeded permutation of each tensor's values",
+         "reset": "the module's own reset_parameters() under a seeded fork_rng"}
+
+
+def layer_order(model: nn.Module, x: torch.Tensor) -> List[str]:
+    """Names of the modules that own parameters, in the order a forward pass of ``x`` ``[3, h, w]`` first calls
+    them (``""`` for parameters on the root). Run on the model as given (guarded, no gradients)."""
+    owners = {m: name for name, m in model.named_modules() if next(m.parameters(recurse=False), None) is not None}
+    seen: List[str] = []
+    handles = [m.register_forward_pre_hook(lambda mod, inp, name=name: seen.append(name) if name not in seen else None)
+               for m, name in owners.items()]
+    try:
+        dtype = next(model.parameters()).dtype
+        with guarded(model), torch.inference_mode():
+            model(x[None].to(dtype))
+    finally:
+        for hnd in handles:
+            hnd.remove()
+    return seen
+
+
+def randomise_layer(module: nn.Module, seed: int, init: str = "normal") -> None:
+    """Re-initialise the parameters ``module`` owns directly, in place (see the module docstring)."""
+    g = torch.Generator().manual_seed(int(seed))
+    if init == "reset":
+        if not hasattr(module, "reset_parameters"):
+            raise InputError(f"init='reset': {type(module).__name__} has no reset_parameters(); use init='normal' "
+                             "or init='shuffle'")
+        devices = sorted({p.device.index or 0 for p in module.parameters(recurse=False) if p.device.type == "cuda"})
+        with torch.random.fork_rng(devices=devices):
+            torch.manual_seed(int(seed))
+            with torch.no_grad():
+                module.reset_parameters()
+        return
+    with torch.no_grad():
+        for p in module.parameters(recurse=False):
+            if not p.is_floating_point():
+                continue
+            flat = p.detach().double().flatten().cpu()
+            if init == "shuffle":
+                new = flat[torch.randperm(flat.numel(), generator=g)]
+            else:
+                mean = flat.mean()
+                sigma = flat.std() if flat.numel() > 1 else torch.tensor(0.0, dtype=torch.float64)
+                if not float(sigma) > 0:
+                    sigma = torch.tensor(max(abs(float(mean)), 0.01), dtype=torch.float64)
+                new = mean + sigma * torch.randn(flat.numel(), generator=g, dtype=torch.float64)
+            p.copy_(new.reshape(p.shape).to(p.dtype))  # in place: bumps the version, so engine caches see it
+
+
+def _work_copy(model, options):
+    """One deep copy of the model on the engine's device (so in-place edits reach the engine that runs it)."""
+    eng = window_engine(model, **options)
+    work = copy.deepcopy(eng.model)
+    return work, dict(options, scale=eng.scale, device=eng.device)
+
+
+def randomisation_rows(model, lr, window, method: str = "lam", cascade: bool = True, seed: int = 0, *,
+                       init: str = "normal", layers: Optional[List[str]] = None, knobs: Optional[dict] = None,
+                       callback=None, cancel=None, **options) -> List[dict]:
+    """:func:`randomisation` with details: one dict per layer, output layer first: ``layer``, ``spearman``,
+    ``gini`` / ``diffusion_index`` of the randomised map, ``gini_trained`` / ``diffusion_index_trained``,
+    ``randomised`` (how many layers are re-initialised), ``cascade``, ``method``. ``layers`` restricts the
+    check to those names (still output first)."""
+    from ..attribution import attribute, method_class
+
+    method_class(method)
+    init = check_choice("init", init, INITS)
+    seed = check_seed(seed)
+    unknown = set(options) - set(ENGINE_OPTIONS)
+    if unknown:
+        raise InputError(f"randomisation() got unknown options {sorted(unknown)}; method knobs go in knobs={{...}}")
+    options = {k: v for k, v in options.items() if v is not None}
+    work, opts = _work_copy(model, options)
+    eng = window_engine(work, **opts)
+    x, window = eng.inputs(lr, window)
+    box = eng.crop_for(x, window)
+    order = list(reversed(layer_order(work, x)))
+    if layers is not None:
+        missing = [n for n in layers if n not in order]
+        if missing:
+            raise InputError(f"layers {missing} are not modules with parameters that the forward pass calls; "
+                             f"choose from: {', '.join(order)}")
+        order = [n for n in order if n in set(layers)]
+    modules = dict(work.named_modules())
+    knobs = dict(knobs or {})
+
+    progress = {k: v for k, v in (("callback", callback), ("cancel", cancel)) if v is not None}
+
+    def attribute_map():
+        return attribute(work, lr, window, method, **progress, **knobs, **opts)
+
+    trained = attribute_map()
+    ref = crop_map(trained.map, box)
+    saved = {n: [p.detach().clone() for p in modules[n].parameters(recurse=False)] for n in order}
+    rows = []
+    for i, name in enumerate(order):
+        randomise_layer(modules[name], seed + i, init)
+        r = attribute_map()
+        rows.append({"method": method, "layer": name or "(root)", "cascade": bool(cascade),
+                     "randomised": i + 1 if cascade else 1, "spearman": spearman(ref, crop_map(r.map, box)),
+                     "gini": r.gini, "diffusion_index": r.diffusion_index, "gini_trained": trained.gini,
+                     "diffusion_index_trained": trained.diffusion_index})
+        if not cascade:
+            with torch.no_grad():
+                for p, v in zip(modules[name].parameters(recurse=False), saved[name]):
+                    p.copy_(v)
+    return rows
+
+
+def randomisation(model, lr, window, method: str = "lam", cascade: bool = True, seed: int = 0,
+                  **kwargs) -> List[Tuple[str, float]]:
+    """Model-randomisation check: ``[(layer_name, spearman), ...]`` from the output layer back.
+
+    ``spearman`` compares the method's map on the trained model with its map once the layer (``cascade=False``) or
+    the layer and all after it (``cascade=True``) are re-initialised; ``nan`` where a map is constant. The user's
+    model is unchanged afterwards. ``kwargs``: ``init``, ``layers``, ``knobs`` (the method's options), ``callback``,
+    ``cancel``, engine options. Details (Gini / DI before and after): :func:`randomisation_rows`.
+    """
+    return [(r["layer"], r["spearman"]) for r in randomisation_rows(model, lr, window, method, cascade, seed,
+                                                                      **kwargs)]
+
+
+def input_randomisation(model, lr, window, method: str = "lam", seed: int = 0, *, knobs: Optional[dict] = None,
+                        **options) -> float:
+    """Spearman between the map of ``lr`` and the map of ``lr`` with its pixels inside the window's
+    receptive-field box permuted (a seeded CPU permutation of the box's pixel positions, all channels together).
+    Low: the map depends on the content under the window."""
+    from ..attribution import attribute
+
+    seed = check_seed(seed)
+    options = {k: v for k, v in options.items() if v is not None}
+    eng = window_engine(model, **options)
+    x, window = eng.inputs(lr, window)
+    box = eng.crop_for(x, window)
+    t, l, bh, bw = box if box else (0, 0, *x.shape[1:])
+    perm = torch.randperm(bh * bw, generator=torch.Generator().manual_seed(seed))
+    xr = x.clone()
+    xr[:, t:t + bh, l:l + bw] = x[:, t:t + bh, l:l + bw].reshape(3, -1)[:, perm.to(x.device)].reshape(3, bh, bw)
+    a = attribute(model, x, window, method, **dict(knobs or {}), **options).map
+    b = attribute(model, xr, window, method, **dict(knobs or {}), **options).map
+    return spearman(crop_map(a, box), crop_map(b, box))
