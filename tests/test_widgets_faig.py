@@ -343,3 +343,10 @@ def test_the_widget_masks_through_the_engine(make, pair):
     expected, _ = masked_outputs(w.engine, w.view["chosen"], w.lam, w.lr["noise"][0], w.hr[0])
     for key in ("input", "target", "masked"):
         assert torch.equal(w.outputs[key], expected[key])
+
+
+def test_the_figure_refuses_no_images_with_an_input_error():
+    from srwidgets.viz.faig import faig_figure
+
+    with pytest.raises(InputError, match="at least one image"):
+        faig_figure({}, {"conv_first": 1})

@@ -72,9 +72,11 @@ def faig_figure(images: Mapping[str, object], layer_counts, psnrs: Optional[Mapp
 
     if hasattr(layer_counts, "layer_summary"):
         layer_counts = {name: row["top"] for name, row in layer_counts.layer_summary(fraction).items()}
+    from ..errors import InputError
+
     images = dict(images)
-    if not images:
-        raise ValueError("faig_figure needs at least one image")
+    if not images:  # InputError is a ValueError: callers catching ValueError still do
+        raise InputError("faig_figure needs at least one image: images={title: [3, H, W] or H × W × 3 image}")
     psnrs = dict(psnrs or {})
     n = len(images)
     fig = Figure(figsize=(max(3.2 * n, 6.0), 3.4 + 2.8), layout="constrained")
