@@ -62,3 +62,18 @@ def test_a_widget_whose_constructor_failed_early_closes_cleanly():
     w = EngineWidget.__new__(EngineWidget)  # as after an exception before EngineWidget.__init__
     w.close()  # what ipywidgets' __del__ calls: no AttributeError
     assert w.closed
+
+
+def test_the_cache_and_the_export_row_are_made_only_when_used(demo):
+    assert demo._cache is None and demo._export is None
+    demo.cache_put("k", 1)
+    assert demo.cache_get("k") == 1 and demo._export is None
+    row = demo.export_row()
+    assert list(row.children) == [demo.export_path, demo.export_button]
+    assert demo.export_path.value == Demo.default_figure_path
+
+
+def test_ready_follows_the_subclass_flag(demo):
+    assert not demo.ready
+    demo._ready = True
+    assert demo.ready

@@ -1,6 +1,7 @@
 """The base of the method widgets: a :class:`~srwidgets.widgets.runner.Runner`, the status row (progress bar,
-Cancel, Run, status line), the error area, a figure-export row and a result cache (the engines'
-:class:`~srwidgets.engine.cache.LRUCache`).
+Cancel, Run, status line), the error area, checked keywords (below) and, for the widgets that use them, a
+figure-export row (:meth:`EngineWidget.export_row`) and a result cache (:meth:`EngineWidget.cache_put`, the
+engines' :class:`~srwidgets.engine.cache.LRUCache`), both made on first use.
 
 A method widget subclasses :class:`EngineWidget`, builds its views (:mod:`srwidgets.widgets.canvas`) and controls,
 and starts engine calls with :meth:`EngineWidget.start` (``work(job)`` runs on the worker thread). No numerics live
@@ -77,9 +78,12 @@ class CheckedAny(Checked, AnyTrait):
 
 
 class EngineWidget(widgets.VBox):
-    """Base of the method widgets: worker runner, progress bar, Cancel / Run buttons, status line, error area and
-    a figure-export row. Subclasses build their views and controls, set ``children`` (using :meth:`status_row`,
-    ``error_html`` and :meth:`export_row`), and implement :meth:`rerun` and :meth:`save_figure`.
+    """Base of the method widgets: worker runner, progress bar, Cancel / Run buttons, status line, error area;
+    opt-in, made on first use: a figure-export row (:meth:`export_row`) and a result cache (:meth:`cache_put`).
+    Subclasses build their views and controls, set ``children`` (using :meth:`status_row`, ``error_html`` and,
+    with a figure, :meth:`export_row`), implement :meth:`rerun` (and :meth:`save_figure` with an export row),
+    declare their settings as ``Checked*`` traitlets with ``check_<name>`` methods, apply a constructor's
+    ``**traits`` with :meth:`set_keywords`, and set ``_ready = True`` once built (:attr:`ready`).
 
     Traitlets: ``busy`` (a job is running), ``progress`` (``[0, 1]``), ``status`` (one line), ``error`` (the last
     error's message, ``""`` when none).
@@ -110,7 +114,8 @@ class EngineWidget(widgets.VBox):
             if isinstance(trait, Checked):
                 getattr(self, name)  # store the defaults now (unchecked), so that every later value is checked
         self.last_traceback: Optional[str] = None
-        self.cache = LRUCache(self.cache_size)  # finished results by the subclass's key
+        self._cache: Optional[LRUCache] = None  # finished results by the subclass's key; made on first use
+        self._export: Optional[Tuple[widgets.Text, widgets.Button]] = None  # the export row's, made when asked
         self._runner = Runner(self._set_busy, self._set_progress, self._set_error, self._cancelled, throttle=throttle)
         self.progress_bar = widgets.FloatProgress(value=0.0, min=0.0, max=1.0, description="",
                                                   layout=widgets.Layout(width="220px"))
@@ -121,14 +126,47 @@ class EngineWidget(widgets.VBox):
         self.status_label = widgets.Label("")
         self.error_html = widgets.HTML("")
         self.error_html.add_class("srw-error")
-        self.export_path = widgets.Text(value=self.default_figure_path, description="Figure:",
-                                        layout=widgets.Layout(width="320px"))
-        self.export_button = widgets.Button(description="Save figure", icon="download",
-                                            tooltip="write a publication-ready PNG (matplotlib)")
         self.cancel_button.on_click(lambda _: self.cancel())
         self.run_button.on_click(lambda _: self.rerun())
-        self.export_button.on_click(self._export_clicked)
         self.add_class("srw-widget")
+
+    # -- opt-in pieces: built on first use, so a widget that has no figure or keeps no results pays nothing
+    @property
+    def ready(self) -> bool:
+        """True once the subclass has finished building (it sets ``_ready``): bad values are then reported in
+        ``error`` instead of raised, and setting a traitlet may start a job."""
+        return bool(getattr(self, "_ready", False))
+
+    @property
+    def cache(self) -> LRUCache:
+        """Finished results (``cache_size`` of them, least recently used dropped), made on first use."""
+        if self._cache is None:
+            self._cache = LRUCache(self.cache_size)
+        return self._cache
+
+    @cache.setter
+    def cache(self, value: LRUCache) -> None:
+        self._cache = value
+
+    def _export_widgets(self) -> Tuple[widgets.Text, widgets.Button]:
+        if self._export is None:
+            path = widgets.Text(value=self.default_figure_path, description="Figure:",
+                                layout=widgets.Layout(width="320px"))
+            button = widgets.Button(description="Save figure", icon="download",
+                                    tooltip="write a publication-ready PNG (matplotlib)")
+            button.on_click(self._export_clicked)
+            self._export = (path, button)
+        return self._export
+
+    @property
+    def export_path(self) -> widgets.Text:
+        """The figure-export row's path box (made with the row, :meth:`export_row`)."""
+        return self._export_widgets()[0]
+
+    @property
+    def export_button(self) -> widgets.Button:
+        """The figure-export row's button: runs :meth:`save_figure` on ``export_path``."""
+        return self._export_widgets()[1]
 
     # -- layout pieces for subclasses
     def status_row(self) -> widgets.Widget:
@@ -136,7 +174,9 @@ class EngineWidget(widgets.VBox):
                             layout=widgets.Layout(align_items="center"))
 
     def export_row(self) -> widgets.Widget:
-        return widgets.HBox([self.export_path, self.export_button])
+        """The figure export: a path box and a "Save figure" button (:meth:`save_figure`); only widgets that
+        call this have one."""
+        return widgets.HBox(list(self._export_widgets()))
 
     def save_row(self, default_path: str, description: str, button: str, tooltip: str,
                  save: Callable[[str], Any]) -> widgets.HBox:
@@ -219,7 +259,7 @@ class EngineWidget(widgets.VBox):
         try:
             return check(value)
         except InputError as exc:
-            if not getattr(self, "_ready", False):
+            if not self.ready:
                 raise
             self.error = str(exc)
             return getattr(self, name)
