@@ -325,3 +325,36 @@ def test_member_refuses_another_objective():
     lr, hr = images()
     with pytest.raises(InputError, match="PSNR"):
         srwidgets.attribute(Nearest(2), lr, (4, 4, 4), method="cem", hr=hr, objective="gradient", block=4)
+
+
+# -- the command ----------------------------------------------------------------------------------------------------
+def run_cli(argv):
+    """``python -m srwidgets cem ...`` through the command's own parser (``__main__`` registers it)."""
+    import argparse
+
+    from srwidgets.cli import cem
+
+    ap = argparse.ArgumentParser()
+    cem.add_parser(ap.add_subparsers(dest="command"))
+    args = ap.parse_args(["cem", *argv])
+    return args.func(args)
+
+
+def test_cli_writes_the_figure_and_the_block_map(tmp_path, capsys):
+    import json
+
+    out, js = tmp_path / "cem.png", tmp_path / "cem.json"
+    hr = tmp_path / "hr.png"
+    from srwidgets.cli._common import save_image
+
+    save_image(srwidgets.data.image("astronaut")[:, 64:128, 64:128], str(hr))
+    assert run_cli([str(hr), "--window", "24,24,16", "--coarse", "1", "--fine", "1", "--out", str(out),
+                    "--json", str(js), "--no-progress"]) == 0
+    saved = json.loads(js.read_text())
+    assert out.read_bytes()[:4] == b"\x89PNG" and len(saved["effects"]) == 8 and "blocks +" in capsys.readouterr().out
+
+
+def test_cli_refuses_a_window_off_the_block_grid(tmp_path):
+    with pytest.raises(InputError, match="block grid"):
+        run_cli(["astronaut", "--window", "25,24,16", "--coarse", "1", "--fine", "1", "--out",
+                 str(tmp_path / "c.png"), "--no-progress"])

@@ -21,7 +21,17 @@ def _rect(ax, window, scale: float, color: str):
     ax.add_patch(Rectangle((l / scale - 0.5, t / scale - 0.5), w / scale, h / scale, fill=False, ec=color, lw=1.5))
 
 
-def cem_figure(result, lr=None, sr=None, lam=None, bound: Optional[float] = None, title: str = ""):
+def _zoom(ax, result, zoom: Optional[int], h: int, w: int):
+    """Show only the window plus ``zoom`` LR pixels around it (None: the whole image)."""
+    if zoom is None:
+        return
+    t, l, wh, ww = (v / result.scale for v in result.window)
+    ax.set_xlim(max(-0.5, l - zoom - 0.5), min(w - 0.5, l + ww + zoom - 0.5))
+    ax.set_ylim(min(h - 0.5, t + wh + zoom - 0.5), max(-0.5, t - zoom - 0.5))
+
+
+def cem_figure(result, lr=None, sr=None, lam=None, bound: Optional[float] = None, title: str = "",
+               zoom: Optional[int] = None):
     """A matplotlib figure of one CEM result (:class:`~srwidgets.cem.engine.CEMResult`).
 
     Args:
@@ -29,6 +39,8 @@ def cem_figure(result, lr=None, sr=None, lam=None, bound: Optional[float] = None
         lr: the LR input ``[3, h, w]`` to draw the map over (faint); ``sr``: the SR image ``[3, sH, sW]``.
         lam: a LAM (or any family) result of the same window: its map is drawn beside, with the Spearman agreement.
         bound: the colour-map clip in dB (default: 2.5 for scale > 1, 1 at scale 1).
+        title: a prefix for the CEM panel's title (e.g. the model's name).
+        zoom: show the maps only around the window, ``zoom`` LR pixels on each side (default: the whole image).
     """
     import matplotlib.pyplot as plt
     from matplotlib.colors import TwoSlopeNorm
@@ -53,6 +65,7 @@ def cem_figure(result, lr=None, sr=None, lam=None, bound: Optional[float] = None
     im = ax.imshow(emap, cmap="seismic", norm=TwoSlopeNorm(vmin=-bound, vcenter=0.0, vmax=bound),
                    alpha=0.85 if lr is not None else 1.0)
     _rect(ax, result.window, result.scale, "lime")
+    _zoom(ax, result, zoom, h, w)
     c, (lo, hi) = result.counts, result.effect_range
     ax.set_title(f"CEM {title}+{c['positive']} / −{c['negative']} / 0:{c['zero']}\nrange {lo:.2f} .. {hi:.2f} dB",
                  fontsize=9)
@@ -62,6 +75,7 @@ def cem_figure(result, lr=None, sr=None, lam=None, bound: Optional[float] = None
         ax = axes.pop(0)
         ax.imshow(lam.map.detach().cpu().numpy(), cmap="magma")
         _rect(ax, result.window, result.scale, "lime")
+        _zoom(ax, result, zoom, h, w)
         rho = rank_agreement(result, lam)
         ax.set_title(f"{getattr(lam, 'method', 'LAM').upper()} map\nSpearman with CEM {rho:.2f}", fontsize=9)
         ax.axis("off")
