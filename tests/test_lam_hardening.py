@@ -9,6 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 
 import srwidgets.engine.memory as memory
+from srwidgets.engine import MAX_STEPS
 from srwidgets.errors import Cancelled, InputError
 from srwidgets.lam import LAM, gradient_detector
 from srwidgets.lam.geometry import measure_receptive_field
@@ -213,10 +214,45 @@ def test_a_billion_steps_cost_no_memory_up_front_and_cancel(edsr, image):
     assert p.shape == (2, 3, 12, 12) and torch.allclose(p[-1], image.double())
     calls = []
     t0 = time.perf_counter()
-    with pytest.raises(Cancelled):
-        LAM(edsr).attribute(image, (4, 4, 8), steps=10 ** 9, kernel_size=5,
+    with pytest.raises(Cancelled):  # the ceiling itself: lazy, reports progress, stops within a chunk
+        LAM(edsr).attribute(image, (4, 4, 8), steps=MAX_STEPS, kernel_size=5,
                             cancel=lambda: calls.append(1) or len(calls) > 3)
     assert time.perf_counter() - t0 < 10
+
+
+@pytest.mark.parametrize("call", ["attribute", "attribute_many", "make_path"])
+def test_steps_above_the_ceiling_are_refused_before_anything_runs(edsr, image, call):
+    t0 = time.perf_counter()
+    with pytest.raises(InputError, match="ceiling of 100,000"):
+        if call == "attribute":
+            LAM(edsr).attribute(image, (4, 4, 8), steps=10 ** 9, kernel_size=5)
+        elif call == "attribute_many":
+            LAM(edsr).attribute_many(image, [(4, 4, 8)], steps=MAX_STEPS + 1, kernel_size=5)
+        else:
+            make_path("blur", image.double(), steps=10 ** 9, kernel_size=5)
+    assert time.perf_counter() - t0 < 2
+
+
+def test_multi_counts_every_baselines_steps_against_the_ceiling(edsr, image):
+    with pytest.raises(InputError, match=r"num_baselines <= 25,000"):
+        LAM(edsr).attribute(image, (4, 4, 8), steps=4, path="multi", num_baselines=25_001)
+
+
+def test_memory_budget_takes_a_unit_string_and_refuses_nonsense(edsr):
+    assert LAM(edsr, memory_budget="1GB").memory_budget == 1 << 30
+    with pytest.raises(InputError, match="memory_budget"):
+        LAM(edsr, memory_budget="a lot")
+
+
+@pytest.mark.parametrize("windows, match", [("abc", "list of"), (5, "list of"), ((4, 4, 8), "is one window")])
+def test_attribute_many_explains_windows_that_are_not_a_list(edsr, image, windows, match):
+    with pytest.raises(InputError, match=match):
+        LAM(edsr).attribute_many(image, windows, steps=2, kernel_size=5)
+
+
+def test_a_truthy_string_for_a_flag_is_refused(edsr):
+    with pytest.raises(InputError, match="crop must be True or False"):
+        LAM(edsr, crop="no")
 
 
 def test_an_image_too_large_for_the_memory_is_refused_before_running(edsr, image, monkeypatch):

@@ -27,8 +27,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..engine import (LRUCache, cache_key, check_choice, check_int, check_number, ensure_fits, estimate_chunk, explain_model_error,
-                      guarded, image_tensor, resolve_device, run_chunks, saved_bytes)
+from ..engine import (MAX_STEPS, LRUCache, cache_key, check_choice, check_int, check_memory_budget, check_number,
+                      check_seed, check_steps, ensure_fits, estimate_chunk, explain_model_error, guarded, image_tensor,
+                      resolve_device, run_chunks, saved_bytes)
 from ..errors import InputError
 from ..filters import check_kernel
 from ..engine.results import WindowAttribution
@@ -62,6 +63,27 @@ def gradient_magnitude(sr: torch.Tensor) -> torch.Tensor:
     return torch.sqrt(dv[:, :, :, :-1] + dh[:, :, :-1, :])
 
 
+def _check_flag(name: str, value) -> bool:
+    """A yes/no argument: ``True``/``False`` (numpy bools and 0/1 accepted); a string such as ``"no"`` would be
+    truthy, so anything else is refused instead of silently meaning yes."""
+    if isinstance(value, (bool, np.bool_)) or (isinstance(value, (int, np.integer)) and value in (0, 1)):
+        return bool(value)
+    raise InputError(f"{name} must be True or False, got {value!r}")
+
+
+def _window_list(windows) -> list:
+    """The ``windows`` of :meth:`LAM.attribute_many` as a list (each checked later): a list / tuple of windows."""
+    if isinstance(windows, (str, bytes)) or not isinstance(windows, (list, tuple)):
+        raise InputError(f"windows must be a list of (top, left, size) or (top, left, height, width) windows in SR "
+                         f"pixels, got {windows!r}" if isinstance(windows, (str, bytes)) else
+                         f"windows must be a list of (top, left, size) or (top, left, height, width) windows in SR "
+                         f"pixels, got {type(windows).__name__}")
+    if windows and all(isinstance(v, (int, np.integer)) for v in windows):
+        raise InputError(f"windows={tuple(windows)!r} is one window; attribute_many takes a list of them, e.g. "
+                         f"[{tuple(int(v) for v in windows)!r}] (or call attribute)")
+    return list(windows)
+
+
 def attribution_map(attribution: torch.Tensor) -> torch.Tensor:
     """``|Σ_c A_c|`` normalised to max 1 (all zeros when the attribution is all zero): ``[3, h, w] -> [h, w]``."""
     m = attribution.double().sum(0).abs()
@@ -93,7 +115,8 @@ class LAM:
         scale: its scale ``s`` (default: ``model.scale`` or measured).
         device: where to run (default: CUDA when available, else the model's device).
         chunk_size: path evaluations per batch (default: adapted to the device and ``memory_budget``).
-        memory_budget: bytes of activations per chunk (default: 1 GiB on CPU, 60 % of free memory on CUDA).
+        memory_budget: bytes of activations per chunk, an int or a string such as ``"1GB"`` (binary units;
+            default: 1 GiB on CPU, 60 % of free memory on CUDA).
         crop: run the network on a receptive-field crop around the window when that is verified to give the
             whole image's result.
         autocast: CUDA only: run the network under ``torch.autocast`` (``True`` = float16, or a dtype); faster
@@ -123,6 +146,9 @@ class LAM:
             check(self.model, self.scale, device=self.device)
         if chunk_size is not None:
             chunk_size = check_int("chunk_size", chunk_size, 1, " or None")
+        memory_budget = check_memory_budget(memory_budget)
+        crop, channels_last, split_tail = (_check_flag(n, v) for n, v in (("crop", crop), ("channels_last", channels_last),
+                                                                          ("split_tail", split_tail)))
         if autocast and self.device.type != "cuda":
             raise InputError("autocast is only supported on CUDA; drop autocast= or pass device='cuda'")
         self.autocast = (torch.float16 if autocast is True else autocast) or None
@@ -143,7 +169,10 @@ class LAM:
         Args:
             image: LR image ``[3, h, w]`` (or ``[1, 3, h, w]``), float in [0, 1].
             window: ``(top, left, size)`` or ``(top, left, height, width)`` in SR pixels, inside ``s·h × s·w``.
-            steps: path evaluations ``n`` (per baseline for ``"multi"``).
+            steps: path evaluations ``n`` (per baseline for ``"multi"``), at most
+                :data:`srwidgets.engine.MAX_STEPS` (for ``"multi"``: ``steps · num_baselines``). The path is built
+                lazily, chunk by chunk, so memory does not grow with ``steps``; progress is reported and ``cancel``
+                checked after every chunk.
             sigma, kernel_size: the blur of the ``"blur"`` path (σ_max, odd ``l``) and of the ``"blurred"`` baseline.
             path: a key of :data:`PATHS`.
             seed, noise_std, num_baselines: random baselines (``"uniform"``, ``"gaussian"``, ``"multi"``).
@@ -170,16 +199,21 @@ class LAM:
         x = image_tensor(image, self.device)
         h, w = x.shape[1:]
         sh, sw = self.scale * h, self.scale * w
-        steps = check_int("steps", steps, 1, " (the paper uses 50)")
+        steps = check_steps(steps, hint=" (the paper uses 50)")
         sigma = check_number("sigma", sigma, 0.0, " (the paper uses 1.2)")
         path = check_choice("path", path, PATHS)
-        if paths.uses_kernel(path):
+        seed = check_seed(seed)
+        noise_std = check_number("noise_std", noise_std, 0.0, " (on the [0, 1] scale, e.g. 0.1)")
+        num_baselines = paths.check_baselines(num_baselines, steps, path, h, w, self.device)
+        if not paths.uses_kernel(path):  # unused by this path, but in the settings (and the cache key): an integer
+            kernel_size = check_int("kernel_size", kernel_size, 1, " (odd; the paper uses 9)")
+        else:
             check_kernel(kernel_size, h, w)
             if sigma == 0 or kernel_size == 1:
                 raise InputError(f"with sigma={sigma:g} and kernel_size={kernel_size} the blurred baseline equals the "
                                  f"image, so the {path!r} path is constant and there is nothing to attribute; use "
                                  "sigma > 0 and kernel_size > 1 (the paper: 1.2 and 9)")
-        windows = [validate_window(win, sh, sw) for win in windows]
+        windows = [validate_window(win, sh, sw) for win in _window_list(windows)]
         settings = dict(steps=steps, sigma=sigma, kernel_size=int(kernel_size), path=path, seed=seed,
                         noise_std=noise_std, num_baselines=num_baselines)
         lam_path = paths.make_path(path, x, **{k: v for k, v in settings.items() if k != "path"})  # checks the rest

@@ -22,7 +22,9 @@ from typing import Optional, Tuple
 
 import torch
 
-from ..engine.inputs import check_choice, check_int, check_number, check_seed
+from ..engine.inputs import MAX_STEPS, check_choice, check_int, check_number, check_seed, check_steps
+from ..engine.memory import available_bytes, format_bytes
+from ..errors import InputError
 from ..filters import gaussian_blur2d, gaussian_kernel1d, reflect101_pad, separable_blur_valid
 
 Box = Optional[Tuple[int, int, int, int]]  # (top, left, height, width) in LR pixels, or None for the whole image
@@ -140,11 +142,11 @@ def make_path(name: str, image: torch.Tensor, steps: int = 50, sigma: float = 1.
     ``uniform``, ``gaussian`` and ``multi``; ``noise_std`` (on the [0, 1] scale) the ``gaussian`` baseline.
     """
     check_choice("path", name, PATHS)
-    steps = check_int("steps", steps, 1, " (the paper uses 50)")
+    steps = check_steps(steps, hint=" (the paper uses 50)")
     sigma = check_number("sigma", sigma, 0.0, " (the paper uses 1.2)")
     seed = check_seed(seed)
     noise_std = check_number("noise_std", noise_std, 0.0, " (on the [0, 1] scale, e.g. 0.1)")
-    num_baselines = check_int("num_baselines", num_baselines, 1)
+    num_baselines = check_baselines(num_baselines, steps, name, *image.shape[-2:], image.device)
     x = image.double()
     if name == "blur":
         return BlurPath(x, steps, sigma, kernel_size)
@@ -164,9 +166,28 @@ def make_path(name: str, image: torch.Tensor, steps: int = 50, sigma: float = 1.
     return LinearPath(name, x, base, steps)
 
 
+def check_baselines(num_baselines, steps: int, name: str, height: int, width: int, device=None) -> int:
+    """``num_baselines`` checked: an integer >= 1; for ``"multi"`` (which costs ``steps · num_baselines``
+    evaluations and keeps its ``num_baselines`` baselines, ``[B, 3, H, W]`` float64) at most
+    :data:`~srwidgets.engine.MAX_STEPS` evaluations and baselines that fit in memory, refused before any is drawn."""
+    num_baselines = check_int("num_baselines", num_baselines, 1, " (e.g. 4)")
+    if name == "multi":
+        if steps * num_baselines > MAX_STEPS:
+            most = max(1, MAX_STEPS // steps)
+            raise InputError(f"path='multi' with num_baselines={num_baselines} and steps={steps} costs "
+                             f"{steps * num_baselines:,} evaluations, above the ceiling of {MAX_STEPS:,}; use "
+                             f"num_baselines <= {most:,}{' (the default is 4)' if most >= 4 else ''} or fewer steps")
+        need, free = num_baselines * 3 * height * width * 8, available_bytes(device)
+        if need > free:
+            raise InputError(f"path='multi' with num_baselines={num_baselines} keeps {num_baselines} baselines of "
+                             f"{height}x{width} pixels (~{format_bytes(need)}; {format_bytes(free)} free); use fewer "
+                             "baselines (the default is 4) or a smaller image")
+    return num_baselines
+
+
 def uses_kernel(name: str) -> bool:
     """Whether path ``name`` blurs (and so needs an image larger than the kernel radius)."""
     return name in ("blur", "blurred")
 
 
-__all__ = ["PATHS", "Path", "BlurPath", "LinearPath", "make_path", "uses_kernel"]
+__all__ = ["PATHS", "Path", "BlurPath", "LinearPath", "make_path", "uses_kernel", "check_baselines"]
