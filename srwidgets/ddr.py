@@ -41,7 +41,7 @@ import numpy as np
 import torch
 
 from . import degrade
-from .engine import (LRUCache, check_choice, check_int, check_memory_budget, check_number, check_seed,
+from .engine import (LRUCache, check_choice, check_int, check_memory_budget, check_number, check_seed, ensure_fits,
                      explain_model_error, guarded, image_digest, model_key, resolve_device, run_chunks)
 from .engine.inputs import check_value_range
 from .data import centre_crop, load_images
@@ -409,6 +409,10 @@ class DDR:
     def _extract(self, lr: torch.Tensor, names: List[str], callback, cancel) -> Dict[str, np.ndarray]:
         parts: Dict[str, list] = {name: [] for name in names}
         pixels = lr.shape[-2] * lr.shape[-1]
+        height, width = lr.shape[-2:]
+        # a floor before anything runs (8 float32 maps of 3 channels per input, far below any network's), then
+        # the measured need of one input once the first batch has run (_batch)
+        ensure_fits(8 * 3 * pixels * 4, width, height, self.device, "LR input")
 
         def run(start, stop):
             for name, pooled in self._hooked_pass(lr[start:stop], names).items():
@@ -416,7 +420,7 @@ class DDR:
 
         report = (lambda done, total: callback(Progress(done, total, "features"))) if callback is not None else None
         with guarded(self.model), torch.inference_mode():
-            run_chunks(lr.shape[0], run, chunk=lambda: self._batch(pixels), cancel=cancel, on_chunk=report)
+            run_chunks(lr.shape[0], run, chunk=lambda: self._batch(pixels, (height, width)), cancel=cancel, on_chunk=report)
         out = {name: torch.cat(parts[name]).numpy() for name in names}
         for name, feats in out.items():
             if not np.isfinite(feats).all():
@@ -473,13 +477,15 @@ class DDR:
             self._bytes_per_pixel = (4 * largest[0] + x.numel() * 4) / (x.shape[0] * x.shape[-2] * x.shape[-1])
         return pooled
 
-    def _batch(self, pixels: int) -> int:
+    def _batch(self, pixels: int, size: Optional[Tuple[int, int]] = None) -> int:
         """Inputs per forward pass. Not :func:`srwidgets.engine.estimate_chunk`: its CPU cap is tuned for LAM's
         backward passes, while forward-only feature extraction keeps gaining from larger batches on CPU."""
         if self.batch_size:
             return self.batch_size
         if self._bytes_per_pixel is None:
             return 1  # the first batch measures the memory of one input
+        if size is not None:
+            ensure_fits(self._bytes_per_pixel * pixels, size[1], size[0], self.device, "an LR input")
         if self.device.type == "cuda":
             budget, cap = self.memory_budget or 0.6 * torch.cuda.mem_get_info(self.device)[0], 1024
         else:

@@ -445,3 +445,11 @@ def test_an_empty_lr_batch_is_refused(edsr):
 def test_chi_bad_arguments(features, groups, match):
     with pytest.raises(InputError, match=match):
         ddr.calinski_harabasz(features, groups)
+
+
+def test_an_input_too_large_for_memory_is_refused_before_running(edsr, monkeypatch):
+    import srwidgets.engine.memory as memory
+
+    monkeypatch.setattr(memory, "available_bytes", lambda device=None: 1000)
+    with pytest.raises(InputError, match="too large .*crop or downsample"):
+        ddr.DDR(edsr).features(torch.rand(2, 3, 64, 64))
