@@ -89,8 +89,11 @@ def test_synthetic_official_checkpoint_round_trip(tmp_path, scale):
 
 def test_x2_and_x3_need_the_scale():
     sd = randomized("PAN", dict(upscale=2, **TINY)).state_dict()
-    with pytest.raises(InputError, match=r"PAN weights do not record the scale.*scale=4"):
+    # issue 17: the advice is the scales that share these parameters, never scale=4 (x4 has a second stage)
+    with pytest.raises(InputError, match=r"PAN weights do not record the scale.*cannot be read.*scale=2 or scale=3") \
+            as err:
         M.load(sd)
+    assert "scale=4" not in str(err.value)
     assert M.load(sd, scale=3).scale == 3  # x2 and x3 share their parameters
     with pytest.raises(InputError, match="does not fit"):
         M.load(sd, scale=4)  # x4 has a second upsampling stage

@@ -1,9 +1,10 @@
 """Building blocks shared by the architectures (BasicSR naming: ``make_layer`` gives ``body.0``, ``body.1``, ...)."""
 from __future__ import annotations
 
+import itertools
 import math
 import re
-from typing import Dict, Tuple
+from typing import Dict, Iterable, Optional, Tuple
 
 import torch
 from torch import nn
@@ -109,6 +110,69 @@ def upsample_scale(sd: StateDict, prefix: str, num_feat: int) -> int:
         f"upsampler supports {SUBPIXEL_SCALES} only (one conv + PixelShuffle(2) per factor 2, or one conv + "
         "PixelShuffle(3)). Use a checkpoint for a supported scale, or build this network yourself, load its weights "
         "and pass the nn.Module")
+
+
+def short(text, width: int = 80) -> str:
+    """``str(text)`` cut to ``width`` characters (``...`` at the end): a key name or config in a message."""
+    s = str(text)
+    return s if len(s) <= width else s[: width - 3] + "..."
+
+
+def cap_names(names: Iterable, limit: int = 5, total: Optional[int] = None, width: int = 80) -> str:
+    """``"a, b, c, d, e ... and 7 more"``: at most ``limit`` names (each shortened) for a message, however many
+    there are. ``names`` may be a lazy iterator (then pass ``total``, the number it would yield)."""
+    if total is None:
+        names = list(names)
+        total = len(names)
+    shown = [short(n, width) for n in itertools.islice(iter(names), limit)]
+    more = total - len(shown)
+    return ", ".join(shown) + (f" ... and {more} more" if more > 0 else "")
+
+
+def article(word: str) -> str:
+    """``"an EDSR"``, ``"a HAT"``: the family name with its article (by how it is read out)."""
+    an = word in ("EDSR", "RCAN", "RRDBNet", "MSRResNet", "FSRCNN", "IMDN", "RFDN") or word[:1].lower() in "aeiou"
+    return f"{'an' if an else 'a'} {word}"
+
+
+def block_count(sd: StateDict, prefix: str, family: str, what: str = "block") -> int:
+    """Number of blocks ``prefix{i}.`` (``i`` = 0 .. n-1) of a ``make_layer`` / ``ModuleList`` in a state dict,
+    as :func:`count_indices`, but the indices must be contiguous: a stray key such as ``body.9999999.conv1.weight``
+    would otherwise make the network ten million blocks deep.
+
+    Raises:
+        InputError: naming the first missing blocks and the stray key, never listing more than a few.
+    """
+    idx = set()
+    for k in sd:
+        if k.startswith(prefix):
+            head = k[len(prefix):].split(".")[0]
+            if head.isdigit():
+                idx.add(int(head))
+    if not idx:
+        return 0
+    n = max(idx) + 1
+    if len(idx) != n:
+        top = max(idx)
+        stray = next(k for k in sd if k.startswith(f"{prefix}{top}."))
+        missing = (f"{prefix}{i}" for i in range(n) if i not in idx)
+        raise InputError(
+            f"this looks like {article(family)} checkpoint, but its {what}s '{prefix}N' are not numbered 0, 1, 2, ...:"
+            f" it has {len(idx)} of them, up to {prefix}{top}, and lacks {cap_names(missing, total=n - len(idx))}. "
+            f"A stray key ({short(stray)!r})? Remove it, or use the complete checkpoint")
+    return n
+
+
+def conv_weight(sd: StateDict, key: str, family: str, ndim: int = 4) -> torch.Tensor:
+    """``sd[key]``, checked to be a ``ndim``-D tensor (a conv weight ``[out, in, kh, kw]`` by default) before a
+    detection reads widths from its shape; the :class:`InputError` names the key and its shape."""
+    t = sd[key]
+    if not isinstance(t, torch.Tensor) or t.dim() != ndim:
+        shape = tuple(t.shape) if isinstance(t, torch.Tensor) else type(t).__name__
+        kind = "a conv weight [out, in, kh, kw]" if ndim == 4 else f"a {ndim}-D tensor"
+        raise InputError(f"this looks like {article(family)} checkpoint, but its {key!r} has shape {shape}: "
+                         f"{kind} must be {ndim}-D. The checkpoint is damaged or another network's")
+    return t
 
 
 def count_indices(sd: StateDict, prefix: str) -> int:
@@ -236,8 +300,8 @@ def fused_blocks(sd: StateDict, family: str, prefix: str, num_feat: int, parts) 
     Raises:
         InputError: naming the missing or extra blocks, or the parts a block lacks.
     """
-    fused = int(sd["c.0.weight"].shape[1])
-    if fused % num_feat:
+    fused = int(conv_weight(sd, "c.0.weight", family).shape[1])
+    if num_feat < 1 or fused % num_feat:
         raise InputError(f"this looks like an {family} checkpoint, but its fusion conv 'c.0' takes {fused} channels, "
                          f"not a multiple of its {num_feat} features: the checkpoint is damaged or another variant")
     n = fused // num_feat
@@ -247,7 +311,7 @@ def fused_blocks(sd: StateDict, family: str, prefix: str, num_feat: int, parts) 
     if found != expected:
         missing = [f"{prefix}{i}" for i in expected if i not in found]
         extra = [f"{prefix}{i}" for i in found if i not in expected]
-        problems = [f"{what} block{'s' if len(names) > 1 else ''} {', '.join(names)}"
+        problems = [f"{what} block{'s' if len(names) > 1 else ''} {cap_names(names)}"
                     for what, names in (("missing", missing), ("extra", extra)) if names]
         raise InputError(f"this looks like an {family} checkpoint with {n} blocks (its fusion conv 'c.0' takes {n} x "
                          f"{num_feat} channels), but its blocks do not match: {'; '.join(problems)}. Use the complete "
@@ -256,7 +320,7 @@ def fused_blocks(sd: StateDict, family: str, prefix: str, num_feat: int, parts) 
         lacking = [p for p in parts if f"{prefix}{i}.{p}.weight" not in sd]
         if lacking:
             raise InputError(f"this looks like an {family} checkpoint, but block {prefix}{i} lacks "
-                             f"{', '.join(lacking)}: the checkpoint is incomplete or another variant")
+                             f"{cap_names(lacking)}: the checkpoint is incomplete or another variant")
     return n
 
 

@@ -3,6 +3,7 @@ file name states, :func:`load` (detect, check, build, fill) and :func:`save`."""
 from __future__ import annotations
 
 import math
+import numbers
 import os
 import re
 from typing import Any, Dict, List, Optional, Tuple
@@ -11,7 +12,8 @@ import torch
 from torch import nn
 
 from ..errors import InputError
-from .registry import _detect, _family, _takes, build
+from ._common import cap_names, short
+from .registry import _build_loaded, _detect, _family, _run, _takes, check_scale
 from .wrappers import PadToMultiple, YChannelWrapper
 
 def unwrap_state_dict(obj: Any) -> Tuple[Dict[str, torch.Tensor], dict]:
@@ -21,17 +23,42 @@ def unwrap_state_dict(obj: Any) -> Tuple[Dict[str, torch.Tensor], dict]:
     if isinstance(obj, nn.Module):
         return obj.state_dict(), meta
     if not isinstance(obj, dict):
-        raise InputError(f"a checkpoint must hold a state dict (a dict of tensors); this one holds {type(obj).__name__}")
+        raise InputError(f"a checkpoint must hold a state dict (a dict of tensors); this one holds "
+                         f"{short(type(obj).__name__)}. Pass a checkpoint file path, a state dict or an nn.Module")
     if isinstance(obj.get("srwidgets"), dict):
         meta = obj["srwidgets"]
     for key in ("params_ema", "params", "state_dict", "model"):
         if key in obj and isinstance(obj[key], dict):
             obj = obj[key]
             break
+    bad = [k for k, v in obj.items() if isinstance(v, torch.Tensor) and not isinstance(k, str)]
+    if bad:
+        raise InputError(f"the checkpoint's state dict has keys that are not parameter names (strings): "
+                         f"{cap_names(map(repr, bad))}; save it with torch.save(model.state_dict(), path)")
     sd = {k[7:] if k.startswith("module.") else k: v for k, v in obj.items() if isinstance(v, torch.Tensor)}
     if not sd:
         raise InputError("the checkpoint holds no tensors: is it a state dict of an SR model?")
+    empty = [k for k, v in sd.items() if v.is_meta or v.layout != torch.strided]
+    if empty:
+        raise InputError(f"the checkpoint's tensors {cap_names(empty)} hold no dense data (meta or sparse tensors): "
+                         "save the real weights with torch.save(model.state_dict(), path)")
     return sd, meta
+
+
+def _check_finite(sd: Dict[str, torch.Tensor]) -> None:
+    """Refuse weights holding NaN / Inf: the model would return NaN for every input (a diverged training run, or a
+    damaged file), which no attribution can explain."""
+    bad = []
+    for k, v in sd.items():
+        if v.is_floating_point() or v.is_complex():
+            n = int((~torch.isfinite(v)).sum())
+            if n:
+                bad.append((k, n, v.numel()))
+    if bad:
+        k, n, total = bad[0]
+        others = f" (and {len(bad) - 1} more tensor{'s' if len(bad) > 2 else ''})" if len(bad) > 1 else ""
+        raise InputError(f"the checkpoint's weights hold NaN or Inf values: {short(k)!r} has {n} of {total}{others}. "
+                         "A diverged training run or a damaged file; use another checkpoint (re-download it)")
 
 
 # (RCAN's degradations), ``SRx4`` (ESRGAN_SRx4) and ``PANx2`` (PAN's PANx2_DF2K). Whole words only: ``pix2pix``
@@ -121,6 +148,42 @@ def _read_checkpoint(name: str) -> Any:
 _Y_ONLY = ("warn", "wrap", "keep")
 
 
+def _is_int(v) -> bool:
+    return isinstance(v, numbers.Integral) and not isinstance(v, bool)
+
+
+def _scale_advice(arch: str) -> str:
+    """How to give ``load`` the scale of a family whose weights do not record it (a family module may say which
+    scales share its parameters in ``UNRECORDED_SCALES``, e.g. PAN's x2 and x3)."""
+    family = _family(arch)
+    scales = None
+    if family.module is not None:
+        scales = getattr(family._mod(), "UNRECORDED_SCALES", None)
+    if scales:
+        options = " or ".join(f"scale={k}" for k in scales)
+        return (f"the {arch} x{' and x'.join(map(str, scales))} networks have the same parameters, so the scale cannot "
+                f"be read from the weights. Pass the scale the checkpoint was trained for: "
+                f"srwidgets.models.load(path, {options}) (the scale its original file name states, e.g. "
+                f"{arch}x{scales[0]}_....pth), or keep that x{scales[0]} / x{scales[-1]} in the file name.")
+    return ("pass it: srwidgets.models.load(path, scale=4), with the scale the checkpoint was trained for (or put "
+            "x2/x3/x4 in the file name, e.g. fsrcnn_x4.pth).")
+
+
+def _record_differences(sd: Dict[str, torch.Tensor], arch: str, cfg: dict) -> str:
+    """When a checkpoint's srwidgets record disagrees with its weights: what detection reads from the weights
+    instead (``"the weights say num_block=16, not 10000000. "``), or ``""``."""
+    try:
+        detected_arch, detected, _ = _detect(sd)
+    except Exception:  # the weights alone are not recognised: nothing to compare with
+        return ""
+    if detected_arch != arch:
+        return f"The weights look like {detected_arch}, not {arch}. "
+    same = lambda a, b: (tuple(a) if isinstance(a, list) else a) == (tuple(b) if isinstance(b, list) else b)
+    diff = [f"{k}={short(repr(v), 40)}, not {short(repr(cfg.get(k)), 40)}" for k, v in detected.items()
+            if k in cfg and v is not None and not same(cfg.get(k), v) and k != "img_range"]
+    return f"The weights say {cap_names(diff, 3)}. " if diff else ""
+
+
 def load(path_or_state: Any, scale: Optional[int] = None, device: Any = "cpu", strict: bool = True, *,
          img_range: Optional[float] = None, rgb_range: Optional[float] = None, y_only: str = "warn") -> nn.Module:
     """Load a checkpoint (file path, state dict or wrapped dict) into the matching architecture, in eval mode.
@@ -149,35 +212,47 @@ def load(path_or_state: Any, scale: Optional[int] = None, device: Any = "cpu", s
     from ..engine.devices import parse_device
 
     device = parse_device(device)
-    if scale is not None and (isinstance(scale, bool) or not isinstance(scale, int) or scale < 1):
-        raise InputError(f"scale must be a positive integer (2, 3, 4, ...), got {scale!r}")
+    if scale is not None:
+        scale = check_scale(scale)
     for what, v in (("img_range", img_range), ("rgb_range", rgb_range)):
-        if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or not v > 0
+        if v is not None and (isinstance(v, bool) or not isinstance(v, numbers.Real) or not v > 0
                               or not math.isfinite(v)):
             raise InputError(f"{what} must be a positive number (255 for a network trained on 0..255 values, 1 for "
-                             f"[0, 1]), got {v!r}")
+                             f"[0, 1]), got {short(repr(v))}")
+    if not isinstance(strict, bool) and type(strict).__name__ != "bool_":
+        raise InputError(f"strict must be True or False, got {short(repr(strict))}")
     if rgb_range is not None:
         if img_range is not None and float(img_range) != float(rgb_range):
             raise InputError(f"img_range={img_range!r} and rgb_range={rgb_range!r} are the same option; pass one")
         img_range = rgb_range
-    if y_only not in _Y_ONLY:
-        raise InputError(f"y_only must be one of {', '.join(map(repr, _Y_ONLY))}, got {y_only!r}")
+    if not isinstance(y_only, str) or y_only not in _Y_ONLY:
+        raise InputError(f"y_only must be one of {', '.join(map(repr, _Y_ONLY))}, got {short(repr(y_only))}")
     name = None
     if isinstance(path_or_state, (str, os.PathLike)):
         name = os.fspath(path_or_state)
+        if not isinstance(name, str) or not name:
+            raise InputError(f"the checkpoint path must be a non-empty str, got {short(repr(path_or_state))}")
         if not os.path.exists(name):
-            raise InputError(f"checkpoint file not found: {name!r}. Check the path (it is relative to {os.getcwd()!r}).")
+            raise InputError(f"checkpoint file not found: {short(name, 200)!r}. Check the path (it is relative to "
+                             f"{os.getcwd()!r}).")
+        if os.path.isdir(name):
+            raise InputError(f"{short(name, 200)!r} is a folder, not a checkpoint file: pass the .pth / .pt / "
+                             ".safetensors file inside it")
         obj = _read_checkpoint(name)
-    else:
+    elif isinstance(path_or_state, (dict, nn.Module)):
         obj = path_or_state
+    else:
+        raise InputError(f"load takes a checkpoint file path, a state dict or an nn.Module, got "
+                         f"{short(type(path_or_state).__name__)}")
     sd, meta = unwrap_state_dict(obj)
-    if meta.get("arch"):
+    recorded = bool(meta.get("arch"))
+    if recorded:
         arch, cfg, source = meta["arch"], meta.get("config", {}), "srwidgets metadata"
-        if not isinstance(arch, str) or not isinstance(cfg, dict):
+        if not isinstance(arch, str) or not isinstance(cfg, dict) or not all(isinstance(k, str) for k in cfg):
             raise InputError("the checkpoint's srwidgets record is malformed: it needs {'arch': str, 'config': dict}; "
                              "re-save the model with srwidgets.models.save(model, path)")
         cfg = dict(cfg)
-        sd = _family(arch).convert(sd)
+        sd = _run(_family(arch), "convert", sd)
     else:
         arch, cfg, sd = _detect(sd, img_range)
         source = "checkpoint weights"
@@ -196,24 +271,19 @@ def load(path_or_state: Any, scale: Optional[int] = None, device: Any = "cpu", s
             several = _scales_in_name(name) if name else []
             why = (f" (the file name {os.path.basename(name)!r} names several: "
                    f"{', '.join(f'x{k}' for k in several)})" if len(several) > 1 else "")
-            raise InputError(
-                f"{arch} weights do not record the scale{why}; pass it: srwidgets.models.load(path, scale=4) "
-                "(or put x2/x3/x4 in the file name, e.g. fsrcnn_x4.pth)."
-            )
+            raise InputError(f"{arch} weights do not record the scale{why}; {_scale_advice(arch)}")
         cfg["upscale"] = int(s)
-    elif scale is not None and int(scale) != int(cfg["upscale"]):
+    elif scale is not None and _is_int(cfg["upscale"]) and scale != int(cfg["upscale"]):
         raise InputError(f"you asked for scale {scale} but the {arch} checkpoint is x{cfg['upscale']}; drop scale= or pick the x{scale} checkpoint")
-    try:
-        model = build(arch, **cfg)
-    except InputError as e:
-        if not meta.get("arch"):
-            raise
-        raise InputError(f"{e} (arch and config read from the checkpoint's srwidgets record; fix that record or "
-                         "re-save the model with srwidgets.models.save)") from None
-    try:
-        model.load_state_dict(sd, strict=strict)
-    except RuntimeError as e:
-        raise InputError(f"the checkpoint looks like {arch} {cfg} but does not fit it: {str(e)[:400]}") from None
+    _check_finite(sd)
+    if recorded:
+        fix = "Fix the checkpoint's srwidgets record or re-save the model with srwidgets.models.save(model, path)."
+        fix = _record_differences(sd, arch, cfg) + fix
+        where = "arch and config read from the checkpoint's srwidgets record"
+    else:
+        fix = "The checkpoint is incomplete, has stray keys, or is another variant; use the complete checkpoint."
+        where = "detected from the checkpoint's keys and shapes"
+    model = _build_loaded(arch, cfg, sd, strict, where, fix)
     model.scale_source = source
     channels = cfg.get("num_channels", cfg.get("num_in_ch", cfg.get("in_nc")))
     if channels == 1:

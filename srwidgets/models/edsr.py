@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 
-from ._common import (MeanShiftResidualSR, ResidualBlockNoBN, StateDict, blocks_on_region, count_indices, crop_to, grow,
+from ._common import (MeanShiftResidualSR, ResidualBlockNoBN, StateDict, block_count, blocks_on_region, crop_to, grow,
                       make_layer, official_value_range, rename_official, upsample_scale)
 
 ARCH = "EDSR"
@@ -46,7 +46,7 @@ def convert(sd: StateDict) -> StateDict:
     """Map the official EDSR-PyTorch naming (``head.0``, ``body.i.body.{0,2}``, ``body.N``, ``tail``) to ours."""
     if "head.0.weight" not in sd or "body.0.body.0.weight" not in sd:
         return sd
-    n = count_indices(sd, "body.")
+    n = block_count(sd, "body.", ARCH)
     return rename_official(sd, [
         (rf"^body\.{n - 1}\.", "conv_after_body."),
         (r"^body\.(\d+)\.body\.0\.", r"body.\1.conv1."),
@@ -60,5 +60,5 @@ def detect(sd: StateDict):
         return None
     num_feat = sd["conv_first.weight"].shape[0]
     # EDSR-L (256 features) is trained with res_scale 0.1; the state dict cannot tell, so follow the paper.
-    return dict(num_feat=num_feat, num_block=count_indices(sd, "body."), upscale=upsample_scale(sd, "upsample.", num_feat),
+    return dict(num_feat=num_feat, num_block=block_count(sd, "body.", ARCH), upscale=upsample_scale(sd, "upsample.", num_feat),
                 res_scale=0.1 if num_feat >= 256 else 1.0)

@@ -30,7 +30,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import InputError
-from ._common import MeanShift, StateDict, Upsample, count_indices, upsample_scale
+from ._common import MeanShift, StateDict, Upsample, cap_names, count_indices, upsample_scale
 from .swinir import (Mlp, PatchEmbed, WindowTransformerSR, _image, _tokens, relative_position_index,
                      shifted_window_mask, window_partition, window_reverse)
 
@@ -341,28 +341,31 @@ def detect(sd: StateDict):
     embed_dim = int(first.shape[0])
     n_layers = count_indices(sd, "layers.")
     found = {int(k.split(".")[1]) for k in sd if re.match(r"layers\.\d+\.", k)}
-    gaps = [f"layers.{i}" for i in range(n_layers) if i not in found]
-    if gaps:
-        raise InputError(f"this looks like a HAT checkpoint, but it lacks group{'s' if len(gaps) > 1 else ''} "
-                         f"{', '.join(gaps)} (it has groups up to layers.{n_layers - 1}): the checkpoint is incomplete")
+    n_gaps = n_layers - len(found)
+    if n_gaps:  # named lazily and capped: a stray 'layers.9999999' key must not list ten million groups
+        gaps = (f"layers.{i}" for i in range(n_layers) if i not in found)
+        raise InputError(f"this looks like a HAT checkpoint, but it lacks group{'s' if n_gaps > 1 else ''} "
+                         f"{cap_names(gaps, total=n_gaps)} (it has groups up to layers.{n_layers - 1}): the checkpoint "
+                         "is incomplete, or a stray key")
     depths, heads, window = [], [], None
     for i in range(n_layers):
         p = f"layers.{i}.residual_group."
         nb = count_indices(sd, p + "blocks.")
         have = {int(k[len(p + "blocks."):].split(".")[0]) for k in sd if k.startswith(p + "blocks.")}
-        gaps = [f"{p}blocks.{j}" for j in range(nb) if j not in have]
-        if nb == 0 or gaps:
-            what = ", ".join(gaps) if gaps else f"{p}blocks.0"
-            raise InputError(f"this looks like a HAT checkpoint, but it lacks block{'s' if len(gaps) > 1 else ''} "
-                             f"{what}: the checkpoint is incomplete")
+        n_gaps = nb - len(have)
+        if nb == 0 or n_gaps:
+            gaps = (f"{p}blocks.{j}" for j in range(nb) if j not in have)
+            what = cap_names(gaps, total=n_gaps) if n_gaps else f"{p}blocks.0"
+            raise InputError(f"this looks like a HAT checkpoint, but it lacks block{'s' if n_gaps > 1 else ''} "
+                             f"{what}: the checkpoint is incomplete, or a stray key")
         for j in range(nb):
             lacking = [q for q in _HAB_PARTS if f"{p}blocks.{j}.{q}" not in sd]
             if lacking:
                 raise InputError(f"this looks like a HAT checkpoint, but block {p}blocks.{j} lacks "
-                                 f"{', '.join(lacking)}: the checkpoint is incomplete or another HAT variant")
+                                 f"{cap_names(lacking)}: the checkpoint is incomplete or another HAT variant")
         lacking = [q for q in _OCAB_PARTS if f"{p}overlap_attn.{q}" not in sd]
         if lacking:
-            raise InputError(f"this looks like a HAT checkpoint, but {p}overlap_attn lacks {', '.join(lacking)}: "
+            raise InputError(f"this looks like a HAT checkpoint, but {p}overlap_attn lacks {cap_names(lacking)}: "
                              "the checkpoint is incomplete")
         if f"layers.{i}.conv.weight" not in sd:
             raise InputError(f"this looks like a HAT checkpoint, but it lacks layers.{i}.conv (the group's conv; "

@@ -29,9 +29,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import InputError
-from ._common import StateDict, count_indices, make_layer
+from ._common import StateDict, cap_names, count_indices, make_layer
 
 ARCH = "PAN"
+# The scales whose networks have the same parameters (one upsampling stage): ``load`` cannot read them from the
+# weights and says to pass one of them.
+UNRECORDED_SCALES = (2, 3)
 _SLOPE = 0.2
 
 
@@ -178,14 +181,17 @@ def detect(sd: StateDict):
     nf, in_nc = int(w0.shape[0]), int(w0.shape[1])
     found = sorted({int(m.group(1)) for k in sd for m in [_BLOCK_KEY.match(k)] if m})
     nb = count_indices(sd, "SCPA_trunk.")
-    gaps = [f"SCPA_trunk.{i}" for i in range(nb) if i not in found]
-    if gaps:
-        raise InputError(f"this looks like a PAN checkpoint, but its trunk lacks block{'s' if len(gaps) > 1 else ''} "
-                         f"{', '.join(gaps)} (it has blocks up to SCPA_trunk.{nb - 1}): the checkpoint is incomplete")
+    present = set(found)
+    n_gaps = nb - len(present)
+    if n_gaps:  # named lazily and capped: a stray 'SCPA_trunk.9999999' key must not list ten million blocks
+        gaps = (f"SCPA_trunk.{i}" for i in range(nb) if i not in present)
+        raise InputError(f"this looks like a PAN checkpoint, but its trunk lacks block{'s' if n_gaps > 1 else ''} "
+                         f"{cap_names(gaps, total=n_gaps)} (it has blocks up to SCPA_trunk.{nb - 1}): the checkpoint is "
+                         "incomplete, or a stray key")
     for i in range(nb):
         lacking = [p for p in _BLOCK_PARTS if f"SCPA_trunk.{i}.{p}.weight" not in sd]
         if lacking:
-            raise InputError(f"this looks like a PAN checkpoint, but block SCPA_trunk.{i} lacks {', '.join(lacking)}: "
+            raise InputError(f"this looks like a PAN checkpoint, but block SCPA_trunk.{i} lacks {cap_names(lacking)}: "
                              "the checkpoint is incomplete or another SCPA variant")
     g = int(sd["SCPA_trunk.0.conv1_a.weight"].shape[0])
     reduction = int(sd["SCPA_trunk.0.conv3.weight"].shape[1]) // g if g else 0

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from ._common import (MeanShiftResidualSR, StateDict, count_indices, make_layer, official_value_range,
+from ._common import (MeanShiftResidualSR, StateDict, block_count, make_layer, official_value_range,
                       rename_official, upsample_scale)
 
 ARCH = "RCAN"
@@ -75,8 +75,8 @@ def convert(sd: StateDict) -> StateDict:
     """Map the official RCAN naming (``head.0``, ``body.g.body.b.body.{0,2,3.conv_du}``, ``tail``) to BasicSR's."""
     if "head.0.weight" not in sd or "body.0.body.0.body.0.weight" not in sd:
         return sd
-    n_group = count_indices(sd, "body.") - 1
-    n_block = count_indices(sd, "body.0.body.") - 1
+    n_group = block_count(sd, "body.", ARCH, "group") - 1
+    n_block = block_count(sd, "body.0.body.", ARCH) - 1
     return rename_official(sd, [
         (rf"^body\.{n_group}\.", "conv_after_body."),
         (r"^body\.(\d+)\.body\.(\d+)\.body\.3\.conv_du\.0\.", r"body.\1.residual_group.\2.rcab.3.attention.1."),
@@ -90,6 +90,7 @@ def detect(sd: StateDict):
     if "body.0.residual_group.0.rcab.0.weight" not in sd or "conv_first.weight" not in sd:
         return None
     nf = sd["conv_first.weight"].shape[0]
-    return dict(num_feat=nf, num_group=count_indices(sd, "body."), num_block=count_indices(sd, "body.0.residual_group."),
+    return dict(num_feat=nf, num_group=block_count(sd, "body.", ARCH, "group"),
+                num_block=block_count(sd, "body.0.residual_group.", ARCH),
                 squeeze_factor=nf // sd["body.0.residual_group.0.rcab.3.attention.1.weight"].shape[0],
                 upscale=upsample_scale(sd, "upsample.", nf))

@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ._common import StateDict, count_indices, make_layer, rename
+from ._common import StateDict, block_count, make_layer, rename
 
 ARCH = "RRDBNet"
 
@@ -114,7 +114,7 @@ def convert(sd: StateDict) -> StateDict:
         ]
         return rename(sd, rules)
     if "model.0.weight" in sd and "model.1.sub.0.RDB1.conv1.0.weight" in sd and "model.10.weight" in sd:
-        n = count_indices(sd, "model.1.sub.") - 1  # the last child of the trunk is the trunk conv
+        n = block_count(sd, "model.1.sub.", ARCH) - 1  # the last child of the trunk is the trunk conv
         rules = [
             (r"^model\.0\.", "conv_first."),
             (r"^model\.1\.sub\.(\d+)\.RDB([123])\.(conv\d)\.0\.", r"body.\1.rdb\2.\3."),
@@ -137,5 +137,5 @@ def detect(sd: StateDict):
     scale = {3: 4, 12: 2, 48: 1}.get(first.shape[1])
     if scale is None or sd["conv_last.weight"].shape[0] != 3:
         return None  # not an RGB model (e.g. a 1-channel one)
-    return dict(num_feat=first.shape[0], num_block=count_indices(sd, "body."),
+    return dict(num_feat=first.shape[0], num_block=block_count(sd, "body.", ARCH),
                 num_grow_ch=sd["body.0.rdb1.conv1.weight"].shape[0], upscale=scale)

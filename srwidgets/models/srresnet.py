@@ -8,7 +8,7 @@ from __future__ import annotations
 import torch.nn.functional as F
 from torch import nn
 
-from ._common import ResidualBlockNoBN, StateDict, blocks_on_region, count_indices, make_layer
+from ._common import ResidualBlockNoBN, StateDict, block_count, blocks_on_region, make_layer
 
 ARCH = "MSRResNet"
 
@@ -84,4 +84,4 @@ def detect(sd: StateDict):
     nf = sd["conv_first.weight"].shape[0]
     scale = 4 if "upconv2.weight" in sd else int(round((sd["upconv1.weight"].shape[0] // nf) ** 0.5))
     # Whether the bilinear residual is used is not in the weights; BasicSR's MSRResNet always uses it.
-    return dict(num_feat=nf, num_block=count_indices(sd, "body."), upscale=scale, global_residual=True)
+    return dict(num_feat=nf, num_block=block_count(sd, "body.", ARCH), upscale=scale, global_residual=True)

@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ._common import MeanShift, StateDict, count_indices, Upsample, upsample_scale
+from ._common import MeanShift, StateDict, Upsample, block_count, upsample_scale
 
 ARCH = "SwinIR"
 UPSAMPLERS = ("pixelshuffle", "pixelshuffledirect", "nearest+conv", "")
@@ -377,12 +377,12 @@ def detect(sd: StateDict):
     resi = _resi_kind(sd, "conv_after_body")
     if resi is None:
         return None
-    n_layers = count_indices(sd, "layers.")
+    n_layers = block_count(sd, "layers.", ARCH, "group")
     depths, heads = [], []
     window = None
     for i in range(n_layers):
         p = f"layers.{i}.residual_group.blocks."
-        depths.append(count_indices(sd, p))
+        depths.append(block_count(sd, p, ARCH))
         table = sd[f"{p}0.attn.relative_position_bias_table"]
         heads.append(table.shape[1])
         window = (math.isqrt(table.shape[0]) + 1) // 2
