@@ -131,11 +131,46 @@ def _read_safetensors(path: str) -> dict:
     return tensors
 
 
+def _not_a_checkpoint(name: str) -> Optional[str]:
+    """What the file is when it plainly is not a checkpoint (empty, text / HTML, a zip without PyTorch's layout),
+    from its first bytes; ``None`` when it may be one (a zip or pickle header)."""
+    try:
+        size = os.path.getsize(name)
+        with open(name, "rb") as f:
+            head = f.read(512)
+    except OSError as e:
+        return f"it cannot be read ({type(e).__name__}: {short(e, 120)})"
+    if size == 0:
+        return "the file is empty (0 bytes; an interrupted download)"
+    if head[:1] == b"\x80":
+        return None  # a pickle (protocol 2+): torch's legacy format
+    if head[:4] == b"PK\x03\x04":
+        import zipfile
+
+        try:
+            with zipfile.ZipFile(name) as z:
+                names = z.namelist()
+        except (zipfile.BadZipFile, OSError, ValueError):
+            return "it is a damaged zip archive (an interrupted download?)"
+        if not any(n.endswith("data.pkl") for n in names):
+            return f"it is a zip archive of {cap_names(names, 3)}, without the data.pkl of a torch.save file"
+        return None
+    text = head.lstrip()
+    if text and all(32 <= c < 127 or c in (9, 10, 13) for c in text[:200]):
+        kind = "an HTML page (a download error page?)" if text[:1] == b"<" else "a text file"
+        return f"it is {kind}, starting {short(text[:60].decode('ascii', 'replace'), 60)!r}"
+    return None
+
+
 def _read_checkpoint(name: str) -> Any:
     """The object stored in a checkpoint file: ``.safetensors`` (tensors and srwidgets' record) or PyTorch
     (``torch.load`` with ``weights_only``: no code runs)."""
     if _is_safetensors(name):
         return _read_safetensors(name)
+    what = _not_a_checkpoint(name)
+    if what is not None:
+        raise InputError(f"could not read {short(name, 200)!r} as a PyTorch checkpoint: {what}. Is the file complete? "
+                         "Re-download it, or save one with torch.save(model.state_dict(), path)")
     try:
         return torch.load(name, map_location="cpu", weights_only=True)
     except Exception as e:  # a torn download, a text file, a pickle with code in it

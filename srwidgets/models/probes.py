@@ -2,7 +2,9 @@
 :func:`infer_scale`, and the probes that explain a failure (sizes that must be multiples of N, in-place writes)."""
 from __future__ import annotations
 
+import itertools
 import math
+import numbers
 from typing import Any, List, Optional
 
 import torch
@@ -10,6 +12,7 @@ from torch import nn
 
 from ..engine.guard import explain_model_error, guarded
 from ..errors import InputError
+from ._common import short
 
 
 # Sizes tried when the probe fails, to tell "needs multiples of N" (or larger inputs) from "never runs on RGB".
@@ -61,6 +64,9 @@ def _probe_failure(model: nn.Module, size: int, device: Any, exc: Exception, hin
         except Exception:
             fails.append(s)
     if not works:
+        inner = _rgb_inside_y_wrapper(model, device)
+        if inner is not None:
+            return InputError(inner)
         return InputError(
             f"the model failed on a [1, 3, {size}, {size}] RGB input in [0, 1] {what}, and on every other size tried "
             f"({', '.join(map(str, _PROBE_SIZES))}). srwidgets models take 3-channel RGB batches; wrap "
@@ -80,6 +86,28 @@ def _probe_failure(model: nn.Module, size: int, device: Any, exc: Exception, hin
         f"the model failed on a [1, 3, {size}, {size}] input {what}; it runs on {ok} but not on {bad}, so it needs "
         "particular (or larger) input sizes. srwidgets runs models on images of any size: wrap the model so it pads "
         "its input to a size it takes and crops the output back.")
+
+
+def _rgb_inside_y_wrapper(model: nn.Module, device: Any) -> Optional[str]:
+    """When ``model`` is a :class:`YChannelWrapper` (possibly in a :class:`PadToMultiple`) around a network that
+    already takes and returns RGB, the message that says so (wrapping it is the mistake); else ``None``."""
+    from .wrappers import PadToMultiple, YChannelWrapper
+
+    outer = model
+    while isinstance(model, PadToMultiple):
+        model = model.model
+    if not isinstance(model, YChannelWrapper):
+        return None
+    try:
+        y = _forward(model.model, _probe_input(model.model, 12, device))
+    except Exception:
+        return None
+    if not isinstance(y, torch.Tensor) or y.dim() != 4 or y.shape[1] != 3:
+        return None
+    where = "model.model" if outer is model else "the YChannelWrapper's .model"
+    return ("the model is a YChannelWrapper around a network that already takes and returns RGB (3 channels): "
+            f"YChannelWrapper is for single-channel (Y) networks only. Do not wrap it; pass {where}, the RGB "
+            "network, as it is")
 
 
 def _probe(model: nn.Module, size: int, device: Any = None, hint: str = ""):
@@ -105,12 +133,17 @@ def _probe(model: nn.Module, size: int, device: Any = None, hint: str = ""):
 def _user_probe(model: nn.Module, image: Any, device: Any = None) -> torch.Tensor:
     """``[1, 3, h, w]`` for ``check``'s ``image``: an image (anything :func:`srwidgets.data.load_image` takes) as
     it is, or a size ``(h, w)`` / ``n`` as a deterministic image in [0, 1]; on the model's device and dtype."""
-    if isinstance(image, int) and not isinstance(image, bool):
+    if _is_int(image):
         image = (image, image)
-    if isinstance(image, (tuple, list)) and len(image) == 2 and all(isinstance(v, int) for v in image):
-        h, w = image
+    if isinstance(image, (tuple, list)) and len(image) == 2 and all(_is_int(v) for v in image):
+        h, w = int(image[0]), int(image[1])
         if h < 1 or w < 1:
-            raise InputError(f"image size must be positive (h, w), got {tuple(image)}")
+            raise InputError(f"image size must be positive (h, w), got {(h, w)}")
+        from ..engine.memory import ensure_fits
+
+        # the probe image, its SR output and one 64-channel feature map, in float32: a (100000, 100000) size is
+        # refused here instead of allocating it
+        ensure_fits(4.0 * h * w * (3 + 3 * 16 + 64), w, h, device, what="image")
         x = torch.rand(1, 3, h, w, generator=torch.Generator().manual_seed(0))
     else:
         from ..data import load_image
@@ -121,6 +154,29 @@ def _user_probe(model: nn.Module, image: Any, device: Any = None) -> torch.Tenso
     if p is not None and p.is_floating_point():
         x = x.to(p.dtype)
     return x
+
+
+def _is_int(v) -> bool:
+    return isinstance(v, numbers.Integral) and not isinstance(v, bool) and type(v).__name__ != "bool_"
+
+
+def _check_model(model: Any) -> None:
+    """A module ``check`` / ``infer_scale`` can run: a ``nn.Module`` whose weights hold data (not on the meta
+    device)."""
+    if not isinstance(model, nn.Module):
+        raise InputError(f"expected a torch.nn.Module, got {short(type(model).__name__)}; load weights with "
+                         "srwidgets.models.load(path) or srwidgets.zoo.load(name)")
+    if any(t.is_meta for t in itertools.chain(model.parameters(), model.buffers())):
+        raise InputError("the model's weights are on the meta device (shapes without data): load real weights "
+                         "into it first (model.to_empty(device='cpu') then model.load_state_dict(...)), or use "
+                         "srwidgets.models.load(path)")
+
+
+def _check_size(size: Any) -> int:
+    if not _is_int(size) or not 1 <= size <= 512:
+        raise InputError(f"size (the side of the probe image, in LR pixels) must be an integer in 1 .. 512, got "
+                         f"{short(repr(size))}")
+    return int(size)
 
 
 def _check_output(x: torch.Tensor, y: Any, scale: int) -> None:
@@ -151,10 +207,10 @@ def check(model: nn.Module, scale: int, image: Any = None, size: int = 12, devic
     a module, wrong channel count, wrong scale, NaN/Inf, input sizes that must be multiples of N, a forward pass
     that writes into its input) and how to fix it.
     """
-    if not isinstance(model, nn.Module):
-        raise InputError(f"expected a torch.nn.Module, got {type(model).__name__}; load weights with srwidgets.models.load(path) or srwidgets.zoo.load(name)")
-    if not isinstance(scale, int) or scale < 1:
-        raise InputError(f"scale must be a positive int, got {scale!r}")
+    _check_model(model)
+    if not _is_int(scale) or scale < 1:
+        raise InputError(f"scale must be a positive integer (2, 3, 4, ...), got {short(repr(scale))}")
+    scale, size = int(scale), _check_size(size)
     failure = None
     if image is not None:
         x = _user_probe(model, image, device)
@@ -172,8 +228,8 @@ def check(model: nn.Module, scale: int, image: Any = None, size: int = 12, devic
     _check_output(x, y, scale)
     if failure is not None:
         h, w = x.shape[-2:]
-        uh, uw = _user_probe(model, image, "cpu").shape[-2:] if not isinstance(image, (int, tuple, list)) else (
-            (image, image) if isinstance(image, int) else tuple(image))
+        uh, uw = _user_probe(model, image, "cpu").shape[-2:] if not (_is_int(image) or isinstance(image, (
+            tuple, list))) else ((image, image) if _is_int(image) else tuple(image))
         raise InputError(f"the model runs on a [1, 3, {h}, {w}] probe but failed on your {uh}x{uw} image {failure}; "
                          "check the image size the model takes (or crop / pad the image)")
     return scale
@@ -181,9 +237,11 @@ def check(model: nn.Module, scale: int, image: Any = None, size: int = 12, devic
 
 def infer_scale(model: nn.Module, size: int = 12) -> int:
     """The model's scale: its ``.scale`` attribute, else measured with one forward pass."""
+    _check_model(model)
+    size = _check_size(size)
     s = getattr(model, "scale", None)
-    if isinstance(s, int) and s >= 1:
-        return s
+    if _is_int(s) and s >= 1:
+        return int(s)
     x, y = _probe(model, size, hint=", or pass scale= explicitly")
     if not isinstance(y, torch.Tensor) or y.dim() != 4 or y.shape[2] % size:
         raise InputError(f"cannot tell the model's scale: it maps {tuple(x.shape)} to {getattr(y, 'shape', type(y).__name__)}; pass scale=")

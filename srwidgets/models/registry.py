@@ -598,7 +598,7 @@ def _detect(state_dict: Dict[str, torch.Tensor], img_range: Optional[float] = No
             cfg.update(family.value_range(state_dict, img_range) or {})
             return family.name, cfg, sd
     keys = list(state_dict)
-    shown = cap_names(keys, 8)
+    shown = cap_names(keys, 6, width=40)
     raise InputError(
         f"unknown architecture: no known SR family matches the keys {shown} ({len(keys)} keys). "
         f"Known families: {', '.join(architectures())}. For another network, register its family in a few lines "

@@ -122,6 +122,19 @@ class PadToMultiple(nn.Module):
         return [(f"model.{name}", m) for name, m in feature_layers(self.model)]
 
 
+_ALREADY_RGB = ("YChannelWrapper is for single-channel (Y) networks, but this network already takes RGB: its first "
+                "conv {!r} takes 3 channels. Do not wrap it: use the network as it is (srwidgets runs RGB models "
+                "directly)")
+
+
+def _rgb_input_conv(model: nn.Module) -> Optional[str]:
+    """The name of ``model``'s first conv when it takes 3 channels (an RGB network), else ``None``."""
+    for name, m in model.named_modules():
+        if isinstance(m, nn.Conv2d):
+            return (name or "the model") if m.in_channels == 3 else None
+    return None
+
+
 class YChannelWrapper(nn.Module):
     """Make a single-channel luma (Y) network take and return RGB ``[N, 3, h, w]`` in [0, 1].
 
@@ -143,6 +156,9 @@ class YChannelWrapper(nn.Module):
     def __init__(self, model: nn.Module, scale: Optional[int] = None):
         super().__init__()
         _check_module(model, "YChannelWrapper")
+        rgb = _rgb_input_conv(model)
+        if rgb is not None:
+            raise InputError(_ALREADY_RGB.format(rgb))
         s = _known_scale(model, scale, "YChannelWrapper")
         if s is None:
             raise InputError("YChannelWrapper needs the model's scale: pass scale= (the model has no .scale)")
