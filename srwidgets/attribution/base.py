@@ -28,6 +28,7 @@ import torch
 from torch import nn
 
 from ..engine import LRUCache, cache_key, estimate_chunk, guarded, run_chunks, saved_bytes
+from ..engine.forward import splits_tail, window_forward
 from ..engine.inputs import check_memory_budget
 from ..engine.objectives import get_objective
 from ..engine.prepare import model_errors, prepare_model
@@ -61,6 +62,8 @@ class WindowMethod:
         memory_budget: bytes of activations per chunk (default 1 GiB on CPU, 60 % of free memory on CUDA); a
             number or a string such as ``"2GB"``.
         crop: run on the receptive-field crop around the window where the runtime verified it for this model.
+        split_tail: for :class:`~srwidgets.models.protocol.SplitTail` models, run the upsampling tail only around
+            the window (:func:`srwidgets.engine.forward.window_forward`; the SR pixels read are unchanged).
     """
 
     name = ""
@@ -69,7 +72,7 @@ class WindowMethod:
     needs_hr = False  # the method compares with the HR image (the widget says so when it has none)
 
     def __init__(self, model: nn.Module, scale: Optional[int] = None, device=None, *, chunk_size: Optional[int] = None,
-                 memory_budget=None, crop: bool = True):
+                 memory_budget=None, crop: bool = True, split_tail: bool = True):
         self.prepared = prepare_model(model, scale, device)
         self.model, self.device = self.prepared.model, self.prepared.device
         self.scale, self.dtype = self.prepared.scale, self.prepared.dtype
@@ -78,6 +81,7 @@ class WindowMethod:
         self.chunk_size = check_int("chunk_size", chunk_size, 1, " or None") if chunk_size is not None else None
         self.memory_budget = check_memory_budget(memory_budget)
         self.crop = bool(crop)
+        self.split_tail = bool(split_tail) and splits_tail(self.model)
         self._bytes_per_pixel: Optional[float] = None  # activation bytes per LR pixel per input (the contract)
         self._cache = LRUCache(32)
 
@@ -162,13 +166,13 @@ class WindowMethod:
             p = p.detach().requires_grad_(True)
             measuring = self._bytes_per_pixel is None
             with model_errors(), torch.enable_grad(), (saved_bytes() if measuring else nullcontext()) as meter:
-                y = self.model(p)
-                if tuple(y.shape[-2:]) != (self.scale * p.shape[-2], self.scale * p.shape[-1]):
+                y, (win,) = window_forward(self.model, p, [local], self.scale, self.split_tail)
+                if not self.split_tail and tuple(y.shape[-2:]) != (self.scale * p.shape[-2], self.scale * p.shape[-1]):
                     self.prepared.check_output_shape(y, p)
                 if not bool(torch.isfinite(y.detach()).all()):
                     raise InputError(f"the model returns NaN or Inf for {stage} inputs {start}..{stop - 1}; its "
                                      "weights or these inputs may be broken (try another model or smaller noise)")
-                (g,) = torch.autograd.grad(fn(y.float(), local).sum(), p)
+                (g,) = torch.autograd.grad(fn(y.float(), win).sum(), p)
             if measuring:
                 self._bytes_per_pixel = meter.bytes / (p.shape[-1] * p.shape[-2]) / p.shape[0]
             g = torch.nan_to_num(g.double(), nan=0.0)  # sqrt's infinite derivative at 0, as LAM's authors do

@@ -20,7 +20,7 @@ class LAMMethod(WindowMethod):
 
     def __init__(self, model, scale=None, device=None, *, autocast=False, channels_last: bool = False,
                  split_tail: bool = True, **options):
-        super().__init__(model, scale, device, **options)
+        super().__init__(model, scale, device, split_tail=split_tail, **options)
         self.options = dict(autocast=autocast, channels_last=channels_last, split_tail=split_tail)
 
     def attribute(self, image, window, **knobs):

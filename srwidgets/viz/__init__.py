@@ -114,7 +114,8 @@ from .lam import completeness, difference_figure, erf_figure, kde_map, lam_figur
 from .ddr import ddr_figure  # noqa: E402  (the DDR figures, in their own module)
 from .faig import faig_figure  # noqa: E402  (the FAIG figure, in its own module)
 from .di import atlas_figure, di_distribution_figure, di_vs_psnr_figure  # noqa: E402  (DI tables and atlases)
+from .methods import methods_figure  # noqa: E402  (window-attribution methods side by side)
 
-__all__ = ["PALETTE", "label_colors", "heatmap_rgba", "blend", "lam_figure", "kde_map", "difference_figure", "erf_figure", "completeness",
+__all__ = ["methods_figure", "PALETTE", "label_colors", "heatmap_rgba", "blend", "lam_figure", "kde_map", "difference_figure", "erf_figure", "completeness",
            "upsample", "to_hwc", "ddr_figure", "faig_figure", "atlas_figure",
            "di_distribution_figure", "di_vs_psnr_figure"]
