@@ -274,3 +274,10 @@ def test_cli_writes_table(tmp_path, capsys):
                           "gradient", "--steps", "2", "--out", str(out), "--no-progress"])
     assert args.func(args) == 0
     assert out.exists() and "gradient" in capsys.readouterr().out
+
+
+def test_geometric_spacing_starts_with_one_unit_and_ends_at_one():
+    model, x = linear_model(), image()
+    got = curve(model, x, "random", steps=7, spacing="geometric")  # 64 units: 1, 2, 4, ..., 64
+    assert got["counts"] == [0, 1, 2, 4, 8, 16, 32, 64]
+    assert got["fractions"][0] == 0.0 and got["fractions"][-1] == 1.0

@@ -12,6 +12,10 @@ and the window's objective ``D(F(x_k))`` (LAM's local-gradient detector by defau
 :data:`PSNR_CAP` dB so curves stay finite) are recorded. The ``steps + 1`` inputs are forwards of the verified
 receptive-field crop, batched: as many per forward as the memory budget allows (CPU: a few for small crops).
 
+``spacing="geometric"`` places the fractions ``f_0 = 0``, ``f_k = n^{−(steps−k)/(steps−1)}`` (one unit, then
+geometric up to 1): the objective of a window usually collapses within the first few percent of its receptive
+field, where linear steps have one point or none; the AUC is the same integral, sampled where the curve moves.
+
 **AUC conventions.** ``auc`` is the trapezoid rule over the fractions in [0, 1] on the scores as given (objective
 units: summed local-gradient magnitude over the window). ``auc_normalised`` is the same on the scores divided by
 ``D(F(x))``, the score of the untouched input (the score at fraction 0 for deletion, at fraction 1 for
@@ -107,7 +111,8 @@ def resolve_map(model, lr, window, attribution, x, seed, knobs, options):
 
 def deletion(model, lr, window, attribution, steps: int = 20, baseline="blur", mode: str = "deletion", *,
              block: int = 1, objective="gradient", region: str = "crop", seed: int = 0, sigma: float = 1.2,
-             kernel_size: int = 9, knobs: Optional[dict] = None, callback=None, cancel=None, **options) -> dict:
+             kernel_size: int = 9, spacing: str = "linear", knobs: Optional[dict] = None, callback=None, cancel=None,
+             **options) -> dict:
     """The deletion (or insertion) curve of one window under one ranking.
 
     Args:
@@ -124,10 +129,11 @@ def deletion(model, lr, window, attribution, steps: int = 20, baseline="blur", m
         region: ``"crop"`` ranks the pixels of the verified receptive-field box (the whole image where the runtime
             could not verify a crop for this model); ``"image"`` ranks every LR pixel.
         seed: of the random control and the ``"uniform"`` baseline.
+        spacing: ``"linear"`` (fractions ``k / steps``) or ``"geometric"`` (see the module docstring).
         **options: engine options ``scale``, ``device``, ``chunk_size`` (inputs per forward), ``memory_budget``.
 
     Returns:
-        dict: ``fractions`` (``steps + 1`` floats ``k / steps``), ``counts`` (units replaced), ``scores``
+        dict: ``fractions`` (``steps + 1`` floats from 0 to 1, ``k / steps`` by default), ``counts`` (units replaced), ``scores``
         (``D(F(x_k))``), ``scores_normalised`` (``/ D(F(x))``), ``psnr`` (window PSNR vs ``F(x)``, dB), ``auc``,
         ``auc_normalised``, ``psnr_auc`` (trapezoid of ``psnr``), ``objective`` (``D(F(x))``), ``units`` (n),
         ``box``, ``mode``, ``baseline``, ``ranking``, ``block``, ``forwards``, ``batches``, ``seconds``.
@@ -136,6 +142,7 @@ def deletion(model, lr, window, attribution, steps: int = 20, baseline="blur", m
     steps = check_steps(steps, hint=" (deletion curves use 10-100 points)")
     mode = check_choice("mode", mode, ("deletion", "insertion"))
     region = check_choice("region", region, ("crop", "image"))
+    spacing = check_choice("spacing", spacing, ("linear", "geometric"))
     block, seed = check_int("block", block, 1), check_seed(seed)
     sigma = check_number("sigma", sigma, 0.0)
     fn = get_objective(objective)
@@ -155,7 +162,12 @@ def deletion(model, lr, window, attribution, steps: int = 20, baseline="blur", m
     scores_u = unit_scores(crop_map(amap, box), block)
     grid, order = tuple(scores_u.shape), rank_units(scores_u)
     n = grid[0] * grid[1]
-    counts = [(2 * k * n + steps) // (2 * steps) for k in range(steps + 1)]
+    if spacing == "linear" or steps == 1:
+        fractions = [k / steps for k in range(steps + 1)]
+        counts = [(2 * k * n + steps) // (2 * steps) for k in range(steps + 1)]
+    else:
+        fractions = [0.0] + [float(n) ** (-(steps - k) / (steps - 1)) for k in range(1, steps + 1)]
+        counts = [int(math.floor(f * n + 0.5)) for f in fractions]
     xc, bc = crop_map(x, box), crop_map(base, box)
     start_from, put = (xc, bc) if mode == "deletion" else (bc, xc)
 
@@ -202,7 +214,6 @@ def deletion(model, lr, window, attribution, steps: int = 20, baseline="blur", m
         run_chunks(steps + 1, run, cancel=cancel, on_chunk=report,
                    chunk=lambda: estimate_chunk(_BYTES.get(eng.model), bh * bw, eng.device, eng.chunk_size,
                                                 eng.memory_budget))
-    fractions = [k / steps for k in range(steps + 1)]
     full = eng.objective_value(x, window, objective)
     normalised = [s / full if full != 0 else math.nan for s in scores]
     return {"fractions": fractions, "counts": counts, "scores": scores, "scores_normalised": normalised,
@@ -210,4 +221,4 @@ def deletion(model, lr, window, attribution, steps: int = 20, baseline="blur", m
             "auc_normalised": trapezoid(fractions, normalised) if full != 0 else math.nan,
             "psnr_auc": trapezoid(fractions, psnrs), "objective": full, "units": n, "box": box, "mode": mode,
             "baseline": baseline if isinstance(baseline, str) else "custom", "ranking": ranking, "block": block,
-            "forwards": steps + 1, "batches": batches[0], "seconds": time.perf_counter() - t0}
+            "spacing": spacing, "forwards": steps + 1, "batches": batches[0], "seconds": time.perf_counter() - t0}

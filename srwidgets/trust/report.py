@@ -61,7 +61,7 @@ def agreement(maps: Dict[str, object], box=None, top: float = 0.1):
 
 def report(model, lr, window, methods: Optional[Sequence[str]] = None, *, steps: int = 20, baseline="blur",
            modes: Sequence[str] = ("deletion", "insertion"), controls: Sequence[str] = ("random", "edge"),
-           block: int = 1, randomise: bool = False, hr=None, knobs: Optional[dict] = None, seed: int = 0,
+           block: int = 1, spacing: str = "linear", randomise: bool = False, hr=None, knobs: Optional[dict] = None, seed: int = 0,
            callback=None, cancel=None, **options):
     """The trust report of one window: a DataFrame indexed by method (then the controls), columns as in the
     module docstring plus ``kind`` (``"method"`` / ``"control"``), ``gini``, ``diffusion_index``, ``seconds``
@@ -110,7 +110,8 @@ def report(model, lr, window, methods: Optional[Sequence[str]] = None, *, steps:
             maps[name] = source.map
             row["edge_spearman"] = spearman(crop_map(source.map, box), edges)
         for mode in modes:
-            c = deletion(model, x, window, source, steps, baseline, mode, block=block, seed=seed, **progress,
+            c = deletion(model, x, window, source, steps, baseline, mode, block=block, seed=seed, spacing=spacing,
+                         **progress,
                          **options)
             curves[(name, mode)] = c
             row[f"auc_{mode}"], row[f"auc_{mode}_norm"] = c["auc"], c["auc_normalised"]
