@@ -29,6 +29,7 @@ Example:
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import math
 import os
@@ -42,7 +43,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .engine import check_choice, check_int, check_number, image_digest, image_tensor, run_chunks
+from .engine import (check_choice, check_int, check_number, check_output, check_steps, image_digest, image_tensor,
+                     run_chunks)
 from .errors import InputError
 from .lam.engine import gradient_magnitude
 from .lam.geometry import validate_window
@@ -87,15 +89,16 @@ def pick_windows(reference: torch.Tensor, spec: str, size: int = 16) -> List[Tup
     """
     kind, n = _parse_spec(spec)
     size = check_int("window_size", size, 2, " (SR pixels; the paper uses 16)")
+    if not isinstance(reference, torch.Tensor) or reference.dim() not in (3, 4) or reference.shape[-3] != 3:
+        raise InputError("pick_windows needs the SR-grid image as a [3, sH, sW] tensor, got "
+                         + (f"shape {tuple(reference.shape)}" if isinstance(reference, torch.Tensor)
+                            else type(reference).__name__))
     sh, sw = reference.shape[-2:]
     if size > min(sh, sw):
         raise InputError(f"windows of {size} SR pixels do not fit an SR grid of {sh}x{sw}; use window_size <= "
                          f"{min(sh, sw)}")
     if kind == "grid":
-        pairs = [(r, n // r) for r in range(1, n + 1) if n % r == 0]
-        rows, cols = min(pairs, key=lambda p: (abs(math.log(p[0] / p[1]) - math.log(sh / sw)), p[0]))
-        tops = [min(sh - size, max(0, round((i + 0.5) * sh / rows - size / 2))) for i in range(rows)]
-        lefts = [min(sw - size, max(0, round((j + 0.5) * sw / cols - size / 2))) for j in range(cols)]
+        tops, lefts = _grid(n, sh, sw, size)
         return [(t, l, size) for t in tops for l in lefts]
     # edges: the window sums of G (cut to (sH − 1) × (sW − 1) exactly as LAM's objective reads it)
     g = gradient_magnitude(reference.detach().double().cpu()[None])[0].sum(0)
@@ -120,7 +123,58 @@ def pick_windows(reference: torch.Tensor, spec: str, size: int = 16) -> List[Tup
     return [(int(cand[k, 0]), int(cand[k, 1]), size) for k in picked]
 
 
+def _grid_shape(n: int, sh: int, sw: int) -> Tuple[int, int]:
+    """``(rows, cols)`` of ``"grid:n"``: the factor pair of ``n`` closest to the aspect ratio ``sH / sW``."""
+    pairs = [p for r in range(1, math.isqrt(n) + 1) if n % r == 0 for p in ((r, n // r), (n // r, r))]
+    return min(pairs, key=lambda p: (abs(math.log(p[0] / p[1]) - math.log(sh / sw)), p[0]))
+
+
+def _grid_axes(n: int, sh: int, sw: int, size: int) -> Tuple[List[int], List[int]]:
+    """The window tops and lefts of ``"grid:n"``: the ``r × c = n`` factor pair closest to the aspect ratio, each
+    window centred in its cell and moved inside the image near the borders (so two cells may share a window)."""
+    rows, cols = _grid_shape(n, sh, sw)
+    tops = [min(sh - size, max(0, round((i + 0.5) * sh / rows - size / 2))) for i in range(rows)]
+    lefts = [min(sw - size, max(0, round((j + 0.5) * sw / cols - size / 2))) for j in range(cols)]
+    return tops, lefts
+
+
+_GRID_SEARCH = 5000  # how many smaller N are tried to suggest a grid without repeated windows
+
+
+def _grid(n: int, sh: int, sw: int, size: int) -> Tuple[List[int], List[int]]:
+    """:func:`_grid_axes`, refused (with the largest ``N`` that works) when two cells would share a window: the
+    table never holds the same window twice for one image."""
+    fit = (sh - size + 1) * (sw - size + 1)  # every position a window of this size can take
+    distinct = None
+    if n <= fit:
+        tops, lefts = _grid_axes(n, sh, sw, size)
+        distinct = len(set(tops)) * len(set(lefts))
+        if distinct == n:
+            return tops, lefts
+    # A grid's rows are distinct only while the first two cells' windows are not both moved to the top, i.e. for
+    # fewer than about 3·sH / size rows (columns likewise): larger shapes are skipped without building them.
+    most_rows, most_cols = int(3 * sh / (size + 1) + 2), int(3 * sw / (size + 1) + 2)
+
+    def distinct_grid(m):
+        rows, cols = _grid_shape(m, sh, sw)
+        if rows > most_rows or cols > most_cols:
+            return False
+        tops, lefts = _grid_axes(m, sh, sw, size)
+        return len(set(tops)) * len(set(lefts)) == m
+
+    first = min(n - 1, fit, most_rows * most_cols)
+    best = next((m for m in range(first, max(0, first - _GRID_SEARCH), -1) if distinct_grid(m)), None)
+    found = (f"only {distinct:,} of its {n:,} windows are distinct (cells near the border share the window moved "
+             "inside the image)" if distinct is not None else f"only {fit:,} windows of that size fit at all")
+    fewer = f"ask for at most 'grid:{best}'" if best is not None else "ask for fewer"
+    raise InputError(f"'grid:{n}' on an SR grid of {sh}x{sw} with {size} px windows: {found}, and a table never "
+                     f"repeats a window; {fewer}, or use a smaller window_size")
+
+
 def _parse_spec(spec: str) -> Tuple[str, int]:
+    if not isinstance(spec, str):
+        raise InputError(f"windows must be 'grid:N', 'edges:N' or a list of (top, left, size) in SR pixels, got "
+                         f"{spec!r}")
     kind, _, count = spec.partition(":")
     if kind not in ("grid", "edges") or not count.strip().isdigit() or int(count) < 1:
         raise InputError(f"windows {spec!r} not understood: use 'grid:N' or 'edges:N' (N >= 1), or a list of "
@@ -130,6 +184,8 @@ def _parse_spec(spec: str) -> Tuple[str, int]:
 
 def _explicit_windows(windows) -> List[Tuple[int, int, int]]:
     """A list of ``(top, left, size)`` (or square ``(top, left, h, w)``) checked for form, not yet for fit."""
+    if isinstance(windows, np.ndarray) and windows.ndim == 2 and windows.shape[1] in (3, 4):
+        windows = windows.tolist()  # an [N, 3] array of windows: its rows, as Python ints
     if isinstance(windows, (str, bytes)) or not isinstance(windows, Sequence) or not len(windows):
         raise InputError(f"windows must be 'grid:N', 'edges:N' or a non-empty list of (top, left, size) in SR pixels, "
                          f"got {windows!r}")
@@ -180,9 +236,11 @@ def _load_images(images, on_error: str) -> Tuple[List[_Image], Dict[int, torch.T
         try:
             x = _read(index, file, source)
         except InputError as e:
-            if on_error == "stop" or not file:
-                raise InputError(f"image {index}{f' ({file})' if file else ''}: {e}"
-                                 + ("; fix or remove it, or pass on_error='skip'" if file else "")) from None
+            if not file:  # a tensor: the message already names "image <index>"
+                raise
+            if on_error == "stop":
+                said = str(e) if str(e).startswith(f"image {index}") else f"image {index} ({file}): {e}"
+                raise InputError(f"{said}; fix or remove it, or pass on_error='skip'") from None
             bad.append(f"{file} ({e})")
             continue
         kept.append(_Image(index, file, None if file else x))
@@ -249,10 +307,18 @@ def _frame(records: List[dict]) -> "Any":
     return pd.DataFrame(records, columns=COLUMNS).astype(_TYPES)
 
 
+def _fix(out: str, sidecar: str) -> str:
+    """How to get past a damaged table or settings file (the end of every resume error)."""
+    return (f"delete {out!r} and {sidecar!r} to start again (the rows are recomputed), or pass another out= to keep "
+            "them")
+
+
 class _Sink:
-    """The output file (CSV appended row group by row group; Parquet rewritten whole) and its settings sidecar
-    ``<out>.json``. A CSV line is complete when it ends with a newline: a torn last line (a crash while writing)
-    is dropped when the run resumes."""
+    """The output file (CSV appended row group by row group; Parquet rewritten whole, atomically) and its settings
+    sidecar ``<out>.json`` (written atomically: a temporary file, then ``os.replace``). A CSV line is complete when
+    it ends with a newline: a torn last line (a crash while writing) is dropped when the run resumes. A table or
+    sidecar that cannot be read (torn, hand-edited, not a di_table file) is refused with a message naming the file,
+    what is wrong and how to go on; it is never modified or deleted."""
 
     def __init__(self, out, state: dict):
         self.out, self.rows = (os.fspath(out) if out is not None else None), {}
@@ -260,20 +326,12 @@ class _Sink:
         if self.out is None:
             return
         self.kind = Path(self.out).suffix.lower()
-        if self.kind not in (".csv", ".parquet"):
-            raise InputError(f"out={self.out!r}: di_table writes .csv or .parquet files")
-        if self.kind == ".parquet" and not any(_has(m) for m in ("pyarrow", "fastparquet")):
-            raise InputError("writing Parquet needs pyarrow (pip install pyarrow); or write a .csv")
-        folder = os.path.dirname(os.path.abspath(self.out))
-        if not os.path.isdir(folder):
-            raise InputError(f"out={self.out!r}: the folder {folder!r} does not exist")
         self.sidecar = self.out + ".json"
         if os.path.exists(self.out) and os.path.getsize(self.out) > 0:
             self._resume(state)
         state = dict(state, models=dict(self.old_models, **state["models"]),
                      images=dict(self.old_images, **state["images"]))
-        with open(self.sidecar, "w") as f:
-            json.dump(state, f, indent=1)
+        _write_atomic(self.sidecar, json.dumps(state, indent=1))
         if not self.rows and os.path.exists(self.out):
             os.remove(self.out)
 
@@ -281,8 +339,7 @@ class _Sink:
         if not os.path.exists(self.sidecar):
             raise InputError(f"{self.out!r} exists but its settings file {self.sidecar!r} does not, so a resumed run "
                              "cannot be checked against it; delete the table or pick another out")
-        with open(self.sidecar) as f:
-            old = json.load(f)
+        old = self._settings()
         diff = [f"{k}: {old['settings'].get(k)!r} in {self.out} vs {v!r} now"
                 for k, v in state["settings"].items() if old.get("settings", {}).get(k) != v]
         for part, what in (("models", "model"), ("images", "image")):
@@ -295,19 +352,93 @@ class _Sink:
         for rec in self._read().to_dict("records"):
             self.rows[tuple(rec[k] for k in _KEY)] = rec
 
+    def _settings(self) -> dict:
+        """The sidecar's content, checked for form."""
+        try:
+            with open(self.sidecar, encoding="utf-8") as f:
+                old = json.load(f)
+        except (ValueError, UnicodeDecodeError) as e:  # JSONDecodeError is a ValueError
+            raise InputError(f"the settings file {self.sidecar!r} of the table {self.out!r} is damaged (not valid "
+                             f"JSON: {e}; torn by a crash while it was written?), so the table cannot be resumed; "
+                             + _fix(self.out, self.sidecar)) from None
+        except OSError as e:
+            raise InputError(f"cannot read the settings file {self.sidecar!r} of {self.out!r}: {e}") from None
+        parts = ("settings", "models", "images")
+        if not isinstance(old, dict) or not all(isinstance(old.get(k), dict) for k in parts):
+            raise InputError(f"the settings file {self.sidecar!r} of the table {self.out!r} is not a di_table "
+                             f"settings file (it needs the objects {', '.join(parts)}), so the table cannot be "
+                             "resumed; " + _fix(self.out, self.sidecar))
+        return old
+
     def _read(self):
         import pandas as pd
 
         if self.kind == ".parquet":
-            return _frame(pd.read_parquet(self.out).to_dict("records"))
-        with open(self.out, "rb+") as f:  # drop a torn last line
+            try:
+                table = pd.read_parquet(self.out)
+            except Exception as e:  # pyarrow / fastparquet raise their own types for a torn or foreign file
+                raise InputError(f"the table {self.out!r} cannot be read as Parquet ({type(e).__name__}: "
+                                 f"{str(e)[:200]}); " + _fix(self.out, self.sidecar)) from None
+            self._check_columns(list(table.columns))
+            return self._typed(table)
+        with open(self.out, "rb") as f:
             data = f.read()
-            if not data.endswith(b"\n"):
-                f.truncate(data.rfind(b"\n") + 1)
+        header = ",".join(COLUMNS).encode()
+        first = data.split(b"\n", 1)[0].rstrip(b"\r")
+        if first != header:
+            if b"\n" not in data and header.startswith(first):
+                raise InputError(f"the header of the table {self.out!r} is torn (a crash while it was written?) and "
+                                 "the file holds no rows; " + _fix(self.out, self.sidecar))
+            self._check_columns(first.decode("utf-8", "replace").split(","))
+        complete = data[:data.rfind(b"\n") + 1]  # a torn last line is dropped (its rows are recomputed)
         floats = [c for c, t in _TYPES.items() if t is float]
         exact = {} if int(pd.__version__.split(".")[0]) >= 3 else dict(float_precision="round_trip")  # 3: default
-        return pd.read_csv(self.out, keep_default_na=False, na_values={c: ["", "nan", "NaN"] for c in floats},
-                           dtype={c: t for c, t in _TYPES.items() if t is str}, **exact).astype(_TYPES)
+        try:
+            table = pd.read_csv(io.BytesIO(complete), keep_default_na=False,
+                                na_values={c: ["", "nan", "NaN"] for c in floats},
+                                dtype={c: t for c, t in _TYPES.items() if t is str}, **exact)
+        except (ValueError, UnicodeDecodeError) as e:  # pandas' ParserError is a ValueError
+            raise InputError(f"the table {self.out!r} cannot be read as CSV ({str(e)[:200]}); "
+                             + _fix(self.out, self.sidecar)) from None
+        table = self._typed(table)
+        if len(complete) < len(data):  # only once the rest is known to be a good table
+            with open(self.out, "rb+") as f:
+                f.truncate(len(complete))
+        return table
+
+    def _check_columns(self, columns) -> None:
+        if list(columns) != COLUMNS:
+            shown = ", ".join(map(str, list(columns)[:len(COLUMNS) + 1]))
+            raise InputError(f"the table {self.out!r} does not have di_table's columns (found: {shown[:300]}; "
+                             f"expected: {', '.join(COLUMNS)}): it was edited or is another file; "
+                             + _fix(self.out, self.sidecar))
+
+    def _typed(self, table):
+        """``table`` with :data:`_TYPES`; a cell that is no number (a hand edit) is named by row and column."""
+        import pandas as pd
+
+        try:
+            return table.astype(_TYPES)
+        except (ValueError, TypeError):
+            pass
+        for column, kind in _TYPES.items():
+            if kind is str:
+                continue
+            values = table[column]
+            parsed = pd.to_numeric(values, errors="coerce")
+            bad = parsed.isna() & values.notna() & (values.astype(str).str.strip().str.lower() != "nan")
+            if kind is int:
+                bad |= parsed.notna() & (parsed != parsed.round())
+                bad |= parsed.isna() & values.notna()
+            if bad.any():
+                rows = list(bad[bad].index)
+                more = f" (and {len(rows) - 1} more)" if len(rows) > 1 else ""
+                line = rows[0] + 2  # 1-based, after the header
+                raise InputError(f"the table {self.out!r} has {values[rows[0]]!r} in column {column!r} on line "
+                                 f"{line}{more}, where {'an integer' if kind is int else 'a number'} belongs (a "
+                                 "hand edit?); restore it, or " + _fix(self.out, self.sidecar))
+        raise InputError(f"the table {self.out!r} has cells that are not of their column's type; "
+                         + _fix(self.out, self.sidecar))
 
     def drop(self, keys) -> None:
         """Forget the rows of ``keys`` (in the file too)."""
@@ -341,6 +472,36 @@ class _Sink:
             f.write(text)
             f.flush()
             os.fsync(f.fileno())
+
+
+def _write_atomic(path: str, text: str) -> None:
+    """Write ``text`` to ``path`` so that a crash leaves the old file or the new one, never half of it."""
+    tmp = path + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def _check_out(out, images) -> Optional[str]:
+    """``out=`` checked before anything is read or computed: a .csv / .parquet file in a writable folder, neither
+    an input image (or a file in an input folder) nor a folder; Parquet needs a Parquet engine."""
+    if out is None:
+        return None
+    inputs = [images] if isinstance(images, (str, os.PathLike)) else \
+        list(images) if isinstance(images, (list, tuple)) else []
+    try:
+        name = os.fspath(out)
+    except TypeError:
+        name = None  # check_output says what a path must be
+    if isinstance(name, str) and not os.path.isdir(name) and Path(name).suffix.lower() not in (".csv", ".parquet"):
+        raise InputError(f"out={name!r}: di_table writes .csv or .parquet files; change the extension")
+    out = check_output(out, inputs=inputs, extensions=(".csv", ".parquet"), flag="out=", what="the table")
+    check_output(out + ".json", inputs=inputs, flag="out=", what="the table's settings file")
+    if Path(out).suffix.lower() == ".parquet" and not any(_has(m) for m in ("pyarrow", "fastparquet")):
+        raise InputError("writing Parquet needs pyarrow (pip install pyarrow); or write a .csv")
+    return out
 
 
 def _has(module: str) -> bool:
@@ -402,11 +563,15 @@ def di_table(models, images, windows="edges:8", steps: int = 50, sigma: float = 
     from .models import infer_scale
     from .models.lookup import named_models
 
-    steps = check_int("steps", steps, 1, " (the paper uses 50)")
+    steps = check_steps(steps, hint=" (the paper uses 50)")
     sigma = check_number("sigma", sigma, 0.0, " (the paper uses 1.2)")
     kernel_size = check_int("kernel_size", kernel_size, 1, " (odd; the paper uses 9)")
     path = check_choice("path", path, PATHS)
+    if path in ("blur", "blurred") and kernel_size % 2 == 0:
+        raise InputError(f"kernel_size must be an odd integer >= 1 (the paper uses 9), got {kernel_size}")
     backend = check_choice("backend", backend, BACKENDS)
+    downsample = _flag("downsample", downsample)
+    out = _check_out(out, images)
     on_error = check_choice("on_error", on_error, ["stop", "skip"])
     if windows_per_task is not None:
         windows_per_task = check_int("windows_per_task", windows_per_task, 1, " or None")
@@ -487,6 +652,13 @@ def di_table(models, images, windows="edges:8", steps: int = 50, sigma: float = 
     finally:
         bar.close()
     return _frame([sink.rows[(name, img.index, *w)] for name, img, wins in plan for w in wins])
+
+
+def _flag(name: str, value) -> bool:
+    """A yes/no argument (numpy bools and 0/1 accepted); a string such as ``"no"`` would silently mean yes."""
+    if isinstance(value, (bool, np.bool_)) or (isinstance(value, (int, np.integer)) and value in (0, 1)):
+        return bool(value)
+    raise InputError(f"{name} must be True or False, got {value!r}")
 
 
 def _bar(total: int, progress: bool, backend: str):
@@ -642,6 +814,8 @@ def di_atlas(model, image, stride: int = 8, size: int = 16, steps: int = 50, sig
 
     stride = check_int("stride", stride, 1, " (SR pixels)")
     size = check_int("size", size, 2, " (SR pixels; the paper uses 16)")
+    steps = check_steps(steps, hint=" (the paper uses 50)")
+    downsample = _flag("downsample", downsample)
     named = named_models(model if isinstance(model, dict) else [model])
     if len(named) != 1:
         raise InputError(f"di_atlas maps one model, got {len(named)}; call it once per model")

@@ -235,6 +235,125 @@ def test_other_bad_arguments(models, images):
         di_table(models, [torch.rand(24, 24)], WINDOWS, progress=False)
 
 
+# -- hostile input (issue 17) --------------------------------------------------------------------------------------
+def test_a_grid_with_more_windows_than_distinct_places_is_refused_with_the_number_that_fits():
+    reference = torch.rand(3, 32, 32, generator=torch.Generator().manual_seed(0))
+    with pytest.raises(InputError, match=r"only 36 of its 100 windows are distinct.*'grid:(\d+)'") as info:
+        pick_windows(reference, "grid:100", 16)
+    best = int(re.search(r"at most 'grid:(\d+)'", str(info.value)).group(1))
+    wins = pick_windows(reference, f"grid:{best}", 16)  # the number suggested works and has no repeats
+    assert len(wins) == len(set(wins)) == best
+
+
+def test_an_absurd_grid_is_refused_at_once():
+    import time
+
+    t0 = time.perf_counter()
+    with pytest.raises(InputError, match="fit at all"):
+        pick_windows(torch.rand(3, 32, 32), "grid:1000000000", 16)
+    assert time.perf_counter() - t0 < 1
+
+
+def test_di_table_grid_rows_never_repeat_a_window(models, images):
+    table = di_table({"a": models["a"]}, images[:1], "grid:9", steps=1, window_size=8, progress=False)
+    assert not table.duplicated(["top", "left", "size"]).any() and len(table) == 9
+
+
+def test_steps_above_the_ceiling_are_refused_before_reading_an_image(models):
+    with pytest.raises(InputError, match="ceiling"):
+        di_table(models, ["no-such-file.png"], WINDOWS, steps=10 ** 9, progress=False)
+    with pytest.raises(InputError, match="ceiling"):
+        di_atlas(models["a"], torch.rand(3, 8, 8), steps=10 ** 9, progress=False)
+
+
+def test_out_a_folder_is_refused_before_computing(models, images, tmp_path):
+    calls = []
+    with pytest.raises(InputError, match="is a folder"):
+        di_table(models, images, WINDOWS, steps=STEPS, out=tmp_path, progress=False, callback=calls.append)
+    assert calls == [] and list(tmp_path.iterdir()) == []
+
+
+def test_out_equal_to_an_input_file_is_refused(models, tmp_path):
+    from PIL import Image
+
+    source = tmp_path / "x.csv"  # an odd name for an image, but the input must never be overwritten
+    Image.fromarray(np.zeros((24, 24, 3), np.uint8)).save(source, format="PNG")
+    before = source.read_bytes()
+    with pytest.raises(InputError, match="is the input"):
+        di_table(models, [str(source)], WINDOWS, steps=STEPS, out=tmp_path / "." / "x.csv", progress=False)
+    assert source.read_bytes() == before
+
+
+@pytest.fixture
+def finished(models, images, tmp_path):
+    """A finished CSV table and its settings file."""
+    out = tmp_path / "di.csv"
+    di_table({"a": models["a"]}, images[:1], WINDOWS[:2], steps=1, out=out, progress=False)
+    return out, tmp_path / "di.csv.json"
+
+
+def resume(models, images, out):
+    return di_table({"a": models["a"]}, images[:1], WINDOWS[:2], steps=1, out=out, progress=False)
+
+
+def test_a_torn_header_is_a_clear_error_and_the_file_is_kept(models, images, finished):
+    out, _ = finished
+    out.write_text(",".join(COLUMNS)[:17])
+    with pytest.raises(InputError, match=r"header of the table .*di\.csv.* is torn.*delete .*or pass another out="):
+        resume(models, images, out)
+    assert out.read_text() == ",".join(COLUMNS)[:17]
+
+
+def test_a_hand_edited_cell_names_the_file_column_and_line(models, images, finished):
+    out, _ = finished
+    lines = out.read_text().splitlines()
+    cells = lines[2].split(",")
+    cells[COLUMNS.index("di")] = "about ten"
+    lines[2] = ",".join(cells)
+    out.write_text("\n".join(lines) + "\n")
+    with pytest.raises(InputError, match=r"di\.csv' has 'about ten' in column 'di' on line 3.*delete"):
+        resume(models, images, out)
+
+
+def test_a_torn_settings_file_is_a_clear_error(models, images, finished):
+    out, sidecar = finished
+    sidecar.write_text(sidecar.read_text()[:25])
+    with pytest.raises(InputError, match=r"settings file .*di\.csv\.json.* is damaged .*delete"):
+        resume(models, images, out)
+
+
+def test_the_settings_file_is_written_atomically(models, images, tmp_path, monkeypatch):
+    import os as _os
+
+    replaced = []
+    real = _os.replace
+    monkeypatch.setattr(_os, "replace", lambda a, b: replaced.append((str(a), str(b))) or real(a, b))
+    di_table({"a": models["a"]}, images[:1], WINDOWS[:1], steps=1, out=tmp_path / "t.csv", progress=False)
+    assert (str(tmp_path / "t.csv.json.tmp"), str(tmp_path / "t.csv.json")) in replaced
+    assert json.loads((tmp_path / "t.csv.json").read_text())["settings"]["steps"] == 1
+
+
+def test_a_foreign_csv_with_a_sidecar_is_refused_untouched(models, images, finished):
+    out, _ = finished
+    out.write_text("name,value\nx,1\ny")
+    with pytest.raises(InputError, match="does not have di_table's columns"):
+        resume(models, images, out)
+    assert out.read_text() == "name,value\nx,1\ny"
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(windows=np.array([[0, 0, 8]])), None), (dict(downsample="no"), "downsample must be True or False"),
+    (dict(windows=5), "windows must be"), (dict(kernel_size=8), "odd"),
+])
+def test_di_table_arguments_of_the_wrong_kind(models, images, kwargs, match):
+    args = dict(dict(windows=WINDOWS[:1], steps=1, progress=False), **kwargs)
+    if match is None:
+        assert len(di_table({"a": models["a"]}, images[:1], **args)) == 1
+    else:
+        with pytest.raises(InputError, match=match):
+            di_table({"a": models["a"]}, images[:1], **args)
+
+
 # -- Ray ------------------------------------------------------------------------------------------------------------
 @pytest.mark.skipif(not HAS_RAY, reason="ray is not installed (pip install 'srwidgets[ray]')")
 def test_a_ray_address_that_does_not_answer_fails_fast(models, images):
