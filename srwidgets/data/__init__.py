@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import threading
+import warnings
 from pathlib import Path
 from typing import Any, List, Tuple
 
@@ -189,9 +190,16 @@ def load_image(src: Any, convert: bool = False) -> torch.Tensor:
             instead of raising.
 
     Raises:
-        InputError: missing file, unreadable file, image too large for this machine's memory (or a
-            decompression bomb), grey or RGBA image (:class:`NeedsConvert`, unless ``convert``), wrong layout,
-            values outside [0, 1], NaN or Inf.
+        InputError: missing file, a folder, unreadable file, image too large, grey or RGBA image
+            (:class:`NeedsConvert`, unless ``convert``), wrong layout, values outside [0, 1], NaN or Inf.
+
+    Size limit: a file over ``PIL.Image.MAX_IMAGE_PIXELS`` pixels (Pillow's decompression-bomb threshold,
+    89,478,485 by default, about 9459×9459; Pillow itself only warns up to twice that) is refused from its header,
+    before any pixel is decoded: ``image too large (W×H, needs ~N GB; ...); crop or downsample it``. Raise
+    ``PIL.Image.MAX_IMAGE_PIXELS`` (or set it to ``None``) to read a larger file you trust. Any image, file or
+    array, is also refused when loading it needs more memory than this machine has available (about 16 bytes per
+    pixel: the decoded pixels and the float32 result). What a model then needs for the image is checked by each
+    engine and command, against the memory of the device it runs on.
     """
     from PIL import Image, UnidentifiedImageError
 
@@ -203,20 +211,28 @@ def load_image(src: Any, convert: bool = False) -> torch.Tensor:
                 path = image_path(src)
             else:
                 raise InputError(f"image file not found: {path!r} (bundled images: {images()})")
+        if os.path.isdir(path):
+            raise InputError(f"{path!r} is a folder, not an image file; pass one image file (or, where a command "
+                             "takes several images, the folder as its images argument)")
         try:
-            with Image.open(path) as im:  # lazy: reads the header only, so the size is checked before decoding
-                src = _pil_to_array(im)
-        except Image.DecompressionBombError:
+            with warnings.catch_warnings():
+                # Pillow only warns between MAX_IMAGE_PIXELS and twice that: refuse there too (see Raises)
+                warnings.simplefilter("error", Image.DecompressionBombWarning)
+                with Image.open(path) as im:  # lazy: reads the header only, so the size is checked before decoding
+                    src = _pil_to_array(im)
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning):
             (w, h), mode, limit = _bomb_size(path)
             need = _bytes_needed(w, h, mode)
-            raise InputError(f"image too large ({w}×{h}, needs ~{format_bytes(need)}; over Pillow's limit of "
-                             f"{2 * limit} pixels against decompression bombs): {path!r}; crop or downsample it "
-                             "(or raise PIL.Image.MAX_IMAGE_PIXELS if you trust the file)") from None
-        except (UnidentifiedImageError, OSError) as e:
+            raise InputError(f"image too large ({w}×{h}, needs ~{format_bytes(need)}; {w * h:,} pixels is over "
+                             f"Pillow's limit of {limit:,} pixels against decompression bombs): {path!r}; crop or "
+                             "downsample it (or raise PIL.Image.MAX_IMAGE_PIXELS if you trust the file)") from None
+        except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:  # truncated / corrupt files too
             raise InputError(f"could not read {path!r} as an image ({e}); use PNG, JPEG or another format Pillow reads") from None
     elif isinstance(src, Image.Image):
         src = _pil_to_array(src)
     if isinstance(src, np.ndarray):
+        if src.ndim >= 2:  # the float32 [3, H, W] result, before it is allocated
+            ensure_fits(12 * src.shape[0] * src.shape[1], src.shape[1], src.shape[0], what="image")
         t, owned = _from_hwc(src, convert), True
         integer = src.dtype.kind in "ub"  # 8/16-bit or boolean: _from_hwc refuses other unsigned types
     elif isinstance(src, torch.Tensor):

@@ -2,7 +2,9 @@
 
 * :func:`saved_bytes` meters the bytes autograd keeps for backward inside a block (device agnostic);
 * :func:`estimate_chunk` turns "bytes per pixel per item" into items per chunk for a device and budget;
-* :func:`ensure_fits` refuses, before allocating, a job that needs more memory than the device has.
+* :func:`ensure_fits` refuses, before allocating, a job that needs more memory than the device has;
+* :func:`inference_bytes` estimates the peak memory of one forward pass of a model on an image of a given size
+  (from a small probe run), so that a command can refuse an image too large for the model before running it.
 
 Example:
     >>> import torch
@@ -23,7 +25,7 @@ import torch
 
 from ..errors import InputError
 
-__all__ = ["saved_bytes", "estimate_chunk", "available_bytes", "ensure_fits", "format_bytes"]
+__all__ = ["saved_bytes", "estimate_chunk", "available_bytes", "ensure_fits", "format_bytes", "inference_bytes"]
 
 
 class _Meter:
@@ -101,9 +103,71 @@ def format_bytes(n: float) -> str:
 
 def ensure_fits(nbytes: float, width: int, height: int, device=None, what: str = "image") -> None:
     """Raise ``InputError("image too large (W×H, needs ~N GB); crop or downsample")`` when a job on a
-    ``width × height`` image needs more than the memory available on ``device``."""
+    ``width × height`` image needs more than the memory available on ``device``.
+
+    ``nbytes`` that is not a finite number (NaN, Inf: an estimate that overflowed) is treated as too large."""
     free = available_bytes(device)
-    if nbytes > free:
+    try:
+        nbytes = float(nbytes)
+    except (TypeError, ValueError):
+        raise InputError(f"ensure_fits: nbytes must be a number of bytes, got {nbytes!r}") from None
+    if not nbytes <= free:  # NaN and Inf refuse too
         where = "GPU" if torch.device(device or "cpu").type == "cuda" else "this machine"
         raise InputError(f"{what} too large ({width}×{height}, needs ~{format_bytes(nbytes)}; {where} has "
                          f"{format_bytes(free)} free); crop or downsample it")
+
+
+# A forward pass keeps a few feature maps alive at once (the block's input, its output, a long skip connection):
+# the largest module output times this factor, measured against EDSR / RCAN / SwinIR-style residual networks.
+_LIVE_MAPS = 3
+_PROBE = 32  # LR pixels of the probe's side: small enough to be instant, a multiple of every window size here
+
+
+def inference_bytes(model: torch.nn.Module, height: int, width: int, scale: Optional[int] = None,
+                    device=None) -> int:
+    """Estimated peak bytes of ``model(x)`` under ``torch.inference_mode`` for ``x`` of shape ``[1, 3, height,
+    width]`` (LR pixels), plus the float32 output ``[1, 3, s·height, s·width]``.
+
+    Measured, not guessed: the model runs once on a ``[1, 3, 32, 32]`` probe with a forward hook on every module;
+    the largest module output per LR pixel times a few live maps (residual skips) is scaled to ``height × width``.
+    Every architecture here is convolutional or windowed, so activation memory grows linearly with the pixels. When
+    the probe cannot run (a model that refuses 32×32), a floor of eight SR-sized float32 maps is used instead.
+    The model is not modified: the probe runs in eval mode under :func:`~srwidgets.engine.guard.guarded`, hooks removed.
+
+    Example:
+        >>> from torch import nn
+        >>> net = nn.Sequential(nn.Conv2d(3, 16, 3, padding=1), nn.Conv2d(16, 3, 3, padding=1))
+        >>> inference_bytes(net, 100, 100, scale=1) >= 3 * 16 * 4 * 100 * 100
+        True
+    """
+    from .guard import guarded
+    from .inputs import check_int
+
+    height, width = check_int("height", height, 1), check_int("width", width, 1)
+    s = check_int("scale", scale, 1) if scale is not None else int(getattr(model, "scale", 1) or 1)
+    pixels = height * width
+    output = 3 * 4 * s * s * pixels
+    biggest = [0]
+
+    def hook(module, inputs, out):
+        for t in out if isinstance(out, (tuple, list)) else (out,):
+            if isinstance(t, torch.Tensor):
+                biggest[0] = max(biggest[0], t.numel() * t.element_size())
+
+    try:
+        param = next(model.parameters(), None)
+        dev = param.device if param is not None else torch.device(device or "cpu")
+        dtype = param.dtype if param is not None and param.is_floating_point() else torch.float32
+        handles = [m.register_forward_hook(hook) for m in model.modules()]
+        try:
+            with guarded(model), torch.inference_mode():  # eval mode; modes and buffers restored
+                model(torch.zeros(1, 3, _PROBE, _PROBE, device=dev, dtype=dtype))
+        finally:
+            for h in handles:
+                h.remove()
+        per_pixel = _LIVE_MAPS * biggest[0] / (_PROBE * _PROBE)
+    except Exception:  # noqa: BLE001  (any model error: fall back to the floor; running it reports the error)
+        per_pixel = 0.0
+    if not per_pixel:
+        per_pixel = 8 * 3 * 4 * s * s
+    return int(per_pixel * pixels + output)
