@@ -190,3 +190,9 @@ def test_check_refuses_bad_sizes_huge_images_and_meta_models():
     refused(lambda: M.check(model, 2, image=(100000, 100000)), "image too large")
     refused(lambda: M.check(model, float("nan")), "scale must be a positive integer")
     refused(lambda: M.check(tiny_edsr().to("meta"), 2), "meta device")
+
+
+def test_save_refuses_a_folder_and_a_model_without_a_record(tmp_path):
+    refused(lambda: M.save(tiny_edsr(), tmp_path), "folder")
+    refused(lambda: M.save(torch.nn.Conv2d(3, 3, 1), tmp_path / "m.pth"), r"lacks.*torch\.save\(model\.state_dict")
+    assert list(tmp_path.iterdir()) == []

@@ -343,4 +343,13 @@ def save(model: nn.Module, path: str) -> None:
     if isinstance(model, (PadToMultiple, YChannelWrapper)):
         raise InputError(f"save the wrapped network, not the {type(model).__name__}: "
                          "srwidgets.models.save(model.model, path) (wrap it again after loading)")
+    if not isinstance(model, nn.Module):
+        raise InputError(f"save takes an nn.Module, got {short(type(model).__name__)}")
+    if not isinstance(getattr(model, "arch", None), str) or not isinstance(getattr(model, "config", None), dict):
+        raise InputError("save records the model's .arch and .config, which this model lacks (it was not built by "
+                         "srwidgets.models.build / load); save its weights with torch.save(model.state_dict(), path)")
+    from ..engine.outputs import check_output
+
+    # an existing folder, a missing folder or an unwritable one is refused before anything is written
+    path = check_output(path, flag="path=", what="the checkpoint")
     torch.save({"params": model.state_dict(), "srwidgets": {"arch": model.arch, "config": dict(model.config)}}, path)

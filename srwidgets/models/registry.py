@@ -151,7 +151,7 @@ def unregister(name: str) -> None:
     if name in _BUILTIN_MODULES and _FAMILIES.get(name) is not None and _FAMILIES[name].module is not None:
         raise InputError(f"{name!r} is built in and cannot be unregistered; register(..., replace=True) overrides it")
     if _FAMILIES.pop(name, None) is None:
-        raise InputError(f"no family named {name!r} is registered; known: {', '.join(_FAMILIES)}")
+        raise InputError(f"no family named {short(repr(name))} is registered; known: {cap_names(_FAMILIES, 12)}")
     if name in _BUILTIN_MODULES:  # a replaced built-in comes back
         _FAMILIES[name] = Family(name, module=_BUILTIN_MODULES[name])
 
@@ -160,7 +160,8 @@ def _family(arch: str) -> Family:
     try:
         return _FAMILIES[arch]
     except (KeyError, TypeError):
-        raise InputError(f"unknown architecture {arch!r}; known: {', '.join(architectures())}. Add a family with "
+        raise InputError(f"unknown architecture {short(repr(arch))}; known: {cap_names(architectures(), 12)}. Add a "
+                         "family with "
                          "srwidgets.models.register(name, detect=..., build=...)") from None
 
 
