@@ -15,7 +15,7 @@ __version__ = "0.1.0"
 
 # the public submodules and widgets, imported on first use (importing srwidgets stays fast)
 _SUBMODULES = {"lam", "ddr", "faig", "batch", "zoo", "models", "data", "degrade", "metrics", "filters", "engine",
-               "progress", "viz", "errors", "attribution"}
+               "progress", "viz", "errors", "attribution", "cem", "trust"}
 _WIDGETS = {"LAMWidget": "srwidgets.widgets.lam", "DDRWidget": "srwidgets.widgets.ddr",
             "FAIGWidget": "srwidgets.widgets.faig"}
 

@@ -1,7 +1,9 @@
 """Command line: ``python -m srwidgets <command> ...``.
 
-Commands: ``sr`` (super-resolve an image), ``lam`` (Local Attribution Map), ``ddr`` (Deep Degradation
-Representation), ``faig`` (Filter Attribution based on Integrated Gradients), ``zoo`` (list shipped models).
+Commands: ``sr`` (super-resolve an image), ``lam`` (Local Attribution Map, or any window method with
+``--method``), ``cem`` (Causal Effect Map), ``ddr`` (Deep Degradation Representation), ``faig`` (Filter Attribution
+based on Integrated Gradients), ``di-table`` (DI over a dataset), ``trust`` (faithfulness curves and sanity checks),
+``zoo`` (list shipped models).
 Each command lives in ``srwidgets/cli/<command>.py`` with ``add_parser(subparsers)`` and ``run(args)``.
 """
 from __future__ import annotations
@@ -12,7 +14,7 @@ import re
 import sys
 from typing import List, Sequence, Set
 
-COMMANDS = ["sr", "lam", "ddr", "faig", "di_table", "zoo"]
+COMMANDS = ["sr", "lam", "cem", "ddr", "faig", "di_table", "trust", "zoo"]
 
 # a value argparse would take for an option because it starts with "-": -5, -0.5, -5,0,16, -.5
 _NEGATIVE = re.compile(r"^-\.?\d")
@@ -67,13 +69,92 @@ def main(argv=None) -> int:
     if not args.command:
         ap.print_help()
         return 2
-    from .errors import InputError
+    from .errors import Cancelled, InputError
 
+    parser = sub.choices.get(args.command.replace("_", "-")) or sub.choices.get(args.command)
+    words = flag_words(parser) if parser is not None else {}
     try:
         return mods[args.command].run(args) or 0
     except InputError as e:
-        print(f"error: {e}", file=sys.stderr)
+        print(f"error: {cli_message(str(e), words)}", file=sys.stderr)
         return 2
+    except (MemoryError, RuntimeError) as e:
+        if isinstance(e, MemoryError) or _is_out_of_memory(e):
+            print("error: image too large for the memory of this machine (an allocation failed while computing); "
+                  "crop or downsample it", file=sys.stderr)
+            return 2
+        return _internal_error(e)
+    except (KeyboardInterrupt, Cancelled):
+        print("error: interrupted", file=sys.stderr)
+        return 130
+    except Exception as e:  # noqa: BLE001  (a bug, not bad input: one line, the traceback on request)
+        return _internal_error(e)
+
+
+def _is_out_of_memory(e: BaseException) -> bool:
+    text = str(e).lower()
+    return "out of memory" in text or "can't allocate memory" in text or "not enough memory" in text
+
+
+def _internal_error(e: BaseException) -> int:
+    """An unexpected error: one line on stderr (exit 1); ``SRWIDGETS_TRACEBACK=1`` prints the traceback."""
+    import os
+
+    if os.environ.get("SRWIDGETS_TRACEBACK"):
+        import traceback
+
+        traceback.print_exc()
+    first = (str(e).strip().splitlines() or [""])[0][:300]
+    print(f"error: unexpected {type(e).__name__}: {first} (a bug in srwidgets, not in your input: please report "
+          "it; SRWIDGETS_TRACEBACK=1 shows where)", file=sys.stderr)
+    return 1
+
+
+def flag_words(parser: argparse.ArgumentParser) -> dict:
+    """``{keyword: flag}`` for a command's options that take a value or are switches: ``kernel_size`` ->
+    ``--kernel-size``, plus the engines' names for the same values (``stride`` of ``--atlas-stride``)."""
+    words = {}
+    for action in parser._actions:  # argparse has no public listing of a parser's options
+        longs = [o for o in action.option_strings if o.startswith("--")]
+        if longs and action.dest not in ("help",):
+            words[action.dest] = longs[0]
+            words[longs[0][2:].replace("-", "_")] = longs[0]
+    if "atlas_stride" in words:
+        words.setdefault("stride", words["atlas_stride"])
+    return words
+
+
+_KEYWORD = re.compile(r"(?<![\w.(\-])(?<!, )([a-z][a-z0-9_]*)=(True|False|None|'[^']*'|\"[^\"]*\"|[^\s,;:)]+)?")
+_BARE = re.compile(r"(?<![\w\-.'\"])([a-z][a-z0-9]*(?:_[a-z0-9]+)+)(?![\w(=])")
+_LEADING = re.compile(r"^([a-z][a-z0-9_]*) (must|is|has|should|cannot|needs)\b")
+
+
+def cli_message(text: str, words: dict) -> str:
+    """An engine's message in the CLI's terms: ``csv='x'`` -> ``--csv 'x'``, ``downsample=True`` ->
+    ``--downsample``, ``on_error="skip"`` -> ``--on-error skip``, ``kernel_size`` -> ``--kernel-size``, a leading
+    ``steps must`` -> ``--steps must``; only for this command's flags (``load_image(x, convert=True)``, a call, is
+    left alone).
+
+    >>> cli_message('downsample=True needs on_error="skip"; kernel_size must be odd', {
+    ...     "downsample": "--downsample", "on_error": "--on-error", "kernel_size": "--kernel-size"})
+    '--downsample needs --on-error skip; --kernel-size must be odd'
+    """
+    def keyword(m):
+        name, value = m.group(1), m.group(2)
+        if name not in words:
+            return m.group(0)
+        if value in ("True", None):
+            return words[name]
+        if value in ("False",):
+            return f"no {words[name]}"
+        if value[:1] in "'\"" and value[-1:] == value[:1]:
+            inner = value[1:-1]
+            value = inner if inner and re.fullmatch(r"[\w.:/\-+]+", inner) else repr(inner)
+        return f"{words[name]} {value}"
+
+    text = _KEYWORD.sub(keyword, text)
+    text = _BARE.sub(lambda m: words.get(m.group(1), m.group(0)), text)
+    return _LEADING.sub(lambda m: f"{words[m.group(1)]} {m.group(2)}" if m.group(1) in words else m.group(0), text)
 
 
 if __name__ == "__main__":

@@ -10,6 +10,8 @@ point, :func:`attribute` (also ``srwidgets.attribute``):
 ``gradient``    gradient saliency at the input (map ``max_c |∇|``)
 ``erf``         the effective receptive field (map ``Σ_c |∇|``)
 ``smoothgrad``  SmoothGrad over any member (``inner=``), seeded
+``cem``         Causal Effect Maps (Hu et al., TPAMI 2025): interventions on input blocks, the window's PSNR
+                against the HR image (``hr=``); no gradients
 ==============  ============================================================================================
 
 Adding a method is one file and one line: subclass :class:`WindowMethod` (it prepares the model, checks inputs,
@@ -19,6 +21,7 @@ and builds the result), then ``register("name", MyMethod)``. The runtime names a
 """
 from ..engine.results import MAP_RULES, WindowAttribution
 from .base import LazyInputs, WindowMethod
+from .cem import CEMMethod
 from .erf import ERF
 from .gradient import Gradient
 from .ig import BASELINES, IntegratedGradients
@@ -31,6 +34,7 @@ register("ig", IntegratedGradients)
 register("gradient", Gradient)
 register("erf", ERF)
 register("smoothgrad", SmoothGrad)
+register("cem", CEMMethod)
 
 __all__ = ["attribute", "register", "methods", "method_class", "engine", "WindowMethod", "WindowAttribution",
-           "LazyInputs", "MAP_RULES", "BASELINES", "LAMMethod", "IntegratedGradients", "Gradient", "ERF", "SmoothGrad"]
+           "LazyInputs", "MAP_RULES", "BASELINES", "LAMMethod", "IntegratedGradients", "Gradient", "ERF", "SmoothGrad", "CEMMethod"]
