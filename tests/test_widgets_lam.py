@@ -481,3 +481,108 @@ def test_close_cancels_the_running_job_and_stops_the_worker(make):
     w.window = (16, 16, 16)  # a closed widget starts nothing (and raises nothing)
     w.rerun()
     assert w._runner._last is job
+
+
+# -- issue 17: concurrent windows, constructor arguments, layout ---------------------------------------------------
+def test_threads_setting_the_window_rapidly_leave_the_result_of_the_window_shown(make):
+    w = make(Slow(delay=0.002), steps=2)
+    windows = [(4 * i, 4 * j, 16) for i in range(6) for j in range(6)]
+    pauses = iter(np.random.default_rng(0).uniform(0, 0.004, 10_000))
+    # a pause between reading the window and starting its job: where another thread's window can slip in
+    w.settings = lambda: (time.sleep(next(pauses)), LAMWidget.settings(w))[1]
+
+    def hammer(k):
+        for win in windows[k::3]:
+            w.window = win
+
+    threads = [threading.Thread(target=hammer, args=(k,)) for k in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert w.wait(60)
+    name = w.names[0]
+    assert tuple(w.result.window) == tuple(w.window)
+    assert w.di_labels[name].value == f"DI {w.result.diffusion_index:.2f}"
+    assert w._maps[name] is w.result.map and w._final[name]  # the heatmap drawn is that result's map
+    expected = srwidgets.viz.heatmap_rgba(w.result.map, w.colormap, w.alpha)
+    assert np.array_equal(w.view_rgba(name), expected)
+
+
+def test_a_window_set_while_another_is_being_started_wins(make):
+    """Thread A has read its window and not yet started the job when thread B sets another: B's must be shown."""
+    w = make(Slow(delay=0.002), steps=2)
+    inside, gate = threading.Event(), threading.Event()
+
+    def settings():
+        if threading.current_thread().name == "A" and not gate.is_set():
+            inside.set()
+            gate.wait(0.5)  # with the widget's lock B cannot get in meanwhile: the wait just times out
+        return LAMWidget.settings(w)
+
+    w.settings = settings
+
+    def b():
+        inside.wait(5)
+        w.window = (24, 24, 16)
+        gate.set()
+
+    threads = [threading.Thread(target=lambda: setattr(w, "window", (8, 8, 16)), name="A"),
+               threading.Thread(target=b, name="B")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert w.wait(60)
+    assert tuple(w.window) == (24, 24, 16, 16) and tuple(w.result.window) == tuple(w.window)
+
+
+def test_clearing_the_window_stops_its_attribution_from_landing(make):
+    w = make(Slow(delay=0.05), steps=8)
+    w.window = (8, 8, 16)
+    w.window = ()
+    assert w.wait(30)
+    assert w.result is None
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(steps=10 ** 9), "ceiling"), (dict(steps="50"), "steps must be an integer"),
+    (dict(view="difference"), "needs two models"), (dict(view="heat"), "unknown view 'heat'; choose one of: map"),
+    (dict(baseline="white"), "unknown baseline 'white'; choose one of: blur"), (dict(kernel_size=8), "odd"),
+    (dict(alpha=2.0), "alpha"), (dict(colormap="nope"), "unknown colormap"), (dict(atlas="yes"), "True or False"),
+    (dict(atlas_stride=0), "atlas_stride"), (dict(window=(500, 0, 16)), "outside the SR image"),
+    (dict(stepz=3), "unexpected keyword argument 'stepz'; the keywords are: window, steps"),
+    (dict(max_display="big"), "max_display"), (dict(throttle=-1), "throttle"),
+    (dict(lam_options={"chunk": 4}), "lam_options: unknown 'chunk'"), (dict(lam_options=[1]), "lam_options must be"),
+])
+def test_bad_constructor_arguments_are_input_errors_naming_them(image, kwargs, match):
+    with pytest.raises(srwidgets.errors.InputError, match=match):
+        LAMWidget(tiny(), image, **kwargs)
+
+
+def test_view_buttons_are_wide_enough_for_their_names(make):
+    w = make(model={"a": tiny(0), "b": tiny(1)})
+    width = int(w.view_buttons.style.button_width.rstrip("px"))
+    assert "difference" in w.view_buttons.options and width >= 8 * len("difference") + 24
+
+
+def test_the_path_dropdown_labels_fit_it(make):
+    w = make()
+    box = int(w.baseline_dropdown.layout.width.rstrip("px"))
+    labels = list(w.baseline_dropdown._options_labels)
+    # "Path:" plus the arrow take ~70 px; at ~7.5 px a character every label must show whole
+    assert all(7.5 * len(label) + 70 <= box for label in labels)
+    assert w.baseline_dropdown.style.description_width == "initial"
+    assert set(w.baseline_dropdown._options_values) == set(srwidgets.lam.PATHS)
+
+
+def test_compared_models_completeness_lines_are_separate_wrapping_blocks(make):
+    w = make(model={"a": tiny(0), "b": tiny(1)})
+    w.window = (8, 8, 16)
+    assert w.wait(30)
+    for name in w.names:
+        block = w.completeness_labels[name]
+        assert isinstance(block, ipywidgets.HTML)  # a Label never wraps: side by side the lines ran together
+        assert block.layout.width == f"{max(w.lr_views[name].display_width, 160)}px" and block.layout.margin
+        assert block.value == srwidgets.viz.completeness(w.results[name])
+    assert w.completeness_labels["a"].value != w.completeness_labels["b"].value

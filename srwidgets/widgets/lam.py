@@ -17,14 +17,17 @@ the status row, errors and export (:mod:`~srwidgets.widgets.base`).
 from __future__ import annotations
 
 import html
+import threading
 from typing import Any, Dict, Optional
 
 import ipywidgets as widgets
+import numpy as np
 from traitlets import Any as AnyTrait, Bool, Dict as DictTrait, Float, Int, Unicode, observe, validate
 
 from .. import viz
 from ..data import load_image
 from ..errors import InputError
+from ..engine import check_choice, check_int, check_number, check_steps
 from ..engine.cache import image_digest, model_key
 from ..lam import LAM, PATHS, attribution_map
 from ..lam.geometry import validate_window
@@ -38,11 +41,21 @@ COLORMAPS = ["jet", "seismic", "viridis", "magma", "inferno", "hot", "coolwarm",
 ATLAS_CMAP = "magma"  # the DI atlas' colours, as srwidgets.viz.di.atlas_figure draws it
 ATLAS_WINDOWS_PER_TASK = 8  # atlas windows per engine call: the progress bar moves (and a cancel lands) between them
 DIFFERENCE_CMAP = "RdBu_r"  # the signed difference of two models' maps (red: the first model uses the pixel more)
+_LAM_OPTIONS = ("device", "chunk_size", "memory_budget", "crop", "autocast", "channels_last", "split_tail")
+"""The keys ``lam_options`` may have (:class:`srwidgets.lam.LAM`'s keyword arguments besides model and scale)."""
 VIEWS = {"map": "the raw LAM map |Σ_c A_c| / max",
          "kde": "kernel-density view of the LAM map (srwidgets.viz.kde_map, the LAM paper's style)",
          "erf": "effective receptive field of the window: |∇_x D(F(x))| at the input (srwidgets.lam.erf)",
          "difference": "compare mode: the first model's map minus the second's, on the first model's panel"}
 """The LR panels' views (the ``view`` traitlet)."""
+PATH_LABELS = {"blur": "blur (paper)", "black": "line from black", "uniform": "line from noise",
+               "gaussian": "line from x + noise", "blurred": "line from blurred x", "multi": "noise baselines, mean"}
+"""The Path dropdown's labels (the dropdown's tooltip and :data:`srwidgets.lam.PATHS` give the full description)."""
+
+
+def view_button_width(names) -> str:
+    """The CSS width of the View buttons: room for the longest name (about 8 px a character + 24 px padding)."""
+    return f"{8 * max(len(n) for n in names) + 24}px"
 
 
 def difference_rgba(map_a, map_b, alpha: float = 0.5):
@@ -117,8 +130,20 @@ class LAMWidget(EngineWidget):
 
     def __init__(self, model_or_models, image, scale: Optional[int] = None, max_display: int = 512,
                  throttle: float = 0.25, lam_options: Optional[dict] = None, **traits):
+        # Every argument is checked here, before anything is built: a bad one is an InputError naming it and what
+        # it may be, never a value quietly replaced later.
+        max_display = check_int("max_display", max_display, 64, " (screen pixels of the SR canvas, e.g. 512)")
+        throttle = check_number("throttle", throttle, 0.0, " (seconds between repaints, e.g. 0.25)")
+        if lam_options is not None and not isinstance(lam_options, dict):
+            raise InputError(f"lam_options must be a dict of srwidgets.lam.LAM keyword arguments (device, chunk_size, "
+                             f"memory_budget, ...), got {type(lam_options).__name__}")
+        unknown = sorted(set(lam_options or {}) - set(_LAM_OPTIONS))
+        if unknown:
+            raise InputError(f"lam_options: unknown {', '.join(map(repr, unknown))}; choose from: "
+                             f"{', '.join(_LAM_OPTIONS)}")
         super().__init__(throttle=throttle)
         self._ready = False
+        self._run_lock = threading.RLock()  # a window set and the job it starts, as one step (any thread)
         self.models = named_models(model_or_models)
         self.names = list(self.models)
         self.compare = len(self.names) > 1
@@ -136,6 +161,7 @@ class LAMWidget(EngineWidget):
         self._sr_shown = False
         self._image_key = image_digest(self.image)
         self._atlas_job = None  # the job computing the atlas, while it does
+        self._window_job = None  # the last job started for a window
         self._build_views(max_display)
         self._build_controls()
         self.children = [self.css(), widgets.HBox([self._sr_box, self._panels_box],
@@ -144,9 +170,9 @@ class LAMWidget(EngineWidget):
                          self.export_row()]
         window = traits.pop("window", None)
         for name, value in traits.items():
-            if not self.has_trait(name):
-                raise TypeError(f"LAMWidget got an unexpected keyword argument {name!r}")
-            setattr(self, name, value)
+            setattr(self, name, self._check_argument(name, value))
+        if window is not None:
+            window = self._check_window(window) if not (isinstance(window, (tuple, list)) and not window) else ()
         self._ready = True
         self._start_preview()
         if window:
@@ -174,7 +200,7 @@ class LAMWidget(EngineWidget):
         self.lr_views: Dict[str, ImageView] = {}
         self.di_labels: Dict[str, widgets.Label] = {}
         self.gini_labels: Dict[str, widgets.Label] = {}
-        self.completeness_labels: Dict[str, widgets.Label] = {}
+        self.completeness_labels: Dict[str, widgets.HTML] = {}
         panels = []
         for name in self.names:
             view = ImageView(h, w, zoom=lr_zoom, max_size=max_display // 2 if self.compare else max_display,
@@ -184,12 +210,16 @@ class LAMWidget(EngineWidget):
             di, gini = widgets.Label("DI -"), widgets.Label("Gini -")
             di.add_class("srw-di")
             gini.add_class("srw-gini")
-            comp = widgets.Label("")
+            # HTML, not Label: a Label never wraps (ipywidgets 8: nowrap, cut with an ellipsis), so side by side the
+            # panels' lines ran into each other; this block wraps at its panel's width, a gap before the next one.
+            comp = widgets.HTML("", layout=widgets.Layout(width=f"{max(view.display_width, 160)}px",
+                                                          margin="0 12px 4px 0"))
             comp.add_class("srw-completeness")
             self.lr_views[name], self.di_labels[name], self.gini_labels[name] = view, di, gini
             self.completeness_labels[name] = comp
             panel = widgets.VBox([widgets.HTML(f"<b>{html.escape(name)}</b>: attribution on the LR input"),
-                                  view.canvas, widgets.HBox([di, gini]), comp])
+                                  view.canvas, widgets.HBox([di, gini]), comp],
+                                 layout=widgets.Layout(margin="0 16px 8px 0"))
             panel.add_class("srw-lam-panel")
             panels.append(panel)
         self._panels_box = widgets.HBox(panels, layout=widgets.Layout(flex_flow="row wrap"))
@@ -221,8 +251,12 @@ class LAMWidget(EngineWidget):
             ]),
             self.history,
         ])
-        self.baseline_dropdown = widgets.Dropdown(options=[(f"{k}: {v}", k) for k, v in PATHS.items()],
-                                                  description="Path:", layout=widgets.Layout(width="340px"))
+        # A label the dropdown shows whole (ipywidgets 8 cuts it at the box's width); the full descriptions are
+        # in the tooltip.
+        self.baseline_dropdown = widgets.Dropdown(options=[(PATH_LABELS.get(k, k), k) for k in PATHS],
+                                                  description="Path:", style={"description_width": "initial"},
+                                                  tooltip="\n".join(f"{k}: {v}" for k, v in PATHS.items()),
+                                                  layout=widgets.Layout(width="230px"))
         self._engine_row = widgets.HBox([
             slider("steps", widgets.IntSlider(min=1, max=200, description="Steps:", continuous_update=False)),
             slider("sigma", widgets.FloatSlider(min=0.0, max=4.0, step=0.1, description="Sigma:",
@@ -234,17 +268,66 @@ class LAMWidget(EngineWidget):
         self.colormap_dropdown = widgets.Dropdown(options=options, description="Colormap:",
                                                   layout=widgets.Layout(width="220px"))
         views = [v for v in VIEWS if v != "difference" or self.compare]
+        # Buttons as wide as the longest name needs (about 8 px a character at the widgets' 13 px font, plus
+        # ipywidgets 8's padding and border): a fixed 80 px cut "difference" to "differe…".
         self.view_buttons = widgets.ToggleButtons(options=views, description="View:",
                                                   tooltips=[VIEWS[v] for v in views],
-                                                  style={"button_width": "80px"})
-        self._display_row = widgets.HBox([
+                                                  style={"button_width": view_button_width(views),
+                                                         "description_width": "initial"})
+        self._display_row = widgets.HBox([  # wraps rather than squeezing its controls on a narrow page
             linked("baseline", self.baseline_dropdown),
             linked("alpha", widgets.FloatSlider(min=0.0, max=1.0, step=0.05, description="Alpha:")),
             linked("colormap", self.colormap_dropdown),
             linked("view", self.view_buttons),
-        ])
+        ], layout=widgets.Layout(flex_flow="row wrap", align_items="center"))
 
     # ------------------------------------------------------------------------------------------------ validation
+    _SETTABLE = ("steps", "sigma", "kernel_size", "baseline", "alpha", "colormap", "window_size", "free_size",
+                 "atlas", "atlas_stride", "view")
+
+    def _check_argument(self, name: str, value):
+        """A constructor keyword checked (an :class:`InputError` naming it and its allowed values), so that no
+        validator later falls back to the default without a word."""
+        import matplotlib
+
+        if name not in self._SETTABLE:
+            raise InputError(f"LAMWidget got an unexpected keyword argument {name!r}; the keywords are: "
+                             f"window, {', '.join(self._SETTABLE)}, scale, max_display, throttle, lam_options")
+        if name == "steps":
+            return check_steps(value, hint=" (the paper uses 50)")
+        if name == "sigma":
+            return check_number("sigma", value, 0.0, " (the paper uses 1.2)")
+        if name == "kernel_size":
+            value = check_int("kernel_size", value, 1, " (odd; the paper uses 9)")
+            if value % 2 == 0:
+                raise InputError(f"kernel_size must be an odd integer >= 1 (the paper uses 9), got {value}")
+            return value
+        if name == "baseline":
+            return check_choice("baseline", value, PATHS)
+        if name == "alpha":
+            value = check_number("alpha", value, 0.0, " and <= 1 (heatmap opacity)")
+            if value > 1:
+                raise InputError(f"alpha must be a finite number >= 0 and <= 1 (heatmap opacity), got {value!r}")
+            return value
+        if name == "colormap":
+            if not isinstance(value, str) or value not in matplotlib.colormaps:
+                raise InputError(f"unknown colormap {value!r}; a matplotlib colormap name such as "
+                                 f"{', '.join(COLORMAPS)}")
+            return value
+        if name == "window_size":
+            return check_int("window_size", value, 2, " (SR pixels; the paper uses 16)")
+        if name == "atlas_stride":
+            return check_int("atlas_stride", value, 1, " (SR pixels)")
+        if name in ("free_size", "atlas"):
+            if not isinstance(value, (bool, np.bool_)):
+                raise InputError(f"{name} must be True or False, got {value!r}")
+            return bool(value)
+        views = [v for v in VIEWS if v != "difference" or self.compare]
+        if value == "difference" and not self.compare:
+            raise InputError("view='difference' needs two models (compare mode); with one model choose one of: "
+                             + ", ".join(views))
+        return check_choice("view", value, views)
+
     @validate("window")
     def _validate_window(self, proposal):
         value = proposal["value"]
@@ -306,9 +389,13 @@ class LAMWidget(EngineWidget):
     @observe("window")
     def _window_changed(self, change) -> None:
         if self._ready and not self.closed:
-            self.erf_results = {}
-            self._draw_window()
-            self._run()
+            # Two threads (or fast mouse events) may set the window at once: under the lock, the box drawn and the
+            # job started are those of the window *now* (not of change["new"], which a later set may have replaced),
+            # and the last job started is always the last window's.
+            with self._run_lock:
+                self.erf_results = {}
+                self._draw_window()
+                self._run()
 
     @observe("steps", "sigma", "kernel_size", "baseline")
     def _settings_changed(self, change) -> None:
@@ -468,11 +555,10 @@ class LAMWidget(EngineWidget):
 
         return work
 
-    def _start(self, work, label: str, atlas_work) -> None:
-        """Start ``work`` (may be ``None``), after the atlas when ``atlas_work`` is given."""
+    def _start(self, work, label: str, atlas_work):
+        """Start ``work`` (may be ``None``), after the atlas when ``atlas_work`` is given; returns the job."""
         if atlas_work is None:
-            self.start(work, label=label)
-            return
+            return self.start(work, label=label)
 
         def both(job):
             atlas_work(job)
@@ -480,12 +566,20 @@ class LAMWidget(EngineWidget):
                 work(job)
 
         self._atlas_job = self.start(both, label="DI atlas" + (f", then {label}" if work is not None else ""))
+        return self._atlas_job
 
     def _run(self) -> None:
+        with self._run_lock:
+            self._run_locked()
+
+    def _run_locked(self) -> None:
         if self.closed:
             return
         atlas_work = self._atlas_work()
         if not self.window:
+            job = self._window_job
+            if job is not None and job.current and not job.finished.is_set():
+                self.supersede()  # the window was cleared: its attribution must not land afterwards
             if atlas_work is not None:
                 self._start(None, "", atlas_work)
             return
@@ -508,10 +602,13 @@ class LAMWidget(EngineWidget):
         for name in todo:
             self._clear_panel(name)
 
+        def shown(fn):  # a display step of this job, run only while its window is the one shown
+            return lambda *args: fn(*args) if tuple(self.window) == window else None
+
         def work(job):
             results = dict(cached)
             for name in cached:
-                job.deliver(self._show_panel, name, cached[name])
+                job.deliver(shown(self._show_panel), name, cached[name])
             for i, name in enumerate(todo):
                 def callback(p, i=i, name=name):
                     partial = None if p.partial is None else (lambda: self._paint_partial(name, p.partial))
@@ -521,13 +618,13 @@ class LAMWidget(EngineWidget):
                                                    **settings)
                 self.cache_put(self._key(name, window, settings), res)
                 results[name] = res
-                job.deliver(self._show_panel, name, res)
-            job.deliver(self._show_final, results)
+                job.deliver(shown(self._show_panel), name, res)
+            job.deliver(shown(self._show_final), results)
             if erf_work is not None:
                 erf_work(job)
 
         t, l, h, w = window
-        self._start(work, f"LAM of ({t}, {l}, {h}x{w})", atlas_work)
+        self._window_job = self._start(work, f"LAM of ({t}, {l}, {h}x{w})", atlas_work)
 
     def _start_preview(self) -> None:
         """The SR output for the SR canvas: the first engine's forward pass (its device, its guard, its cache), on
@@ -634,7 +731,7 @@ class LAMWidget(EngineWidget):
         self._paint_map(name, res.map, final=True)
         self.di_labels[name].value = f"DI {res.diffusion_index:.2f}"
         self.gini_labels[name].value = f"Gini {res.gini:.3f}"
-        self.completeness_labels[name].value = viz.completeness(res) or ""
+        self.completeness_labels[name].value = html.escape(viz.completeness(res) or "", quote=False)
 
     def _show_final(self, results: dict, cached: bool = False) -> None:
         first = results[self.names[0]]
