@@ -42,8 +42,9 @@ import torch
 
 from . import degrade
 from .engine import (LRUCache, check_choice, check_int, check_memory_budget, check_number, check_seed, ensure_fits,
-                     explain_model_error, guarded, image_digest, model_key, resolve_device, run_chunks)
+                     estimate_chunk, guarded, image_digest, model_key, run_chunks)
 from .engine.inputs import check_value_range
+from .engine.prepare import prepare_model
 from .data import centre_crop, load_images
 from .errors import InputError
 from .models.protocol import feature_layers
@@ -302,21 +303,17 @@ class DDR:
 
     def __init__(self, model, scale: Optional[int] = None, device=None, batch_size: Optional[int] = None,
                  memory_budget: Optional[int] = None):
-        from .models import check, infer_scale
         from .models.lookup import resolve_model
 
-        self.device, self.model = resolve_device(resolve_model(model), device)
-        with guarded(self.model):
-            self.scale = check_int("scale", scale, 1) if scale is not None else infer_scale(self.model)
-            check(self.model, self.scale, device=self.device)
+        self.prepared = prepare_model(resolve_model(model), scale, device)
+        self.model, self.device, self.scale, self.dtype = (self.prepared.model, self.prepared.device,
+                                                           self.prepared.scale, self.prepared.dtype)
         self.batch_size = check_int("batch_size", batch_size, 1, " or None") if batch_size is not None else None
         self.memory_budget = check_memory_budget(memory_budget)
         self._layers = feature_layers(self.model)
         if not self._layers:
             raise InputError(f"the model ({type(self.model).__name__}) has no feature layers: no feature_layers() "
                              "and no child modules to hook; wrap its parts in sub-modules")
-        p = next(iter(self.model.parameters()), None)
-        self.dtype = p.dtype if p is not None and p.is_floating_point() else torch.float32
         self._bytes_per_pixel: Optional[float] = None  # activation memory per LR pixel and input, first batch
         self._cache = LRUCache(256)  # pooled features per (model state, layer, inputs); SR images
 
@@ -400,9 +397,8 @@ class DDR:
         (cached; the model guarded)."""
         x = self._lr_batch(image[None] if isinstance(image, torch.Tensor) and image.dim() == 3 else image)
 
-        def make():
-            with guarded(self.model), torch.inference_mode():
-                return self.model(x.to(self.device, self.dtype))[0].clamp(0, 1).float().cpu()
+        def make():  # float32 -> float64 -> the model's dtype: the same values as a direct cast
+            return self.prepared.super_resolve(x[0].to(self.device, torch.float64)).clamp(0, 1).float().cpu()
         return self._cache.get_or_make((model_key(self.model), image_digest(x), "sr"), make)
 
     # -- the hooked pass (step 2) -------------------------------------------------------------------------------
@@ -455,14 +451,9 @@ class DDR:
         handles = [m.register_forward_hook(meter) for m in leaves]
         handles += [modules[name].register_forward_hook(hook(name)) for name in names]
         try:
-            self.model(x.to(self.device, self.dtype))
+            self.prepared.forward(x.to(self.device))  # model faults in plain words; _StopForward passes through
         except _StopForward:
             pass
-        except RuntimeError as exc:
-            reason = explain_model_error(exc)
-            if reason is None:
-                raise
-            raise InputError(reason) from None
         finally:
             for h in handles:
                 h.remove()
@@ -478,19 +469,13 @@ class DDR:
         return pooled
 
     def _batch(self, pixels: int, size: Optional[Tuple[int, int]] = None) -> int:
-        """Inputs per forward pass. Not :func:`srwidgets.engine.estimate_chunk`: its CPU cap is tuned for LAM's
-        backward passes, while forward-only feature extraction keeps gaining from larger batches on CPU."""
-        if self.batch_size:
-            return self.batch_size
-        if self._bytes_per_pixel is None:
-            return 1  # the first batch measures the memory of one input
-        if size is not None:
+        """Inputs per forward pass (:func:`srwidgets.engine.estimate_chunk`; the first batch is 1, it measures).
+        Its own caps, not LAM's: forward-only feature extraction keeps gaining from larger batches on CPU (up to
+        64, within 512 MiB; 1024 on CUDA). The measured need is already a peak (:meth:`_hooked_pass`): safety 1."""
+        if not self.batch_size and self._bytes_per_pixel is not None and size is not None:
             ensure_fits(self._bytes_per_pixel * pixels, size[1], size[0], self.device, "an LR input")
-        if self.device.type == "cuda":
-            budget, cap = self.memory_budget or 0.6 * torch.cuda.mem_get_info(self.device)[0], 1024
-        else:
-            budget, cap = self.memory_budget or (1 << 29), 64
-        return int(max(1, min(cap, budget // max(self._bytes_per_pixel * pixels, 1))))
+        return estimate_chunk(self._bytes_per_pixel, pixels, self.device, self.batch_size, self.memory_budget,
+                              cap=1024 if self.device.type == "cuda" else 64, safety=1, cpu_budget=1 << 29)
 
     def _lr_batch(self, images) -> torch.Tensor:
         if isinstance(images, np.ndarray):

@@ -53,22 +53,31 @@ def saved_bytes():
 
 
 def estimate_chunk(bytes_per_pixel: Optional[float], pixels: int, device: torch.device,
-                   chunk_size: Optional[int] = None, memory_budget: Optional[int] = None) -> int:
-    """Items (path evaluations, images, ...) per chunk. An explicit ``chunk_size`` wins; the first chunk (memory
-    not yet measured) is 1. CUDA: as many as fit in ``memory_budget`` (default 60 % of free memory). CPU: one at a
-    time for inputs of 64x64 pixels and more (batching measured no faster there), a few together for small inputs,
-    where per-call overhead dominates (up to 10, about 6000 pixels per chunk: 2.8x faster on a 23x23 LAM crop),
-    within 1 GiB."""
+                   chunk_size: Optional[int] = None, memory_budget: Optional[int] = None, *,
+                   cap: Optional[int] = None, safety: float = 1.5, cpu_budget: int = 1 << 30) -> int:
+    """Items (path evaluations, images, ...) per chunk.
+
+    The contract: ``bytes_per_pixel`` is the bytes of saved activations per input pixel per item, measured with
+    :func:`saved_bytes` on the first chunk (``None`` or 0 before it has run); ``pixels`` the input pixels of one
+    item. One item costs ``safety · bytes_per_pixel · pixels`` (1.5: workspace and gradients the meter does not
+    see). A forward-only caller (no autograd, so nothing saved) passes its own peak estimate in the same unit with
+    ``safety=1``.
+
+    An explicit ``chunk_size`` wins; the first chunk (memory not yet measured) is 1. Otherwise as many items as fit
+    in ``memory_budget`` (default: 60 % of free memory on CUDA, ``cpu_budget`` bytes on CPU), at most ``cap``. The
+    default cap is tuned for LAM's backward passes: 65536 on CUDA; on CPU one at a time for inputs of 64x64 pixels
+    and more (batching measured no faster there), a few together for small inputs, where per-call overhead
+    dominates (up to 10, about 6000 pixels per chunk: 2.8x faster on a 23x23 LAM crop)."""
     if chunk_size:
         return chunk_size
     if not bytes_per_pixel:
         return 1
-    per = 1.5 * bytes_per_pixel * pixels  # safety for workspace and gradients not seen by the meter
+    per = safety * bytes_per_pixel * pixels
     if device.type == "cuda":
         budget = memory_budget or 0.6 * torch.cuda.mem_get_info(device)[0]
-        cap = 1 << 16
+        cap = cap or 1 << 16
     else:
-        budget, cap = memory_budget or (1 << 30), max(1, min(10, 6000 // max(pixels, 1)))
+        budget, cap = memory_budget or cpu_budget, cap or max(1, min(10, 6000 // max(pixels, 1)))
     return int(max(1, min(cap, budget // max(per, 1))))
 
 

@@ -22,8 +22,8 @@ import torch
 from torch import nn
 
 from ..engine import (LRUCache, check_int, check_memory_budget, check_number, check_steps, ensure_fits,
-                      estimate_chunk, explain_model_error, guarded, image_digest, image_tensor, model_key,
-                      resolve_device, run_chunks, saved_bytes)
+                      estimate_chunk, guarded, image_digest, image_tensor, model_key, run_chunks, saved_bytes)
+from ..engine.prepare import PreparedModel, model_errors, prepare_model
 from ..errors import InputError
 from ..models.lookup import model_pair
 from ..progress import CancelLike, CancelToken, Progress, ProgressCallback
@@ -199,8 +199,6 @@ class FAIG:
 
     def __init__(self, baseline, target, device=None, chunk_size: Optional[int] = None,
                  memory_budget=None, *, scale: Optional[int] = None, vmap: Optional[bool] = None):
-        from ..models import check, infer_scale
-
         # every cheap argument first: a typo must not cost a model copy
         self.chunk_size = check_int("chunk_size", chunk_size, 1, " or None") if chunk_size is not None else None
         self.memory_budget = check_memory_budget(memory_budget)
@@ -208,12 +206,11 @@ class FAIG:
             raise InputError(f"vmap must be True, False or None (None: on for CUDA), got {vmap!r}")
         scale = check_int("scale", scale, 1, " (the models' upscaling factor) or None") if scale is not None else None
         self.baseline, self.target = model_pair(baseline, target)
-        self.device, net = resolve_device(self.target, device)
-        self._net = copy.deepcopy(net) if net is self.target else net
+        prepared = prepare_model(self.target, scale, device)  # checked under guarded(): nothing of it changes
+        self.device, self.scale = prepared.device, prepared.scale
+        # the copy re-weighted along the path: never the user's target (prepare_model moves a copy, or not at all)
+        self._net = copy.deepcopy(prepared.model) if prepared.model is self.target else prepared.model
         self._net.eval()
-        with guarded(self._net):
-            self.scale = scale if scale is not None else infer_scale(self._net)
-            check(self._net, self.scale, device=self.device)
         check_same_kind(self.baseline, self.target, target_scale=self.scale)
         self.vmap = self.device.type == "cuda" if vmap is None else bool(vmap)
         self._layers = _conv_layers(self._net)
@@ -224,8 +221,8 @@ class FAIG:
         self._params = dict(self._net.named_parameters())
         for p in self._params.values():
             p.requires_grad_(True)  # our copy: gradients of every parameter, biases included (completeness)
-        p0 = next(iter(self._params.values()))
-        self.dtype = p0.dtype if p0.is_floating_point() else torch.float32
+        self.dtype = prepared.dtype
+        self._prepared = PreparedModel(self._net, self.device, self.scale, self.dtype)  # the copy's forward
         self._bytes_per_pixel: Optional[float] = None
         self._cache = LRUCache(256)  # per-input scores
         self._lock = threading.RLock()
@@ -380,8 +377,7 @@ class FAIG:
             a, b = self._offsets[f"{name}.weight" if name else "weight"]
             scores.append(terms[a:b].view(m.weight.shape[0] * m.weight.shape[1], -1).abs().sum(1))
         self._set_alpha(0.0)
-        with torch.no_grad():
-            loss_baseline = float(self._loss(self._net(x[None].to(self.dtype)), y, i))
+        loss_baseline = float(self._loss(self._prepared.forward(x[None]), y, i))
         return _InputScores(scores=torch.cat(scores).cpu().numpy(), term_sum=float(terms.sum()),
                             loss_gap=loss_baseline - loss_target)
 
@@ -394,7 +390,7 @@ class FAIG:
 
     def _gradients(self, xs, ys, idx, k, steps):
         """Yield ``(input, ∇L(θ_k) flat float64, L(θ_k))`` for each input of one step."""
-        try:
+        with model_errors():
             if self.vmap and self._bytes_per_pixel is None:
                 # torch.func refuses autograd's saved-tensor hooks: meter the first input through the loop, and
                 # count per-input gradients (a copy of the parameters, plus the float64 sum) on top
@@ -410,11 +406,6 @@ class FAIG:
                     yield from batched
                     return
             yield from self._gradients_loop(xs, ys, idx, k, steps)
-        except RuntimeError as exc:
-            reason = explain_model_error(exc)
-            if reason is None:
-                raise
-            raise InputError(reason) from None
 
     def _gradients_loop(self, xs, ys, idx, k, steps):
         """Input by input: one forward and one backward each (the first one metered for the chunk size)."""

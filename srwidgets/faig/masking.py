@@ -19,6 +19,7 @@ from torch import nn
 from ..degrade import faig_degradation
 from ..engine import (LRUCache, check_choice, check_int, check_number, check_seed, check_steps, ensure_fits, guarded,
                       image_tensor, model_key)
+from ..engine.prepare import PreparedModel
 from ..errors import InputError
 from ..metrics import psnr
 from ..models.lookup import model_pair
@@ -346,7 +347,7 @@ def _masking_rows(baseline, target, hr_images, fractions, methods, rank_for, eva
                 rankings[d, m] = rank(m, engine.baseline, engine.target, seed=seed)
 
     def outputs(model, d):
-        return [sr_output(model, x, engine.device, engine.dtype) for x in lrs[d]]
+        return [sr_output(model, x, engine.device, engine.dtype, scale=s) for x in lrs[d]]
 
     reference = {d: outputs(mask(engine.target, engine.baseline, []), d) for d in evaluate_on}
     rows, done, todo = [], 0, len(rankings) * len(counts)
@@ -369,12 +370,19 @@ def _masking_rows(baseline, target, hr_images, fractions, methods, rank_for, eva
     return rows
 
 
-def sr_output(model: nn.Module, x: torch.Tensor, device, dtype) -> torch.Tensor:
+def sr_output(model: nn.Module, x: torch.Tensor, device, dtype, scale: Optional[int] = None) -> torch.Tensor:
     """The SR output ``[3, s·h, s·w]`` float32 on the CPU of one LR image ``x`` ``[3, h, w]``, run on ``device`` in
-    ``dtype``. ``model`` is moved there: pass a copy (:func:`mask` / :func:`modulate` make one), never a user's model."""
-    model = model.to(device)
-    with guarded(model), torch.inference_mode():
-        return model(x[None].to(device, dtype))[0].float().cpu()
+    ``dtype`` (:meth:`~srwidgets.engine.prepare.PreparedModel.forward`: guarded, model errors in plain words).
+    ``model`` is moved there: pass a copy (:func:`mask` / :func:`modulate` make one), never a user's model. With
+    ``scale``, an output that is not ``scale`` times ``x`` is refused in plain words."""
+    device = torch.device(device)
+    prepared = PreparedModel(model.to(device), device, scale or 0, dtype)  # 0: scale unknown, shape not checked
+    with guarded(prepared.model):
+        # the input is cast to dtype as before and the float64 output back to float32: the same values
+        sr = prepared.forward(x[None].to(device))[0]
+    if scale:
+        prepared.check_output_shape(sr, x)
+    return sr.float().cpu()
 
 
 def masked_outputs(engine: FAIG, filters, lam: float, lr: torch.Tensor, hr: torch.Tensor,
@@ -391,9 +399,11 @@ def masked_outputs(engine: FAIG, filters, lam: float, lr: torch.Tensor, hr: torc
     check_hooks(None, cancel)
     check_cancel(cancel)
     if target_output is None:
-        target_output = sr_output(mask(engine.target, engine.baseline, []), lr, engine.device, engine.dtype)
+        target_output = sr_output(mask(engine.target, engine.baseline, []), lr, engine.device, engine.dtype,
+                                  scale=s)
     check_cancel(cancel)
-    masked = sr_output(modulate(engine.target, engine.baseline, filters, lam), lr, engine.device, engine.dtype)
+    masked = sr_output(modulate(engine.target, engine.baseline, filters, lam), lr, engine.device, engine.dtype,
+                       scale=s)
     shown_input = F.interpolate(lr[None], scale_factor=s, mode="bicubic", align_corners=False)[0].clamp(0, 1)
     images = dict(input=shown_input, target=target_output, masked=masked)
     return images, {k: psnr(v, hr, shave=s) for k, v in images.items()}
