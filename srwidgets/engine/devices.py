@@ -25,12 +25,12 @@ __all__ = ["parse_device", "model_device", "resolve_device"]
 def parse_device(device) -> torch.device:
     """``"cpu"``, ``"cuda"``, ``"cuda:1"`` or a ``torch.device``, checked to exist here (else :class:`InputError`)."""
     if not isinstance(device, (str, torch.device)):
-        raise InputError(f"device must be a string such as 'cpu', 'cuda' or 'cuda:0', or a torch.device; got "
-                         f"{type(device).__name__} {device!r}")
+        raise InputError(f"unknown device {device!r} ({type(device).__name__}): a device is a string such as 'cpu', "
+                         "'cuda' or 'cuda:0', or a torch.device")
     try:
         dev = torch.device(device)
     except (RuntimeError, TypeError, ValueError):
-        raise InputError(f"unknown device {device!r}; use 'cpu', 'cuda' or 'cuda:N'") from None
+        raise InputError(f"unknown device {device!r}; use 'cpu' or 'cuda' (or 'cuda:N')") from None
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise InputError(f"device={str(device)!r} was asked for but CUDA is not available here; use device='cpu'")
     if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
