@@ -201,3 +201,18 @@ def test_a_window_at_the_corner_does_not_widen_the_panels(edsr, image):
         assert ax.get_xlim() == (-0.5, 23.5) and ax.get_ylim() == (23.5, -0.5)
     for ax in viz.difference_figure(r, r).axes[:3]:
         assert ax.get_xlim() == (-0.5, 23.5) and ax.get_ylim() == (23.5, -0.5)
+
+
+def test_lam_figures_show_as_png_in_a_notebook_without_pyplot(results):
+    from IPython.core.formatters import DisplayFormatter
+
+    fig = viz.lam_figure(results[0])
+    data, _ = DisplayFormatter().format(fig)  # what Jupyter shows for a cell ending in `fig`
+    assert data["image/png"].startswith(b"\x89PNG\r\n\x1a\n")
+
+
+def test_notebook_figures_survive_pickling(results):
+    import pickle
+
+    fig = pickle.loads(pickle.dumps(viz.lam_figure(results[0], inset=False)))
+    assert type(fig).__name__ == "NotebookFigure" and fig._repr_png_().startswith(b"\x89PNG")

@@ -36,7 +36,9 @@ def atlas_figure(atlas, cmap: str = "magma", alpha: float = 0.65, title: Optiona
     Returns:
         ``matplotlib.figure.Figure`` (one image axes and a colour bar).
     """
-    from matplotlib.figure import Figure
+    from .lam import figure_class
+
+    Figure = figure_class()
 
     image = upsample(_hwc01(atlas.image), atlas.scale)
     half = atlas.stride / 2
@@ -102,7 +104,9 @@ def di_distribution_figure(table, kind: str = "box"):
     Returns:
         ``matplotlib.figure.Figure``.
     """
-    from matplotlib.figure import Figure
+    from .lam import figure_class
+
+    Figure = figure_class()
 
     if kind not in ("box", "violin"):
         raise InputError(f"kind must be 'box' or 'violin', got {kind!r}")
@@ -132,7 +136,9 @@ def di_vs_psnr_figure(table):
     Returns:
         ``matplotlib.figure.Figure``.
     """
-    from matplotlib.figure import Figure
+    from .lam import figure_class
+
+    Figure = figure_class()
 
     names = _models(table)
     if "psnr" not in table or table["psnr"].isna().all():

@@ -29,11 +29,49 @@ import numpy as np
 from ..errors import InputError
 from . import _hwc01, _numpy, blend, upsample
 
-__all__ = ["kde_map", "lam_figure", "difference_figure", "erf_figure", "completeness", "VIEWS"]
+__all__ = ["kde_map", "lam_figure", "difference_figure", "erf_figure", "completeness", "VIEWS", "figure_class"]
 
 VIEWS = {"kde": "kernel-density estimate of the map (the LAM paper's and demo's view)",
          "map": "the raw map |Σ_c A_c| / max, one colour per LR pixel"}
 """View names -> descriptions, for :func:`lam_figure` and :func:`difference_figure`."""
+
+
+# ------------------------------------------------------------------------------------------------ notebook figures
+def _png(fig) -> bytes:
+    import io
+
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=100)
+    return buffer.getvalue()
+
+
+_FIGURE_CLASS = None
+
+
+def figure_class():
+    """``matplotlib.figure.Figure`` that a notebook shows as a PNG (``_repr_png_``).
+
+    Figures here are built without pyplot (safe on worker threads), and Jupyter only registers its matplotlib
+    formatter once pyplot is imported: a plain ``Figure`` at the end of a cell then shows as the text
+    ``<Figure size ... with N Axes>``. Built on first use, so importing :mod:`srwidgets.viz` does not import
+    matplotlib."""
+    global _FIGURE_CLASS
+    if _FIGURE_CLASS is None:
+        from matplotlib.figure import Figure
+
+        class NotebookFigure(Figure):
+            def _repr_png_(self) -> bytes:
+                return _png(self)
+
+        NotebookFigure.__module__, NotebookFigure.__qualname__ = __name__, "NotebookFigure"  # picklable
+        _FIGURE_CLASS = NotebookFigure
+    return _FIGURE_CLASS
+
+
+def __getattr__(name):  # ``srwidgets.viz.lam.NotebookFigure`` (pickle finds the class here)
+    if name == "NotebookFigure":
+        return figure_class()
+    raise AttributeError(name)
 
 
 # ------------------------------------------------------------------------------------------------ the KDE view
@@ -303,7 +341,7 @@ def lam_figure(result, path: Optional[str] = None, titles: Optional[Sequence[str
         ``matplotlib.figure.Figure`` whose ``axes`` are the ``1 + len(results)`` panels (insets are children of
         their panel, ``ax.child_axes``).
     """
-    from matplotlib.figure import Figure
+    Figure = figure_class()
 
     _check_view(view)
     results = list(result) if isinstance(result, (list, tuple)) else [result]
@@ -343,7 +381,7 @@ def difference_figure(result_a, result_b, path: Optional[str] = None, titles: Se
     Returns:
         ``matplotlib.figure.Figure`` with ``axes`` = the three panels and the colour bar.
     """
-    from matplotlib.figure import Figure
+    Figure = figure_class()
 
     _check_view(view)
     ma, mb = (np.nan_to_num(_numpy(r.map).astype(np.float64)) for r in (result_a, result_b))
@@ -387,7 +425,7 @@ def erf_figure(erf_result, lam_result=None, path: Optional[str] = None, title: O
     Returns:
         ``matplotlib.figure.Figure`` with ``axes`` = the 2 or 3 panels.
     """
-    from matplotlib.figure import Figure
+    Figure = figure_class()
 
     scale = _scale_of(erf_result)
     n = 3 if lam_result is not None else 2
