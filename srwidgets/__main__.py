@@ -126,7 +126,7 @@ def flag_words(parser: argparse.ArgumentParser) -> dict:
 
 _KEYWORD = re.compile(r"(?<![\w.(\-])(?<!, )([a-z][a-z0-9_]*)=(True|False|None|'[^']*'|\"[^\"]*\"|[^\s,;:)]+)?")
 _BARE = re.compile(r"(?<![\w\-.'\"])([a-z][a-z0-9]*(?:_[a-z0-9]+)+)(?![\w(=])")
-_LEADING = re.compile(r"^([a-z][a-z0-9_]*) (must|is|has|should|cannot|needs)\b")
+_LEADING = re.compile(r"^([a-z][a-z0-9_]*) (must\b|is\b|has\b|should\b|cannot\b|needs\b|')")
 
 
 def cli_message(text: str, words: dict) -> str:
@@ -149,9 +149,13 @@ def cli_message(text: str, words: dict) -> str:
             return f"no {words[name]}"
         if value[:1] in "'\"" and value[-1:] == value[:1]:
             inner = value[1:-1]
-            value = inner if inner and re.fullmatch(r"[\w.:/\-+]+", inner) else repr(inner)
+            value = inner if inner and re.fullmatch(r"[\w.:\-+]+", inner) else repr(inner)
         return f"{words[name]} {value}"
 
+    if "convert" in words:  # an engine's grey / transparent message: this command's fix is --convert
+        from .data import NeedsConvert
+
+        text = NeedsConvert.reword(text, words["convert"])
     text = _KEYWORD.sub(keyword, text)
     text = _BARE.sub(lambda m: words.get(m.group(1), m.group(0)), text)
     return _LEADING.sub(lambda m: f"{words[m.group(1)]} {m.group(2)}" if m.group(1) in words else m.group(0), text)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Optional, Sequence
+from typing import Iterable, List, Optional, Sequence, Tuple
 
 from ..errors import InputError
 
@@ -45,6 +45,9 @@ def input_path(spec: str) -> Optional[str]:
     image name), or ``None`` when there is none (load_image then says so)."""
     from .. import data
 
+    if not isinstance(spec, (str, os.PathLike)) or not os.fspath(spec):
+        return None
+    spec = os.fspath(spec)
     if os.path.exists(spec):
         return spec
     return data.image_path(spec) if spec in data.images() else None
@@ -61,32 +64,175 @@ def load_input(spec: str, convert: bool = False):
         raise InputError(e.advice("--convert")) from None
 
 
-def check_output(path: str, extensions: Sequence[str] = RASTER_EXTENSIONS, image: Optional[str] = None,
-                 what: str = "an image") -> None:
-    """Fail before any computation when ``path`` cannot (or must not) be written.
+def load_inputs(images, convert: bool = False):
+    """:func:`srwidgets.data.load_images` (``[3, H, W]`` tensors and names), the grey / transparent fix worded as
+    ``--convert``."""
+    from .. import data
+
+    try:
+        return data.load_images(images, convert=convert)
+    except data.NeedsConvert as e:
+        raise InputError(e.advice("--convert")) from None
+
+
+def add_convert_option(p) -> None:
+    """``--convert`` on a command's parser."""
+    p.add_argument("--convert", action="store_true",
+                   help="accept grey images (grey repeated into R, G, B) and images with transparency (alpha "
+                        "dropped, stored colours kept)")
+
+
+def model_files(spec: Optional[str]) -> List[str]:
+    """The files a ``--model`` / ``--baseline`` / ``--target`` / ``--models`` item reads: the checkpoint, or for a zoo
+    name its weights and the zoo manifest (an output there would break the installation)."""
+    from .. import zoo
+
+    if not spec:
+        return []
+    if os.path.exists(spec):
+        return [spec]
+    if spec in zoo.list():
+        folder = os.path.dirname(os.path.abspath(zoo.__file__))
+        return [os.path.join(folder, zoo.info(spec)["file"]), os.path.join(folder, "manifest.json")]
+    return []
+
+
+def image_files_read(spec) -> List[Tuple[str, str]]:
+    """``(shown, file)`` for every file an image argument reads: a file, a bundled name, every file of a folder,
+    each item of a list (the user's spelling ``shown`` for the message)."""
+    from ..engine.outputs import input_files
+
+    items = spec if isinstance(spec, (list, tuple)) else [spec]
+    out: List[Tuple[str, str]] = []
+    for item in items:
+        if item is None:
+            continue
+        src = input_path(item)
+        if src is None:
+            continue
+        out.append((item, src))
+        if os.path.isdir(src):  # every file counts, not only the images read: a folder is the user's data
+            out += [(f, f) for f in input_files([src])[1:]]
+    return out
+
+
+def check_output(path, extensions: Sequence[str] = RASTER_EXTENSIONS, image=None, what: str = "an image", *,
+                 flag: str = "--out", images=None, models: Iterable[Tuple[str, str]] = (),
+                 tables: Iterable[Tuple[str, str]] = ()) -> str:
+    """Fail before any computation when ``path`` cannot (or must not) be written; returns it as a ``str``.
+
+    A thin wrapper over :func:`srwidgets.engine.check_output` (folder, writable, extension) worded with the CLI's
+    flags, that also names which input an output would overwrite (the same file resolved: symlinks, ``./``, ``..``,
+    hard links).
 
     Args:
-        path: the ``--out`` argument.
-        extensions: the suffixes this command writes (lower case, with the dot).
-        image: the input image argument: ``--out`` must never be the same file.
-        what: what the command writes, for the message (``"an image"``, ``"a figure"``).
+        path: the output argument.
+        extensions: the suffixes this output may have (lower case, with the dot).
+        image: an input image argument (file or bundled name), or a list of them / a folder.
+        what: what is written, for the message (``"the LAM figure"``).
+        flag: the output's flag, for the message (``"--out"``, ``"--csv"``, ``"--atlas"``).
+        images: more image arguments (``--images``: files, folders, bundled names).
+        models: ``(flag, spec)`` of every model the command reads (``("--model", "x4-fsrcnn")``): checkpoints and
+            the zoo's files.
+        tables: ``(description, path)`` of other files read (a table being resumed).
     """
-    if os.path.isdir(path):
-        raise InputError(f"--out {path!r} is an existing folder; give a file name, e.g. "
-                         f"{os.path.join(path, 'out' + extensions[0])!r}")
-    folder = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(folder):
-        raise InputError(f"cannot write {path!r}: the folder {folder!r} does not exist; create it or pick another "
-                         "--out")
-    if not os.access(folder, os.W_OK):
-        raise InputError(f"cannot write {path!r}: the folder {folder!r} is not writable; pick another --out")
-    ext = os.path.splitext(path)[1].lower()
-    if ext not in extensions:
-        raise InputError(f"--out {path!r}: this command writes {what} as one of {', '.join(extensions)}, not "
-                         f"{ext or 'a file without extension'}; change the extension")
-    src = input_path(image) if image is not None else None
-    if src is not None and os.path.exists(path) and os.path.samefile(src, path):
-        raise InputError(f"--out {path!r} is the input image {image!r}: it would be overwritten; pick another --out")
+    from ..engine import check_output as engine_check_output, same_file
+
+    if isinstance(path, (str, os.PathLike)) and os.path.isdir(path):
+        raise InputError(f"{flag} {os.fspath(path)!r} is an existing folder; give a file name, e.g. "
+                         f"{os.path.join(os.fspath(path), 'out' + extensions[0])!r}")
+    p = engine_check_output(path, extensions=extensions, flag=flag, what=what)
+    candidates = [(f"the input image {shown!r}", src) for shown, src in image_files_read(image)]
+    candidates += [(f"the input image {shown!r}", src) for shown, src in image_files_read(images)]
+    candidates += [(f"the {which} checkpoint {spec!r}", src) for which, spec in models for src in model_files(spec)]
+    candidates += [(f"{desc} {src!r}", src) for desc, src in tables]
+    for label, src in candidates:
+        if os.path.isfile(src) and same_file(p, src):
+            raise InputError(f"{flag} {p!r} is {label}: it would be overwritten; pick another {flag}")
+    return p
+
+
+def check_distinct(outputs: dict) -> None:
+    """``{flag: path or None}``: no two outputs of one command are the same file
+    (:func:`srwidgets.engine.check_distinct_outputs`)."""
+    from ..engine import check_distinct_outputs
+
+    check_distinct_outputs(outputs)
+
+
+# -- flag values: checked before any model is loaded, messages naming the flag -----------------------------------
+def flag_int(flag: str, value, minimum: Optional[int] = None, maximum: Optional[int] = None, hint: str = "") -> int:
+    """An integer flag in ``[minimum, maximum]`` (:func:`srwidgets.engine.check_int`, worded with ``flag``)."""
+    from ..engine import check_int
+
+    value = check_int(flag, value, minimum, hint)
+    if maximum is not None and value > maximum:
+        raise InputError(f"{flag} must be at most {maximum:,}{hint}, got {value:,}")
+    return value
+
+
+def flag_number(flag: str, value, minimum: Optional[float] = None, hint: str = "", positive: bool = False) -> float:
+    """A finite number flag, at least ``minimum`` (or above 0 with ``positive``): NaN and Inf are refused."""
+    from ..engine import check_number
+
+    value = check_number(flag, value, minimum, hint)
+    if positive and not value > 0:
+        raise InputError(f"{flag} must be a finite number > 0{hint}, got {value:g}")
+    return value
+
+
+def flag_steps(value, paper: int = 50) -> int:
+    """``--steps``: an integer in [1, :data:`srwidgets.engine.MAX_STEPS`] (:func:`srwidgets.engine.check_steps`'s
+    rule); ``paper`` is the papers' value, quoted in the message."""
+    from ..engine import MAX_STEPS, check_steps
+
+    if isinstance(value, int) and value < 1:
+        raise InputError(f"--steps must be at least 1 (an integer >= 1; the paper uses {paper}), got {value}")
+    if isinstance(value, int) and value > MAX_STEPS:
+        raise InputError(f"--steps {value:,} is above the ceiling of {MAX_STEPS:,} steps: attributions stop changing "
+                         f"long before (the error falls as 1/steps; the paper uses {paper}) and the run would take "
+                         f"days; use at most {MAX_STEPS:,}")
+    return check_steps(value, name="--steps", hint=f" (the paper uses {paper})")
+
+
+SEED_MAX = 2 ** 32 - 1  # numpy's and scikit-learn's random states take seeds in [0, 2**32 - 1]
+
+
+def flag_seed(value) -> int:
+    """``--seed``: an integer in ``[0, 2**32 - 1]`` (numpy's generators refuse negative seeds)."""
+    return flag_int("--seed", value, 0, SEED_MAX, " (a random seed, e.g. 0)")
+
+
+def image_size(spec) -> Optional[Tuple[int, int]]:
+    """``(width, height)`` of an image argument from its header alone (no pixel decoded), or ``None`` when it cannot
+    be read that way (:func:`load_input` then gives the reason)."""
+    import warnings
+
+    from PIL import Image
+
+    src = input_path(spec)
+    if src is None or not os.path.isfile(src):
+        return None
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with Image.open(src) as im:
+                return im.size
+    except Exception:  # noqa: BLE001  (unreadable: load_image words it)
+        return None
+
+
+def ensure_model_fits(model, width: int, height: int, device=None, extra_per_sr_pixel: int = 0,
+                      what: str = "image") -> None:
+    """Refuse a ``width × height`` LR input whose forward pass through ``model`` (plus ``extra_per_sr_pixel`` bytes
+    per output pixel, e.g. writing the result) needs more memory than ``device`` has:
+    ``image too large (W×H, needs ~N GB; ...); crop or downsample it``."""
+    from ..engine.memory import ensure_fits, inference_bytes
+    from ..models import infer_scale
+
+    scale = infer_scale(model)
+    need = inference_bytes(model, height, width, scale, device) + extra_per_sr_pixel * scale * scale * width * height
+    ensure_fits(need, width, height, device, what)
 
 
 def check_raster_writable(path: str) -> None:
@@ -98,11 +244,16 @@ def check_raster_writable(path: str) -> None:
         raise InputError(f"--out {path!r}: this Pillow installation cannot write {fmt or 'that'} files; use .png")
 
 
+SAVE_BYTES_PER_PIXEL = 4 * 3 + 3 * 3  # save_image: one float32 copy, then the 8-bit array and Pillow's copy of it
+
+
 def save_image(t, path: str) -> None:
-    """Save a ``[3, H, W]`` tensor in [0, 1] as an 8-bit image."""
+    """Save a ``[3, H, W]`` tensor in [0, 1] as an 8-bit image (one float copy: large SR images are written within
+    :data:`SAVE_BYTES_PER_PIXEL` bytes per pixel)."""
+    import torch
     from PIL import Image
 
-    arr = (t.detach().clamp(0, 1).cpu().permute(1, 2, 0).numpy() * 255).round().astype("uint8")
+    arr = t.detach().clamp(0, 1).mul_(255).round_().to(torch.uint8).permute(1, 2, 0).cpu().numpy()
     Image.fromarray(arr).save(path)
 
 

@@ -12,7 +12,7 @@ import sys
 import warnings
 
 from ..errors import InputError
-from ._common import add_progress_option
+from ._common import add_convert_option, add_progress_option
 
 
 def add_parser(sub):
@@ -30,6 +30,7 @@ def add_parser(sub):
     p.add_argument("--seed", type=int, default=0, help="seed of the noise degradation and of t-SNE (default: 0)")
     p.add_argument("--csv", default=None, help="also write the table as CSV")
     p.add_argument("--device", default=None, help="cpu or cuda (default: cpu)")
+    add_convert_option(p)
     add_progress_option(p)
     p.set_defaults(func=run)
     return p
@@ -59,22 +60,49 @@ def format_table(result) -> str:
                      for r in rows)
 
 
-def run(args) -> int:
-    from .. import ddr, viz
-    from ._common import check_output, load_model, progress_bar
+def check_flags(args, images) -> None:
+    """Every flag value and output before the model loads: one message naming the flag."""
+    from ._common import check_distinct, check_output, flag_number, flag_seed
     from .lam import FIGURE_EXTENSIONS
 
-    check_output(args.out, FIGURE_EXTENSIONS, what="the DDR figure")
+    reads = dict(images=images, models=[("--model", args.model)])
+    check_output(args.out, FIGURE_EXTENSIONS, what="the DDR figure", **reads)
     if args.csv is not None:
-        check_output(args.csv, (".csv",), what="the CHI table")
-    layers = [s.strip() for s in args.layers.split(",") if s.strip()] if args.layers else None
+        check_output(args.csv, (".csv",), what="the CHI table", flag="--csv", **reads)
+    check_distinct({"--out": args.out, "--csv": args.csv})
+    flag_number("--perplexity", args.perplexity, hint=" (t-SNE's; the paper's setting is 30)", positive=True)
+    flag_seed(args.seed)
+    if args.layers is not None and not [s for s in args.layers.split(",") if s.strip()]:
+        raise InputError(f"--layers {args.layers!r} names no layer; give comma-separated layer names, or leave "
+                         "--layers out for all of them")
+    if args.device is not None:
+        from ..engine.devices import parse_device
+
+        parse_device(args.device)
+
+
+def run(args) -> int:
+    from .. import ddr, viz
+    from ._common import load_inputs, load_model, progress_bar
+
     images = image_list(args.images)
+    check_flags(args, images)
+    if not args.convert:  # a grey / transparent image: the fix is --convert, said before the model loads
+        load_inputs(images)
+    layers = [s.strip() for s in args.layers.split(",") if s.strip()] if args.layers else None
     model = load_model(args.model, args.device or "cpu")
     with warnings.catch_warnings(record=True) as caught:  # printed below as notes, once each
         warnings.simplefilter("always", UserWarning)
         engine = ddr.DDR(model, device=args.device)
+        inputs = images
+        if args.convert:  # loaded here, converted; named as the files are
+            import dataclasses
+
+            hrs, names = load_inputs(images, convert=True)
+            built = ddr.build_inputs(hrs, None, engine.scale, args.seed)
+            inputs = dataclasses.replace(built, image_names=names)
         with progress_bar({"features": "DDR features"}, {"features": "input"}, disable=args.no_progress) as bar:
-            result = engine.analyse(images, layers=layers, seed=args.seed, callback=bar)
+            result = engine.analyse(inputs, layers=layers, seed=args.seed, callback=bar)
         fig = viz.ddr_figure(result, method=args.method, perplexity=args.perplexity, seed=args.seed,
                                  title=f"{os.path.basename(args.model)}: {len(result.image_names)} images x "
                                        f"{len(result.settings['degradations'])} degradations")

@@ -9,9 +9,11 @@ in SR pixels. ``--atlas FIGURE`` also maps the DI of every window of the first i
 from __future__ import annotations
 
 import os
+import sys
+import warnings
 
 from ..errors import InputError
-from ._common import add_progress_option
+from ._common import add_convert_option, add_progress_option
 
 NAME = "di-table"
 
@@ -47,6 +49,7 @@ def add_parser(sub):
                    help="also map the DI of every window of the first image on a --atlas-stride grid, one figure per "
                         "model (png/pdf/svg/jpg; several models: FIGURE's name + _MODEL)")
     p.add_argument("--atlas-stride", type=int, default=8, help="atlas grid step, SR pixels (default: 8)")
+    add_convert_option(p)
     add_progress_option(p)
     p.set_defaults(func=run, command="di_table")  # the module name, which __main__ looks the command up by
     return p
@@ -76,49 +79,93 @@ def summary(table) -> str:
     return "\n".join(lines)
 
 
-def atlas_paths(path: str, names) -> dict:
-    """``--atlas`` per model: the path itself for one model, else ``stem_MODEL.ext``; checked before computing."""
+def atlas_paths(path: str, names, images=(), models=()) -> dict:
+    """``--atlas`` per model: the path itself for one model, else ``stem_MODEL.ext``; checked before computing
+    (never an input image or checkpoint)."""
     from .lam import FIGURE_EXTENSIONS
     from ._common import check_output
 
     stem, ext = os.path.splitext(path)
     paths = {n: path if len(names) == 1 else f"{stem}_{n.replace(os.sep, '_')}{ext}" for n in names}
     for out in paths.values():
-        try:
-            check_output(out, FIGURE_EXTENSIONS, what="the DI atlas figure")
-        except InputError as e:
-            raise InputError(str(e).replace("--out", "--atlas")) from None
+        check_output(out, FIGURE_EXTENSIONS, what="the DI atlas figure", flag="--atlas", images=images, models=models)
     return paths
+
+
+def check_flags(args, names, images) -> dict:
+    """Every flag value and output before a model loads: one message naming the flag. Returns the atlas paths."""
+    from ._common import check_distinct, check_output, flag_int, flag_number, flag_steps
+
+    models = [("--models", n) for n in names]
+    # --out may exist: it is resumed, so it is no input it could overwrite, but no image or checkpoint either
+    out = check_output(args.out, (".csv", ".parquet"), what="the DI table", images=images, models=models)
+    check_output(out + ".json", (".json",), what="the DI table's settings file", images=images, models=models)
+    flag_steps(args.steps, paper=50)
+    flag_number("--sigma", args.sigma, 0.0, " (the blur's sigma_max; the paper uses 1.2)")
+    flag_int("--kernel-size", args.kernel_size, 1, hint=" (odd; the paper uses 9)")
+    if args.kernel_size % 2 == 0:
+        raise InputError(f"--kernel-size must be odd (the blur kernel is centred on each pixel), got "
+                         f"{args.kernel_size}; the paper uses 9")
+    flag_int("--window-size", args.window_size, 2, hint=" (SR pixels; the paper uses 16)")
+    flag_int("--workers", args.workers, 1, hint=" (CPUs of the local Ray instance)")
+    flag_int("--atlas-stride", args.atlas_stride, 1, hint=" (SR pixels)")
+    if args.device is not None:
+        from ..engine.devices import parse_device
+
+        parse_device(args.device)
+    atlases = atlas_paths(args.atlas, [os.path.basename(n) for n in names], images, models) if args.atlas else {}
+    check_distinct({"--out": out, "--out's settings file": out + ".json",
+                    **{f"--atlas ({n})": a for n, a in atlases.items()}})
+    return atlases
 
 
 def run(args) -> int:
     from ..batch import di_table
-    from ._common import load_model
+    from ._common import load_inputs, load_model
 
-    names = [m for m in args.models.split(",") if m]
+    names = [m.strip() for m in args.models.split(",") if m.strip()]
     if not names:
-        raise InputError("--models: give at least one zoo name or checkpoint path")
-    if args.atlas_stride < 1:
-        raise InputError(f"--atlas-stride must be at least 1 SR pixel, got {args.atlas_stride}")
-    atlases = atlas_paths(args.atlas, [os.path.basename(n) for n in names]) if args.atlas else {}
+        raise InputError(f"--models {args.models!r} names no model: give comma-separated zoo names or checkpoint "
+                         "paths")
+    if len(set(map(os.path.basename, names))) < len(names):
+        raise InputError(f"--models {args.models!r} names one model twice (models are told apart by file name)")
+    images = args.images if os.path.isdir(args.images) else [s.strip() for s in args.images.split(",") if s.strip()]
+    if not images:
+        raise InputError(f"--images {args.images!r} names no image; give a folder, or comma-separated image files "
+                         "or bundled names")
+    atlases = check_flags(args, names, images)
+    windows = parse_windows(args.windows)
+    sources = images
+    if args.convert:  # loaded here, converted (tensors: the table names them by index)
+        sources = load_inputs(images, convert=True)[0]
     models = {os.path.basename(n): load_model(n, args.device or "cpu") for n in names}
-    images = args.images if os.path.isdir(args.images) else [s for s in args.images.split(",") if s]
     local = args.ray in (None, "local")
-    table = di_table(models, images, parse_windows(args.windows), steps=args.steps, sigma=args.sigma,
-                     kernel_size=args.kernel_size, path=args.path, backend="local" if args.ray is None else "ray",
-                     address=None if local else args.ray, out=args.out, downsample=args.downsample,
-                     window_size=args.window_size, on_error=args.on_error, workers=args.workers,
-                     device=args.device, progress=not args.no_progress)
+    with warnings.catch_warnings(record=True) as caught:  # skipped images etc.: one "note:" line each, no source
+        warnings.simplefilter("always", UserWarning)
+        try:
+            table = di_table(models, sources, windows, steps=args.steps, sigma=args.sigma,
+                             kernel_size=args.kernel_size, path=args.path,
+                             backend="local" if args.ray is None else "ray", address=None if local else args.ray,
+                             out=args.out, downsample=args.downsample, window_size=args.window_size,
+                             on_error=args.on_error, workers=args.workers, device=args.device,
+                             progress=not args.no_progress)
+        finally:
+            from ..data import NeedsConvert
+
+            for note in dict.fromkeys(NeedsConvert.reword(str(w.message), "--convert") for w in caught):
+                print(f"note: {note}", file=sys.stderr)
     print(summary(table))
     print(f"{len(table)} rows in {args.out}")
     if atlases:
         from ..batch import di_atlas
-        from ..data import image_files, load_image
+        from ..data import image_files
         from ..viz import atlas_figure
+        from ._common import load_input
 
         first = image_files(images)[0] if isinstance(images, str) else images[0]
+        image = load_input(first, convert=args.convert)
         for name, out in atlases.items():
-            atlas = di_atlas(models[name], load_image(first), stride=args.atlas_stride, size=args.window_size,
+            atlas = di_atlas(models[name], image, stride=args.atlas_stride, size=args.window_size,
                              steps=args.steps, sigma=args.sigma, kernel_size=args.kernel_size, path=args.path,
                              downsample=args.downsample, device=args.device, progress=not args.no_progress)
             atlas_figure(atlas, title=f"{name}: DI atlas of {os.path.basename(str(first))}").savefig(out, dpi=100)

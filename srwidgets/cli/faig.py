@@ -21,7 +21,7 @@ import sys
 import time
 
 from ..errors import InputError
-from ._common import add_progress_option
+from ._common import add_convert_option, add_progress_option
 
 OUT_EXTENSIONS = (".json", ".csv")
 TOP_FRACTION = 0.01  # the paper's "discriminative filters": the per-layer summary counts the top 1 %
@@ -56,6 +56,7 @@ def add_parser(sub):
     p.add_argument("--out", default="faig.json",
                    help="output file: .json (everything), or .csv (per-filter scores; the masking table goes to "
                         "NAME_masking.csv next to it) (default: faig.json)")
+    add_convert_option(p)
     add_progress_option(p)
     p.set_defaults(func=run)
     return p
@@ -93,38 +94,17 @@ def masking_csv_path(out: str) -> str:
     return f"{root}_masking{ext}"
 
 
-def _input_files(images) -> list:
-    """Files the ``--images`` items read (every file of a folder), for the never-overwrite check."""
-    from ._common import input_path
-
-    from ..data import image_files
-
-    files = []
-    for item in images:
-        if os.path.isdir(item):
-            files += image_files(item)  # what the run reads there (an empty folder is refused here)
-        else:
-            src = input_path(item)
-            if src is not None:
-                files.append(src)
-    return files
-
-
 def check_outputs(args, images) -> list:
-    """The files this run writes, checked before computing: extension, folder, never an input."""
-    from ._common import check_output
+    """The files this run writes, checked before computing: extension, folder, never an input (an image, a file of
+    an ``--images`` folder, the ``--baseline`` / ``--target`` checkpoint), never each other."""
+    from ._common import check_distinct, check_output
 
     outs = [args.out] + ([masking_csv_path(args.out)] if args.out.lower().endswith(".csv") else [])
     what = "the FAIG scores, ranking and masking table"
     for out in outs:
-        check_output(out, OUT_EXTENSIONS, what=what)
-        for src in _input_files(images):
-            check_output(out, OUT_EXTENSIONS, image=src, what=what)
-        for which in ("baseline", "target"):
-            spec = getattr(args, which)
-            if os.path.isfile(spec) and os.path.exists(out) and os.path.samefile(spec, out):
-                raise InputError(f"--out {out!r} is the --{which} checkpoint: it would be overwritten; pick another "
-                                 "--out")
+        check_output(out, OUT_EXTENSIONS, what=what, images=images,
+                     models=[("--baseline", args.baseline), ("--target", args.target)])
+    check_distinct(dict(zip(["--out", "--out's masking table"], outs)))
     return outs
 
 
@@ -145,11 +125,12 @@ def load_pair(args):
     return model_pair(*models)
 
 
-def load_images(images, crop, scale):
+def load_images(images, crop, scale, convert: bool = False):
     """HR images ``[3, H, W]`` (centre-cropped to ``crop``) and their names; each large enough for the blur."""
-    from ..data import centre_crop, load_images
+    from ..data import centre_crop
+    from ._common import load_inputs
 
-    hrs, names = load_images(images)
+    hrs, names = load_inputs(images, convert)
     need = -(-max(11, scale) // scale) * scale  # smallest multiple of the scale the 21x21 blur accepts
     if crop is not None:
         if crop < need:
@@ -237,15 +218,15 @@ def write_outputs(outs, payload, result) -> None:
 def run(args) -> int:
     from .. import faig
     from ..engine.devices import parse_device
-    from ._common import progress_bar
+    from ._common import flag_seed, flag_steps, progress_bar
     from .ddr import image_list
 
     t0 = time.perf_counter()
     images = image_list(args.images)
     outs = check_outputs(args, images)
-    if args.steps < 1:
-        raise InputError(f"--steps must be at least 1 (the paper uses 100), got {args.steps}")
+    flag_steps(args.steps, paper=100)
     fractions = parse_fractions(args.fractions)
+    flag_seed(args.seed)
     if args.crop is not None and args.crop < 1:
         raise InputError(f"--crop must be a positive number of pixels, got {args.crop}")
     if args.device is not None:
@@ -257,7 +238,7 @@ def run(args) -> int:
     # so the FAIG ranking below is computed once and is the one the masking table masks
     engine = faig.engine_for(baseline, target, args.device)
     s = engine.scale
-    hrs, names = load_images(images, args.crop, s)
+    hrs, names = load_images(images, args.crop, s, args.convert)
     hrs = faig.hr_tensors(hrs, s)
     lrs = faig.degraded_inputs(hrs, (deg, other), s, args.seed)  # the masking experiment's inputs
     print(f"FAIG {deg} filters: {len(engine.filters)} filters, {len(hrs)} images "

@@ -42,13 +42,40 @@ def add_parser(sub):
 
 
 def parse_window(text: str) -> tuple:
+    """``"top,left,size"`` / ``"top,left,height,width"`` (SR pixels) -> a tuple of ints; sizes must be >= 1 (where
+    the window lies is checked by the engine against the SR image).
+
+    >>> parse_window("8, 4, 16")
+    (8, 4, 16)
+    """
     try:
         vals = tuple(int(v) for v in text.replace(" ", "").split(","))
     except ValueError:
         vals = ()
     if len(vals) not in (3, 4):
-        raise InputError(f"--window must be top,left,size or top,left,height,width (SR pixels), got {text!r}")
+        raise InputError(f"--window must be top,left,size or top,left,height,width (SR pixels, integers), got "
+                         f"{text!r}")
+    if min(vals[2:]) < 1:
+        raise InputError(f"--window {text!r}: the window's size must be at least 1 SR pixel (top,left,size or "
+                         "top,left,height,width)")
     return vals
+
+
+def check_flags(args) -> None:
+    """Every flag value and output before the model loads: one message naming the flag."""
+    from ._common import check_output, flag_int, flag_number, flag_steps
+
+    check_output(args.out, FIGURE_EXTENSIONS, image=args.image, what="the LAM figure", models=[("--model", args.model)])
+    flag_steps(args.steps, paper=50)
+    flag_number("--sigma", args.sigma, 0.0, " (the blur's sigma_max; the paper uses 1.2)")
+    flag_int("--kernel-size", args.kernel_size, 1, hint=" (odd; the paper uses 9)")
+    if args.kernel_size % 2 == 0:
+        raise InputError(f"--kernel-size must be odd (the blur kernel is centred on each pixel), got "
+                         f"{args.kernel_size}; the paper uses 9")
+    if args.device is not None:
+        from ..engine.devices import parse_device
+
+        parse_device(args.device)
 
 
 def load_model(spec: str, device):
@@ -62,9 +89,9 @@ def run(args) -> int:
     from .. import viz
     from ..lam import LAM
 
-    from ._common import check_output, load_input, progress_bar
+    from ._common import load_input, progress_bar
 
-    check_output(args.out, FIGURE_EXTENSIONS, image=args.image, what="the LAM figure")
+    check_flags(args)
     window = parse_window(args.window)
     model = load_model(args.model, args.device)
     image = load_input(args.image, convert=args.convert)

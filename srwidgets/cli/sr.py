@@ -23,15 +23,23 @@ def run(args):
     import torch
 
     from .. import models
-    from ._common import check_output, check_raster_writable, load_input, load_model, save_image
+    from ..engine.devices import parse_device
+    from ._common import (SAVE_BYTES_PER_PIXEL, check_output, check_raster_writable, ensure_model_fits, image_size,
+                          load_input, load_model, save_image)
 
     # every check on --out before the model loads and the network runs
-    check_output(args.out, RASTER_EXTENSIONS, image=args.image, what="the SR image (a raster image)")
+    check_output(args.out, RASTER_EXTENSIONS, image=args.image, what="the SR image (a raster image)",
+                 models=[("--model", args.model)])
     check_raster_writable(args.out)
+    parse_device(args.device)
     model = load_model(args.model, args.device)
     scale = models.infer_scale(model)
     models.check(model, scale)
+    size = image_size(args.image)  # from the header: a too large image is refused before it is decoded
+    if size is not None:
+        ensure_model_fits(model, *size, device=args.device, extra_per_sr_pixel=SAVE_BYTES_PER_PIXEL)
     x = load_input(args.image, convert=args.convert)
+    ensure_model_fits(model, x.shape[2], x.shape[1], device=args.device, extra_per_sr_pixel=SAVE_BYTES_PER_PIXEL)
     t0 = time.time()
     with torch.inference_mode():
         y = model(x[None].to(args.device))[0].clamp(0, 1)

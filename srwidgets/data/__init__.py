@@ -35,7 +35,7 @@ class NeedsConvert(InputError):
     with its own switch (the CLI's ``--convert``) can word the fix in its own terms with :meth:`advice`."""
 
     def __init__(self, problem: str, effect: str, manual: str = ""):
-        self.problem, self.effect = problem, effect
+        self.problem, self.effect, self.manual = problem, effect, manual
         call = f"{manual}call" if manual else "Call"
         super().__init__(f"{problem}; SR models here take RGB. {call} load_image(x, convert=True), which {effect}.")
 
@@ -43,7 +43,19 @@ class NeedsConvert(InputError):
         """The message with ``switch`` (e.g. ``"--convert"``) as the fix."""
         return f"{self.problem}; SR models here take RGB. Pass {switch}, which {self.effect}."
 
+    @staticmethod
+    def reword(text: str, switch: str) -> str:
+        """``text`` (a message that may embed a NeedsConvert message, e.g. prefixed by an engine) with the fix
+        worded as ``switch``."""
+        for manual in _MANUALS:
+            text = text.replace(f"{manual}call load_image(x, convert=True)", f"Pass {switch}")
+        return text.replace("Call load_image(x, convert=True)", f"Pass {switch}")
 
+
+# the manual fixes NeedsConvert messages offer besides convert=True (NeedsConvert.reword finds them)
+_MANUALS = ("Convert it (PIL: img.convert('RGB')) or ",
+            "Drop the alpha channel yourself (PIL: img.convert('RGB'), numpy: arr[..., :3]) or ",
+            "Pass RGB [3, H, W] (x.expand(3, -1, -1)) or ", "Pass [3, H, W] RGB (x[:3]) or ")
 _GREY_EFFECT = "repeats the grey channel into R, G and B"
 _ALPHA_EFFECT = ("drops the alpha channel and keeps the stored colour values as they are (transparent pixels are "
                  "not blended onto a background; composite the image yourself first if that matters)")
@@ -101,7 +113,7 @@ def _from_hwc(arr: np.ndarray, convert: bool) -> torch.Tensor:
         if not convert:
             opaque = ", with a fully opaque alpha" if arr.shape != shape else ""
             raise NeedsConvert(f"the image is grayscale (shape {shape}{opaque})", _GREY_EFFECT,
-                               "Convert it (PIL: img.convert('RGB')) or ")
+                               _MANUALS[0])
         arr = np.repeat(arr.reshape(arr.shape[0], arr.shape[1], 1), 3, axis=2)
     if arr.ndim != 3:
         raise InputError(f"expected an image of shape H x W x 3, got {arr.shape}")
@@ -113,8 +125,7 @@ def _from_hwc(arr: np.ndarray, convert: bool) -> torch.Tensor:
     if arr.shape[2] == 4:
         if not convert:
             raise NeedsConvert("the image is RGBA (4 channels) with an alpha channel that is not fully opaque",
-                               _ALPHA_EFFECT, "Drop the alpha channel yourself (PIL: img.convert('RGB'), numpy: "
-                               "arr[..., :3]) or ")
+                               _ALPHA_EFFECT, _MANUALS[1])
         arr = arr[..., :3]
     if arr.shape[2] != 3:
         raise InputError(f"expected 3 colour channels (RGB), got {arr.shape[2]} (shape {arr.shape})")
@@ -291,12 +302,13 @@ def image_files(folder: str) -> List[str]:
     return [os.path.join(folder, f) for f in files]
 
 
-def load_images(hr_images) -> Tuple[List[torch.Tensor], List[str]]:
+def load_images(hr_images, convert: bool = False) -> Tuple[List[torch.Tensor], List[str]]:
     """Several images: ``[3, H, W]`` float32 tensors in [0, 1] and their names.
 
     ``hr_images`` is a folder (every image file in it, sorted by name), a file path or bundled name, one array or
     tensor, or a list of any of these (a 4-D array or tensor is a list of images); array and tensor images are
-    named ``"image k"``, files by their stem. An unreadable image raises :class:`InputError` naming it."""
+    named ``"image k"``, files by their stem. An unreadable image raises :class:`InputError` naming it (a grey or
+    transparent one :class:`NeedsConvert`, unless ``convert``: see :func:`load_image`)."""
     if isinstance(hr_images, (str, os.PathLike)) or (isinstance(hr_images, (np.ndarray, torch.Tensor))
                                                       and hr_images.ndim < 4):
         hr_images = [hr_images]
@@ -314,7 +326,9 @@ def load_images(hr_images) -> Tuple[List[torch.Tensor], List[str]]:
     images = []
     for src, name in items:
         try:
-            images.append(load_image(src))
+            images.append(load_image(src, convert=convert))
+        except NeedsConvert as e:  # still a NeedsConvert, so that a front end can word the fix its own way
+            raise NeedsConvert(f"image {name!r}: {e.problem}", e.effect, e.manual) from None
         except InputError as e:
             raise InputError(f"image {name!r}: {e}") from None
     return images, [name for _, name in items]
