@@ -63,6 +63,10 @@ def figure_class():
             def _repr_png_(self) -> bytes:
                 return _png(self)
 
+            def __repr__(self) -> str:  # matplotlib's own text (notebooks/sanitize.cfg matches "<Figure size")
+                width, height = self.bbox.size
+                return f"<Figure size {width:g}x{height:g} with {len(self.axes)} Axes>"
+
         NotebookFigure.__module__, NotebookFigure.__qualname__ = __name__, "NotebookFigure"  # picklable
         _FIGURE_CLASS = NotebookFigure
     return _FIGURE_CLASS
