@@ -119,3 +119,26 @@ def test_close_cancels_stops_the_thread_and_refuses_new_jobs():
     assert job.finished.is_set() and not job.thread.is_alive() and runner.closed
     with pytest.raises(RuntimeError, match="closed"):
         runner.submit(lambda job: None)
+
+
+def test_jobs_submitted_from_many_threads_at_once_only_the_last_delivers():
+    log, shown = Log(), []
+    runner = log.runner()
+    order, lock = [], threading.Lock()
+
+    def submit(k):
+        for i in range(10):
+            with lock:  # the order the jobs were submitted in, to know which one is last
+                order.append(((k, i), runner.submit(lambda job, tag=(k, i): (time.sleep(0.002),
+                                                                              job.deliver(shown.append, tag)))))
+
+    threads = [threading.Thread(target=submit, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert runner.wait(30)
+    last_tag, last_job = order[-1]
+    assert shown and shown[-1] == last_tag  # the newest job's output is what stays shown
+    assert all(not job.current for _, job in order[:-1]) and last_job.current
+    runner.close()
