@@ -149,7 +149,7 @@ def cli_message(text: str, words: dict) -> str:
             return f"no {words[name]}"
         if value[:1] in "'\"" and value[-1:] == value[:1]:
             inner = value[1:-1]
-            value = inner if inner and re.fullmatch(r"[\w.:\-+]+", inner) else repr(inner)
+            value = inner if inner and re.fullmatch(r"[\w:\-+]+", inner) else repr(inner)
         return f"{words[name]} {value}"
 
     if "convert" in words:  # an engine's grey / transparent message: this command's fix is --convert

@@ -254,3 +254,174 @@ def test_ddr_is_a_command():
     from srwidgets.__main__ import COMMANDS
 
     assert COMMANDS[:2] == ["sr", "lam"] and "ddr" in COMMANDS and "zoo" in COMMANDS
+
+
+# --- issue 17: one output check for every command and output flag ---------------------------------------------------
+@pytest.fixture
+def workdir(tmp_path, monkeypatch, small_png, checkpoint):
+    """cwd = a folder with a.png, b.png, imgs/ (two images and notes.csv), checkpoints ck.png / ck.csv, link.png ->
+    a.png, o.png with same.csv -> o.png, t.csv with tt.png -> t.csv."""
+    monkeypatch.chdir(tmp_path)
+    for name in ("a.png", "b.png", "imgs/c.png", "imgs/d.png"):
+        (tmp_path / name).parent.mkdir(exist_ok=True)
+        (tmp_path / name).write_bytes(small_png.read_bytes())
+    (tmp_path / "imgs" / "notes.csv").write_text("my notes\n")
+    (tmp_path / "sub").mkdir()
+    for name in ("ck.png", "ck.csv"):
+        (tmp_path / name).write_bytes(checkpoint[0].read_bytes())
+    (tmp_path / "o.png").write_bytes(b"old figure")
+    (tmp_path / "t.csv").write_bytes(b"")
+    for link, target in (("link.png", "a.png"), ("same.csv", "o.png"), ("tt.png", "t.csv")):
+        os.symlink(tmp_path / target, tmp_path / link)
+    return tmp_path
+
+
+def _main(argv, capsys):
+    from srwidgets.__main__ import main
+
+    rc = main(argv)
+    return rc, capsys.readouterr().err
+
+
+LAM_ARGS = ["--window", "0,0,16", "--steps", "2"]
+OVERWRITES = [  # (argv, the file that must survive, the message)
+    (["sr", "a.png", *FAST, "--out", "a.png"], "a.png", "is the input image 'a.png'"),
+    (["sr", "a.png", *FAST, "--out", "./sub/../a.png"], "a.png", "is the input image"),
+    (["sr", "a.png", *FAST, "--out", "link.png"], "a.png", "is the input image"),
+    (["sr", "a.png", "--model", "ck.png", "--out", "./ck.png"], "ck.png", "is the --model checkpoint 'ck.png'"),
+    (["lam", "a.png", *FAST, *LAM_ARGS, "--out", "link.png"], "a.png", "is the input image"),
+    (["lam", "a.png", "--model", "ck.png", *LAM_ARGS, "--out", "ck.png"], "ck.png", "is the --model checkpoint"),
+    (["ddr", "--images", "a.png,b.png", *FAST, "--out", "a.png"], "a.png", "is the input image 'a.png'"),
+    (["ddr", "--images", "imgs", *FAST, "--out", "imgs/c.png"], "imgs/c.png", "is the input image"),
+    (["ddr", "--images", "imgs", *FAST, "--out", "x.png", "--csv", "imgs/notes.csv"], "imgs/notes.csv",
+     "--csv 'imgs/notes.csv' is the input image"),
+    (["ddr", "--images", "imgs", "--model", "ck.png", "--out", "./ck.png"], "ck.png", "is the --model checkpoint"),
+    (["ddr", "--images", "imgs", *FAST, "--out", "o.png", "--csv", "same.csv"], "o.png", "are the same file"),
+    (["faig", "--images", "imgs", "--steps", "2", "--out", "imgs/notes.csv"], "imgs/notes.csv", "is the input image"),
+    (["faig", "--images", "imgs", "--baseline", "ck.csv", "--out", "ck.csv"], "ck.csv", "is the --baseline checkpoint"),
+    (["faig", "--images", "imgs", "--target", "./ck.csv", "--out", "sub/../ck.csv"], "ck.csv",
+     "is the --target checkpoint"),
+    (["di-table", "--models", "x4-fsrcnn", "--images", "a.png,b.png", "--out", "r.csv", "--atlas", "a.png"], "a.png",
+     "--atlas 'a.png' is the input image"),
+    (["di-table", "--models", "x4-fsrcnn", "--images", "a.png", "--out", "r.csv", "--atlas", "link.png"], "a.png",
+     "is the input image"),
+    (["di-table", "--models", "x4-fsrcnn", "--images", "imgs", "--out", "imgs/notes.csv"], "imgs/notes.csv",
+     "is the input image"),
+    (["di-table", "--models", "ck.csv", "--images", "imgs", "--out", "./ck.csv"], "ck.csv", "is the --models checkpoint"),
+    (["di-table", "--models", "x4-fsrcnn", "--images", "imgs", "--out", "t.csv", "--atlas", "tt.png"], "t.csv",
+     "are the same file"),
+]
+
+
+@pytest.mark.parametrize("argv, victim, words", OVERWRITES, ids=[" ".join(c[0]) for c in OVERWRITES])
+def test_an_output_is_never_an_input_or_another_output(workdir, capsys, argv, victim, words):
+    before = (workdir / victim).read_bytes()
+    rc, err = _main(argv, capsys)
+    assert rc == 2 and words in err and "it would be overwritten" in err or "same file" in err, err
+    assert err.count("\n") == 1 and "Traceback" not in err  # one line
+    assert (workdir / victim).read_bytes() == before
+
+
+def test_an_output_never_overwrites_the_zoo():
+    # in-process: a regressed subprocess run would break the installation
+    from srwidgets.cli._common import check_output, model_files
+    from srwidgets.errors import InputError
+
+    weights, manifest = model_files("x4-fsrcnn")
+    assert os.path.isfile(weights) and os.path.basename(manifest) == "manifest.json"
+    with pytest.raises(InputError, match="is the --baseline checkpoint 'x4-fsrcnn'"):
+        check_output(manifest, (".json",), models=[("--baseline", "x4-fsrcnn")])
+    check_output(manifest, (".json",), models=[("--baseline", "./no-such.pth")])  # not read: fine
+
+
+# --- issue 17: flag values -------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("argv, words", [
+    (["lam", "a.png", *FAST, "--window", "0,0,16", "--steps", "1000000000"], "above the ceiling of 100,000 steps"),
+    (["lam", "a.png", *FAST, "--window", "0,0,16", "--steps", "0"], "--steps must be at least 1 (an integer >= 1"),
+    (["lam", "a.png", *FAST, "--window", "0,0,16", "--sigma", "nan"], "--sigma must be a finite number >= 0"),
+    (["lam", "a.png", *FAST, "--window", "0,0,16", "--kernel-size", "4"], "--kernel-size must be odd"),
+    (["lam", "a.png", *FAST, "--window", "0,0,0"], "the window's size must be at least 1"),
+    (["lam", "a.png", *FAST, "--window", "0,0,16", "--steps", "2", "--sigma", "0"], "with --sigma 0 and --kernel-size 9"),
+    (["ddr", "--images", "imgs", *FAST, "--perplexity", "0"], "--perplexity must be a finite number > 0"),
+    (["ddr", "--images", "imgs", *FAST, "--seed", "-1"], "--seed must be an integer >= 0"),
+    (["ddr", "--images", ",", *FAST], "--images ',' names no image"),
+    (["faig", "--images", "imgs", "--steps", "200000"], "above the ceiling"),
+    (["faig", "--images", "imgs", "--seed", str(2 ** 40)], "--seed must be at most"),
+    (["di-table", "--models", "x4-fsrcnn", "--images", "imgs", "--out", "r.csv", "--window-size", "0"],
+     "--window-size must be an integer >= 2"),
+    (["di-table", "--models", "x4-fsrcnn", "--images", "imgs", "--out", "r.csv", "--windows", "edges:0"],
+     "--windows 'edges:0'"),
+    (["di-table", "--models", ",", "--images", "imgs", "--out", "r.csv"], "--models ',' names no model"),
+    (["sr", "imgs", *FAST, "--out", "x.png"], "'imgs' is a folder, not an image file"),
+    (["sr", "imgs/notes.csv", *FAST, "--out", "x.png"], "could not read"),
+])
+def test_bad_flag_values_are_one_line_naming_the_flag(workdir, capsys, argv, words):
+    rc, err = _main(argv, capsys)
+    assert rc == 2 and err.startswith("error: ") and words in err, err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert not any(workdir.glob("x.png")) and not any(workdir.glob("r.csv"))
+
+
+@pytest.mark.parametrize("command", [["ddr", "--images", "GREY,a.png", *FAST],
+                                     ["di-table", "--models", "x4-fsrcnn", "--images", "GREY,a.png", "--out", "r.csv",
+                                      "--windows", "0,0,16", "--steps", "2"]])
+def test_grey_images_name_the_convert_flag_in_every_command(workdir, grey_png, capsys, command):
+    rc, err = _main([str(grey_png) if a == "GREY" else a.replace("GREY", str(grey_png)) for a in command], capsys)
+    assert rc == 2 and "grayscale" in err and "ass --convert" in err and "convert=True" not in err, err
+
+
+def test_cli_message_uses_the_commands_flags():
+    from srwidgets.__main__ import cli_message
+
+    words = {"csv": "--csv", "downsample": "--downsample", "on_error": "--on-error", "kernel_size": "--kernel-size",
+             "steps": "--steps", "device": "--device"}
+    assert cli_message("csv='x.csv' with downsample=True", words) == "--csv 'x.csv' with --downsample"
+    assert cli_message('use on_error="skip"', words) == "use --on-error skip"
+    assert cli_message("steps must be >= 1; kernel_size is even", words) == "--steps must be >= 1; --kernel-size is even"
+    assert cli_message("device='cuda' is not available", words) == "--device cuda is not available"
+    # not this command's flag, and a call's keyword: left alone
+    assert cli_message("stride=3; load_image(x, convert=True)", words) == "stride=3; load_image(x, convert=True)"
+
+
+def test_an_unexpected_error_is_one_line_exit_1(monkeypatch, capsys):
+    from srwidgets.cli import zoo as zoo_cli
+
+    monkeypatch.setattr(zoo_cli, "run", lambda args: {}["boom"])
+    rc, err = _main(["zoo"], capsys)
+    assert rc == 1 and err.startswith("error: unexpected KeyError") and err.count("\n") == 1, err
+    monkeypatch.setattr(zoo_cli, "run", lambda args: (_ for _ in ()).throw(MemoryError()))
+    rc, err = _main(["zoo"], capsys)
+    assert rc == 2 and "image too large" in err and "crop or downsample" in err, err
+
+
+# --- issue 17: images too large --------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def huge_png(tmp_path_factory):
+    """A 9500x9500 palette PNG: 90 million pixels, a few kB on disk."""
+    p = tmp_path_factory.mktemp("huge") / "huge.png"
+    Image.new("P", (9500, 9500)).save(p)
+    return p
+
+
+@pytest.mark.parametrize("command", [
+    ["sr", "HUGE", *FAST, "--out", "x.png"], ["lam", "HUGE", *FAST, "--window", "0,0,16", "--out", "x.png"],
+    ["ddr", "--images", "HUGE,a.png", *FAST, "--out", "x.png"], ["faig", "--images", "HUGE,a.png", "--out", "x.json"],
+    ["di-table", "--models", "x4-fsrcnn", "--images", "HUGE", "--out", "r.csv"]])
+def test_a_decompression_bomb_is_refused_by_every_command(workdir, huge_png, capsys, command):
+    rc, err = _main([a.replace("HUGE", str(huge_png)) for a in command], capsys)
+    assert rc == 2 and "image too large (9500×9500, needs ~" in err and "crop or downsample" in err, err
+    assert "Traceback" not in err and not (workdir / "x.png").exists()
+
+
+def test_sr_refuses_an_image_too_large_for_the_model_before_running_it(workdir, capsys, monkeypatch):
+    import srwidgets.engine.memory as memory
+
+    from srwidgets.cli import _common
+
+    need = memory.inference_bytes(zoo.load("x4-fsrcnn"), 10, 13)
+    assert 16 * 130 < need  # what loading the 13x10 image needs is far less than the model's forward pass
+    monkeypatch.setattr(memory, "available_bytes", lambda device=None: need // 2)
+    monkeypatch.setattr(_common, "save_image", lambda *a: pytest.fail("the image was super-resolved"))
+    rc, err = _main(["sr", "a.png", *FAST, "--out", "x.png"], capsys)
+    assert rc == 2 and "image too large (13×10, needs ~" in err and "crop or downsample" in err, err
+    assert not (workdir / "x.png").exists()

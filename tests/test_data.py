@@ -319,3 +319,30 @@ def test_value_tolerance_is_the_engines():
     x[0, 0, 0] = -1.1 * VALUE_TOLERANCE
     with pytest.raises(InputError, match=r"expected \[0, 1\]"):
         data.load_image(x)
+
+
+def test_image_just_over_pillows_warning_threshold_is_refused(tmp_path):
+    # 9500x9500 = 90.25 M pixels: over MAX_IMAGE_PIXELS (89.5 M), where Pillow itself only warns
+    p = _png_header(tmp_path / "big.png", 9500, 9500)
+    assert 9500 * 9500 > Image.MAX_IMAGE_PIXELS
+    with pytest.raises(InputError, match=r"image too large \(9500×9500, needs ~\d+\.\d GB.*crop or downsample"):
+        data.load_image(p)
+    small = _png_header(tmp_path / "ok.png", 9000, 9000)  # under the threshold: decoding is tried (and fails here)
+    with pytest.raises(InputError, match="could not read"):
+        data.load_image(small)
+
+
+def test_a_folder_is_not_an_image(tmp_path):
+    with pytest.raises(InputError, match="is a folder, not an image file"):
+        data.load_image(tmp_path)
+
+
+def test_load_images_keeps_needs_convert_for_front_ends(tmp_path):
+    p = tmp_path / "grey.png"
+    Image.fromarray(np.zeros((8, 8), np.uint8)).save(p)
+    with pytest.raises(data.NeedsConvert) as e:
+        data.load_images([p])
+    assert e.value.advice("--convert").startswith("image 'grey': the image is grayscale")
+    assert data.load_images([p], convert=True)[0][0].shape == (3, 8, 8)
+    assert data.NeedsConvert.reword(f"image 0: {e.value}", "--convert").endswith(
+        "SR models here take RGB. Pass --convert, which repeats the grey channel into R, G and B.")

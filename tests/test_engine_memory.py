@@ -29,3 +29,33 @@ def test_frozen_restores_flags_and_saved_bytes_counts():
             m(x).relu().sum()
     assert m.weight.requires_grad and not m.bias.requires_grad
     assert meter.bytes >= x.numel() * 4
+
+
+def test_inference_bytes_is_measured_linear_and_leaves_the_model_alone():
+    from srwidgets.engine.memory import inference_bytes
+
+    net = nn.Sequential(nn.Conv2d(3, 32, 3, padding=1), nn.BatchNorm2d(32), nn.Conv2d(32, 3, 3, padding=1)).train()
+    stats = net[1].running_mean.clone()
+    small, large = inference_bytes(net, 50, 50, scale=1), inference_bytes(net, 100, 100, scale=1)
+    assert large == pytest.approx(4 * small, rel=1e-6)  # activations grow with the pixels
+    assert small >= 32 * 4 * 50 * 50  # at least the widest feature map (32 float32 channels)
+    assert net.training and torch.equal(net[1].running_mean, stats)  # mode and buffers as they were
+    assert not any(m._forward_hooks for m in net.modules())
+
+
+def test_inference_bytes_falls_back_to_a_floor_when_the_probe_fails():
+    from srwidgets.engine.memory import inference_bytes
+
+    class Picky(nn.Module):
+        def forward(self, x):
+            raise RuntimeError("needs 48x48")
+
+    assert inference_bytes(Picky(), 10, 10, scale=2) == 8 * 3 * 4 * 4 * 100 + 3 * 4 * 4 * 100
+
+
+def test_ensure_fits_refuses_nan_estimates():
+    from srwidgets.engine.memory import ensure_fits
+    from srwidgets.errors import InputError
+
+    with pytest.raises(InputError, match=r"image too large \(5×4"):
+        ensure_fits(float("nan"), 5, 4)
