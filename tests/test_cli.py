@@ -425,3 +425,22 @@ def test_sr_refuses_an_image_too_large_for_the_model_before_running_it(workdir, 
     rc, err = _main(["sr", "a.png", *FAST, "--out", "x.png"], capsys)
     assert rc == 2 and "image too large (13×10, needs ~" in err and "crop or downsample" in err, err
     assert not (workdir / "x.png").exists()
+
+
+def test_lam_method_runs_any_member_of_the_family(tmp_path):
+    from srwidgets.__main__ import main
+
+    out = tmp_path / "ig.png"
+    assert main(["lam", "astronaut", "--downsample", "--model", "x4-fsrcnn", "--window", "96,80,16", "--method", "ig",
+                 "--baseline", "blurred", "--steps", "4", "--out", str(out), "--no-progress"]) == 0
+    assert out.stat().st_size > 0
+
+
+def test_lam_method_unknown_and_cem_without_hr_are_clear(tmp_path, capsys):
+    from srwidgets.__main__ import main
+
+    args = ["lam", "astronaut", "--model", "x4-fsrcnn", "--window", "96,80,16", "--out", str(tmp_path / "m.png")]
+    assert main(args + ["--method", "nope"]) == 2
+    assert "choose one of: lam, ig, gradient" in capsys.readouterr().err
+    assert main(args + ["--method", "cem"]) == 2
+    assert "pass --hr" in capsys.readouterr().err

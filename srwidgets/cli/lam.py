@@ -1,7 +1,9 @@
-"""``python -m srwidgets lam IMAGE --model NAME --window T,L,S --out lam.png``: a Local Attribution Map.
+"""``python -m srwidgets lam IMAGE --model NAME --window T,L,S --out lam.png``: a Local Attribution Map, or the
+map of any other member of the window-attribution family with ``--method`` (``ig --baseline blurred``,
+``gradient``, ``erf``, ``smoothgrad --inner gradient --samples 16``, ``cem --hr HR``).
 
-Writes the LAM figure (SR image with the window, map over the image, Gini/DI) and prints Gini and DI; a progress
-bar (path evaluations) goes to stderr unless ``--no-progress``.
+Writes the figure (SR image with the window, map over the image, Gini/DI) and prints Gini and DI; a progress
+bar goes to stderr unless ``--no-progress``.
 ``--window`` is in SR pixels: ``top,left,size`` or ``top,left,height,width``.
 """
 from __future__ import annotations
@@ -28,7 +30,18 @@ def add_parser(sub):
     p.add_argument("--steps", type=int, default=50, help="path steps n (default: 50)")
     p.add_argument("--sigma", type=float, default=1.2, help="blur sigma_max (default: 1.2)")
     p.add_argument("--kernel-size", type=int, default=9, help="odd blur kernel size (default: 9)")
-    p.add_argument("--path", default="blur", choices=list(PATHS), help="path / baseline (default: blur)")
+    p.add_argument("--path", default="blur", choices=list(PATHS), help="LAM's path / baseline (default: blur)")
+    p.add_argument("--method", default="lam",
+                   help="window-attribution method: lam (default), ig, gradient, erf, smoothgrad, cem, or one you "
+                        "registered (srwidgets.attribution.methods())")
+    p.add_argument("--baseline", default="black",
+                   help="ig's baseline: black (default), uniform, gaussian, blurred, max_distance, expected")
+    p.add_argument("--inner", default="gradient", help="smoothgrad's inner method (default: gradient)")
+    p.add_argument("--samples", type=int, default=16, help="smoothgrad's noisy samples (default: 16)")
+    p.add_argument("--noise", type=float, default=0.1, help="smoothgrad's noise std on the [0, 1] scale (default 0.1)")
+    p.add_argument("--seed", type=int, default=0, help="seed of random baselines, noise and CEM patches (default: 0)")
+    p.add_argument("--hr", default=None, help="cem: the HR image (file or bundled name); with --downsample, IMAGE "
+                                              "itself is the HR image")
     p.add_argument("--device", default=None, help="cpu or cuda (default: where the model is, cpu)")
     p.add_argument("--downsample", action="store_true",
                    help="IMAGE is a high-resolution picture: bicubic-down-sample it by the model's scale first "
@@ -76,6 +89,31 @@ def check_flags(args) -> None:
         from ..engine.devices import parse_device
 
         parse_device(args.device)
+    from ..attribution import methods
+
+    if args.method not in methods():
+        raise InputError(f"--method {args.method!r} is not a window-attribution method; choose one of: "
+                         f"{', '.join(methods())}")
+    flag_int("--samples", args.samples, 1, hint=" (SmoothGrad typically uses 10-50)")
+    flag_number("--noise", args.noise, 0.0, " (standard deviation on the [0, 1] scale, e.g. 0.1)")
+
+
+def method_knobs(args, image, hr) -> dict:
+    """The member's knobs from the flags that apply to it (the others are ignored, as their help says)."""
+    if args.method == "lam":
+        return dict(steps=args.steps, sigma=args.sigma, kernel_size=args.kernel_size, path=args.path)
+    if args.method == "ig":
+        return dict(steps=args.steps, sigma=args.sigma, kernel_size=args.kernel_size, baseline=args.baseline,
+                    seed=args.seed)
+    if args.method == "smoothgrad":
+        inner = dict(steps=args.steps) if args.inner in ("lam", "ig") else {}
+        return dict(inner=args.inner, samples=args.samples, noise=args.noise, seed=args.seed, **inner)
+    if args.method == "cem":
+        if hr is None:
+            raise InputError("--method cem measures the window's PSNR against the HR image: pass --hr HR.png, or "
+                             "give the HR image as IMAGE with --downsample")
+        return dict(hr=hr, seed=args.seed)
+    return {}
 
 
 def load_model(spec: str, device):
@@ -95,15 +133,29 @@ def run(args) -> int:
     window = parse_window(args.window)
     model = load_model(args.model, args.device)
     image = load_input(args.image, convert=args.convert)
+    hr = load_input(args.hr, convert=args.convert) if args.hr else None
     if args.downsample:
         from ..degrade import bicubic_down
         from ..models import infer_scale
 
-        image = bicubic_down(image, infer_scale(model)).clamp(0, 1)
-    with progress_bar("LAM", "eval", disable=args.no_progress) as bar:
-        result = LAM(model, device=args.device).attribute(image, window, steps=args.steps, sigma=args.sigma,
-                                                          kernel_size=args.kernel_size, path=args.path, callback=bar)
-    fig = viz.lam_figure(result, titles=[os.path.basename(args.model)])
+        s = infer_scale(model)
+        if hr is None:  # IMAGE is the HR image: cropped to multiples of the scale, it is CEM's reference
+            image = image[:, :image.shape[1] // s * s, :image.shape[2] // s * s]
+            hr = image
+        image = bicubic_down(image, s).clamp(0, 1)
+    if args.method == "lam":
+        with progress_bar("LAM", "eval", disable=args.no_progress) as bar:
+            result = LAM(model, device=args.device).attribute(image, window, steps=args.steps, sigma=args.sigma,
+                                                              kernel_size=args.kernel_size, path=args.path,
+                                                              callback=bar)
+        fig = viz.lam_figure(result, titles=[os.path.basename(args.model)])
+    else:
+        from ..attribution import attribute
+
+        knobs = method_knobs(args, image, hr)
+        with progress_bar(args.method, disable=args.no_progress) as bar:
+            result = attribute(model, image, window, args.method, device=args.device, callback=bar, **knobs)
+        fig = viz.methods_figure([result], titles=[f"{os.path.basename(args.model)}: {args.method}"])
     # saved here, not by lam_figure(path=...), which always writes PNG: the format follows --out's extension
     fig.savefig(args.out, dpi=100)
     crop = f", network on LR crop {result.crop}" if result.crop else ""
