@@ -23,7 +23,7 @@ import torch
 from ..errors import InputError
 
 __all__ = ["VALUE_TOLERANCE", "MAX_STEPS", "image_tensor", "check_int", "check_number", "check_choice", "check_seed",
-           "check_steps", "check_memory_budget", "check_value_range"]
+           "check_steps", "check_memory_budget", "check_flag", "check_value_range"]
 
 VALUE_TOLERANCE = 1e-3
 """How far pixel values may leave [0, 1] (rounding after resampling) before an image is refused."""
@@ -133,6 +133,14 @@ def check_number(name: str, value, minimum: Optional[float] = None, hint: str = 
         at_least = f" >= {minimum:g}" if minimum is not None else ""
         raise InputError(f"{name} must be a finite number{at_least}{hint}, got {value!r}")
     return float(value)
+
+
+def check_flag(name: str, value) -> bool:
+    """A yes/no argument: ``True``/``False`` (numpy bools and 0/1 accepted); a string such as ``"no"`` would be
+    truthy, so anything else is refused instead of silently meaning yes."""
+    if isinstance(value, (bool, np.bool_)) or (isinstance(value, (int, np.integer)) and value in (0, 1)):
+        return bool(value)
+    raise InputError(f"{name} must be True or False, got {value!r}")
 
 
 def check_choice(name: str, value, choices: Iterable[str]) -> str:

@@ -25,7 +25,7 @@ from .inputs import check_int
 from ..errors import InputError
 
 __all__ = ["Window", "Box", "Region", "validate_window", "clip_window", "measure_receptive_field", "crop_box",
-           "group_windows", "tail_region", "paste"]
+           "group_windows", "tail_region", "paste", "window_list"]
 
 Window = Tuple[int, int, int, int]  # (top, left, height, width), SR pixels
 Box = Tuple[int, int, int, int]  # (top, left, height, width), LR pixels
@@ -53,6 +53,22 @@ def validate_window(window, sr_height: int, sr_width: int) -> Window:
                          f"({sr_height}x{sr_width} SR pixels): use 0 <= top <= {sr_height - height} and "
                          f"0 <= left <= {sr_width - width} (window coordinates are in SR, not LR, pixels)")
     return top, left, height, width
+
+
+def window_list(windows) -> list:
+    """Several windows as a list (each checked later by :func:`validate_window`): a list / tuple of windows; a
+    string, a single window or another type is refused with the form expected."""
+    import numpy as np
+
+    if isinstance(windows, (str, bytes)) or not isinstance(windows, (list, tuple)):
+        raise InputError(f"windows must be a list of (top, left, size) or (top, left, height, width) windows in SR "
+                         f"pixels, got {windows!r}" if isinstance(windows, (str, bytes)) else
+                         f"windows must be a list of (top, left, size) or (top, left, height, width) windows in SR "
+                         f"pixels, got {type(windows).__name__}")
+    if windows and all(isinstance(v, (int, np.integer)) for v in windows):
+        raise InputError(f"windows={tuple(windows)!r} is one window; a list of them is expected, e.g. "
+                         f"[{tuple(int(v) for v in windows)!r}] (or call attribute)")
+    return list(windows)
 
 
 def clip_window(window: Window, scale: int, sr_height: int, sr_width: int, box: Optional[Box] = None) -> Window:

@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..engine.inputs import check_flag
 from ..degrade import faig_degradation
 from ..engine import (LRUCache, check_choice, check_int, check_number, check_seed, check_steps, ensure_fits, guarded,
                       image_tensor, model_key)
@@ -90,12 +91,6 @@ def check_names(name: str, values, choices, singular: str, aliases: Optional[Dic
     return list(dict.fromkeys(out))
 
 
-def _check_flag(name: str, value) -> bool:
-    if not isinstance(value, (bool, np.bool_)):
-        raise InputError(f"{name} must be True or False, got {value!r}")
-    return bool(value)
-
-
 # -- 6. masking ------------------------------------------------------------------------------------------------------
 def _selection(model: nn.Module, filters) -> Dict[str, Tuple[torch.Tensor, torch.Tensor]]:
     """``{layer: (outs, ins)}`` of ``filters``: ``(layer, out, in)`` tuples or indices into :func:`conv_filters`."""
@@ -152,7 +147,7 @@ def modulate(target, baseline, filters, lam: float, biases: bool = False) -> nn.
     lam = check_number("lam", lam, 0.0, " and <= 1.5 (0: baseline values, 1: target values)")
     if lam > 1.5:
         raise InputError(f"lam must be in [0, 1.5] (0: baseline values, 1: target values), got {lam:g}")
-    biases = _check_flag("biases", biases)
+    biases = check_flag("biases", biases)
     base, targ = model_pair(baseline, target)
     check_same_kind(base, targ, measure=False)
     out = copy.deepcopy(targ)

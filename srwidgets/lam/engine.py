@@ -28,60 +28,23 @@ import torch
 from torch import nn
 
 from ..engine import (MAX_STEPS, LRUCache, cache_key, check_choice, check_int, check_memory_budget, check_number,
-                      check_seed, check_steps, ensure_fits, estimate_chunk, explain_model_error, guarded, image_tensor,
-                      resolve_device, run_chunks, saved_bytes)
+                      check_seed, check_steps, ensure_fits, estimate_chunk, guarded, image_tensor, run_chunks,
+                      saved_bytes)
+from ..engine.forward import splits_tail, window_forward
+from ..engine.objectives import gradient_detector, gradient_magnitude  # LAM's objective, in the runtime
+from ..engine.prepare import model_errors, prepare_model
 from ..errors import InputError
 from ..filters import check_kernel
 from ..engine.results import WindowAttribution
 from ..metrics import diffusion_index, gini
-from ..models.protocol import RegionFeatures, SplitTail
 from ..progress import CancelLike, Progress, ProgressCallback
 from . import paths
-from .geometry import (Window, clip_window, crop_box, embed, group_windows, measure_receptive_field, tail_region,
-                       validate_window)
+from ..engine.inputs import check_flag
+from ..engine.windows import (Window, clip_window, crop_box, group_windows, measure_receptive_field, paste,
+                              validate_window, window_list)
 
 PATHS = paths.PATHS
 """Path names -> one-line descriptions (``"blur"`` is the paper's and the default)."""
-
-
-def gradient_detector(sr: torch.Tensor, window: Window) -> torch.Tensor:
-    """LAM's objective ``D``: local-gradient magnitude summed over channels and the window, one value per image.
-
-    ``dv = (Y[i] − Y[i+1])²`` (rows), ``dh = (Y[j] − Y[j+1])²`` (columns), ``G = sqrt(dv + dh)`` of shape
-    ``(sH − 1) × (sW − 1)``, ``D = Σ G[:, :, top:top+height, left:left+width]``. ``sr``: ``[N, 3, sH, sW]``;
-    ``window`` in SR pixels of ``sr``. Returns ``[N]``.
-    """
-    top, left, height, width = window
-    return gradient_magnitude(sr)[:, :, top:top + height, left:left + width].sum(dim=(1, 2, 3))
-
-
-def gradient_magnitude(sr: torch.Tensor) -> torch.Tensor:
-    """The map ``G = sqrt(dv + dh)`` that :func:`gradient_detector` sums: ``[N, 3, sH, sW] -> [N, 3, sH − 1,
-    sW − 1]`` (also what :mod:`srwidgets.batch` ranks windows by for ``"edges:N"``)."""
-    dv = (sr[:, :, :-1, :] - sr[:, :, 1:, :]) ** 2
-    dh = (sr[:, :, :, :-1] - sr[:, :, :, 1:]) ** 2
-    return torch.sqrt(dv[:, :, :, :-1] + dh[:, :, :-1, :])
-
-
-def _check_flag(name: str, value) -> bool:
-    """A yes/no argument: ``True``/``False`` (numpy bools and 0/1 accepted); a string such as ``"no"`` would be
-    truthy, so anything else is refused instead of silently meaning yes."""
-    if isinstance(value, (bool, np.bool_)) or (isinstance(value, (int, np.integer)) and value in (0, 1)):
-        return bool(value)
-    raise InputError(f"{name} must be True or False, got {value!r}")
-
-
-def _window_list(windows) -> list:
-    """The ``windows`` of :meth:`LAM.attribute_many` as a list (each checked later): a list / tuple of windows."""
-    if isinstance(windows, (str, bytes)) or not isinstance(windows, (list, tuple)):
-        raise InputError(f"windows must be a list of (top, left, size) or (top, left, height, width) windows in SR "
-                         f"pixels, got {windows!r}" if isinstance(windows, (str, bytes)) else
-                         f"windows must be a list of (top, left, size) or (top, left, height, width) windows in SR "
-                         f"pixels, got {type(windows).__name__}")
-    if windows and all(isinstance(v, (int, np.integer)) for v in windows):
-        raise InputError(f"windows={tuple(windows)!r} is one window; attribute_many takes a list of them, e.g. "
-                         f"[{tuple(int(v) for v in windows)!r}] (or call attribute)")
-    return list(windows)
 
 
 def attribution_map(attribution: torch.Tensor) -> torch.Tensor:
@@ -136,27 +99,20 @@ class LAM:
     def __init__(self, model: nn.Module, scale: Optional[int] = None, device=None, chunk_size: Optional[int] = None,
                  memory_budget: Optional[int] = None, crop: bool = True, autocast=False, channels_last: bool = False,
                  split_tail: bool = True):
-        from ..models import check, infer_scale
-
-        if not isinstance(model, nn.Module):
-            check(model, 1)  # raises the shared "expected a torch.nn.Module" InputError
-        self.device, self.model = resolve_device(model, device)
-        with guarded(self.model):
-            self.scale = check_int("scale", scale, 1) if scale is not None else infer_scale(self.model)
-            check(self.model, self.scale, device=self.device)
+        self.prepared = prepare_model(model, scale, device)  # device, scale (given or measured), dtype, the probe
+        self.device, self.model, self.scale = self.prepared.device, self.prepared.model, self.prepared.scale
         if chunk_size is not None:
             chunk_size = check_int("chunk_size", chunk_size, 1, " or None")
         memory_budget = check_memory_budget(memory_budget)
-        crop, channels_last, split_tail = (_check_flag(n, v) for n, v in (("crop", crop), ("channels_last", channels_last),
+        crop, channels_last, split_tail = (check_flag(n, v) for n, v in (("crop", crop), ("channels_last", channels_last),
                                                                           ("split_tail", split_tail)))
         if autocast and self.device.type != "cuda":
             raise InputError("autocast is only supported on CUDA; drop autocast= or pass device='cuda'")
         self.autocast = (torch.float16 if autocast is True else autocast) or None
         self.channels_last = bool(channels_last)
-        self.split_tail = bool(split_tail) and isinstance(self.model, SplitTail)
+        self.split_tail = bool(split_tail) and splits_tail(self.model)
         self.chunk_size, self.memory_budget, self.crop = chunk_size, memory_budget, crop
-        p = next(iter(self.model.parameters()), None)
-        self.dtype = p.dtype if p is not None and p.is_floating_point() else torch.float32
+        self.dtype = self.prepared.dtype
         self._bytes_per_pixel: Optional[float] = None  # activation memory per LR pixel and evaluation
         self._cache = LRUCache(64)  # SR images, paths and results
 
@@ -213,7 +169,7 @@ class LAM:
                 raise InputError(f"with sigma={sigma:g} and kernel_size={kernel_size} the blurred baseline equals the "
                                  f"image, so the {path!r} path is constant and there is nothing to attribute; use "
                                  "sigma > 0 and kernel_size > 1 (the paper: 1.2 and 9)")
-        windows = [validate_window(win, sh, sw) for win in _window_list(windows)]
+        windows = [validate_window(win, sh, sw) for win in window_list(windows)]
         settings = dict(steps=steps, sigma=sigma, kernel_size=int(kernel_size), path=path, seed=seed,
                         noise_std=noise_std, num_baselines=num_baselines)
         lam_path = paths.make_path(path, x, **{k: v for k, v in settings.items() if k != "path"})  # checks the rest
@@ -233,7 +189,7 @@ class LAM:
                 for g, (group, box) in enumerate(groups):
                     def report(done, accs, _group=group, _box=box, _g=g):
                         if callback is not None:
-                            parts = [embed(a / lam_path.total, _box, h, w) for a in accs]
+                            parts = [paste(a / lam_path.total, _box, h, w) for a in accs]
                             callback(Progress(_g * lam_path.total + done, lam_path.total * len(groups), "attribution",
                                               partial=parts[0] if _single else parts,
                                               info={"windows": list(_group), "crop": _box}))
@@ -242,7 +198,7 @@ class LAM:
                     base = self._forward(lam_path.baselines(box))
                     t1 = time.perf_counter()
                     for win, acc in zip(group, accs):
-                        attribution = embed(acc / lam_path.total, box, h, w)
+                        attribution = paste(acc / lam_path.total, box, h, w)
                         amap = attribution_map(attribution)
                         found[win] = LAMResult(
                             attribution=attribution, map=amap, gini=gini(amap), diffusion_index=diffusion_index(amap),
@@ -294,37 +250,19 @@ class LAM:
             x = x.contiguous(memory_format=torch.channels_last)
         x.requires_grad_(True)
         measuring = self._bytes_per_pixel is None
-        try:
+        with model_errors():
             with torch.enable_grad(), saved_bytes() if measuring else nullcontext() as meter:
                 with torch.autocast("cuda", self.autocast) if self.autocast else nullcontext():
-                    y, windows = self._network(x, windows)
+                    y, windows = window_forward(self.model, x, windows, self.scale, self.split_tail)
                 self._check_finite(y, *where)
                 objectives = [gradient_detector(y.float(), win).sum() for win in windows]
             if measuring:
                 self._bytes_per_pixel = meter.bytes / x[0, 0].numel() / x.shape[0]
             grads = [torch.autograd.grad(obj, x, retain_graph=i + 1 < len(objectives))[0]
                      for i, obj in enumerate(objectives)]
-        except RuntimeError as exc:
-            reason = explain_model_error(exc)
-            if reason is None:
-                raise
-            raise InputError(reason) from None
         for acc, g in zip(accs, grads):
             # sqrt has an infinite derivative at 0: zero the NaN gradients, as the authors do.
             acc += (torch.nan_to_num(g.double(), nan=0.0, posinf=np.inf, neginf=-np.inf) * derivatives).sum(0)
-
-    def _network(self, x: torch.Tensor, windows):
-        """``F(x)``, or with ``split_tail`` only the SR patch the windows read: ``(y, windows in y's coordinates)``."""
-        if not self.split_tail:
-            return self.model(x), windows
-        s = self.scale
-        r0, r1, c0, c1 = tail_region(windows, s, int(self.model.tail_margin), *x.shape[-2:])
-        if isinstance(self.model, RegionFeatures):  # the body, too, only where the region depends on it
-            features = self.model.features_region(x, (r0, r1, c0, c1))
-        else:
-            features = self.model.features(x)[..., r0:r1, c0:c1]
-        y = self.model.tail(features, x[..., r0:r1, c0:c1])
-        return y, [(t - s * r0, l - s * c0, h, w) for t, l, h, w in windows]
 
     # -- helpers ------------------------------------------------------------------------------------------------
     def _super_resolve(self, x: torch.Tensor, key) -> torch.Tensor:
@@ -335,24 +273,12 @@ class LAM:
 
         def make():
             sr = self._forward(x[None])[0]
-            if tuple(sr.shape) != (3, self.scale * h, self.scale * w):
-                raise InputError(f"the model maps a {h}x{w} image to {tuple(sr.shape)}, expected "
-                                 f"(3, {self.scale * h}, {self.scale * w}); does it need sizes that are a multiple of "
-                                 "something (a window size, a down-sampling factor)? Wrap it: "
-                                 "srwidgets.models.PadToMultiple(model, n) pads to a multiple of n and crops back "
-                                 "(srwidgets.models.check(model, scale) finds n), or pad or crop the image.")
+            self.prepared.check_output_shape(sr, x)
             return sr
         return self._cache.get_or_make((key, "sr"), make)
 
     def _forward(self, x: torch.Tensor) -> torch.Tensor:
-        try:
-            with torch.inference_mode():
-                return self.model(x.to(self.dtype)).double()
-        except RuntimeError as exc:
-            reason = explain_model_error(exc)
-            if reason is None:
-                raise
-            raise InputError(reason) from None
+        return self.prepared.forward(x)
 
     def _check_finite(self, y, lam_path, steps):
         bad = ~torch.isfinite(y.detach()).flatten(1).all(1)
