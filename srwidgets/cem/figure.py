@@ -42,12 +42,13 @@ def cem_figure(result, lr=None, sr=None, lam=None, bound: Optional[float] = None
         title: a prefix for the CEM panel's title (e.g. the model's name).
         zoom: show the maps only around the window, ``zoom`` LR pixels on each side (default: the whole image).
     """
-    import matplotlib.pyplot as plt
+    from ..viz.figures import new_figure
     from matplotlib.colors import TwoSlopeNorm
 
     bound = bound or (BOUNDS["sr"] if result.scale > 1 else BOUNDS["denoise"])
     panels = 1 + (sr is not None) + (lam is not None)
-    fig, axes = plt.subplots(1, panels, figsize=(3.4 * panels, 3.6), squeeze=False)
+    fig = new_figure(figsize=(3.4 * panels, 3.6))  # no pyplot: safe on a widget's worker thread
+    axes = fig.subplots(1, panels, squeeze=False)
     axes = list(axes[0])
     b = result.lr_block
     rows, cols = result.map.shape

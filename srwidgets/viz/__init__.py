@@ -115,7 +115,9 @@ from .ddr import ddr_figure  # noqa: E402  (the DDR figures, in their own module
 from .faig import faig_figure  # noqa: E402  (the FAIG figure, in its own module)
 from .di import atlas_figure, di_distribution_figure, di_vs_psnr_figure  # noqa: E402  (DI tables and atlases)
 from .methods import methods_figure  # noqa: E402  (window-attribution methods side by side)
+from .trust import auc_figure, curves_figure, randomisation_figure  # noqa: E402  (which map to trust)
+from .figures import figure_class, new_figure  # noqa: E402  (the Figure class notebooks show as PNG)
 
-__all__ = ["methods_figure", "PALETTE", "label_colors", "heatmap_rgba", "blend", "lam_figure", "kde_map", "difference_figure", "erf_figure", "completeness",
+__all__ = ["methods_figure", "curves_figure", "auc_figure", "randomisation_figure", "new_figure", "figure_class", "PALETTE", "label_colors", "heatmap_rgba", "blend", "lam_figure", "kde_map", "difference_figure", "erf_figure", "completeness",
            "upsample", "to_hwc", "ddr_figure", "faig_figure", "atlas_figure",
            "di_distribution_figure", "di_vs_psnr_figure"]

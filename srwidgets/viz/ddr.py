@@ -97,7 +97,7 @@ def ddr_figure(result, layer: Optional[str] = None, method: str = "pca", perplex
     Returns:
         ``matplotlib.figure.Figure``.
     """
-    from matplotlib.figure import Figure
+    from .figures import new_figure as Figure
 
     results = list(result) if isinstance(result, (list, tuple)) else [result]
     titles = list(titles) if titles is not None else [None] * len(results)

@@ -36,7 +36,7 @@ def atlas_figure(atlas, cmap: str = "magma", alpha: float = 0.65, title: Optiona
     Returns:
         ``matplotlib.figure.Figure`` (one image axes and a colour bar).
     """
-    from .lam import figure_class
+    from .figures import figure_class
 
     Figure = figure_class()
 
@@ -104,7 +104,7 @@ def di_distribution_figure(table, kind: str = "box"):
     Returns:
         ``matplotlib.figure.Figure``.
     """
-    from .lam import figure_class
+    from .figures import figure_class
 
     Figure = figure_class()
 
@@ -136,7 +136,7 @@ def di_vs_psnr_figure(table):
     Returns:
         ``matplotlib.figure.Figure``.
     """
-    from .lam import figure_class
+    from .figures import figure_class
 
     Figure = figure_class()
 

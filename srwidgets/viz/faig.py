@@ -66,7 +66,7 @@ def faig_figure(images: Mapping[str, object], layer_counts, psnrs: Optional[Mapp
     Returns:
         ``matplotlib.figure.Figure`` (``len(images)`` image axes, then the bar chart).
     """
-    from matplotlib.figure import Figure
+    from .figures import new_figure as Figure
 
     from . import _hwc01
 

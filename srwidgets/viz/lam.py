@@ -37,45 +37,7 @@ VIEWS = {"kde": "kernel-density estimate of the map (the LAM paper's and demo's 
 
 
 # ------------------------------------------------------------------------------------------------ notebook figures
-def _png(fig) -> bytes:
-    import io
-
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=100)
-    return buffer.getvalue()
-
-
-_FIGURE_CLASS = None
-
-
-def figure_class():
-    """``matplotlib.figure.Figure`` that a notebook shows as a PNG (``_repr_png_``).
-
-    Figures here are built without pyplot (safe on worker threads), and Jupyter only registers its matplotlib
-    formatter once pyplot is imported: a plain ``Figure`` at the end of a cell then shows as the text
-    ``<Figure size ... with N Axes>``. Built on first use, so importing :mod:`srwidgets.viz` does not import
-    matplotlib."""
-    global _FIGURE_CLASS
-    if _FIGURE_CLASS is None:
-        from matplotlib.figure import Figure
-
-        class NotebookFigure(Figure):
-            def _repr_png_(self) -> bytes:
-                return _png(self)
-
-            def __repr__(self) -> str:  # matplotlib's own text (notebooks/sanitize.cfg matches "<Figure size")
-                width, height = self.bbox.size
-                return f"<Figure size {width:g}x{height:g} with {len(self.axes)} Axes>"
-
-        NotebookFigure.__module__, NotebookFigure.__qualname__ = __name__, "NotebookFigure"  # picklable
-        _FIGURE_CLASS = NotebookFigure
-    return _FIGURE_CLASS
-
-
-def __getattr__(name):  # ``srwidgets.viz.lam.NotebookFigure`` (pickle finds the class here)
-    if name == "NotebookFigure":
-        return figure_class()
-    raise AttributeError(name)
+from .figures import figure_class  # noqa: E402  (kept importable from here)
 
 
 # ------------------------------------------------------------------------------------------------ the KDE view

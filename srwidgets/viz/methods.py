@@ -23,7 +23,7 @@ def methods_figure(results: Sequence, titles: Optional[Sequence[str]] = None, pa
     Returns:
         ``matplotlib.figure.Figure`` with ``1 + len(results)`` axes.
     """
-    from matplotlib.figure import Figure
+    from .figures import new_figure as Figure
 
     results = list(results)
     if not results:

@@ -22,7 +22,7 @@ __all__ = ["curves_figure", "auc_figure", "randomisation_figure"]
 
 
 def _figure(width, height):
-    from matplotlib.figure import Figure
+    from .figures import new_figure as Figure
 
     return Figure(figsize=(width, height), layout="constrained")
 
