@@ -288,17 +288,11 @@ class CEM:
         """Interventions per forward pass. CUDA: :func:`srwidgets.engine.estimate_chunk` (the budget, 60 % of
         free memory by default). CPU: as many as the budget allows (1 GiB by default), at most 64 and about
         16k LR pixels per pass — inference has no backward, so batching pays further than LAM's 6000 pixels."""
-        if self.chunk_size:
-            return self.chunk_size
-        if not self._bytes_per_pixel:
-            return 1
-        if self.device.type == "cuda":
-            from ..engine import estimate_chunk
+        from ..engine import estimate_chunk
 
-            return estimate_chunk(self._bytes_per_pixel, pixels, self.device, None, self.memory_budget)
-        per = 1.5 * self._bytes_per_pixel * pixels
-        budget = self.memory_budget or (1 << 30)
-        return int(max(1, min(64, 16384 // max(pixels, 1), budget // max(per, 1))))
+        cap = None if self.device.type == "cuda" else max(1, min(64, 16384 // max(pixels, 1)))
+        return estimate_chunk(self._bytes_per_pixel, pixels, self.device, self.chunk_size, self.memory_budget,
+                              cap=cap)
 
     # -- geometry -----------------------------------------------------------------------------------------------
     def _window(self, window, block, sh, sw):
