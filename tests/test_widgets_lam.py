@@ -247,17 +247,27 @@ def test_bad_window_sets_error_synchronously_and_starts_nothing(make, bad):
     assert w.wait(30) and w.result.window == (24, 24, 16, 16)
 
 
+def test_a_bad_setting_from_code_is_reported_at_once_and_starts_nothing(make):
+    w = make()
+    w.window = (8, 8, 16)
+    assert w.wait(30)
+    done = w.result
+    w.steps = 0  # refused by the widget (the Steps slider's min must not clamp it into a silent 1 either)
+    assert "steps" in w.error and w.steps == 4 and not w.busy and w.result is done
+    w.steps = 2
+    assert w.wait(30) and w.error == "" and w.result.settings["steps"] == 2
+
+
 def test_engine_input_error_is_shown_and_the_widget_recovers(make):
     w = make()
     w.window = (8, 8, 16)
     assert w.wait(30)
-    w.steps = 0
+    w.knobs = {"lam": {"steps": 0}}  # not checked by the widget: the engine refuses it on the worker
     assert w.wait(30)
     assert "steps" in w.error and w.last_traceback is None
-    assert w.steps == 0  # the Steps slider (min 1) must not clamp a value set from code into a silent 1
     assert w.result.window == (8, 8, 16, 16) and not w.busy
-    w.steps = 2
-    assert w.wait(30) and w.error == "" and w.result.settings["steps"] == 2
+    w.knobs = {}
+    assert w.wait(30) and w.error == "" and w.result.settings["steps"] == 4
 
 
 def test_unexpected_exception_shows_type_and_message(make):
@@ -504,7 +514,8 @@ def test_threads_setting_the_window_rapidly_leave_the_result_of_the_window_shown
     name = w.names[0]
     assert tuple(w.result.window) == tuple(w.window)
     assert w.di_labels[name].value == f"DI {w.result.diffusion_index:.2f}"
-    assert w._maps[name] is w.result.map and w._final[name]  # the heatmap drawn is that result's map
+    panel = w.panel(name)
+    assert panel.map is w.result.map and panel.final  # the heatmap drawn is that result's map
     expected = srwidgets.viz.heatmap_rgba(w.result.map, w.colormap, w.alpha)
     assert np.array_equal(w.view_rgba(name), expected)
 

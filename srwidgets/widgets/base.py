@@ -8,7 +8,8 @@ and starts engine calls with :meth:`EngineWidget.start` (``work(job)`` runs on t
 here: the engines compute, :mod:`srwidgets.viz` turns results into colours and figures.
 
 **Checked keywords.** One convention for every widget's settings: a traitlet declared with a ``Checked*`` type
-(:class:`CheckedUnicode`, :class:`CheckedInt`, :class:`CheckedFloat`, :class:`CheckedAny`) is validated by the
+(:class:`CheckedUnicode`, :class:`CheckedInt`, :class:`CheckedFloat`, :class:`CheckedBool`,
+:class:`CheckedAny`) is validated by the
 widget's method ``check_<name>(value) -> value`` (which raises :class:`~srwidgets.errors.InputError` naming the
 keyword and the allowed values). While the widget is being built (``_ready`` false) a bad value raises that
 ``InputError`` — a constructor refuses bad arguments; once ready, the message goes to ``error`` and the traitlet
@@ -46,7 +47,7 @@ from ..errors import InputError
 from .canvas import CSS_TEXT
 from .runner import Job, Runner
 
-__all__ = ["EngineWidget", "Checked", "CheckedUnicode", "CheckedInt", "CheckedFloat", "CheckedAny"]
+__all__ = ["EngineWidget", "Checked", "CheckedUnicode", "CheckedInt", "CheckedFloat", "CheckedBool", "CheckedAny"]
 
 
 class Checked:
@@ -57,7 +58,8 @@ class Checked:
         check = getattr(obj, f"check_{self.name}", None) if isinstance(obj, EngineWidget) else None
         # the default is validated on first read, before anything is built: it is the widget's own, not checked
         if check is None or self.name not in obj._trait_values:
-            return super().validate(obj, value)
+            parent = getattr(super(), "validate", None)  # traitlets' Any has no validate of its own
+            return value if parent is None else parent(obj, value)
         return obj.validated(self.name, value, check)
 
 
@@ -71,6 +73,10 @@ class CheckedInt(Checked, Int):
 
 class CheckedFloat(Checked, Float):
     """A ``Float`` traitlet checked by the widget's ``check_<name>``."""
+
+
+class CheckedBool(Checked, Bool):
+    """A ``Bool`` traitlet checked by the widget's ``check_<name>`` (``"yes"``, ``1``... reach the check)."""
 
 
 class CheckedAny(Checked, AnyTrait):

@@ -13,8 +13,9 @@ Example:
     >>> chosen = []
     >>> selector = WindowSelector(view, chosen.append, size=8)
     >>> selector._down(128, 128); selector._up(128, 128)   # what a click at the centre sends
+    >>> selector.select((0, 0, 8))                          # the same from code: (top, left, size), image px
     >>> chosen
-    [(12, 12, 8, 8)]
+    [(12, 12, 8, 8), (0, 0, 8, 8)]
 """
 from __future__ import annotations
 
@@ -196,6 +197,21 @@ class WindowSelector:
             left = min(max(left, 0), self.view.width - s)
         return (top, left, s, s)
 
+    def select(self, window) -> None:
+        """Choose ``window`` from code, as a finished drag would: ``(top, left, size)`` or ``(top, left, height,
+        width)`` in **image** pixels of the view (kept as given: checking it is ``on_select``'s job); drops a drag
+        in progress and calls ``on_select((top, left, height, width))``."""
+        window = tuple(int(v) for v in window)
+        if len(window) == 3:
+            window = window + (window[2],)
+        self._anchor = None
+        self.on_select(window)
+
+    def select_at(self, row: int, col: int) -> None:
+        """What a click at image pixel ``(row, col)`` selects (:meth:`window_at`, snapped and kept inside)."""
+        self._anchor = None
+        self.select(self.window_at(int(row), int(col)))
+
     def _down(self, x, y):
         self._anchor = self.view.to_image(x, y)
         self.view.draw_boxes([self.window_at(*self._anchor)], color=self.color, dashed=True)
@@ -216,8 +232,6 @@ class WindowSelector:
         if self._anchor is not None:
             self._anchor = None
             self.view.clear("selection")
-
-
 
 
 # ----------------------------------------------------------------------------------------------------------- plots
