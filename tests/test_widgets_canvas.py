@@ -66,6 +66,24 @@ def test_selector_click_selects_a_square_centred_and_kept_inside():
     assert chosen == [(12, 12, 8, 8), (0, 0, 8, 8)]
 
 
+def test_selector_select_from_code_is_what_a_finished_drag_sends():
+    view, chosen = ImageView(32, 32, zoom=4), []
+    selector = WindowSelector(view, chosen.append, size=8)
+    mouse(view, "mouse_down", 64, 64)  # a drag in progress is dropped by select()
+    selector.select((2, 3, 8))
+    selector.select((1, 2, 4, 6))
+    mouse(view, "mouse_up", 100, 100)  # its release no longer selects
+    assert chosen == [(2, 3, 8, 8), (1, 2, 4, 6)]
+
+
+def test_selector_select_at_is_a_click_at_that_image_pixel():
+    view, chosen = ImageView(32, 32, zoom=4), []
+    selector = WindowSelector(view, chosen.append, size=8)
+    selector.select_at(16, 16)
+    selector.select_at(0, 31)  # at the edge: shifted inside, as a click is
+    assert chosen == [(12, 12, 8, 8), (0, 24, 8, 8)]
+
+
 def test_selector_free_drag_spans_press_and_release_inclusive():
     view, chosen = ImageView(32, 32, zoom=4), []
     WindowSelector(view, chosen.append, free=True)

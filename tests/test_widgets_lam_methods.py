@@ -1,0 +1,131 @@
+"""LAMWidget's Method control: one panel per model x method (through srwidgets.attribute), the path / baseline
+names, CEM's HR image and the Trust panel. Tiny x4 EDSR, 16 px LR images, few steps."""
+from __future__ import annotations
+
+import warnings
+
+import pytest
+import torch
+
+import srwidgets
+from srwidgets import attribution
+from srwidgets.errors import InputError
+from srwidgets.widgets.lam import LAMWidget
+
+from test_widgets_lam import image, make, tiny  # noqa: F401  (fixtures)
+
+
+def test_default_is_lam_alone_and_the_control_lists_every_registered_method(make):
+    w = make()
+    assert w.methods == ("lam",) and w.method == "lam"
+    assert list(w.method_boxes) == list(attribution.methods())
+    assert [n for n, box in w.method_boxes.items() if box.value] == ["lam"]
+    assert len(w._panels_box.children) == 1
+
+
+def test_two_methods_give_two_panels_titled_model_method_with_the_family_results(make, image):
+    model = tiny()
+    w = make(model=model, methods=["lam", "gradient"], window=(16, 16, 16))
+    assert w.wait(30) and w.error == ""
+    name = w.names[0]
+    assert [p.box for p in (w.panel(name, "lam"), w.panel(name, "gradient"))] == list(w._panels_box.children)
+    assert f"{name}: gradient" in w.panel(name, "gradient").title.value
+    grad = w.panel_results[(name, "gradient")]
+    ref = srwidgets.attribute(model, image, (16, 16, 16), "gradient", device="cpu")
+    torch.testing.assert_close(grad.map, ref.map)
+    assert w.result is w.panel_results[(name, "lam")] and w.results == {name: w.result}
+    assert w.panel(name, "gradient").di.value == f"DI {grad.diffusion_index:.2f}"
+
+
+def test_ticking_a_second_method_adds_its_panel_and_computes_it(make):
+    w = make(window=(16, 16, 16))
+    assert w.wait(30)
+    lam = w.result
+    w.method_boxes["erf"].value = True
+    assert w.methods == ("lam", "erf") and len(w._panels_box.children) == 2
+    assert w.wait(30) and w.error == ""
+    assert (w.names[0], "erf") in w.panel_results and w.result is lam  # lam came from the cache
+    w.method_boxes["erf"].value = False
+    assert w.methods == ("lam",) and len(w._panels_box.children) == 1
+
+
+def test_the_last_method_cannot_be_unticked(make):
+    w = make()
+    w.method_boxes["lam"].value = False
+    assert w.methods == ("lam",) and w.method_boxes["lam"].value and "at least one method" in w.error
+
+
+def test_setting_method_shows_it_alone(make):
+    w = make(methods=["lam", "gradient"])
+    w.method = "erf"
+    assert w.methods == ("erf",) and [b for b, box in w.method_boxes.items() if box.value] == ["erf"]
+
+
+def test_compare_mode_times_methods_is_one_panel_each(make):
+    w = make(model={"a": tiny(0), "b": tiny(1)}, methods=("lam", "gradient"), window=(8, 8, 16))
+    assert w.wait(30) and w.error == ""
+    assert set(w.panel_results) == {("a", "lam"), ("a", "gradient"), ("b", "lam"), ("b", "gradient")}
+    assert len(w._panels_box.children) == 4
+
+
+@pytest.mark.parametrize("kwargs, match", [(dict(methods=["lam", "nope"]), "unknown methods 'nope'"),
+                                           (dict(methods=[]), "non-empty"), (dict(method="x"), "unknown method 'x'"),
+                                           (dict(knobs={"ig": 3}), "knobs must be a dict"),
+                                           (dict(hr=torch.rand(3, 10, 10)), "hr must be the HR image")])
+def test_bad_method_arguments_are_input_errors(image, kwargs, match):
+    with pytest.raises(InputError, match=match):
+        LAMWidget(tiny(), image, **kwargs)
+
+
+def test_knobs_reach_the_member(make):
+    w = make(methods=["smoothgrad"], knobs={"smoothgrad": {"samples": 2, "seed": 3}}, window=(8, 8, 16))
+    assert w.wait(30) and w.error == ""
+    assert w.result.method == "smoothgrad" and w.result.settings["samples"] == 2
+
+
+def test_cem_without_hr_says_so_in_its_panel(make):
+    w = make(methods=["lam", "cem"], window=(16, 16, 16))
+    assert w.wait(30) and w.error == ""
+    name = w.names[0]
+    assert "needs the HR image" in w.panel(name, "cem").completeness.value
+    assert (name, "cem") not in w.panel_results and w.result.method == "lam"
+
+
+def test_cem_with_hr_attributes_the_window(make, image):
+    hr = torch.rand(3, 4 * image.shape[1], 4 * image.shape[2], generator=torch.Generator().manual_seed(2))
+    w = make(methods="cem", hr=hr, knobs={"cem": {"fine": 2, "coarse": 1}}, window=(16, 16, 16))
+    assert w.wait(60) and w.error == "", w.error
+    assert w.result.method == "cem" and tuple(w.result.map.shape) == tuple(image.shape[1:])
+
+
+def test_path_is_the_engine_name_and_baseline_follows_it(make):
+    w = make(window=(16, 16, 16))
+    assert w.wait(30)
+    w.path = "black"
+    assert w.baseline == "black" and w.baseline_dropdown.value == "black"
+    assert w.wait(30) and w.result.settings["path"] == "black"
+
+
+def test_baseline_still_works_and_warns_that_it_is_deprecated(make):
+    w = make()
+    with pytest.warns(DeprecationWarning, match="path"):
+        w.baseline = "uniform"
+    assert w.path == "uniform"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        w.path = "blur"  # the new name: no warning
+
+
+def test_trust_button_reports_the_window_for_the_shown_methods(make):
+    w = make(methods=["lam", "gradient"], steps=2, window=(16, 16, 16))
+    assert w.wait(30)
+    w.trust_button.click()
+    assert w.wait(120) and w.error == "", w.error
+    df = w.trust_results[w.names[0]]
+    assert {"lam", "gradient", "random", "edge"} <= set(df.index)
+    assert "<table" in w.trust_html.value and "del_vs_random" in w.trust_html.value
+
+
+def test_trust_without_a_window_says_what_to_do(make):
+    w = make()
+    assert w.run_trust() is None and "select a window" in w.error
