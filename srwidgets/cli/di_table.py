@@ -5,6 +5,9 @@ as it goes (run the same command again to resume), with a progress bar and a sum
 DI, and PSNR with ``--downsample``). ``--ray`` runs it on a local Ray instance, ``--ray auto`` / ``--ray
 ray://host:10001`` on a cluster. ``--windows`` is ``edges:N``, ``grid:N`` or ``top,left,size[;top,left,size...]``
 in SR pixels. ``--atlas FIGURE`` also maps the DI of every window of the first image (:func:`srwidgets.batch.di_atlas`).
+``--method NAME`` uses any member of the window-attribution family instead of LAM (``--baseline`` for ig,
+``--seed`` for ig's random baselines, smoothgrad's noise and cem's patches; cem needs HR images: ``--downsample``,
+or ``--hr`` with LR ``--images``). Every flag is checked before a model loads.
 """
 from __future__ import annotations
 
@@ -34,7 +37,18 @@ def add_parser(sub):
     p.add_argument("--steps", type=int, default=50, help="path steps n (default: 50)")
     p.add_argument("--sigma", type=float, default=1.2, help="blur sigma_max (default: 1.2)")
     p.add_argument("--kernel-size", type=int, default=9, help="odd blur kernel size (default: 9)")
-    p.add_argument("--path", default="blur", choices=list(PATHS), help="path / baseline (default: blur)")
+    p.add_argument("--path", default="blur", choices=list(PATHS), help="LAM's path / baseline (default: blur)")
+    p.add_argument("--method", default="lam",
+                   help="window-attribution method: lam (default), ig, gradient, erf, smoothgrad, cem, or one you "
+                        "registered (srwidgets.attribution.methods()); --steps/--sigma/--kernel-size apply to lam and "
+                        "ig, --path to lam")
+    p.add_argument("--baseline", default="black",
+                   help="ig's baseline: black (default), uniform, gaussian, blurred, max_distance, expected")
+    p.add_argument("--seed", type=int, default=0,
+                   help="seed of ig's random baselines, smoothgrad's noise and cem's patches (default: 0)")
+    p.add_argument("--hr", default=None,
+                   help="HR references of LR --images (a folder, or comma-separated files, in the same order): PSNR, "
+                        "SSIM and --method cem's ground truth; not with --downsample")
     p.add_argument("--downsample", action="store_true",
                    help="the images are HR: bicubic-down-sample them by each model's scale (the paper's setting; "
                         "adds PSNR/SSIM)")
@@ -109,6 +123,7 @@ def check_flags(args, names, images) -> dict:
     flag_int("--window-size", args.window_size, 2, hint=" (SR pixels; the paper uses 16)")
     flag_int("--workers", args.workers, 1, hint=" (CPUs of the local Ray instance)")
     flag_int("--atlas-stride", args.atlas_stride, 1, hint=" (SR pixels)")
+    check_method_flags(args)
     if args.device is not None:
         from ..engine.devices import parse_device
 
@@ -117,6 +132,46 @@ def check_flags(args, names, images) -> dict:
     check_distinct({"--out": out, "--out's settings file": out + ".json",
                     **{f"--atlas ({n})": a for n, a in atlases.items()}})
     return atlases
+
+
+def check_method_flags(args) -> None:
+    """``--method`` and the flags that go with it, in the CLI's words, before a model loads."""
+    from ..attribution import BASELINES, methods, method_class
+    from ._common import flag_int
+
+    if args.method not in methods():
+        raise InputError(f"--method {args.method!r} is not a window-attribution method; choose one of: "
+                         f"{', '.join(methods())}")
+    if args.method == "ig" and args.baseline not in BASELINES:
+        raise InputError(f"--baseline {args.baseline!r} is not one of ig's baselines: {', '.join(BASELINES)}")
+    flag_int("--seed", args.seed, 0)
+    if args.hr is not None and args.downsample:
+        raise InputError("--hr is for LR --images; with --downsample the images are the HR references: drop --hr")
+    if getattr(method_class(args.method), "needs_hr", False) and args.hr is None and not args.downsample:
+        raise InputError(f"--method {args.method} compares each window with the HR image: give HR --images with "
+                         "--downsample, or the HR references with --hr")
+    if args.method != "lam" and args.path != "blur":
+        raise InputError(f"--path is LAM's integration path; --method {args.method} does not take one (another "
+                         "baseline: --method ig --baseline NAME)")
+    if args.method == "cem" and (args.window_size % 8 or args.atlas and args.atlas_stride % 8):
+        raise InputError("--method cem replaces whole 8x8 SR-pixel blocks: --window-size and --atlas-stride must be "
+                         f"multiples of 8, got {args.window_size} and {args.atlas_stride}")
+
+
+def method_knobs(args) -> dict:
+    """The member's knobs from the flags that apply to it (the others are ignored, as their help says)."""
+    if args.method == "lam":
+        return dict(path=args.path)
+    if args.method == "ig":
+        return dict(baseline=args.baseline, seed=args.seed)
+    if args.method in ("smoothgrad", "cem"):
+        return dict(seed=args.seed)
+    return {}
+
+
+def _inputs_flag(text: str):
+    """A folder as it is, else the comma-separated files / names."""
+    return text if os.path.isdir(text) else [s.strip() for s in text.split(",") if s.strip()]
 
 
 def run(args) -> int:
@@ -129,26 +184,33 @@ def run(args) -> int:
                          "paths")
     if len(set(map(os.path.basename, names))) < len(names):
         raise InputError(f"--models {args.models!r} names one model twice (models are told apart by file name)")
-    images = args.images if os.path.isdir(args.images) else [s.strip() for s in args.images.split(",") if s.strip()]
+    images = _inputs_flag(args.images)
     if not images:
         raise InputError(f"--images {args.images!r} names no image; give a folder, or comma-separated image files "
                          "or bundled names")
-    atlases = check_flags(args, names, images)
+    hr = None if args.hr is None else _inputs_flag(args.hr)
+    if hr is not None and not hr:
+        raise InputError(f"--hr {args.hr!r} names no image; give a folder, or comma-separated image files")
+    inputs = [images] if isinstance(images, str) else list(images)
+    inputs += [] if hr is None else [hr] if isinstance(hr, str) else list(hr)  # no output may overwrite them
+    atlases = check_flags(args, names, inputs)
     windows = parse_windows(args.windows)
     sources = images
     if args.convert:  # loaded here, converted (tensors: the table names them by index)
         sources = load_inputs(images, convert=True)[0]
+        hr = hr if hr is None else load_inputs(hr, convert=True)[0]
+    knobs = method_knobs(args)
     models = {os.path.basename(n): load_model(n, args.device or "cpu") for n in names}
     local = args.ray in (None, "local")
     with warnings.catch_warnings(record=True) as caught:  # skipped images etc.: one "note:" line each, no source
         warnings.simplefilter("always", UserWarning)
         try:
             table = di_table(models, sources, windows, steps=args.steps, sigma=args.sigma,
-                             kernel_size=args.kernel_size, path=args.path,
+                             kernel_size=args.kernel_size,
                              backend="local" if args.ray is None else "ray", address=None if local else args.ray,
                              out=args.out, downsample=args.downsample, window_size=args.window_size,
                              on_error=args.on_error, workers=args.workers, device=args.device,
-                             progress=not args.no_progress)
+                             progress=not args.no_progress, method=args.method, hr=hr, **knobs)
         finally:
             from ..data import NeedsConvert
 
@@ -164,10 +226,14 @@ def run(args) -> int:
 
         first = image_files(images)[0] if isinstance(images, str) else images[0]
         image = load_input(first, convert=args.convert)
+        first_hr = None if hr is None else image_files(hr)[0] if isinstance(hr, str) else hr[0]
+        if isinstance(first_hr, str):
+            first_hr = load_input(first_hr, convert=args.convert)
         for name, out in atlases.items():
             atlas = di_atlas(models[name], image, stride=args.atlas_stride, size=args.window_size,
-                             steps=args.steps, sigma=args.sigma, kernel_size=args.kernel_size, path=args.path,
-                             downsample=args.downsample, device=args.device, progress=not args.no_progress)
+                             steps=args.steps, sigma=args.sigma, kernel_size=args.kernel_size,
+                             downsample=args.downsample, device=args.device, progress=not args.no_progress,
+                             method=args.method, hr=first_hr, **knobs)
             atlas_figure(atlas, title=f"{name}: DI atlas of {os.path.basename(str(first))}").savefig(out, dpi=100)
             print(f"{name}: DI atlas {atlas.di.shape[0]}x{atlas.di.shape[1]} windows, DI {atlas.di.min():.2f}.."
                   f"{atlas.di.max():.2f}, wrote {out}")
