@@ -80,7 +80,10 @@ class CheckedBool(Checked, Bool):
 
 
 class CheckedAny(Checked, AnyTrait):
-    """An ``Any`` traitlet checked by the widget's ``check_<name>``."""
+    """An ``Any`` traitlet checked by the widget's ``check_<name>`` (``None`` too: traitlets' ``Any`` would let it
+    through unchecked)."""
+
+    allow_none = False
 
 
 class EngineWidget(widgets.VBox):

@@ -30,7 +30,7 @@ from typing import Dict, List, Optional
 import ipywidgets as widgets
 import numpy as np
 import torch
-from traitlets import Any as AnyTrait, Dict as DictTrait, TraitType, observe, validate
+from traitlets import Any as AnyTrait, Dict as DictTrait, observe
 
 from ..data import load_images
 from ..degrade import FAIG_PRESETS
@@ -38,7 +38,7 @@ from ..engine import check_int, check_number, check_seed, model_key
 from ..errors import InputError
 from ..faig import FAIG, METHODS, OTHER, Filter, degraded_inputs, hr_tensors, masked_outputs, rank, top_count
 from ..viz.faig import format_psnr
-from .base import EngineWidget
+from .base import CheckedAny, EngineWidget
 from .canvas import BarView, ImageView
 
 __all__ = ["FAIGWidget", "DEGRADATIONS"]
@@ -51,17 +51,6 @@ MAX_FRACTION, MAX_LAM, MAX_STEPS = 0.10, 1.5, 500
 LIST_ROWS = 40  # filters listed for a clicked layer
 BAR_CAPTION = "<div><b>Masked filters per conv layer</b>, shallow to deep. Hover a bar to name its layer.</div>"
 FILTER_LIST_EMPTY = "<div><i>No layer selected: click a bar to list its masked filters here.</i></div>"
-
-
-class _Checked(TraitType):
-    """A traitlet that takes any value and leaves the check to the widget's ``@validate``: a value of the wrong type
-    (``steps="5"``, ``fraction=None``) then sets ``error`` and keeps the old value like any other bad value, instead
-    of raising a ``TraitError`` from traitlets."""
-
-    info_text = "a value the widget checks"
-
-    def validate(self, obj, value):
-        return value
 
 
 def _is_number(value) -> bool:
@@ -111,13 +100,13 @@ class FAIGWidget(EngineWidget):
             or an invalid keyword value.
     """
 
-    degradation = _Checked("noise", help="whose filters: blur or noise")
-    steps = _Checked(100, help="path evaluations M of the integrated gradients (int)")
-    fraction = _Checked(0.01, help="share of the filters masked, in [0, 0.1]")
-    method = _Checked("faig", help="ranking of the masked filters: faig, random or weight_diff")
-    lam = _Checked(0.0, help="λ of the masked filters: θ̄ + λ(θ − θ̄), in [0, 1.5]")
-    image_index = _Checked(0, help="index of the image shown (int)")
-    layer = _Checked("", help="conv layer whose masked filters are listed ('' for none)")
+    degradation = CheckedAny("noise", help="whose filters: blur or noise")
+    steps = CheckedAny(100, help="path evaluations M of the integrated gradients (int)")
+    fraction = CheckedAny(0.01, help="share of the filters masked, in [0, 0.1]")
+    method = CheckedAny("faig", help="ranking of the masked filters: faig, random or weight_diff")
+    lam = CheckedAny(0.0, help="λ of the masked filters: θ̄ + λ(θ − θ̄), in [0, 1.5]")
+    image_index = CheckedAny(0, help="index of the image shown (int)")
+    layer = CheckedAny("", help="conv layer whose masked filters are listed ('' for none)")
     result = AnyTrait(None, allow_none=True, help="FAIGResult of the current degradation and steps")
     psnrs = DictTrait(help="{'input', 'target', 'masked': PSNR in dB against the HR image}")
 
@@ -149,12 +138,7 @@ class FAIGWidget(EngineWidget):
         self._layer_of = np.array([index[f[0]] for f in self.engine.filters])  # [F] layer index of each filter
         self.view: Optional[dict] = None  # what is shown: settings, masked filters, images, PSNRs
         self._build(size)
-        for name, value in dict(degradation=degradation, steps=steps, **traits).items():
-            if not self.has_trait(name):
-                raise TypeError(f"FAIGWidget got an unexpected keyword argument {name!r}")
-            setattr(self, name, value)
-            if self.error:
-                raise InputError(self.error)
+        self.set_keywords(dict(degradation=degradation, steps=steps, **traits))
         self._ready = True
         self.rerun()
 
@@ -203,74 +187,64 @@ class FAIGWidget(EngineWidget):
             self.status_row(), self.error_html, self.export_row(), self.scores_row]
 
     # ------------------------------------------------------------------------------------------------ validation
-    def _reject(self, message: str, keep):
-        self.error = message
-        return keep
-
-    @validate("degradation")
-    def _validate_degradation(self, proposal):
-        value = proposal["value"]
+    # check_<name>(value) -> value, raising InputError: at construction it is raised, afterwards it is shown in
+    # ``error`` and the traitlet keeps its value (srwidgets.widgets.base, checked keywords).
+    def check_degradation(self, value) -> str:
         if not isinstance(value, str) or value not in DEGRADATIONS:
-            return self._reject(f"unknown degradation {value!r}; choose one of {', '.join(DEGRADATIONS)} "
-                                "(the FAIG presets with a contrast for eq. 7)", self.degradation)
+            raise InputError(f"unknown degradation {value!r}; choose one of {', '.join(DEGRADATIONS)} "
+                             "(the FAIG presets with a contrast for eq. 7)")
         return str(value)
 
-    @validate("steps")
-    def _validate_steps(self, proposal):
+    def check_steps(self, value) -> int:
         bad = (f"steps must be an integer in [1, {MAX_STEPS}] (the slider's range; the paper uses 100; for more, "
-               f"call srwidgets.faig.FAIG directly), got {proposal['value']!r}")
+               f"call srwidgets.faig.FAIG directly), got {value!r}")
         try:
-            value = check_int("steps", proposal["value"], 1)
+            value = check_int("steps", value, 1)
         except InputError:
-            return self._reject(bad, self.steps)
+            raise InputError(bad) from None
         if value > MAX_STEPS:
-            return self._reject(bad, self.steps)
+            raise InputError(bad)
         return value
 
-    def _checked_number(self, name: str, value, top: float, meaning: str):
-        """``value`` as a float in ``[0, top]``, or the error set and the old value kept."""
+    def _checked_number(self, name: str, value, top: float, meaning: str) -> float:
+        """``value`` as a float in ``[0, top]``, else an InputError saying so."""
         bad = f"{name} must be in [0, {top:g}] ({meaning}), got {value!r}"
         try:
             number = check_number(name, value, 0.0)
         except InputError:
-            return self._reject(bad, getattr(self, name))
-        return number if number <= top else self._reject(bad, getattr(self, name))
+            raise InputError(bad) from None
+        if number > top:
+            raise InputError(bad)
+        return number
 
-    @validate("fraction")
-    def _validate_fraction(self, proposal):
-        return self._checked_number("fraction", proposal["value"], MAX_FRACTION,
-                                    "a share of the filters: 0.01 masks the top 1 %")
+    def check_fraction(self, value) -> float:
+        return self._checked_number("fraction", value, MAX_FRACTION, "a share of the filters: 0.01 masks the top 1 %")
 
-    @validate("lam")
-    def _validate_lam(self, proposal):
-        return self._checked_number("lam", proposal["value"], MAX_LAM, "0: the baseline's values, 1: the target's")
+    def check_lam(self, value) -> float:
+        return self._checked_number("lam", value, MAX_LAM, "0: the baseline's values, 1: the target's")
 
-    @validate("method")
-    def _validate_method(self, proposal):
-        value = "weight_diff" if proposal["value"] == "weight_change" else proposal["value"]
-        if not isinstance(value, str) or value not in METHODS:
-            return self._reject(f"unknown ranking {proposal['value']!r}; choose one of {', '.join(METHODS)}",
-                                self.method)
-        return str(value)
+    def check_method(self, value) -> str:
+        name = "weight_diff" if value == "weight_change" else value
+        if not isinstance(name, str) or name not in METHODS:
+            raise InputError(f"unknown ranking {value!r}; choose one of {', '.join(METHODS)}")
+        return str(name)
 
-    @validate("image_index")
-    def _validate_image_index(self, proposal):
-        bad = (f"image_index must be an integer in [0, {len(self.hr) - 1}] ({len(self.hr)} images), got "
-               f"{proposal['value']!r}")
+    def check_image_index(self, value) -> int:
+        bad = f"image_index must be an integer in [0, {len(self.hr) - 1}] ({len(self.hr)} images), got {value!r}"
         try:
-            value = check_int("image_index", proposal["value"], 0)
+            index = check_int("image_index", value, 0)
         except InputError:
-            return self._reject(bad, self.image_index)
-        return value if value < len(self.hr) else self._reject(bad, self.image_index)
+            raise InputError(bad) from None
+        if index >= len(self.hr):
+            raise InputError(bad)
+        return index
 
-    @validate("layer")
-    def _validate_layer(self, proposal):
-        value = "" if proposal["value"] is None else proposal["value"]
+    def check_layer(self, value) -> str:
+        value = "" if value is None else value
         if not isinstance(value, str) or (value and value not in self.layers):
             shown = ", ".join(self.layers[:8]) + (f" ... and {len(self.layers) - 8} more" if len(self.layers) > 8
                                                   else "")
-            return self._reject(f"unknown layer {value!r}; conv layers (shallow to deep): {shown}; '' for none",
-                                self.layer)
+            raise InputError(f"unknown layer {value!r}; conv layers (shallow to deep): {shown}; '' for none")
         return str(value)
 
     # ------------------------------------------------------------------------------------------------ reactions
