@@ -89,8 +89,9 @@ def make_result(attribution: torch.Tensor, *, rule: str, sr: torch.Tensor, image
                 objective: float, objective_baseline: Optional[float], seconds: float, crop=None, method: str,
                 amap: Optional[torch.Tensor] = None, extras: Optional[dict] = None) -> WindowAttribution:
     """Assemble a :class:`WindowAttribution`: the map by ``rule`` (unless ``amap`` is given), Gini and DI on it."""
-    attribution = attribution.detach().float().cpu()
+    # the map from the attribution at its own precision (float64 in the engines), then the float32 copy
     amap = normalised_map(attribution, rule) if amap is None else amap.detach().float().cpu()
+    attribution = attribution.detach().float().cpu()
     return WindowAttribution(attribution=attribution, map=amap, gini=gini(amap), diffusion_index=diffusion_index(amap),
                              sr=sr.detach().clamp(0, 1).float().cpu(), image=image.detach().float().cpu(),
                              window=tuple(int(v) for v in window), settings=dict(settings), objective=float(objective),
