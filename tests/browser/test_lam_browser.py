@@ -317,3 +317,16 @@ def test_lam_widget_drag(page, jupyterlab_server, artifacts_dir):
     print(f"[browser] mouse-up -> heatmap {t_heat:.2f}s, -> final DI {t_di:.2f}s (polling 0.5s)")
     print(f"[browser] LAM: rendered in {t_render:.1f}s, heatmap + DI={di_text!r} after drag; "
           f"{changed:.0%} of LR pixels changed ({stats['w']}x{stats['h']}); total {time.monotonic() - t0:.1f}s")
+
+    # the Method control: ticking a second method (a real click) adds its panel, and its attribution lands there
+    page.locator(f"#{pid} .srw-method-gradient input").click()
+    page.wait_for_function(f"document.querySelectorAll({f'#{pid} .srw-lam-panel'!r}).length === 2", timeout=30_000)
+    page.wait_for_function(
+        f"""(() => {{
+            const els = document.querySelectorAll({di_sel!r});
+            return els.length === 2 && /[-+]?(\\d+\\.?\\d*|\\.\\d+)/.test(els[1].textContent.trim());
+        }})()""",
+        timeout=DI_TIMEOUT_MS, polling=500,
+    )
+    titles = page.locator(f"#{pid} .srw-lam-panel").all_inner_texts()
+    assert "gradient" in titles[1], titles
