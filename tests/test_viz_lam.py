@@ -122,24 +122,47 @@ def test_lam_figure_via_the_package_still_works(results):
 
 
 # ------------------------------------------------------------------------------------------------ difference_figure
-def test_difference_figure_signed_and_symmetric(results):
+def test_difference_rgba_is_the_signed_difference_at_symmetric_limits():
+    import matplotlib
+
+    a = np.array([[1.0, 0.0], [0.25, np.nan]])
+    b = np.array([[0.0, 0.5], [0.25, 0.0]])
+    rgba = viz.difference_rgba(a, b, alpha=0.25)
+    assert rgba.shape == (2, 2, 4) and rgba.dtype == np.uint8
+    # d = a − b = [[1, −0.5], [0, 0 (NaN)]], max|d| = 1: colour values 0.5 + 0.5·d = [[1, 0.25], [0.5, 0.5]]
+    expected = viz.heatmap_rgba(np.array([[1.0, 0.25], [0.5, 0.5]]), "RdBu_r", 0.25)
+    np.testing.assert_array_equal(rgba, expected)
+    assert (rgba[..., 3] == round(0.25 * 255)).all()
+    red, blue = rgba[0, 0], rgba[0, 1]
+    assert red[0] > red[2] and blue[2] > blue[0]  # red: a larger; blue: b larger
+    white = (np.asarray(matplotlib.colormaps["RdBu_r"](0.5)[:3]) * 255).round()
+    np.testing.assert_array_equal(rgba[1, 0, :3], white)
+    np.testing.assert_array_equal(viz.difference_rgba(torch.tensor(a), torch.tensor(b), alpha=0.25), rgba)
+    same = viz.difference_rgba(b, b, cmap="seismic", alpha=1.0)  # all zero: the cmap's centre, no division by 0
+    np.testing.assert_array_equal(same, viz.heatmap_rgba(np.full((2, 2), 0.5), "seismic", 1.0))
+    with pytest.raises(InputError, match="one shape"):
+        viz.difference_rgba(a, b[:1])
+
+
+def test_difference_figure_draws_the_difference_rgba_colours(results):
     a, b = results
     fig = viz.difference_figure(a, b, titles=["EDSR", "other"])
     assert len(fig.axes) == 4  # A, B, A − B, colour bar
     assert "EDSR − other" in fig.axes[2].get_title()
     (im,) = fig.axes[2].get_images()
+    np.testing.assert_array_equal(im.get_array(), viz.difference_rgba(a.map, b.map, alpha=1.0))  # by construction
     diff = a.map.numpy().astype(float) - b.map.numpy().astype(float)
-    np.testing.assert_allclose(im.get_array(), diff)
-    lo, hi = im.get_clim()
+    (solids,) = [c for c in fig.axes[3].collections if c.get_cmap().name == "RdBu_r"]  # the colour bar's colours
+    lo, hi = solids.get_clim()
     assert lo == -hi == pytest.approx(-np.abs(diff).max())
-    assert im.get_cmap().name == "RdBu_r"
     kde = viz.difference_figure(a, b, view="kde").axes[2].get_images()[0].get_array()
-    np.testing.assert_allclose(kde, viz.kde_map(a.map) - viz.kde_map(b.map))
+    np.testing.assert_array_equal(kde, viz.difference_rgba(viz.kde_map(a.map), viz.kde_map(b.map), alpha=1.0))
 
 
-def test_difference_of_a_result_with_itself_is_zero(results):
+def test_difference_of_a_result_with_itself_is_white(results):
     (im,) = viz.difference_figure(results[0], results[0]).axes[2].get_images()
-    assert not np.asarray(im.get_array()).any()
+    centre = viz.heatmap_rgba(np.full((1, 1), 0.5), "RdBu_r", 1.0)[0, 0]
+    assert (np.asarray(im.get_array()) == centre).all()
 
 
 def test_difference_figure_refuses_other_windows_and_images(edsr, image, results):

@@ -4,8 +4,8 @@ tensors/arrays in ``[0, 1]`` or ``H × W × 3`` (uint8 or float). Outputs are ``
 built without pyplot (safe on worker threads and headless machines).
 
 The image helpers are here; each method has its module (:mod:`srwidgets.viz.lam`: the LAM figure, the KDE view,
-two models' difference and the ERF; :mod:`srwidgets.viz.ddr`, :mod:`srwidgets.viz.faig`, :mod:`srwidgets.viz.di`
-for DI tables), its figures re-exported here.
+two models' difference, figure and overlay colours, and the ERF; :mod:`srwidgets.viz.ddr`, :mod:`srwidgets.viz.faig`,
+:mod:`srwidgets.viz.di` for DI tables), its figures re-exported here.
 """
 from __future__ import annotations
 
@@ -110,7 +110,7 @@ def blend(image, map2d, scale: Optional[int] = None, alpha: float = 0.5, cmap: s
     return (((1.0 - alpha) * img + alpha * heat) * 255).round().astype(np.uint8)
 
 
-from .lam import completeness, difference_figure, erf_figure, kde_map, lam_figure  # noqa: E402  (LAM figures)
+from .lam import completeness, difference_figure, difference_rgba, erf_figure, kde_map, lam_figure  # noqa: E402  (LAM)
 from .ddr import ddr_figure  # noqa: E402  (the DDR figures, in their own module)
 from .faig import faig_figure  # noqa: E402  (the FAIG figure, in its own module)
 from .di import atlas_figure, di_distribution_figure, di_vs_psnr_figure  # noqa: E402  (DI tables and atlases)
@@ -118,6 +118,6 @@ from .methods import methods_figure  # noqa: E402  (window-attribution methods s
 from .trust import auc_figure, curves_figure, randomisation_figure  # noqa: E402  (which map to trust)
 from .figures import figure_class, new_figure  # noqa: E402  (the Figure class notebooks show as PNG)
 
-__all__ = ["methods_figure", "curves_figure", "auc_figure", "randomisation_figure", "new_figure", "figure_class", "PALETTE", "label_colors", "heatmap_rgba", "blend", "lam_figure", "kde_map", "difference_figure", "erf_figure", "completeness",
+__all__ = ["methods_figure", "curves_figure", "auc_figure", "randomisation_figure", "new_figure", "figure_class", "PALETTE", "label_colors", "heatmap_rgba", "blend", "lam_figure", "kde_map", "difference_figure", "difference_rgba", "erf_figure", "completeness",
            "upsample", "to_hwc", "ddr_figure", "faig_figure", "atlas_figure",
            "di_distribution_figure", "di_vs_psnr_figure"]

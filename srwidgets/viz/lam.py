@@ -1,4 +1,5 @@
-"""LAM figures: the result figure, the paper's kernel-density view, two models' difference and the effective
+"""LAM figures: the result figure, the paper's kernel-density view, two models' difference (the figure and its
+overlay colours, :func:`difference_rgba`, which the LAM widget's difference view shows) and the effective
 receptive field (ERF) beside LAM. Pictures only: the maps come from :mod:`srwidgets.lam` (``LAMResult``) and
 :mod:`srwidgets.lam.erf` (``ERFResult``).
 
@@ -27,9 +28,10 @@ from typing import Optional, Sequence, Union
 import numpy as np
 
 from ..errors import InputError
-from . import _hwc01, _numpy, blend, upsample
+from . import _hwc01, _numpy, blend, heatmap_rgba, upsample
 
-__all__ = ["kde_map", "lam_figure", "difference_figure", "erf_figure", "completeness", "VIEWS", "figure_class"]
+__all__ = ["kde_map", "lam_figure", "difference_figure", "difference_rgba", "erf_figure", "completeness", "VIEWS",
+           "figure_class"]
 
 VIEWS = {"kde": "kernel-density estimate of the map (the LAM paper's and demo's view)",
          "map": "the raw map |Σ_c A_c| / max, one colour per LR pixel"}
@@ -126,6 +128,33 @@ def kde_map(map2d, bandwidth: Union[str, float] = "scott") -> np.ndarray:
         z = _gaussian_smooth(m, float(bandwidth))
     z = np.clip(z, 0.0, None)
     return z / z.max()
+
+
+# ------------------------------------------------------------------------------------------------ the difference
+def _signed_difference(map_a, map_b):
+    """``(d, limit)``: ``d = map_a − map_b`` (float64, NaN -> 0) and its symmetric colour limit ``max|d|`` (at least
+    1e-12, so an all-zero difference is white, not a division by zero)."""
+    a, b = (_numpy(m).astype(np.float64) for m in (map_a, map_b))
+    if a.shape != b.shape or a.ndim != 2:
+        raise InputError(f"the difference needs two maps [h, w] of one shape, got {a.shape} and {b.shape}")
+    d = np.nan_to_num(a - b, nan=0.0)
+    return d, max(float(np.abs(d).max()), 1e-12)
+
+
+def difference_rgba(map_a, map_b, cmap: str = "RdBu_r", alpha: float = 0.5) -> np.ndarray:
+    """The signed difference ``map_a − map_b`` of two maps ``[h, w]`` (numpy or torch, same shape) coloured with
+    the diverging ``cmap`` at symmetric limits ``±max|a − b|``: value ``0.5 + 0.5·(a − b)/max|a − b|`` (NaN -> 0),
+    so white means equal and, with ``RdBu_r``, red ``a`` larger, blue ``b``. ``uint8 h × w × 4`` with opacity
+    ``alpha`` (:func:`srwidgets.viz.heatmap_rgba`); :func:`difference_figure` draws exactly these colours.
+
+    Example:
+        >>> import numpy as np
+        >>> rgba = difference_rgba(np.eye(2), np.zeros((2, 2)), alpha=1.0)
+        >>> rgba.shape, rgba.dtype, bool(rgba[0, 0, 0] > rgba[0, 0, 2]), int(rgba[0, 0, 3])   # red where a > b
+        ((2, 2, 4), dtype('uint8'), True, 255)
+    """
+    d, limit = _signed_difference(map_a, map_b)
+    return heatmap_rgba(0.5 + 0.5 * d / limit, cmap, alpha)
 
 
 # ------------------------------------------------------------------------------------------------ drawing helpers
@@ -336,7 +365,7 @@ def difference_figure(result_a, result_b, path: Optional[str] = None, titles: Se
     Panels: A's view over the image, B's view over the image, and ``map_A − map_B`` (each map normalised to max 1,
     so the difference lies in ``[−1, 1]``; with ``view="kde"`` the KDEs are subtracted) on the LR grid, drawn ×s
     in SR coordinates with a diverging colour map and symmetric limits ``±max|A − B|`` (red: A uses the pixel
-    more, blue: B), with its colour bar.
+    more, blue: B), with its colour bar: the colours of :func:`difference_rgba`, opaque.
 
     Args:
         result_a, result_b: :class:`srwidgets.lam.LAMResult` of the same LR image and window.
@@ -359,8 +388,7 @@ def difference_figure(result_a, result_b, path: Optional[str] = None, titles: Se
                          f"{tuple(result_b.window)}); attribute both models on the same window")
     if view == "kde":
         ma, mb = kde_map(ma), kde_map(mb)
-    diff = ma - mb
-    limit = max(float(np.abs(diff).max()), 1e-12)
+    _, limit = _signed_difference(ma, mb)
     scale = _scale_of(result_a)
     names = list(titles)
     fig = Figure(figsize=(13.0, 4.6), layout="constrained")
@@ -369,13 +397,17 @@ def difference_figure(result_a, result_b, path: Optional[str] = None, titles: Se
     for ax, r, name in zip(axes[:2], (result_a, result_b), names):
         _map_panel(ax, r.image, r.map, r.window, scale, view, None, alpha, inset=False)
         ax.set_title(f"{name}\nLAM {label}  DI {r.diffusion_index:.2f}  Gini {r.gini:.3f}")
-    h, w = diff.shape
-    im = axes[2].imshow(diff, cmap=cmap, vmin=-limit, vmax=limit, interpolation="nearest",
-                        extent=(-0.5, scale * w - 0.5, scale * h - 0.5, -0.5))
+    h, w = ma.shape
+    # the colours of difference_rgba (the widget's difference view), opaque; the colour bar names their values
+    axes[2].imshow(difference_rgba(ma, mb, cmap, alpha=1.0), interpolation="nearest",
+                   extent=(-0.5, scale * w - 0.5, scale * h - 0.5, -0.5))
     _brackets(axes[2], result_a.window, max(2.0, float(scale)), color="black")
     _clean(axes[2])
     axes[2].set_title(f"{names[0]} − {names[1]} ({label})\nred: {names[0]} uses it more, blue: {names[1]}")
-    fig.colorbar(im, ax=axes[2], shrink=0.8)
+    from matplotlib.cm import ScalarMappable
+    from matplotlib.colors import Normalize
+
+    fig.colorbar(ScalarMappable(Normalize(-limit, limit), cmap), ax=axes[2], shrink=0.8)
     return _save(fig, path)
 
 
