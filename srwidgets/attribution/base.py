@@ -27,11 +27,12 @@ from typing import Optional
 import torch
 from torch import nn
 
-from ..engine import LRUCache, cache_key, estimate_chunk, guarded, run_chunks, saved_bytes
+from ..engine import guarded, run_chunks, saved_bytes
+from ..engine.base import Engine
 from ..engine.forward import splits_tail, window_forward
-from ..engine.inputs import check_memory_budget
+from ..engine.inputs import check_flag
 from ..engine.objectives import get_objective
-from ..engine.prepare import model_errors, prepare_model
+from ..engine.prepare import model_errors
 from ..engine.results import WindowAttribution, make_result
 from ..engine.windows import clip_window, crop_box, measure_receptive_field, paste, validate_window
 from ..errors import InputError
@@ -51,7 +52,7 @@ class LazyInputs:
         return self.make(start, stop)
 
 
-class WindowMethod:
+class WindowMethod(Engine):
     """Base of the window-attribution family (see the module docstring).
 
     Args:
@@ -73,17 +74,8 @@ class WindowMethod:
 
     def __init__(self, model: nn.Module, scale: Optional[int] = None, device=None, *, chunk_size: Optional[int] = None,
                  memory_budget=None, crop: bool = True, split_tail: bool = True):
-        self.prepared = prepare_model(model, scale, device)
-        self.model, self.device = self.prepared.model, self.prepared.device
-        self.scale, self.dtype = self.prepared.scale, self.prepared.dtype
-        from ..engine.inputs import check_int
-
-        self.chunk_size = check_int("chunk_size", chunk_size, 1, " or None") if chunk_size is not None else None
-        self.memory_budget = check_memory_budget(memory_budget)
-        self.crop = bool(crop)
-        self.split_tail = bool(split_tail) and splits_tail(self.model)
-        self._bytes_per_pixel: Optional[float] = None  # activation bytes per LR pixel per input (the contract)
-        self._cache = LRUCache(32)
+        super().__init__(model, scale, device, chunk_size=chunk_size, memory_budget=memory_budget, crop=crop)
+        self.split_tail = check_flag("split_tail", split_tail) and splits_tail(self.model)
 
     def sibling(self, cls) -> "WindowMethod":
         """An instance of another member ``cls`` on this one's prepared model, settings and caches (no new probe):
@@ -92,9 +84,6 @@ class WindowMethod:
         other.__dict__.update(self.__dict__)
         other._members = {}
         return other
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}(scale={self.scale}, device={self.device})"
 
     # -- what members implement ------------------------------------------------------------------------------------
     def attribute(self, image, window, **knobs) -> WindowAttribution:  # pragma: no cover - members
@@ -106,10 +95,6 @@ class WindowMethod:
         x = self.prepared.image(image)
         h, w = x.shape[1:]
         return x, validate_window(window, self.scale * h, self.scale * w)
-
-    def super_resolve(self, x: torch.Tensor) -> torch.Tensor:
-        """``F(x)`` float64 ``[3, sH, sW]`` on the device, cached per (model state, image)."""
-        return self._cache.get_or_make((cache_key(self.model, x), "sr"), lambda: self.prepared.super_resolve(x))
 
     def objective_value(self, x: torch.Tensor, window, objective="gradient") -> float:
         """``D(F(x))`` for the whole image (float)."""
@@ -164,7 +149,7 @@ class WindowMethod:
         def run(start, stop):
             p = crop(points(start, stop) if lazy else points[start:stop]).to(self.device, self.dtype)
             p = p.detach().requires_grad_(True)
-            measuring = self._bytes_per_pixel is None
+            measuring = self.measuring
             with model_errors(), torch.enable_grad(), (saved_bytes() if measuring else nullcontext()) as meter:
                 y, (win,) = window_forward(self.model, p, [local], self.scale, self.split_tail)
                 if not self.split_tail and tuple(y.shape[-2:]) != (self.scale * p.shape[-2], self.scale * p.shape[-1]):
@@ -174,7 +159,7 @@ class WindowMethod:
                                      "weights or these inputs may be broken (try another model or smaller noise)")
                 (g,) = torch.autograd.grad(fn(y.float(), win).sum(), p)
             if measuring:
-                self._bytes_per_pixel = meter.bytes / (p.shape[-1] * p.shape[-2]) / p.shape[0]
+                self.record_memory(meter.bytes, p.shape[-1] * p.shape[-2], p.shape[0])
             g = torch.nan_to_num(g.double(), nan=0.0)  # sqrt's infinite derivative at 0, as LAM's authors do
             if keep:
                 out[start:stop] = g
@@ -188,8 +173,7 @@ class WindowMethod:
 
         with guarded(self.model):
             run_chunks(total, run, cancel=cancel, on_chunk=report,
-                       chunk=lambda: estimate_chunk(self._bytes_per_pixel, bh * bw, self.device, self.chunk_size,
-                                                    self.memory_budget))
+                       chunk=lambda: self.chunk(bh * bw))
         if box is None:
             return out
         if keep:

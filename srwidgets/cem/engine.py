@@ -36,8 +36,8 @@ import torch
 from torch import nn
 
 from ..engine import check_number, check_seed, check_steps, guarded, image_tensor, run_chunks, saved_bytes
-from ..engine.inputs import check_int, check_memory_budget
-from ..engine.prepare import model_errors, prepare_model
+from ..engine.base import Engine
+from ..engine.prepare import model_errors
 from ..engine.windows import crop_box, measure_receptive_field, validate_window
 from ..errors import InputError
 from ..progress import CancelLike, Progress, ProgressCallback
@@ -99,7 +99,7 @@ class CEMResult:
         return self.block // self.scale
 
 
-class CEM:
+class CEM(Engine):
     """Causal Effect Maps on one model (any ``nn.Module`` mapping ``[N, 3, h, w]`` in [0, 1] to ``[N, 3, s·h,
     s·w]``; scale 1 works too). The model is never changed (:func:`srwidgets.engine.guarded`).
 
@@ -120,19 +120,6 @@ class CEM:
         >>> tuple(r.map.shape), r.skipped > 0, sum(r.counts.values())      # 16 x 16 blocks, 4 in the window
         ((16, 16), True, 252)
     """
-
-    def __init__(self, model: nn.Module, scale: Optional[int] = None, device=None, *,
-                 chunk_size: Optional[int] = None, memory_budget=None, crop: bool = True):
-        self.prepared = prepare_model(model, scale, device)
-        self.model, self.device = self.prepared.model, self.prepared.device
-        self.scale, self.dtype = self.prepared.scale, self.prepared.dtype
-        self.chunk_size = check_int("chunk_size", chunk_size, 1, " or None") if chunk_size is not None else None
-        self.memory_budget = check_memory_budget(memory_budget)
-        self.crop = bool(crop)
-        self._bytes_per_pixel: Optional[float] = None
-
-    def __repr__(self) -> str:
-        return f"CEM(scale={self.scale}, device={self.device})"
 
     # -- public API ---------------------------------------------------------------------------------------------
     def attribute(self, lr, hr, window, block: int = 8, coarse: int = 3, fine: int = 50, threshold: float = 0.01,
@@ -271,11 +258,11 @@ class CEM:
         """``F(batch)`` float64, no gradients; with ``measure`` (one input) the activation bytes per LR pixel are
         metered first (a forward with input gradients saves what inference holds at most)."""
         with model_errors():
-            if measure and self._bytes_per_pixel is None:
+            if measure and self.measuring:
                 p = batch.to(self.dtype).requires_grad_(True)
                 with torch.enable_grad(), saved_bytes() as meter:
                     self.model(p)
-                self._bytes_per_pixel = meter.bytes / (p.shape[-1] * p.shape[-2]) / p.shape[0]
+                self.record_memory(meter.bytes, p.shape[-1] * p.shape[-2], p.shape[0])
             with torch.inference_mode():
                 sr = self.model(batch.to(self.dtype))
         self.prepared.check_output_shape(sr, batch)
@@ -288,11 +275,7 @@ class CEM:
         """Interventions per forward pass. CUDA: :func:`srwidgets.engine.estimate_chunk` (the budget, 60 % of
         free memory by default). CPU: as many as the budget allows (1 GiB by default), at most 64 and about
         16k LR pixels per pass — inference has no backward, so batching pays further than LAM's 6000 pixels."""
-        from ..engine import estimate_chunk
-
-        cap = None if self.device.type == "cuda" else max(1, min(64, 16384 // max(pixels, 1)))
-        return estimate_chunk(self._bytes_per_pixel, pixels, self.device, self.chunk_size, self.memory_budget,
-                              cap=cap)
+        return self.chunk(pixels, cap=None if self.device.type == "cuda" else max(1, min(64, 16384 // max(pixels, 1))))
 
     # -- geometry -----------------------------------------------------------------------------------------------
     def _window(self, window, block, sh, sw):

@@ -27,12 +27,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..engine import (MAX_STEPS, LRUCache, cache_key, check_choice, check_int, check_memory_budget, check_number,
-                      check_seed, check_steps, ensure_fits, estimate_chunk, guarded, image_tensor, run_chunks,
+from ..engine import (MAX_STEPS, cache_key, check_choice, check_int, check_number,
+                      check_seed, check_steps, ensure_fits, guarded, image_tensor, run_chunks,
                       saved_bytes)
+from ..engine.base import Engine
 from ..engine.forward import splits_tail, window_forward
 from ..engine.objectives import gradient_detector, gradient_magnitude  # LAM's objective, in the runtime
-from ..engine.prepare import model_errors, prepare_model
+from ..engine.prepare import model_errors
 from ..errors import InputError
 from ..filters import check_kernel
 from ..engine.results import WindowAttribution
@@ -66,7 +67,7 @@ class LAMResult(WindowAttribution):
     """
 
 
-class LAM:
+class LAM(Engine):
     """LAM on one SR model (any ``nn.Module`` mapping ``[N, 3, h, w]`` in [0, 1] to ``[N, 3, s·h, s·w]``).
 
     The model is never changed: every call runs it in eval mode with frozen parameters and restores its modes,
@@ -96,25 +97,19 @@ class LAM:
         ((64, 64), True)
     """
 
+    cache_size = 64  # SR images, paths and results
+
     def __init__(self, model: nn.Module, scale: Optional[int] = None, device=None, chunk_size: Optional[int] = None,
                  memory_budget: Optional[int] = None, crop: bool = True, autocast=False, channels_last: bool = False,
                  split_tail: bool = True):
-        self.prepared = prepare_model(model, scale, device)  # device, scale (given or measured), dtype, the probe
-        self.device, self.model, self.scale = self.prepared.device, self.prepared.model, self.prepared.scale
-        if chunk_size is not None:
-            chunk_size = check_int("chunk_size", chunk_size, 1, " or None")
-        memory_budget = check_memory_budget(memory_budget)
-        crop, channels_last, split_tail = (check_flag(n, v) for n, v in (("crop", crop), ("channels_last", channels_last),
-                                                                          ("split_tail", split_tail)))
+        super().__init__(model, scale, device, chunk_size=chunk_size, memory_budget=memory_budget, crop=crop)
+        channels_last, split_tail = (check_flag(n, v) for n, v in (("channels_last", channels_last),
+                                                                    ("split_tail", split_tail)))
         if autocast and self.device.type != "cuda":
             raise InputError("autocast is only supported on CUDA; drop autocast= or pass device='cuda'")
         self.autocast = (torch.float16 if autocast is True else autocast) or None
         self.channels_last = bool(channels_last)
         self.split_tail = bool(split_tail) and splits_tail(self.model)
-        self.chunk_size, self.memory_budget, self.crop = chunk_size, memory_budget, crop
-        self.dtype = self.prepared.dtype
-        self._bytes_per_pixel: Optional[float] = None  # activation memory per LR pixel and evaluation
-        self._cache = LRUCache(64)  # SR images, paths and results
 
     # -- public API ---------------------------------------------------------------------------------------------
     def attribute(self, image, window, steps: int = 50, sigma: float = 1.2, kernel_size: int = 9, path: str = "blur",
@@ -239,8 +234,7 @@ class LAM:
                 self._accumulate(accs, points[live], derivatives[live], local, (lam_path, start + live))
 
         run_chunks(lam_path.total, run, cancel=cancel, on_chunk=lambda done, total: report(done, accs),
-                   chunk=lambda: estimate_chunk(self._bytes_per_pixel, bh * bw, self.device, self.chunk_size,
-                                                self.memory_budget))
+                   chunk=lambda: self.chunk(bh * bw))
         return accs
 
     def _accumulate(self, accs, points, derivatives, windows, where):
@@ -249,7 +243,7 @@ class LAM:
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         x.requires_grad_(True)
-        measuring = self._bytes_per_pixel is None
+        measuring = self.measuring
         with model_errors():
             with torch.enable_grad(), saved_bytes() if measuring else nullcontext() as meter:
                 with torch.autocast("cuda", self.autocast) if self.autocast else nullcontext():
@@ -257,7 +251,7 @@ class LAM:
                 self._check_finite(y, *where)
                 objectives = [gradient_detector(y.float(), win).sum() for win in windows]
             if measuring:
-                self._bytes_per_pixel = meter.bytes / x[0, 0].numel() / x.shape[0]
+                self.record_memory(meter.bytes, x[0, 0].numel(), x.shape[0])
             grads = [torch.autograd.grad(obj, x, retain_graph=i + 1 < len(objectives))[0]
                      for i, obj in enumerate(objectives)]
         for acc, g in zip(accs, grads):
