@@ -85,3 +85,29 @@ def gini(values: torch.Tensor) -> float:
 def diffusion_index(values: torch.Tensor) -> float:
     """LAM's Diffusion Index ``(1 - Gini) * 100``: larger means the network draws on a wider area."""
     return (1.0 - gini(values)) * 100.0
+
+
+def spearman(a, b) -> float:
+    """Spearman's rank correlation of two maps or vectors (flattened; ties get average ranks; scipy's
+    ``spearmanr``), ``nan`` when either is constant or has fewer than 2 values (no ranking to compare).
+
+    Example:
+        >>> round(spearman(torch.tensor([1.0, 2.0, 3.0]), torch.tensor([10.0, 30.0, 20.0])), 3)
+        0.5
+    """
+    import warnings
+
+    import numpy as np
+    from scipy.stats import spearmanr
+
+    from .errors import InputError
+
+    a = np.asarray(a.detach().cpu() if isinstance(a, torch.Tensor) else a, dtype=np.float64).ravel()
+    b = np.asarray(b.detach().cpu() if isinstance(b, torch.Tensor) else b, dtype=np.float64).ravel()
+    if a.size != b.size:
+        raise InputError(f"spearman: {a.size} and {b.size} values; compare maps of the same shape")
+    if a.size < 2 or np.ptp(a) == 0 or np.ptp(b) == 0:
+        return float("nan")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return float(spearmanr(a, b)[0])

@@ -20,6 +20,7 @@ from typing import Optional
 
 import torch
 
+from ..metrics import spearman  # noqa: F401  (re-exported: cem.spearman)
 from ..errors import InputError
 
 __all__ = ["block_sums", "spread", "spearman", "rank_agreement"]
@@ -39,29 +40,6 @@ def spread(block_map: torch.Tensor, b: int, height: int, width: int) -> torch.Te
     """``[rows, cols]`` block values -> ``[height, width]`` float64: each LR pixel takes its block's value."""
     m = torch.as_tensor(block_map).detach().double().cpu()
     return m.repeat_interleave(b, 0).repeat_interleave(b, 1)[:height, :width].contiguous()
-
-
-def _ranks(v: torch.Tensor) -> torch.Tensor:
-    """1-based ranks, ties given their average rank (as Spearman's rho needs)."""
-    order = torch.argsort(v, stable=True)
-    ranks = torch.empty_like(v)
-    ranks[order] = torch.arange(1, v.numel() + 1, dtype=torch.float64)
-    values, inverse = torch.unique(v, return_inverse=True)
-    sums = torch.zeros(values.numel(), dtype=torch.float64).index_add_(0, inverse, ranks)
-    counts = torch.zeros(values.numel(), dtype=torch.float64).index_add_(0, inverse, torch.ones_like(ranks))
-    return (sums / counts)[inverse]
-
-
-def spearman(a: torch.Tensor, b: torch.Tensor) -> float:
-    """Spearman's rank correlation of two equally long vectors (Pearson on average ranks); NaN when either is
-    constant (no ranking to agree with)."""
-    a, b = torch.as_tensor(a).double().flatten(), torch.as_tensor(b).double().flatten()
-    if a.numel() != b.numel() or a.numel() < 2:
-        raise InputError(f"spearman needs two vectors of the same length >= 2, got {a.numel()} and {b.numel()}")
-    ra, rb = _ranks(a), _ranks(b)
-    ra, rb = ra - ra.mean(), rb - rb.mean()
-    den = float(ra.norm() * rb.norm())
-    return float((ra * rb).sum()) / den if den > 0 else float("nan")
 
 
 def rank_agreement(cem, lam, *, exclude_window: bool = True, b: Optional[int] = None) -> float:

@@ -20,13 +20,12 @@ Example:
 """
 from __future__ import annotations
 
-import math
-import warnings
 from typing import Optional, Tuple
 
 import numpy as np
 import torch
 
+from ..metrics import spearman  # noqa: F401  (re-exported: trust.spearman)
 from ..errors import InputError
 
 __all__ = ["CONTROLS", "as_map", "crop_map", "unit_scores", "rank_units", "unit_mask", "edge_map", "random_scores",
@@ -118,22 +117,6 @@ def random_scores(shape: Tuple[int, int], seed: int) -> torch.Tensor:
     scores = torch.empty(n, dtype=torch.float64)
     scores[perm] = torch.arange(n, 0, -1, dtype=torch.float64)  # perm[0] gets the highest score
     return scores.reshape(shape)
-
-
-def spearman(a, b) -> float:
-    """Spearman's rank correlation of two maps (flattened; ties get average ranks, scipy's convention); ``nan``
-    when either map is constant (no ranking to compare)."""
-    from scipy.stats import spearmanr
-
-    a = np.asarray(a.detach().cpu() if isinstance(a, torch.Tensor) else a, dtype=np.float64).ravel()
-    b = np.asarray(b.detach().cpu() if isinstance(b, torch.Tensor) else b, dtype=np.float64).ravel()
-    if a.size != b.size:
-        raise InputError(f"spearman: the maps have {a.size} and {b.size} values; compare maps of the same shape")
-    if a.size < 2 or np.ptp(a) == 0 or np.ptp(b) == 0:
-        return math.nan
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return float(spearmanr(a, b)[0])
 
 
 def top_overlap(a: torch.Tensor, b: torch.Tensor, fraction: float = 0.1) -> float:
