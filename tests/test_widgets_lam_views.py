@@ -8,7 +8,7 @@ import torch
 import srwidgets
 from srwidgets.lam import effective_receptive_field
 from srwidgets.widgets.canvas import resample as _resample
-from srwidgets.widgets.lam import VIEWS, LAMWidget, difference_rgba
+from srwidgets.widgets.lam import VIEWS, LAMWidget
 
 from test_widgets_lam import LR, image, make, puts_on, sent, tiny  # noqa: F401  (fixtures)
 
@@ -93,7 +93,7 @@ def test_difference_view_draws_first_minus_second_on_the_first_panel(make, sent)
     a, b = w.names
     w.view = "difference"
     drawn = puts_on(sent, w.lr_views[a].layer("overlay"))[-1]
-    expected = overlay_of(w, a, difference_rgba(w.results[a].map, w.results[b].map, w.alpha))
+    expected = overlay_of(w, a, srwidgets.viz.difference_rgba(w.results[a].map, w.results[b].map, alpha=w.alpha))
     np.testing.assert_array_equal(drawn, expected)
     # the second panel keeps its raw map
     np.testing.assert_array_equal(puts_on(sent, w.lr_views[b].layer("overlay"))[-1], overlay_of(

@@ -1,5 +1,6 @@
 """The window panels every window-attribution widget is built from: the SR image with a window selector
-(:class:`WindowPanel`) and one LR map panel per result shown (:class:`MapPanel`).
+(:class:`WindowPanel`), one LR map panel per result shown (:class:`MapPanel`) and the grid of those panels, one per
+model × method (:class:`PanelGrid`).
 
 Coordinates: a window is ``(top, left, height, width)`` in **SR** pixels; the map panels show the LR input, on
 which the window is drawn at ``1 / scale`` (fractional LR pixels). Maps arrive as RGBA overlays already coloured
@@ -14,17 +15,20 @@ which the window is drawn at ``1 / scale`` (fractional LR pixels). Maps arrive a
     >>> sr.selector.select((8, 8, 16)); chosen               # what a finished drag sends, SR px
     [(8, 8, 16, 16)]
     >>> sr.draw_window((8, 8, 16, 16), maps)                  # on the SR canvas and, /4, on every map panel
+    >>> grid = PanelGrid(lr, ["a", "b"], full_zoom=sr.sr_view.zoom * 4)
+    >>> [p.title.value for p in grid.layout(["lam", "ig"])]  # models x methods, side-by-side size
+    ['<b>a: lam</b>', '<b>a: ig</b>', '<b>b: lam</b>', '<b>b: ig</b>']
 """
 from __future__ import annotations
 
 import html
-from typing import Callable, Iterable, Optional
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 import ipywidgets as widgets
 
 from .canvas import ImageView, WindowSelector
 
-__all__ = ["WindowPanel", "MapPanel"]
+__all__ = ["WindowPanel", "MapPanel", "PanelGrid"]
 
 
 class WindowPanel:
@@ -125,3 +129,55 @@ class MapPanel:
         self.view.clear("overlay")
         self.di.value, self.gini.value = "DI -", "Gini -"
         self.completeness.value = ""
+
+
+class PanelGrid:
+    """The LR map panels of a widget, one per ``(model, method)`` in a wrapping row (``box``), made when first
+    shown: models × methods, model-major.
+
+    One panel (one model, one method) matches the SR canvas (``full_zoom`` display px per LR pixel); several share
+    the width (half ``max_display`` each). When :meth:`layout` passes from one size to the other the panels are made
+    again (the widget repaints them, from its cache). ``panels``: ``{(model, method): MapPanel}`` made so far;
+    ``kdes``: ``{(model, method): (map, its KDE)}``, the widget's memo of the KDE view, emptied with the panels.
+    """
+
+    def __init__(self, image, names: Sequence[str], full_zoom: Optional[float] = None, max_display: int = 512):
+        self.image, self.names = image, list(names)
+        self.full_zoom, self.max_display = full_zoom, int(max_display)
+        self.panels: Dict[Tuple[str, str], MapPanel] = {}
+        self.kdes: Dict[Tuple[str, str], Any] = {}
+        self.compact: Optional[bool] = None  # whether the panels were made side-by-side size (None: none made)
+        self.box = widgets.HBox([], layout=widgets.Layout(flex_flow="row wrap"))
+
+    def keys(self, methods: Sequence[str]) -> List[Tuple[str, str]]:
+        """The panels shown for ``methods``, in order: models × methods."""
+        return [(n, m) for n in self.names for m in methods]
+
+    def _compact_for(self, methods: Sequence[str]) -> bool:
+        return len(self.names) > 1 or len(methods) > 1
+
+    def panel(self, name: str, method: str, methods: Sequence[str] = ()) -> MapPanel:
+        """The panel of model ``name`` and ``method``, made if needed (at the size of ``methods`` shown, when it is
+        the first one made)."""
+        key = (name, method)
+        if key not in self.panels:
+            if self.compact is None:
+                self.compact = self._compact_for(methods or [method])
+            zoom = None if self.compact else self.full_zoom
+            size = self.max_display // 2 if self.compact else self.max_display
+            self.panels[key] = MapPanel(self.image, f"<b>{html.escape(name)}: {html.escape(method)}</b>", zoom=zoom,
+                                        max_size=size)
+        return self.panels[key]
+
+    def layout(self, methods: Sequence[str]) -> List[MapPanel]:
+        """Show the panels of ``methods`` in ``box`` (made again at the other size when the count of panels
+        passes 1); returns them in order."""
+        if self.compact is not None and self._compact_for(methods) != self.compact:
+            self.panels, self.kdes, self.compact = {}, {}, None  # remade at the other size, repainted from cache
+        shown = [self.panel(n, m, methods) for n, m in self.keys(methods)]
+        self.box.children = [p.box for p in shown]
+        return shown
+
+    def shown(self, methods: Sequence[str]) -> List[MapPanel]:
+        """The panels of ``methods`` made so far, in order (none is made)."""
+        return [self.panels[k] for k in self.keys(methods) if k in self.panels]

@@ -1,0 +1,121 @@
+"""The LAM widget's control rows, each linked two-way to its traitlets: the Method row (one checkbox per registered
+member of :func:`srwidgets.attribution.methods`), the selection row (window size, free size, DI atlas and its
+stride, the history), the engine row (steps, sigma, kernel sliders) and the display row (path, alpha, colormap,
+view).
+
+:class:`LAMControls` is a mixin of :class:`~srwidgets.widgets.lam.LAMWidget`; :meth:`LAMControls._build_controls`
+sets ``method_boxes``, ``history``, ``baseline_dropdown``, ``colormap_dropdown``, ``view_buttons`` and the four
+rows (``_method_row``, ``_selection_row``, ``_engine_row``, ``_display_row``). The widget reacts to the traitlets
+(``_method_ticked`` and ``_history_clicked`` are its handlers of the checkboxes and the history list).
+
+    >>> view_button_width(["map", "difference"])
+    '104px'
+"""
+from __future__ import annotations
+
+import ipywidgets as widgets
+
+from .. import attribution
+from ..lam import PATHS
+from .lam_settings import COLORMAPS, VIEWS
+
+__all__ = ["LAMControls", "PATH_LABELS", "view_button_width", "linked", "slider"]
+
+PATH_LABELS = {"blur": "blur (paper)", "black": "line from black", "uniform": "line from noise",
+               "gaussian": "line from x + noise", "blurred": "line from blurred x", "multi": "noise baselines, mean"}
+"""The Path dropdown's labels (the dropdown's tooltip and :data:`srwidgets.lam.PATHS` give the full description)."""
+
+
+def view_button_width(names) -> str:
+    """The CSS width of the View buttons: room for the longest name (about 8 px a character + 24 px padding)."""
+    return f"{8 * max(len(n) for n in names) + 24}px"
+
+
+def linked(owner, trait: str, control):
+    """``control.value`` linked two-way with ``owner.<trait>``; returns ``control``."""
+    widgets.link((owner, trait), (control, "value"))
+    return control
+
+
+def slider(owner, trait: str, control):
+    """A slider linked two-way with ``owner.<trait>``, but a value set from code outside the slider's range stays
+    in the traitlet (and the engine reports it) instead of being silently clamped by the slider."""
+    value = getattr(owner, trait)
+    control.value = value if control.min <= value <= control.max else control.value
+    control.observe(lambda c: setattr(owner, trait, c["new"]), "value")
+    owner.observe(lambda c: setattr(control, "value", c["new"]) if control.min <= c["new"] <= control.max
+                  else None, trait)
+    return control
+
+
+class LAMControls:
+    """Builds the LAM widget's control rows (a mixin)."""
+
+    def _build_controls(self) -> None:
+        self._method_row = self._build_method_row()
+        self._selection_row = self._build_selection_row()
+        self._engine_row = self._build_engine_row()
+        self._display_row = self._build_display_row()
+
+    def _build_method_row(self) -> widgets.HBox:
+        # One box per member registered now (the family is open: a member registered later needs a new widget).
+        self.method_boxes = {
+            name: widgets.Checkbox(value=name in self.methods, description=name, indent=False, tooltip=text,
+                                   layout=widgets.Layout(width="auto", margin="0 12px 0 0"))
+            for name, text in attribution.methods().items()}
+        for name, box in self.method_boxes.items():
+            box.add_class(f"srw-method-{name}")
+            box.observe(lambda c, name=name: self._method_ticked(name, c["new"]), "value")
+        row = widgets.HBox([widgets.Label("Method:")] + list(self.method_boxes.values()),
+                           layout=widgets.Layout(flex_flow="row wrap", align_items="center"))
+        row.add_class("srw-methods")
+        return row
+
+    def _build_selection_row(self) -> widgets.HBox:
+        small = widgets.Layout(width="170px")
+        self.history = widgets.Select(options=[], rows=4, description="History:",
+                                      layout=widgets.Layout(width="320px"))
+        self.history.observe(self._history_clicked, "value")
+        return widgets.HBox([
+            linked(self, "window_size", widgets.IntText(description="Window:", layout=small)),
+            linked(self, "free_size", widgets.Checkbox(description="free size (drag a rectangle)", indent=False)),
+            widgets.VBox([
+                linked(self, "atlas", widgets.Checkbox(description="DI atlas (click a cell to open it)",
+                                                       indent=False)),
+                linked(self, "atlas_stride", widgets.IntText(description="Stride:", layout=small)),
+            ]),
+            self.history,
+        ])
+
+    def _build_engine_row(self) -> widgets.HBox:
+        return widgets.HBox([
+            slider(self, "steps", widgets.IntSlider(min=1, max=200, description="Steps:", continuous_update=False)),
+            slider(self, "sigma", widgets.FloatSlider(min=0.0, max=4.0, step=0.1, description="Sigma:",
+                                                      continuous_update=False)),
+            slider(self, "kernel_size", widgets.IntSlider(min=1, max=31, step=2, description="Kernel:",
+                                                          continuous_update=False)),
+        ])
+
+    def _build_display_row(self) -> widgets.HBox:
+        # A label the dropdown shows whole (ipywidgets 8 cuts it at the box's width); the full descriptions are
+        # in the tooltip.
+        self.baseline_dropdown = widgets.Dropdown(options=[(PATH_LABELS.get(k, k), k) for k in PATHS],
+                                                  description="Path:", style={"description_width": "initial"},
+                                                  tooltip="\n".join(f"{k}: {v}" for k, v in PATHS.items()),
+                                                  layout=widgets.Layout(width="230px"))
+        options = COLORMAPS if self.colormap in COLORMAPS else COLORMAPS + [self.colormap]
+        self.colormap_dropdown = widgets.Dropdown(options=options, description="Colormap:",
+                                                  layout=widgets.Layout(width="220px"))
+        views = self._views()
+        # Buttons as wide as the longest name needs (about 8 px a character at the widgets' 13 px font, plus
+        # ipywidgets 8's padding and border): a fixed 80 px cut "difference" to "differe…".
+        self.view_buttons = widgets.ToggleButtons(options=views, description="View:",
+                                                  tooltips=[VIEWS[v] for v in views],
+                                                  style={"button_width": view_button_width(views),
+                                                         "description_width": "initial"})
+        return widgets.HBox([  # wraps rather than squeezing its controls on a narrow page
+            linked(self, "path", self.baseline_dropdown),
+            linked(self, "alpha", widgets.FloatSlider(min=0.0, max=1.0, step=0.05, description="Alpha:")),
+            linked(self, "colormap", self.colormap_dropdown),
+            linked(self, "view", self.view_buttons),
+        ], layout=widgets.Layout(flex_flow="row wrap", align_items="center"))

@@ -1,0 +1,249 @@
+"""The LAM widget's settings: the constructor's arguments and every traitlet checked (``check_<name>``, the
+convention of :mod:`srwidgets.widgets.base`), and the checked values turned into what the engines take — the
+keyword arguments of each method (:meth:`LAMSettings.method_knobs`), of the DI atlas
+(:meth:`LAMSettings.atlas_settings`), the engine of a (model, method) panel and the cache keys of finished results.
+
+:class:`LAMSettings` is a mixin of :class:`~srwidgets.widgets.lam.LAMWidget`: it reads the widget's traitlets and
+``image``, ``scale``, ``hr``, ``engines``, ``models``, ``names``, ``compare`` and ``_options``; it computes nothing.
+
+    >>> from srwidgets.widgets.lam_settings import LAMSettings
+    >>> LAMSettings().check_kernel_size(4)
+    Traceback (most recent call last):
+    ...
+    srwidgets.errors.InputError: kernel_size must be an odd integer >= 1 (the paper uses 9), got 4
+"""
+from __future__ import annotations
+
+import inspect
+import warnings
+
+import numpy as np
+
+from .. import attribution
+from ..data import load_image
+from ..engine import check_choice, check_int, check_number, check_steps
+from ..engine.cache import model_key
+from ..errors import InputError
+from ..lam import PATHS
+from ..lam.geometry import validate_window
+
+__all__ = ["LAMSettings", "COLORMAPS", "VIEWS", "ATLAS_WINDOWS_PER_TASK", "LAM_OPTIONS", "explicit_parameters"]
+
+COLORMAPS = ["jet", "seismic", "viridis", "magma", "inferno", "hot", "coolwarm", "RdBu_r", "gray"]
+"""The Colormap dropdown's names (any matplotlib colormap may be set from code; it is then added)."""
+ATLAS_WINDOWS_PER_TASK = 8  # atlas windows per engine call: the progress bar moves (and a cancel lands) between them
+LAM_OPTIONS = ("device", "chunk_size", "memory_budget", "crop", "autocast", "channels_last", "split_tail")
+"""The keys ``lam_options`` may have (:class:`srwidgets.lam.LAM`'s keyword arguments besides model and scale)."""
+LAM_ONLY = ("autocast", "channels_last")  # lam_options the other members' engines do not take
+SHARED_KNOBS = ("steps", "sigma", "kernel_size")  # the sliders, given to every member whose attribute() names them
+VIEWS = {"map": "the raw map of each panel's method",
+         "kde": "kernel-density view of the map (srwidgets.viz.kde_map, the LAM paper's style)",
+         "erf": "effective receptive field of the window: Σ_c |∇_x D(F(x))| at the input (srwidgets.attribute "
+                "method 'erf'), one per model",
+         "difference": "compare mode: the first model's map minus the second's (same method), on the first "
+                       "model's panels"}
+"""The LR panels' views (the ``view`` traitlet)."""
+
+
+def explicit_parameters(fn) -> set:
+    """The keyword parameters ``fn`` names (not those it swallows in ``**kwargs``)."""
+    return {p.name for p in inspect.signature(fn).parameters.values()
+            if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+
+
+class LAMSettings:
+    """The checks of the LAM widget's settings and the engine arguments and cache keys made of them (a mixin)."""
+
+    # ------------------------------------------------------------------------------------------------ arguments
+    @classmethod
+    def check_arguments(cls, traits: dict, max_display, throttle, lam_options) -> tuple:
+        """The constructor's arguments besides the models and images, checked before anything is built: a bad one
+        is an InputError naming it and what it may be. Returns ``(max_display, throttle, lam_options dict)``."""
+        unknown = [n for n in traits if n not in cls.keywords]
+        if unknown:
+            raise InputError(f"LAMWidget got an unexpected keyword argument {unknown[0]!r}; the keywords are: "
+                             f"{', '.join(cls.keywords)}, scale, max_display, throttle, lam_options, hr")
+        max_display = check_int("max_display", max_display, 64, " (screen pixels of the SR canvas, e.g. 512)")
+        throttle = check_number("throttle", throttle, 0.0, " (seconds between repaints, e.g. 0.25)")
+        if lam_options is not None and not isinstance(lam_options, dict):
+            raise InputError(f"lam_options must be a dict of srwidgets.lam.LAM keyword arguments (device, chunk_size, "
+                             f"memory_budget, ...), got {type(lam_options).__name__}")
+        bad = sorted(set(lam_options or {}) - set(LAM_OPTIONS))
+        if bad:
+            raise InputError(f"lam_options: unknown {', '.join(map(repr, bad))}; choose from: {', '.join(LAM_OPTIONS)}")
+        return max_display, throttle, dict(lam_options or {})
+
+    def _check_hr(self, hr):
+        if hr is None:
+            return None
+        try:
+            hr = load_image(hr)
+        except InputError as exc:
+            raise InputError(f"hr: {exc}") from None
+        _, h, w = self.image.shape
+        if tuple(hr.shape[-2:]) != (self.scale * h, self.scale * w):
+            raise InputError(f"hr must be the HR image of the input, {self.scale * h}x{self.scale * w} (x{self.scale} "
+                             f"the LR {h}x{w}), got {hr.shape[-2]}x{hr.shape[-1]}")
+        return hr
+
+    # ------------------------------------------------------------------------------------------------ checks
+    # check_<name>(value) -> value, raising InputError: at construction it is raised, afterwards it is shown in
+    # ``error`` and the traitlet keeps its value (srwidgets.widgets.base).
+    def _views(self) -> list:
+        return [v for v in VIEWS if v != "difference" or self.compare]
+
+    def check_window(self, value) -> tuple:
+        try:
+            return self._check_window(value)
+        except InputError:
+            if self.ready:
+                self.status = "window rejected"
+            raise
+
+    def _check_window(self, value) -> tuple:
+        if value is None or (isinstance(value, (tuple, list)) and len(value) == 0):
+            return ()
+        # The engine's own check, run here synchronously so a bad window never reaches the worker.
+        if isinstance(value, (str, bytes)):
+            value = (value,)  # a string is not a window; let the engine's message say so
+        _, h, w = self.image.shape
+        return tuple(validate_window(value, h * self.scale, w * self.scale))
+
+    def check_steps(self, value) -> int:
+        return check_steps(value, hint=" (the paper uses 50)")
+
+    def check_sigma(self, value) -> float:
+        return check_number("sigma", value, 0.0, " (the paper uses 1.2)")
+
+    def check_kernel_size(self, value) -> int:
+        value = check_int("kernel_size", value, 1, " (odd; the paper uses 9)")
+        if value % 2 == 0:
+            raise InputError(f"kernel_size must be an odd integer >= 1 (the paper uses 9), got {value}")
+        return value
+
+    def check_path(self, value) -> str:
+        return check_choice("path", value, PATHS)
+
+    def check_baseline(self, value) -> str:
+        value = check_choice("baseline", value, PATHS)
+        if not self._syncing:
+            warnings.warn("LAMWidget's baseline is now called path (the engine's name; ig's baseline= is another "
+                          "knob): use path=", DeprecationWarning, stacklevel=7)
+        return value
+
+    def check_method(self, value) -> str:
+        return check_choice("method", value, attribution.methods())
+
+    def check_methods(self, value) -> tuple:
+        names = [value] if isinstance(value, str) else value
+        if not isinstance(names, (list, tuple)) or not names:
+            raise InputError(f"methods must be a method name or a non-empty list of them ({', '.join(attribution.methods())}), "
+                             f"got {value!r}")
+        known = attribution.methods()
+        for name in names:
+            check_choice("methods", name, known)
+        return tuple(dict.fromkeys(names))  # in the order given, once each
+
+    def check_knobs(self, value) -> dict:
+        known = attribution.methods()
+        if not isinstance(value, dict) or not all(isinstance(v, dict) for v in value.values()):
+            raise InputError(f"knobs must be a dict {{method: {{option: value}}}}, e.g. {{'ig': {{'baseline': "
+                             f"'blurred'}}}}, got {value!r}")
+        for name in value:
+            check_choice("knobs", name, known)
+        return {k: dict(v) for k, v in value.items()}
+
+    def check_alpha(self, value) -> float:
+        value = check_number("alpha", value, 0.0, " and <= 1 (heatmap opacity)")
+        if value > 1:
+            raise InputError(f"alpha must be a finite number >= 0 and <= 1 (heatmap opacity), got {value!r}")
+        return value
+
+    def check_colormap(self, value) -> str:
+        import matplotlib
+
+        if not isinstance(value, str) or value not in matplotlib.colormaps:
+            raise InputError(f"unknown colormap {value!r}; a matplotlib colormap name such as {', '.join(COLORMAPS)}")
+        if hasattr(self, "colormap_dropdown") and value not in self.colormap_dropdown.options:
+            self.colormap_dropdown.options = list(self.colormap_dropdown.options) + [value]
+        return value
+
+    def check_window_size(self, value) -> int:
+        return check_int("window_size", value, 2, " (SR pixels; the paper uses 16)")
+
+    def check_atlas_stride(self, value) -> int:
+        return check_int("atlas_stride", value, 1, " (SR pixels)")
+
+    def _flag(self, name, value) -> bool:
+        if not isinstance(value, (bool, np.bool_)):
+            raise InputError(f"{name} must be True or False, got {value!r}")
+        return bool(value)
+
+    def check_free_size(self, value) -> bool:
+        return self._flag("free_size", value)
+
+    def check_atlas(self, value) -> bool:
+        return self._flag("atlas", value)
+
+    def check_view(self, value) -> str:
+        if value == "difference" and not self.compare:
+            raise InputError("view='difference' needs two models (compare mode); with one model choose one of: "
+                             + ", ".join(self._views()))
+        return check_choice("view", value, self._views())
+
+    # ------------------------------------------------------------------------------------------------ knobs
+    def settings(self) -> dict:
+        """LAM's keyword arguments of the current traitlets (SR px windows aside)."""
+        return dict(steps=int(self.steps), sigma=float(self.sigma), kernel_size=int(self.kernel_size),
+                    path=str(self.path))
+
+    def method_knobs(self, method: str) -> dict:
+        """The keyword arguments ``srwidgets.attribute(..., method=method)`` gets: LAM's :meth:`settings`; for the
+        other members the sliders they take (``steps``, ``sigma``, ``kernel_size``), ``hr`` where they need it,
+        then ``knobs[method]``."""
+        cls = attribution.method_class(method)
+        s = self.settings()
+        if method == "lam":
+            out = s
+        else:
+            named = explicit_parameters(cls.attribute)
+            out = {k: s[k] for k in SHARED_KNOBS if k in named}
+            if getattr(cls, "needs_hr", False):
+                out["hr"] = self.hr
+        out.update(self.knobs.get(method, {}))
+        return out
+
+    def _engine(self, name: str, method: str):
+        """The engine ``attribute(image, window, callback=, cancel=, **knobs)`` of model ``name`` and ``method``:
+        LAM's own for ``"lam"`` (the family's ``"lam"`` is the same computation), else the family's member."""
+        if method == "lam":
+            return self.engines[name]
+        opts = {k: v for k, v in self._options.items() if k not in LAM_ONLY}
+        opts["device"] = self.engines[name].device
+        return attribution.engine(self.models[name], method, scale=self.scale, **opts)
+
+    def _missing_hr(self, method: str) -> bool:
+        return self.hr is None and getattr(attribution.method_class(method), "needs_hr", False)
+
+    def atlas_settings(self) -> dict:
+        """The keyword arguments of :func:`srwidgets.batch.di_atlas` the atlas is computed with (besides the model,
+        ``{first name: first model}``, and the image): the atlas stride, ``window_size`` and LAM's knobs."""
+        s = self.settings()
+        return dict(stride=int(self.atlas_stride), size=int(self.window_size), steps=s["steps"], sigma=s["sigma"],
+                    kernel_size=s["kernel_size"], path=s["path"], device=self.engines[self.names[0]].device,
+                    windows_per_task=ATLAS_WINDOWS_PER_TASK, progress=False)
+
+    # ------------------------------------------------------------------------------------------------ cache keys
+    def _key(self, name: str, method: str, window: tuple, knobs: dict) -> tuple:
+        # The weights' and buffers' identity and version counters are part of the key: editing a model in place
+        # (fine-tuning, load_state_dict, a changed mean shift) must not bring back results of the old state.
+        shown = tuple(sorted((k, self._hr_key if k == "hr" else repr(v)) for k, v in knobs.items()))
+        return (name, method, tuple(window), model_key(self.engines[name].model)) + shown
+
+    def _atlas_key(self, settings: dict) -> tuple:
+        name = self.names[0]
+        return ("atlas", name, model_key(self.engines[name].model), self._image_key) + tuple(
+            (k, str(v)) for k, v in sorted(settings.items()))
+
+    def _erf_key(self, name: str, window: tuple) -> tuple:
+        return ("erf", name, tuple(window), model_key(self.engines[name].model))
