@@ -133,24 +133,11 @@ class DDRWidget(EngineWidget):
         self.curves: Dict[str, CurveView] = {}
         self.legends: Dict[str, widgets.HTML] = {}
         self.chi_labels: Dict[str, widgets.Label] = {}
-        panels = []
-        for name in self.names:
-            scatter = ScatterView(size, size, on_hover=lambda i, n=name: self._point(n, i, click=False),
-                                  on_click=lambda i, n=name: self._point(n, i, click=True))
-            curve = CurveView(size, 200, on_select=lambda k, n=name: self._layer_clicked(n, k))
-            legend, chi = widgets.HTML(""), widgets.Label("")
-            chi.add_class("srw-chi")
-            self.scatters[name], self.curves[name], self.legends[name], self.chi_labels[name] = scatter, curve, legend, chi
-            panel = widgets.VBox([widgets.HTML(f"<b>{html.escape(name)}</b>"), scatter.canvas, legend, chi,
-                                  widgets.HTML("CHI per layer (shallow to deep; click to show a layer)"),
-                                  curve.canvas])
-            panel.add_class("srw-ddr-panel")
-            panels.append(panel)
+        panels = [self._model_panel(name, size) for name in self.names]
         self.lr_view: Optional[ImageView] = None  # made when the first point is shown, at the inputs' aspect
         self.sr_view: Optional[ImageView] = None
         self.point_label = widgets.HTML("hover a point: its degraded input; click: also the SR output")
         self._detail = widgets.VBox([self.point_label])
-        detail = self._detail
         first = self.layers[self.names[0]]
         self.layer_dropdown = widgets.Dropdown(options=first, value=first[-1], description="Layer:",
                                                layout=widgets.Layout(width="260px", flex="0 0 auto"))
@@ -175,12 +162,25 @@ class DDRWidget(EngineWidget):
         self.csv_button = widgets.Button(description="Save table", icon="download", tooltip="CHI per layer as CSV")
         self.csv_button.on_click(self._csv_clicked)
         self.children = [self.css(),
-                         widgets.HBox(panels + [detail], layout=widgets.Layout(flex_flow="row wrap")),
+                         widgets.HBox(panels + [self._detail], layout=widgets.Layout(flex_flow="row wrap")),
                          widgets.HBox([self.layer_dropdown, method_row],
                                       layout=widgets.Layout(flex_flow="row wrap", align_items="center")),
                          self.perplexity_slider,
                          self.status_row(), self.error_html, self.export_row(),
                          widgets.HBox([self.csv_path, self.csv_button])]
+
+    def _model_panel(self, name: str, size: int) -> widgets.VBox:
+        """Model ``name``'s panel: its scatter, legend, CHI line and CHI curves (kept in the by-model dicts)."""
+        scatter = ScatterView(size, size, on_hover=lambda i, n=name: self._point(n, i, click=False),
+                              on_click=lambda i, n=name: self._point(n, i, click=True))
+        curve = CurveView(size, 200, on_select=lambda k, n=name: self._layer_clicked(n, k))
+        legend, chi = widgets.HTML(""), widgets.Label("")
+        chi.add_class("srw-chi")
+        self.scatters[name], self.curves[name], self.legends[name], self.chi_labels[name] = scatter, curve, legend, chi
+        panel = widgets.VBox([widgets.HTML(f"<b>{html.escape(name)}</b>"), scatter.canvas, legend, chi,
+                              widgets.HTML("CHI per layer (shallow to deep; click to show a layer)"), curve.canvas])
+        panel.add_class("srw-ddr-panel")
+        return panel
 
     # ------------------------------------------------------------------------------------------------ validation
     # (base.Checked: raised while building, shown in ``error`` once ready, the value kept)
