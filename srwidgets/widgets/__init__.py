@@ -1,9 +1,25 @@
-"""The widget layer: ipywidgets + ipycanvas front ends of the engines (no numerics here).
+"""The widget layer: ipywidgets + ipycanvas front ends of the engines (no numerics here: the engines compute,
+:mod:`srwidgets.viz` colours).
 
-============  ===============================================================================================
-``runner``    :class:`~srwidgets.widgets.runner.Runner` / ``Job``: the worker thread (supersede, cancel, close)
-``canvas``    :class:`~srwidgets.widgets.canvas.ImageView`, ``WindowSelector``: layered canvases and the mouse
-``base``      :class:`~srwidgets.widgets.base.EngineWidget`: status row, errors, export, result cache
-``lam``       :class:`~srwidgets.widgets.lam.LAMWidget`
-============  ===============================================================================================
+================  ===========================================================================================
+``runner``        :class:`~srwidgets.widgets.runner.Runner` / ``Job``: the worker thread (supersede, cancel, close)
+``canvas``        :class:`~srwidgets.widgets.canvas.ImageView`, ``WindowSelector``, ``ScatterView``,
+                  ``CurveView``, ``BarView``: layered canvases, the mouse, the plots
+``base``          :class:`~srwidgets.widgets.base.EngineWidget`: status row, errors, checked keywords, export,
+                  result cache
+``panels``        :class:`~srwidgets.widgets.panels.WindowPanel` (SR image + selector), ``MapPanel`` (one LR
+                  map), ``PanelGrid`` (the map panels, models × methods)
+``trust_panel``   :class:`~srwidgets.widgets.trust_panel.TrustPanel`: a button running a callable, the
+                  :func:`srwidgets.trust.report` tables it returns
+``lam``           :class:`~srwidgets.widgets.lam.LAMWidget`: its traitlets, how it is built, its reactions
+``lam_settings``  ``LAMSettings`` (LAMWidget's mixin): ``check_<name>`` of its arguments and traitlets, the
+                  engines' keyword arguments and cache keys made of them
+``lam_controls``  ``LAMControls`` (mixin): the Method, selection, engine and display control rows
+``lam_jobs``      ``LAMJobs`` (mixin): the worker jobs — the window's attributions, DI atlas, ERF, SR
+                  preview, Trust report
+``lam_display``   ``LAMDisplay`` (mixin): what is shown — each panel's overlay in the view, the atlas, the
+                  numbers, status line and history
+``ddr``           :class:`~srwidgets.widgets.ddr.DDRWidget`
+``faig``          :class:`~srwidgets.widgets.faig.FAIGWidget`
+================  ===========================================================================================
 """
