@@ -89,6 +89,18 @@ class WindowMethod(Engine):
     def attribute(self, image, window, **knobs) -> WindowAttribution:  # pragma: no cover - members
         raise NotImplementedError
 
+    @classmethod
+    def knobs(cls) -> Optional[set]:
+        """The keyword options ``attribute`` accepts (``None``: any, for a member that takes ``**knobs`` and
+        does not say). :func:`srwidgets.attribute` refuses others with the list; the widget offers its sliders
+        to the members that take them."""
+        import inspect
+
+        params = list(inspect.signature(cls.attribute).parameters.values())[3:]  # self, image, window
+        if any(p.kind is p.VAR_KEYWORD for p in params):
+            return None
+        return {p.name for p in params if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)}
+
     # -- inputs ----------------------------------------------------------------------------------------------------
     def inputs(self, image, window):
         """``(x [3, h, w] float64 on the device, window (top, left, height, width) checked in SR pixels)``."""

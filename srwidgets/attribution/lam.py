@@ -23,6 +23,13 @@ class LAMMethod(WindowMethod):
         super().__init__(model, scale, device, split_tail=split_tail, **options)
         self.options = dict(autocast=autocast, channels_last=channels_last, split_tail=split_tail)
 
+    @classmethod
+    def knobs(cls):
+        import inspect
+
+        names = set(inspect.signature(LAM.attribute).parameters) - {"self", "image", "window"}
+        return names | {"objective"}
+
     def attribute(self, image, window, **knobs):
         """:meth:`srwidgets.lam.LAM.attribute` (``objective`` is LAM's local-gradient detector only).
 

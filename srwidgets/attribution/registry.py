@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 import weakref
-from typing import Dict, Type
+from typing import Dict, Optional, Type
 
 from ..errors import InputError
 from .base import WindowMethod
@@ -75,6 +75,17 @@ def engine(model, method="lam", **options) -> WindowMethod:
     return hit
 
 
+def check_knobs(cls, knobs: dict, what: Optional[str] = None) -> None:
+    """Refuse options a member does not take, naming the ones it does (a typo must not be silently ignored)."""
+    accepted = cls.knobs()
+    if accepted is None:
+        return
+    unknown = sorted(set(knobs) - set(accepted))
+    if unknown:
+        raise InputError(f"{what or f'method={cls.name!r}'} does not take {', '.join(unknown)}; its options are: "
+                         f"{', '.join(sorted(accepted)) or 'none'} (engine options: {', '.join(sorted(_ENGINE_OPTIONS))})")
+
+
 def attribute(model, image, window, method: str = "lam", **knobs):
     """Attribute an SR window to the LR pixels with any member of the family.
 
@@ -100,4 +111,6 @@ def attribute(model, image, window, method: str = "lam", **knobs):
         ((64, 64), 'gradient')
     """
     options = {k: knobs.pop(k) for k in list(knobs) if k in _ENGINE_OPTIONS}
-    return engine(model, method, **options).attribute(image, window, **knobs)
+    cls = method_class(method)
+    check_knobs(cls, knobs)
+    return engine(model, cls, **options).attribute(image, window, **knobs)

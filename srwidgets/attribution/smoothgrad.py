@@ -11,9 +11,10 @@ import time
 
 import torch
 
-from ..engine.inputs import check_choice, check_int, check_number, check_seed
+from ..engine.inputs import check_choice, check_number, check_seed, check_steps
 from ..progress import Progress, check_cancel
 from .base import WindowMethod
+from .registry import check_knobs
 
 KINDS = ("smoothgrad", "smoothgrad_sq", "vargrad")
 
@@ -24,6 +25,10 @@ class SmoothGrad(WindowMethod):
     name = "smoothgrad"
     description = "SmoothGrad over any method (inner=...): its attribution averaged over seeded noisy inputs"
 
+    @classmethod
+    def knobs(cls):
+        return None  # its own and the inner method's: checked against the inner member when it runs
+
     def attribute(self, image, window, *, inner="gradient", samples: int = 16, noise: float = 0.1, seed: int = 0,
                   kind: str = "smoothgrad", callback=None, cancel=None, **inner_knobs):
         """``noise``: standard deviation on the [0, 1] scale (Smilkov et al. suggest 10-20 % of the range);
@@ -32,7 +37,7 @@ class SmoothGrad(WindowMethod):
 
         t0 = time.perf_counter()
         x, window = self.inputs(image, window)
-        samples = check_int("samples", samples, 1, " (SmoothGrad typically uses 10-50)")
+        samples = check_steps(samples, "samples", " (SmoothGrad typically uses 10-50)")
         noise = check_number("noise", noise, 0.0, " (standard deviation on the [0, 1] scale, e.g. 0.1)")
         seed, kind = check_seed(seed), check_choice("kind", kind, KINDS)
         cls = method_class(inner)
@@ -41,6 +46,7 @@ class SmoothGrad(WindowMethod):
 
             raise InputError("inner='smoothgrad': SmoothGrad wraps another method; choose inner from the others")
         member = self.sibling(cls)
+        check_knobs(cls, inner_knobs, f"inner={cls.name!r}")
         gen = torch.Generator().manual_seed(seed)
         acc = acc2 = None
         for i in range(samples):

@@ -41,7 +41,8 @@ def validate_window(window, sr_height: int, sr_width: int) -> Window:
     except (TypeError, InputError):
         ok = False
     if not ok:
-        raise InputError(f"window must be (top, left, size) or (top, left, height, width) in SR pixels, got {window!r}")
+        raise InputError(f"window must be (top, left, size) or (top, left, height, width) in SR pixels (integers), "
+                         f"got {window!r}")
     top, left, height, width = vals if len(vals) == 4 else (vals[0], vals[1], vals[2], vals[2])
     if height < 2 or width < 2:
         raise InputError(f"the window {height}x{width} is too small: a window needs at least 2x2 SR pixels (the objective takes forward differences; LAM's paper uses 16)")
