@@ -14,7 +14,6 @@ keyword arguments of each method (:meth:`LAMSettings.method_knobs`), of the DI a
 """
 from __future__ import annotations
 
-import inspect
 import warnings
 
 import numpy as np
@@ -27,7 +26,7 @@ from ..errors import InputError
 from ..lam import PATHS
 from ..lam.geometry import validate_window
 
-__all__ = ["LAMSettings", "COLORMAPS", "VIEWS", "ATLAS_WINDOWS_PER_TASK", "LAM_OPTIONS", "explicit_parameters"]
+__all__ = ["LAMSettings", "COLORMAPS", "VIEWS", "ATLAS_WINDOWS_PER_TASK", "LAM_OPTIONS"]
 
 COLORMAPS = ["jet", "seismic", "viridis", "magma", "inferno", "hot", "coolwarm", "RdBu_r", "gray"]
 """The Colormap dropdown's names (any matplotlib colormap may be set from code; it is then added)."""
@@ -43,12 +42,6 @@ VIEWS = {"map": "the raw map of each panel's method",
          "difference": "compare mode: the first model's map minus the second's (same method), on the first "
                        "model's panels"}
 """The LR panels' views (the ``view`` traitlet)."""
-
-
-def explicit_parameters(fn) -> set:
-    """The keyword parameters ``fn`` names (not those it swallows in ``**kwargs``)."""
-    return {p.name for p in inspect.signature(fn).parameters.values()
-            if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
 
 
 class LAMSettings:
@@ -206,7 +199,7 @@ class LAMSettings:
         if method == "lam":
             out = s
         else:
-            named = explicit_parameters(cls.attribute)
+            named = cls.knobs() or set()  # what the member says it takes (None: it does not say; offer none)
             out = {k: s[k] for k in SHARED_KNOBS if k in named}
             if getattr(cls, "needs_hr", False):
                 out["hr"] = self.hr
