@@ -663,3 +663,17 @@ def test_degraded_inputs_take_one_name_and_check_the_seed():
         faig.degraded_inputs([hr], ["noise"], 2, seed=0.5)
     with pytest.raises(InputError, match="unknown degradation"):
         faig.degraded_inputs([hr], ["jpeg"], 2)
+
+
+def test_ranks_invert_the_ranking_and_layer_counts_count_chosen_filters():
+    import numpy as np
+
+    from srwidgets.faig import FAIGResult, layer_counts
+
+    filters = [("a", 0, 0), ("a", 0, 1), ("b", 0, 0)]
+    r = FAIGResult(scores=np.array([0.1, 0.9, 0.5]), filters=filters, per_image_scores=np.zeros((1, 3)),
+                   per_image_degraded=np.zeros((1, 3)), per_image_other=None, term_sums=np.zeros(1),
+                   loss_gaps=np.ones(1), steps=1)
+    assert r.ranks.tolist() == [3, 1, 2]
+    assert layer_counts(filters, [1, 2]) == {"a": 1, "b": 1}
+    assert layer_counts(filters, []) == {"a": 0, "b": 0}

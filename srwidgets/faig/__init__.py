@@ -46,8 +46,8 @@ from __future__ import annotations
 # The engine (steps 1-5) and the masking experiment (step 6) are two modules; every name is re-exported here, so
 # ``from srwidgets.faig import X`` and ``srwidgets.faig.X`` work as they did when FAIG was one file.
 from . import engine, masking
-from .engine import (FAIG, OTHER, FAIGResult, Filter, check_hooks, check_same_kind, conv_filters, top_count,
-                     value_range)
+from .engine import (FAIG, OTHER, FAIGResult, Filter, check_hooks, check_same_kind, conv_filters, layer_counts,
+                     top_count, value_range)
 from .masking import (MAX_FRACTIONS, MEASURES, METHODS, check_fractions, degraded_inputs, engine_for, gradient_map,
                       hr_tensors, mask, masked_outputs, masking_experiment, masking_table, modulate, output_difference,
                       rank, sr_output, weight_change)
@@ -55,6 +55,6 @@ from .engine import _conv_layers, _images, _InputScores  # noqa: F401  (kept rea
 from .masking import _ENGINES, _masking_rows, _selection, check_names  # noqa: F401
 
 __all__ = ["FAIG", "FAIGResult", "Filter", "METHODS", "MEASURES", "OTHER", "conv_filters", "mask", "modulate", "rank",
-           "top_count", "hr_tensors", "degraded_inputs", "engine_for",
+           "top_count", "layer_counts", "hr_tensors", "degraded_inputs", "engine_for",
            "weight_change", "gradient_map", "output_difference", "masking_experiment", "masking_table",
            "sr_output", "masked_outputs", "check_fractions", "check_same_kind", "value_range", "MAX_FRACTIONS"]

@@ -28,7 +28,7 @@ from ..errors import InputError
 from ..models.lookup import model_pair
 from ..progress import CancelLike, CancelToken, Progress, ProgressCallback
 
-__all__ = ["FAIG", "FAIGResult", "Filter", "OTHER", "conv_filters", "top_count", "check_hooks", "check_same_kind",
+__all__ = ["FAIG", "FAIGResult", "Filter", "OTHER", "conv_filters", "top_count", "layer_counts", "check_hooks", "check_same_kind",
            "value_range"]
 
 Filter = Tuple[str, int, int]
@@ -77,6 +77,13 @@ class FAIGResult:
         return np.argsort(-self.scores, kind="stable")
 
     @property
+    def ranks(self) -> np.ndarray:
+        """``[F]`` each filter's rank, 1 = the best (the inverse of :attr:`ranking`)."""
+        ranks = np.empty(len(self.scores), dtype=np.int64)
+        ranks[self.ranking] = np.arange(1, len(self.scores) + 1)
+        return ranks
+
+    @property
     def completeness(self) -> float:
         """Mean over inputs of ``|Σ terms − (L(θ̄) − L(θ))| / |L(θ̄) − L(θ)|``: the relative Riemann error of the
         signed terms over all parameters (biases included); it shrinks as ``1/steps``."""
@@ -110,6 +117,15 @@ class FAIGResult:
                     ranking=self.ranking.tolist(), layer_summary=self.layer_summary(fraction),
                     completeness=self.completeness, term_sums=self.term_sums.tolist(),
                     loss_gaps=self.loss_gaps.tolist(), steps=self.steps, settings=self.settings)
+
+
+def layer_counts(filters: List[Filter], chosen) -> Dict[str, int]:
+    """How many of the filter indices ``chosen`` each conv layer holds, ``{layer: count}`` for every layer of
+    ``filters`` in order (zeros included), e.g. the masked filters per layer."""
+    counts = dict.fromkeys((f[0] for f in filters), 0)
+    for j in np.asarray(chosen, dtype=np.int64).ravel():
+        counts[filters[int(j)][0]] += 1
+    return counts
 
 
 def top_count(total: int, fraction) -> int:

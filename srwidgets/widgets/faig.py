@@ -36,7 +36,8 @@ from ..data import load_images
 from ..degrade import FAIG_PRESETS
 from ..engine import check_int, check_number, check_seed, model_key
 from ..errors import InputError
-from ..faig import FAIG, METHODS, OTHER, Filter, degraded_inputs, hr_tensors, masked_outputs, rank, top_count
+from ..faig import (FAIG, METHODS, OTHER, Filter, degraded_inputs, hr_tensors, layer_counts, masked_outputs, rank,
+                    top_count)
 from ..viz.faig import format_psnr
 from .base import CheckedAny, EngineWidget
 from .canvas import BarView, ImageView
@@ -328,7 +329,7 @@ class FAIGWidget(EngineWidget):
                                        target_output=self.cache_get(key), cancel=job.token)
         self.cache_put(key, images["target"])
         view = dict(degradation=d, steps=result.steps, method=method, fraction=fraction, lam=lam, image=i,
-                    chosen=chosen, counts=np.bincount(self._layer_of[chosen], minlength=len(self.layers)),
+                    chosen=chosen, counts=list(layer_counts(self.engine.filters, chosen).values()),
                     images=images, psnrs=psnrs, result=result)
         job.deliver(self._show_masking, view)
 
@@ -435,8 +436,7 @@ class FAIGWidget(EngineWidget):
             with open(path, "w") as f:
                 json.dump(data, f)
             return path
-        ranks = np.empty(len(res.scores), dtype=np.int64)
-        ranks[res.ranking] = np.arange(1, len(res.scores) + 1)
+        ranks = res.ranks
         with open(path, "w", newline="") as f:
             writer = csv.writer(f)
             writer.writerow(["index", "layer", "out", "in", "score", "rank", "masked"])
