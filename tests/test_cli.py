@@ -310,6 +310,21 @@ OVERWRITES = [  # (argv, the file that must survive, the message)
     (["di-table", "--models", "ck.csv", "--images", "imgs", "--out", "./ck.csv"], "ck.csv", "is the --models checkpoint"),
     (["di-table", "--models", "x4-fsrcnn", "--images", "imgs", "--out", "t.csv", "--atlas", "tt.png"], "t.csv",
      "are the same file"),
+    # every input of lam, cem and trust counts: --hr, --lr, the --patches folder, the checkpoint
+    (["lam", "a.png", *FAST, *LAM_ARGS, "--method", "cem", "--hr", "b.png", "--out", "b.png"], "b.png",
+     "is the input image 'b.png'"),
+    (["cem", "a.png", *FAST, "--window", "0,0,8", "--lr", "b.png", "--out", "b.png"], "b.png",
+     "is the input image 'b.png'"),
+    (["cem", "a.png", *FAST, "--window", "0,0,8", "--lr", "link.png", "--out", "./sub/../a.png"], "a.png",
+     "is the input image"),
+    (["cem", "a.png", *FAST, "--window", "0,0,8", "--patches", "imgs", "--out", "imgs/c.png"], "imgs/c.png",
+     "is the input image"),
+    (["cem", "a.png", "--model", "ck.png", "--window", "0,0,8", "--out", "ck.png"], "ck.png",
+     "is the --model checkpoint"),
+    (["trust", "a.png", *FAST, "--window", "0,0,8", "--figure", "link.png"], "a.png",
+     "--figure 'link.png' is the input image"),
+    (["trust", "a.png", "--model", "ck.csv", "--window", "0,0,8", "--out", "ck.csv"], "ck.csv",
+     "is the --model checkpoint"),
 ]
 
 
@@ -354,6 +369,17 @@ def test_an_output_never_overwrites_the_zoo():
     (["di-table", "--models", ",", "--images", "imgs", "--out", "r.csv"], "--models ',' names no model"),
     (["sr", "imgs", *FAST, "--out", "x.png"], "'imgs' is a folder, not an image file"),
     (["sr", "imgs/notes.csv", *FAST, "--out", "x.png"], "could not read"),
+    (["lam", "a.png", *FAST, *LAM_ARGS, "--seed", "-1", "--out", "x.png"], "--seed must be an integer >= 0"),
+    (["cem", "a.png", *FAST, "--window", "0,0,8", "--noise", "nan", "--out", "x.png"],
+     "--noise must be a finite number >= 0"),
+    (["cem", "a.png", *FAST, "--window", "0,0,8", "--bank-size", "1000000000", "--out", "x.png"],
+     "--bank-size must be at most 100,000"),
+    (["cem", "a.png", *FAST, "--window", "0,0,8", "--json", "imgs", "--out", "x.png"],
+     "--json 'imgs' is an existing folder"),
+    (["trust", "a.png", *FAST, "--window", "0,0,8", "--methods", "gradient", "--block", "1000000"],
+     "--block 1000000 is larger than the LR image (10x13 pixels)"),
+    (["trust", "a.png", *FAST, "--window", "0,0,8", "--methods", "gradient", "--seed", "-1"],
+     "--seed must be an integer >= 0"),
 ])
 def test_bad_flag_values_are_one_line_naming_the_flag(workdir, capsys, argv, words):
     rc, err = _main(argv, capsys)
@@ -363,6 +389,8 @@ def test_bad_flag_values_are_one_line_naming_the_flag(workdir, capsys, argv, wor
 
 
 @pytest.mark.parametrize("command", [["ddr", "--images", "GREY,a.png", *FAST],
+                                     ["cem", "GREY", *FAST, "--window", "0,0,8", "--out", "x.png"],
+                                     ["trust", "GREY", *FAST, "--window", "0,0,8", "--methods", "gradient"],
                                      ["di-table", "--models", "x4-fsrcnn", "--images", "GREY,a.png", "--out", "r.csv",
                                       "--windows", "0,0,16", "--steps", "2"]])
 def test_grey_images_name_the_convert_flag_in_every_command(workdir, grey_png, capsys, command):
@@ -444,3 +472,52 @@ def test_lam_method_unknown_and_cem_without_hr_are_clear(tmp_path, capsys):
     assert "choose one of: lam, ig, gradient" in capsys.readouterr().err
     assert main(args + ["--method", "cem"]) == 2
     assert "pass --hr" in capsys.readouterr().err
+
+
+# --- issue 17: usage errors, the engines' words, the flags that make advice work ----------------------------------
+@pytest.mark.parametrize("argv, words", [
+    (["lam", "a.png", "--window", "0,0,8", "--steps", "abc"], "argument --steps: invalid int value: 'abc'"),
+    (["sr"], "the following arguments are required: image"),
+    (["faig", "--degradation", "jpeg"], "invalid choice: 'jpeg'"),
+])
+def test_usage_errors_are_two_lines_not_the_usage_block(capsys, argv, words):
+    from srwidgets.__main__ import main
+
+    with pytest.raises(SystemExit) as e:
+        main(argv)
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and words in err and "--help" in err, err
+    assert err.count("\n") == 2 and "usage:" not in err, err
+
+
+def test_cem_and_trust_take_convert(workdir, grey_png, capsys):
+    rc, err = _main(["trust", str(grey_png), *FAST, "--window", "0,0,8", "--methods", "gradient", "--steps", "2",
+                     "--convert", "--no-progress"], capsys)
+    assert rc == 0, err
+    rc, err = _main(["cem", str(grey_png), *FAST, "--window", "0,0,8", "--convert", "--no-progress", "--coarse", "1",
+                     "--fine", "1", "--out", "x.png"], capsys)
+    assert rc == 0 and (workdir / "x.png").stat().st_size > 0, err
+
+
+def test_trust_cem_gets_the_hr_image_with_downsample_and_says_how_otherwise(workdir, capsys):
+    from srwidgets.__main__ import main
+
+    hr = (data.image("astronaut")[:, :64, :64].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
+    Image.fromarray(hr).save("hr.png")
+    args = ["trust", "hr.png", *FAST, "--window", "0,0,8", "--methods", "gradient,cem", "--steps", "2",
+            "--no-progress"]
+    assert main(args) == 0  # hr.png taken as the LR image: no HR image, cem skipped with the CLI's way to give one
+    out = capsys.readouterr().out
+    assert "skipped cem: needs the HR image: give the HR picture as IMAGE with --downsample" in out, out
+    assert "hr=" not in out
+    assert main(args + ["--downsample"]) == 0  # now IMAGE is the HR image: cem runs against it
+    out = capsys.readouterr().out
+    assert "skipped cem" not in out and "\ncem " in out, out
+
+
+def test_di_table_resume_advice_names_the_out_flag(workdir, capsys):
+    (workdir / "old.csv").write_text("model,image\nx,y\n")
+    rc, err = _main(["di-table", "--models", "x4-fsrcnn", "--images", "a.png", "--out", "old.csv", "--windows",
+                     "0,0,8", "--steps", "2", "--no-progress"], capsys)
+    assert rc == 2 and "another --out" in err and "another out" not in err, err
+    assert (workdir / "old.csv").read_text() == "model,image\nx,y\n"

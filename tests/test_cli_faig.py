@@ -135,9 +135,10 @@ def empty_folder(tmp_path_factory):
     (["--images", "EMPTY"], "no image files in the folder"),
     (["--images", "no_such_image"], "no_such_image"),
     (["--steps", "0"], "--steps must be at least 1"),
-    (["--fractions", "0.01,1.5"], "--fractions: 1.5 is outside [0, 1]"),
-    (["--fractions", "-0.1"], "--fractions: -0.1 is outside [0, 1]"),
+    (["--fractions", "0.01,1.5"], "--fractions: 1.5 is outside (0, 1]"),
+    (["--fractions", "-0.1"], "--fractions: -0.1 is outside (0, 1]"),
     (["--fractions", "abc"], "--fractions must be comma-separated numbers"),
+    (["--fractions", "0"], "--fractions: 0 is outside (0, 1]"),  # refused before the FAIG run, not after it
     (["--crop", "8"], "--crop 8 is too small"),
     (["--device", "tpu"], "device"),
     (["--out", "OUT/faig.png"], "not .png"),

@@ -346,3 +346,31 @@ def test_load_images_keeps_needs_convert_for_front_ends(tmp_path):
     assert data.load_images([p], convert=True)[0][0].shape == (3, 8, 8)
     assert data.NeedsConvert.reword(f"image 0: {e.value}", "--convert").endswith(
         "SR models here take RGB. Pass --convert, which repeats the grey channel into R, G and B.")
+
+
+# --- issue 17: sources that used to raise raw exceptions or allocate without a check --------------------------------
+@pytest.mark.parametrize("src, words", [
+    (lambda: torch.zeros(3, 4, 4, device="meta"), "holds no pixel data (a meta tensor"),
+    (lambda: torch.zeros(3, 4, 4, dtype=torch.complex64), "the tensor is complex"),
+    (lambda: torch.zeros(3, 1, 1).expand(3, 200000, 200000), "image too large (200000×200000"),
+    (lambda: np.zeros((3, 16, 16), np.float32), "use arr.transpose(1, 2, 0)"),
+])
+def test_hostile_sources_are_input_errors(src, words):
+    with pytest.raises(InputError) as e:
+        data.load_image(src())
+    assert words in str(e.value) and len(str(e.value)) < 300
+
+
+def test_a_closed_pil_image_is_an_input_error(tmp_path):
+    p = tmp_path / "x.png"
+    Image.fromarray(ARR).save(p)
+    im = Image.open(p)
+    im.close()
+    with pytest.raises(InputError, match="closed image"):
+        data.load_image(im)
+
+
+def test_convert_must_be_a_bool():
+    with pytest.raises(InputError, match="convert must be True or False"):
+        data.load_image(ARR[..., 0], convert="no")
+    assert data.load_image(ARR[..., 0], convert=np.bool_(True)).shape == (3, H, W)

@@ -196,3 +196,12 @@ def test_save_refuses_a_folder_and_a_model_without_a_record(tmp_path):
     refused(lambda: M.save(tiny_edsr(), tmp_path), "folder")
     refused(lambda: M.save(torch.nn.Conv2d(3, 3, 1), tmp_path / "m.pth"), r"lacks.*torch\.save\(model\.state_dict")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_model_that_runs_out_of_memory_on_a_tiny_probe_is_not_told_to_wrap_itself():
+    class Hungry(torch.nn.Module):
+        def forward(self, x):
+            raise RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried to allocate 27648000000 bytes")
+
+    msg = refused(lambda: M.check(Hungry(), 4), "ran out of memory on a tiny")
+    assert "YChannelWrapper" not in msg

@@ -327,6 +327,15 @@ def progress_bar(desc=None, units=None, disable: bool = False, file=None) -> Pro
     return ProgressBar(desc, units, disable, file)
 
 
+def short_errors(p) -> None:
+    """A command parser whose usage errors (``--steps abc``, a missing argument, a bad choice) are two lines: the
+    error and where the options are listed, instead of argparse's usage block of every option first."""
+    def error(message: str):
+        p.exit(2, f"{p.prog}: error: {message}\n(`{p.prog} --help` lists the options)\n")
+
+    p.error = error
+
+
 def add_progress_option(p) -> None:
     """``--no-progress`` on a command's parser (bars go to stderr; stdout stays the command's result)."""
     p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")

@@ -12,7 +12,7 @@ import json
 import os
 
 from ..errors import InputError
-from ._common import add_progress_option
+from ._common import add_convert_option, add_progress_option
 from .lam import FIGURE_EXTENSIONS, parse_window
 
 
@@ -38,46 +38,71 @@ def add_parser(sub):
     p.add_argument("--bank-size", type=int, default=None, help="patches in the bank (default: 1024)")
     p.add_argument("--lam", action="store_true", help="LAM beside CEM on the same window, with their Spearman")
     p.add_argument("--device", default=None, help="cpu or cuda (default: where the model is, cpu)")
+    add_convert_option(p)
     add_progress_option(p)
     p.set_defaults(func=run)
+    from ._common import short_errors
+
+    short_errors(p)
     return p
+
+
+MAX_BANK_SIZE = 100_000
+"""The most patches ``--bank-size`` may ask for: the bank is cut patch by patch (about 25,000 a second), and far
+fewer already sample the image statistics (the authors use 1,024)."""
+
+
+def check_flags(args) -> None:
+    """Every output and flag value before the model loads, messages naming the flag. The outputs are never an
+    input: IMAGE, --lr, a file of the --patches folder or the --model checkpoint, nor each other."""
+    from ._common import check_distinct, check_output, flag_int, flag_number
+
+    reads = dict(image=args.image, images=[f for f in (args.lr, args.patches) if f],
+                 models=[("--model", args.model)])
+    check_output(args.out, FIGURE_EXTENSIONS, what="the CEM figure", **reads)
+    if args.json is not None:
+        check_output(args.json, (".json",), what="the CEM numbers", flag="--json", **reads)
+    check_distinct({"--out": args.out, "--json": args.json})
+    if args.noise is not None:
+        flag_number("--noise", args.noise, 0.0, " (Gaussian sigma on the 0-255 scale; the authors use 50 at scale 1)")
+    if args.bank_size is not None:
+        flag_int("--bank-size", args.bank_size, 1, MAX_BANK_SIZE,
+                 " (patches in the bank; the authors use 1,024, and more only takes longer to cut)")
+    if args.patches is not None and not os.path.isdir(args.patches):
+        raise InputError(f"--patches {args.patches!r} is not a folder; give a folder of HR images")
+    if args.device is not None:
+        from ..engine.devices import parse_device
+
+        parse_device(args.device)
 
 
 def run(args) -> int:
     import torch
 
-    from .. import data, degrade
+    from .. import degrade
     from ..cem import DEFAULT_BANK_SIZE, CEM, cem_figure, patch_bank, rank_agreement
     from ..models import infer_scale
-    from ._common import check_output, load_input, load_model, progress_bar
+    from ._common import load_input, load_inputs, load_model, progress_bar
 
-    check_output(args.out, FIGURE_EXTENSIONS, image=args.image, what="the CEM figure")
-    if args.json is not None:
-        check_output(args.json, (".json",), image=args.image, what="the CEM numbers")
+    check_flags(args)
     window = parse_window(args.window)
     model = load_model(args.model, args.device or "cpu")
     s = infer_scale(model)
-    hr = load_input(args.image)
+    hr = load_input(args.image, convert=args.convert)
     hr = hr[:, :hr.shape[1] // s * s, :hr.shape[2] // s * s]
     if args.lr is not None:
-        lr = load_input(args.lr)
+        lr = load_input(args.lr, convert=args.convert)
     else:
         lr = degrade.bicubic_down(hr, s).clamp(0, 1) if s > 1 else hr.clone()
     noise = args.noise if args.noise is not None else (50.0 if s == 1 and args.lr is None else 0.0)
-    if noise < 0:
-        raise InputError(f"--noise must be >= 0 (sigma on the 0-255 scale), got {noise:g}")
     if noise > 0:
         lr = degrade.add_noise(lr, noise, torch.Generator().manual_seed(args.seed))
     bank = None
     if args.patches is not None or args.bank_size is not None:
         images = None
         if args.patches is not None:
-            if not os.path.isdir(args.patches):
-                raise InputError(f"--patches {args.patches!r} is not a folder; give a folder of HR images")
-            images, _ = data.load_images(args.patches)
-        from ..engine import check_int
-
-        size = check_int("--bank-size", args.bank_size if args.bank_size is not None else DEFAULT_BANK_SIZE, 1)
+            images, _ = load_inputs(args.patches, convert=args.convert)
+        size = args.bank_size if args.bank_size is not None else DEFAULT_BANK_SIZE
         bank = patch_bank(args.block, s, images=images, size=size, seed=args.seed)
     with progress_bar("CEM", "forward", disable=args.no_progress) as bar:
         cem = CEM(model, s, args.device)

@@ -12,6 +12,7 @@ or ``--hr`` with LR ``--images``). Every flag is checked before a model loads.
 from __future__ import annotations
 
 import os
+import re
 import sys
 import warnings
 
@@ -66,6 +67,9 @@ def add_parser(sub):
     add_convert_option(p)
     add_progress_option(p)
     p.set_defaults(func=run, command="di_table")  # the module name, which __main__ looks the command up by
+    from ._common import short_errors
+
+    short_errors(p)
     return p
 
 
@@ -211,6 +215,8 @@ def run(args) -> int:
                              out=args.out, downsample=args.downsample, window_size=args.window_size,
                              on_error=args.on_error, workers=args.workers, device=args.device,
                              progress=not args.no_progress, method=args.method, hr=hr, **knobs)
+        except InputError as e:  # the engine's "pick another out" (a bare keyword): this command's flag is --out
+            raise InputError(re.sub(r"\banother out\b(?!=)", "another --out", str(e))) from None
         finally:
             from ..data import NeedsConvert
 

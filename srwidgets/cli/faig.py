@@ -46,7 +46,7 @@ def add_parser(sub):
                         "(default: the bundled images)")
     p.add_argument("--steps", type=int, default=100, help="path steps M in parameter space (default: 100, the paper)")
     p.add_argument("--fractions", default="0.01,0.03,0.05,0.1",
-                   help="shares of the filters masked, comma-separated, each in [0, 1] (default: 0.01,0.03,0.05,0.1)")
+                   help="shares of the filters masked, comma-separated, each in (0, 1] (default: 0.01,0.03,0.05,0.1)")
     p.add_argument("--seed", type=int, default=0,
                    help="seed of the noise (image j: seed + j) and of the random ranking (default: 0)")
     p.add_argument("--crop", type=int, default=None, metavar="N",
@@ -59,12 +59,15 @@ def add_parser(sub):
     add_convert_option(p)
     add_progress_option(p)
     p.set_defaults(func=run)
+    from ._common import short_errors
+
+    short_errors(p)
     return p
 
 
 # -- checks before any computation -----------------------------------------------------------------------------------
 def parse_fractions(text: str) -> list:
-    """``"0.01,0.03"`` -> ``[0.01, 0.03]``, each in [0, 1].
+    """``"0.01,0.03"`` -> ``[0.01, 0.03]``, each in (0, 1] (the masking experiment masks at least one filter).
 
     >>> parse_fractions("0.01, 0.1,")
     [0.01, 0.1]
@@ -75,12 +78,12 @@ def parse_fractions(text: str) -> list:
     except ValueError:
         values = []
     if not values:
-        raise InputError(f"--fractions must be comma-separated numbers in [0, 1] (shares of the filters, e.g. "
+        raise InputError(f"--fractions must be comma-separated numbers in (0, 1] (shares of the filters, e.g. "
                          f"0.01,0.03,0.05,0.1), got {text!r}")
-    bad = [s for s, v in zip(items, values) if not (math.isfinite(v) and 0 <= v <= 1)]
+    bad = [s for s, v in zip(items, values) if not (math.isfinite(v) and 0 < v <= 1)]
     if bad:
-        raise InputError(f"--fractions: {', '.join(bad)} {'is' if len(bad) == 1 else 'are'} outside [0, 1]; each "
-                         "fraction is a share of the filters (0.01 = the top 1 %)")
+        raise InputError(f"--fractions: {', '.join(bad)} {'is' if len(bad) == 1 else 'are'} outside (0, 1]; each "
+                         "fraction is a share of the filters masked (0.01 = the top 1 %; 0 masks none)")
     return values
 
 

@@ -51,6 +51,9 @@ def add_parser(sub):
                         "dropped, stored colours kept)")
     add_progress_option(p)
     p.set_defaults(func=run)
+    from ._common import short_errors
+
+    short_errors(p)
     return p
 
 
@@ -76,9 +79,10 @@ def parse_window(text: str) -> tuple:
 
 def check_flags(args) -> None:
     """Every flag value and output before the model loads: one message naming the flag."""
-    from ._common import check_output, flag_int, flag_number, flag_steps
+    from ._common import check_output, flag_int, flag_number, flag_seed, flag_steps
 
-    check_output(args.out, FIGURE_EXTENSIONS, image=args.image, what="the LAM figure", models=[("--model", args.model)])
+    check_output(args.out, FIGURE_EXTENSIONS, image=args.image, what="the LAM figure", models=[("--model", args.model)],
+                 images=[args.hr] if args.hr else None)  # --hr is an input too (cem's reference)
     flag_steps(args.steps, paper=50)
     flag_number("--sigma", args.sigma, 0.0, " (the blur's sigma_max; the paper uses 1.2)")
     flag_int("--kernel-size", args.kernel_size, 1, hint=" (odd; the paper uses 9)")
@@ -95,6 +99,7 @@ def check_flags(args) -> None:
         raise InputError(f"--method {args.method!r} is not a window-attribution method; choose one of: "
                          f"{', '.join(methods())}")
     flag_int("--samples", args.samples, 1, hint=" (SmoothGrad typically uses 10-50)")
+    flag_seed(args.seed)
     flag_number("--noise", args.noise, 0.0, " (standard deviation on the [0, 1] scale, e.g. 0.1)")
 
 

@@ -9,7 +9,7 @@ edges and, with ``--randomise``, the cascading model-randomisation correlations.
 from __future__ import annotations
 
 from ..errors import InputError
-from ._common import add_progress_option
+from ._common import add_convert_option, add_progress_option
 
 FIGURE_EXTENSIONS = (".png", ".pdf", ".svg")
 
@@ -34,8 +34,12 @@ def add_parser(sub):
     p.add_argument("--downsample", action="store_true",
                    help="IMAGE is a high-resolution picture: bicubic-down-sample it by the model's scale first")
     p.add_argument("--device", default=None, help="cpu or cuda (default: where the model is, cpu)")
+    add_convert_option(p)
     add_progress_option(p)
     p.set_defaults(func=run)
+    from ._common import short_errors
+
+    short_errors(p)
     return p
 
 
@@ -46,32 +50,58 @@ def _names(text, what):
     return names
 
 
+def _asks_for_hr(methods) -> bool:
+    """Whether ``--methods`` names a member that needs the HR image (cem): only then is it given one, so that the
+    default set stays the members that need none."""
+    from ..attribution import method_class, methods as known
+
+    return bool(methods) and any(getattr(method_class(m), "needs_hr", False) for m in methods if m in known())
+
+
 def run(args) -> int:
     from .. import trust
-    from ._common import check_output, load_input, load_model, progress_bar
+    from ._common import check_distinct, check_output, flag_int, flag_seed, load_input, load_model, progress_bar
     from .lam import parse_window
 
+    reads = dict(image=args.image, models=[("--model", args.model)])
     if args.out:
-        check_output(args.out, (".csv",), image=args.image, what="the table")
+        check_output(args.out, (".csv",), what="the table", **reads)
     if args.figure:
-        check_output(args.figure, FIGURE_EXTENSIONS, image=args.image, what="the figure")
+        check_output(args.figure, FIGURE_EXTENSIONS, what="the figure", flag="--figure", **reads)
+    check_distinct({"--out": args.out, "--figure": args.figure})
     window = parse_window(args.window)
     methods = _names(args.methods, "methods") if args.methods else None
     modes = _names(args.modes, "modes")
+    flag_int("--block", args.block, 1, hint=" (the side of the LR blocks ranked; 1 ranks pixels)")
+    flag_seed(args.seed)
+    if args.device is not None:
+        from ..engine.devices import parse_device
+
+        parse_device(args.device)
     model = load_model(args.model, args.device or "cpu")
-    image = load_input(args.image)
+    image = load_input(args.image, convert=args.convert)
+    hr = None
     if args.downsample:
         from ..degrade import bicubic_down
         from ..models import infer_scale
 
-        image = bicubic_down(image, infer_scale(model)).clamp(0, 1)
+        s = infer_scale(model)
+        hr = image[:, :image.shape[1] // s * s, :image.shape[2] // s * s]  # IMAGE is the HR image: cem's reference
+        image = bicubic_down(hr, s).clamp(0, 1)
+    h, w = image.shape[1:]
+    if args.block > max(h, w):
+        raise InputError(f"--block {args.block} is larger than the LR image ({h}x{w} pixels): blocks are squares "
+                         f"of LR pixels inside the window's receptive field; use --block <= {max(h, w)} (1 ranks "
+                         "single pixels)")
     with progress_bar("trust", "forwards", disable=args.no_progress) as bar:
         df = trust.report(model, image, window, methods, steps=args.steps, baseline=args.baseline, modes=modes,
                           block=args.block, randomise=args.randomise, seed=args.seed, callback=bar,
-                          device=args.device)
+                          device=args.device, hr=hr if _asks_for_hr(methods) else None)
     shown = df.drop(columns=[c for c in ("kind", "seconds") if c in df])
     print(shown.round(3).to_string())
     for name, why in df.attrs["skipped"].items():
+        if "hr=" in why:  # the engine's words: here the HR image is IMAGE with --downsample
+            why = "needs the HR image: give the HR picture as IMAGE with --downsample (and cem in --methods)"
         print(f"skipped {name}: {why}")
     if args.out:
         df.to_csv(args.out)

@@ -3,7 +3,11 @@ from __future__ import annotations
 
 
 def add_parser(sub):
-    sub.add_parser("zoo", help="list the shipped models (with held-out PSNR) and the bundled images")
+    from ._common import short_errors
+
+    p = sub.add_parser("zoo", help="list the shipped models (with held-out PSNR) and the bundled images")
+    short_errors(p)
+    return p
 
 
 def run(args):

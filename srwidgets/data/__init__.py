@@ -128,7 +128,8 @@ def _from_hwc(arr: np.ndarray, convert: bool) -> torch.Tensor:
                                _ALPHA_EFFECT, _MANUALS[1])
         arr = arr[..., :3]
     if arr.shape[2] != 3:
-        raise InputError(f"expected 3 colour channels (RGB), got {arr.shape[2]} (shape {arr.shape})")
+        hint = (" (it looks like 3 x H x W: use arr.transpose(1, 2, 0) for H x W x 3)" if arr.shape[0] == 3 else "")
+        raise InputError(f"expected 3 colour channels (RGB), got {arr.shape[2]} (shape {arr.shape}){hint}")
     divisor = {1: 255.0, 2: 65535.0}.get(arr.dtype.itemsize) if arr.dtype.kind == "u" else None  # any byte order
     if divisor is None and not (np.issubdtype(arr.dtype, np.floating) or arr.dtype == bool):
         raise InputError(f"unsupported pixel type {arr.dtype}: use uint8 (0-255) or float (0-1)")
@@ -214,6 +215,8 @@ def load_image(src: Any, convert: bool = False) -> torch.Tensor:
     """
     from PIL import Image, UnidentifiedImageError
 
+    if not isinstance(convert, (bool, np.bool_)):
+        raise InputError(f"convert must be True or False, got {convert!r}")
     owned = False  # whether t is a fresh tensor (clamped in place) or may be the caller's
     if isinstance(src, (str, os.PathLike)):
         path = os.fspath(src)
@@ -240,13 +243,23 @@ def load_image(src: Any, convert: bool = False) -> torch.Tensor:
         except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:  # truncated / corrupt files too
             raise InputError(f"could not read {path!r} as an image ({e}); use PNG, JPEG or another format Pillow reads") from None
     elif isinstance(src, Image.Image):
-        src = _pil_to_array(src)
+        try:
+            src = _pil_to_array(src)
+        except (OSError, SyntaxError, ValueError) as e:  # a closed or truncated PIL image
+            raise InputError(f"could not read the pixels of this PIL image ({e}); pass an open image, e.g. "
+                             "PIL.Image.open(path) still inside its with-block, or the file path itself") from None
     if isinstance(src, np.ndarray):
         if src.ndim >= 2:  # the float32 [3, H, W] result, before it is allocated
             ensure_fits(12 * src.shape[0] * src.shape[1], src.shape[1], src.shape[0], what="image")
         t, owned = _from_hwc(src, convert), True
         integer = src.dtype.kind in "ub"  # 8/16-bit or boolean: _from_hwc refuses other unsigned types
     elif isinstance(src, torch.Tensor):
+        if src.is_meta or src.layout != torch.strided:
+            raise InputError(f"the tensor holds no pixel data ({'a meta' if src.is_meta else 'a sparse'} tensor of "
+                             f"shape {tuple(src.shape)}); pass a dense [3, H, W] tensor in [0, 1]")
+        if src.is_complex():
+            raise InputError(f"the tensor is complex ({src.dtype}); pass real pixel values, a [3, H, W] float "
+                             "tensor in [0, 1] (e.g. x.abs() or x.real, if that is what you mean)")
         t = src.detach()
         if t.dim() == 4 and t.shape[0] == 1:
             t = t[0]
@@ -271,6 +284,9 @@ def load_image(src: Any, convert: bool = False) -> torch.Tensor:
             hint = " (it looks like H x W x 3: use x.permute(2, 0, 1))" if t.dim() == 3 and t.shape[-1] == 3 else ""
             raise InputError(f"expected a [3, H, W] tensor, got shape {tuple(src.shape)}{hint}")
         integer = t.dtype in (torch.uint8, torch.bool)
+        if not (t.dtype == torch.float32 and t.device.type == "cpu" and t.is_contiguous()):
+            # a copy is made below: an expanded or strided view (a few bytes) may stand for terabytes of pixels
+            ensure_fits(4 * t.shape[0] * t.shape[1] * t.shape[2], t.shape[2], t.shape[1], what="image")
         if not t.is_floating_point():
             t = t.float() / 255.0 if t.dtype == torch.uint8 else t.float()
         t = t.float().cpu().contiguous()

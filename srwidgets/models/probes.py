@@ -67,6 +67,13 @@ def _probe_failure(model: nn.Module, size: int, device: Any, exc: Exception, hin
         inner = _rgb_inside_y_wrapper(model, device)
         if inner is not None:
             return InputError(inner)
+        text = str(exc).lower()
+        if isinstance(exc, MemoryError) or any(w in text for w in ("out of memory", "can't allocate memory",
+                                                                      "not enough memory")):
+            return InputError(
+                f"the model ran out of memory on a tiny [1, 3, {size}, {size}] input {what}, and on every other size "
+                "tried: its forward pass asks for far more memory than its input needs. Check what forward "
+                "allocates (an output or a buffer sized by something other than the input)" + hint + ".")
         return InputError(
             f"the model failed on a [1, 3, {size}, {size}] RGB input in [0, 1] {what}, and on every other size tried "
             f"({', '.join(map(str, _PROBE_SIZES))}). srwidgets models take 3-channel RGB batches; wrap "
