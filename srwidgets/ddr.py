@@ -48,7 +48,7 @@ from .engine.prepare import prepare_model
 from .data import centre_crop, load_images
 from .errors import InputError
 from .models.protocol import feature_layers
-from .progress import CancelLike, Progress, ProgressCallback
+from .progress import CancelLike, Progress, ProgressCallback, check_hooks
 
 MIN_SIZE = 32
 """Smallest HR side (pixels) accepted: below it the blur kernel (13×13 for σ = 2) and the network see mostly border."""
@@ -350,6 +350,7 @@ class DDR:
         Returns:
             ``{layer: float64 array [N, C_layer]}``, shallow to deep; arrays are read-only (shared with the cache).
         """
+        check_hooks(callback, cancel)  # before any work: a bad hook must not fail after the first batch
         lr = inputs.lr if isinstance(inputs, DDRInputs) else self._lr_batch(inputs)
         names = self.select_layers(layers)
         base = (model_key(self.model), image_digest(lr))
@@ -371,6 +372,7 @@ class DDR:
         ``hr_images`` may also be :class:`DDRInputs` built before (``degradations`` and ``seed`` are then unused).
         Needs at least 2 images and 2 degradations (CHI needs more points than groups either way)."""
         t0 = time.perf_counter()
+        check_hooks(callback, cancel)
         if isinstance(hr_images, DDRInputs):
             inputs = hr_images
             if inputs.scale != self.scale:
@@ -553,6 +555,8 @@ def _check_groups(inputs: DDRInputs, by: str) -> None:
                              "is a single point; pass at least 2 degradations")
 
 
+
+
 def _as_features(features) -> np.ndarray:
     """``features`` as a float64 array, or an :class:`InputError` saying what it is instead."""
     try:
@@ -598,6 +602,11 @@ def embed(features, method: str = "pca", perplexity: float = 30.0, seed: int = 0
     if np.ptp(x, axis=0).max() == 0:
         raise InputError(f"all {n} points have identical features, so an embedding cannot separate them (the "
                          "layer's output does not depend on its input); pick another layer")
+    centred = x - x.mean(0)
+    spread = np.abs(centred).max()
+    if spread > 1e100 or 0 < spread < 1e-100:
+        # squared distances would overflow (or underflow): both embeddings are equivariant to a global scale
+        x = centred / spread
     if method == "pca":
         from sklearn.decomposition import PCA
 
@@ -612,6 +621,8 @@ def embed(features, method: str = "pca", perplexity: float = 30.0, seed: int = 0
             perplexity = clipped
         # One OpenMP thread up to a few thousand points: the same embedding, and on a busy machine scikit-learn's
         # spinning OpenMP threads made t-SNE of 600 points 18x slower (59 s vs 3.2 s on 2 shared cores).
+        if x.shape[1] < 2:  # t-SNE's PCA initialisation needs 2 columns: a zero column changes no distance
+            x = np.pad(x, ((0, 0), (0, 2 - x.shape[1])))
         with _one_thread() if n <= 5000 else nullcontext():
             y = TSNE(n_components=2, perplexity=perplexity, init="pca", random_state=seed).fit_transform(x)
     else:

@@ -453,3 +453,39 @@ def test_an_input_too_large_for_memory_is_refused_before_running(edsr, monkeypat
     monkeypatch.setattr(memory, "available_bytes", lambda device=None: 1000)
     with pytest.raises(InputError, match="too large .*crop or downsample"):
         ddr.DDR(edsr).features(torch.rand(2, 3, 64, 64))
+
+
+# -- issue 17: hostile use ---------------------------------------------------------------------------------------
+def test_tsne_of_one_channel_features_and_of_huge_values_is_a_layout_not_a_raw_error():
+    one = ddr.embed(np.array([[0.0], [1.0], [3.0], [7.0]]), "tsne", perplexity=1.0)
+    huge = ddr.embed(np.array([[1e300, 0.0], [0.0, 1e300], [1e300, 1e300], [0.0, 0.0]]), "tsne", perplexity=1.0)
+    assert one.shape == huge.shape == (4, 2) and np.isfinite(one).all() and np.isfinite(huge).all()
+    pca = ddr.embed(np.array([[1e300, 0.0], [0.0, 1e300], [1e300, 1e300]]), "pca")
+    assert np.isfinite(pca).all() and np.ptp(pca[:, 0]) > 0
+
+
+def test_two_distinct_points_are_refused_not_embedded_as_zeros():
+    with pytest.raises(InputError, match="at least 3 points, got 2"):
+        ddr.embed([[0.0, 1.0], [1.0, 0.0]])
+
+
+@pytest.mark.parametrize("hooks, words", [(dict(callback=3), "callback must be a function"),
+                                          (dict(cancel="stop"), "cancel must be a CancelToken")])
+def test_bad_callback_or_cancel_is_refused_before_any_work(edsr, hooks, words):
+    engine = ddr.DDR(edsr)
+    counter = CountForwards(engine.model)
+    try:
+        with pytest.raises(InputError, match=words):
+            engine.analyse(hr_images(2), **hooks)
+        engine.analyse(hr_images(2))  # cached features: a later bad hook still refused, not called
+        with pytest.raises(InputError, match=words):
+            engine.analyse(hr_images(2), **hooks)
+    finally:
+        counter.handle.remove()
+
+
+def test_point_index_far_out_of_range_is_an_input_error(edsr):
+    res = ddr.DDR(edsr).analyse(hr_images(2))
+    for i in (10 ** 6, -1, 1.0, "2", None):
+        with pytest.raises(InputError, match="point index must be an integer in"):
+            res.lr(i)

@@ -677,3 +677,14 @@ def test_ranks_invert_the_ranking_and_layer_counts_count_chosen_filters():
     assert r.ranks.tolist() == [3, 1, 2]
     assert layer_counts(filters, [1, 2]) == {"a": 1, "b": 1}
     assert layer_counts(filters, []) == {"a": 0, "b": 0}
+
+
+# -- issue 17: hostile use ---------------------------------------------------------------------------------------
+def test_layer_counts_refuses_indices_out_of_range(pair):
+    filters = faig.conv_filters(pair[1])
+    assert sum(faig.layer_counts(filters, [0, len(filters) - 1]).values()) == 2
+    for bad in ([len(filters)], [-1], [10 ** 7]):
+        with pytest.raises(InputError, match="out of range"):
+            faig.layer_counts(filters, bad)
+    with pytest.raises(InputError, match="filter indices"):
+        faig.layer_counts(filters, ["a"])

@@ -77,3 +77,31 @@ def test_ready_follows_the_subclass_flag(demo):
     assert not demo.ready
     demo._ready = True
     assert demo.ready
+
+
+def test_an_unknown_keyword_is_the_same_error_in_every_widget_before_anything_is_built(monkeypatch):
+    """One convention (issue 17): an unknown keyword is a KeywordError — an InputError like every bad argument, and
+    the TypeError Python raises for an unexpected keyword — naming it and the accepted ones, in every widget, raised
+    before any model is checked or copied."""
+    import srwidgets
+    from srwidgets.widgets.base import KeywordError
+    from srwidgets.widgets.faig import FAIGWidget
+
+    def never(*args, **kwargs):
+        raise AssertionError("a model was resolved before the keywords were checked")
+
+    monkeypatch.setattr(srwidgets.faig.engine, "model_pair", never)
+    widgets = {"LAMWidget": lambda: srwidgets.LAMWidget("x4-fsrcnn", "astronaut", layer="bogus"),
+               "DDRWidget": lambda: srwidgets.DDRWidget("x2-srresnet-bicubic", ["astronaut"], layers_=3),
+               "FAIGWidget": lambda: FAIGWidget("x2-srresnet-bicubic", "x2-srresnet-blind", ["astronaut"], window=3)}
+    for name, make in widgets.items():
+        with pytest.raises(KeywordError, match=f"{name} got an unexpected keyword argument") as info:
+            make()
+        assert isinstance(info.value, InputError) and isinstance(info.value, TypeError)
+
+
+def test_set_keywords_unknown_name_is_a_keyword_error(demo):
+    from srwidgets.widgets.base import KeywordError
+
+    with pytest.raises(KeywordError, match="accepts mode, count"):
+        demo.set_keywords({"ratio": 0.1})

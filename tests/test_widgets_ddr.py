@@ -140,7 +140,7 @@ def test_bad_models_are_refused_at_construction():
     (dict(degradations=["fog"]), "unknown degradation 'fog'"),
     (dict(degradations=[]), "no degradation given"),
     (dict(layers=3), "layers: unknown layer 3"),
-    (dict(images=None), "hr_images must be a list"),
+    (dict(images=None), "images must be HR images"),  # the widget's argument, not the engine's hr_images
     (dict(images=[np.zeros((1, 1, 3))] * 3), "1×1 pixels"),
     (dict(images=[np.full((32, 32, 3), np.nan)] * 3), "NaN"),
 ])
@@ -249,3 +249,9 @@ def test_saving_the_table_to_a_folder_is_refused_before_writing(make, tmp_path):
     with pytest.raises(InputError, match="written as one of .csv"):
         w.save_table(str(tmp_path / "t.txt"))
     assert list(tmp_path.iterdir()) == []
+
+
+def test_images_that_are_not_images_are_refused_naming_the_images_argument():
+    for bad in (None, 5, {"a": 1}):
+        with pytest.raises(InputError, match="images must be HR images.*got"):
+            DDRWidget(tiny(), bad)

@@ -350,3 +350,42 @@ def test_the_figure_refuses_no_images_with_an_input_error():
 
     with pytest.raises(InputError, match="at least one image"):
         faig_figure({}, {"conv_first": 1})
+
+
+# ------------------------------------------------------------------------------------------------ issue 17: hostile use
+def test_exports_refuse_a_folder_a_missing_folder_a_wrong_extension_and_an_input_image(pair, tmp_path):
+    from PIL import Image
+
+    sources = []
+    for j, crop in enumerate(CROPS):
+        hwc = crop if isinstance(crop, np.ndarray) else crop.permute(1, 2, 0).numpy()
+        sources.append(tmp_path / f"in{j}.png")
+        Image.fromarray((hwc * 255).round().astype(np.uint8)).save(sources[-1])
+    before = sources[0].read_bytes()
+    w = FAIGWidget(*pair, [str(p) for p in sources], steps=2)
+    try:
+        assert w.wait(60) and not w.error
+        for save, path, words in ((w.save_figure, tmp_path, "is a folder"),
+                                  (w.save_figure, tmp_path / "figure.txt", "change the extension"),
+                                  (w.save_figure, tmp_path / "missing" / "figure.png", "does not exist"),
+                                  (w.save_figure, sources[0], "would overwrite it"),
+                                  (w.save_scores, tmp_path / "missing" / "scores.json", "does not exist")):
+            with pytest.raises(InputError, match=words):
+                save(str(path))
+        assert sources[0].read_bytes() == before and not (tmp_path / ".png").exists()
+        w.export_path.value = str(sources[1])  # the button shows the message instead of raising
+        w.export_button.click()
+        assert "would overwrite it" in w.error
+    finally:
+        w.close()
+
+
+def test_an_unknown_keyword_is_refused_before_the_models_are_copied_and_leaves_nothing_running(pair, monkeypatch):
+    from srwidgets.widgets.base import KeywordError
+
+    copies = []
+    monkeypatch.setattr(FAIG, "__init__", lambda self, *a, **k: copies.append(1))
+    with pytest.raises(KeywordError, match="FAIGWidget got an unexpected keyword argument 'layers'; it accepts "
+                                           "degradation, steps, fraction"):
+        FAIGWidget(*pair, CROPS, layers=["conv_first"])
+    assert copies == []

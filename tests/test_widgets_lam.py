@@ -597,3 +597,47 @@ def test_compared_models_completeness_lines_are_separate_wrapping_blocks(make):
         assert block.layout.width == f"{max(w.lr_views[name].display_width, 160)}px" and block.layout.margin
         assert block.value == srwidgets.viz.completeness(w.results[name])
     assert w.completeness_labels["a"].value != w.completeness_labels["b"].value
+
+
+# ------------------------------------------------------------------------------------------------ issue 17: hostile use
+def test_knobs_with_an_option_the_method_does_not_take_are_refused_when_set(make):
+    """An option a member's attribute() does not take (or the widget's own callback / cancel) is refused when set —
+    the message names the options it takes — instead of a raw TypeError from the job; the widget keeps working."""
+    w = make(window=(16, 16, 16))
+    assert w.wait(30)
+    w.knobs = {"lam": {"bogus": 1}}
+    assert "knobs['lam']: unknown option 'bogus'" in w.error and "steps" in w.error and w.knobs == {}
+    w.knobs = {"ig": {"callback": print}}
+    assert "the widget passes its own" in w.error and w.knobs == {}
+    w.knobs = {"ig": {"baseline": "blurred"}}
+    w.methods = ["ig"]
+    assert w.wait(30) and not w.error and w.result.method == "ig"
+
+
+def test_window_size_larger_than_the_sr_image_is_refused(make, image):
+    w = make()
+    side = LR * 4
+    w.window_size = side + 1
+    assert f"<= {side}" in w.error and w.window_size == 16
+    w.window_size = side
+    assert w.window_size == side
+    with pytest.raises(srwidgets.errors.InputError, match="window_size"):
+        LAMWidget(tiny(), image, window_size=10 ** 9)
+
+
+def test_save_figure_refuses_a_folder_a_wrong_extension_and_the_input_image(make, tmp_path):
+    from PIL import Image
+
+    source = tmp_path / "input.png"
+    Image.fromarray(np.full((LR, LR, 3), 128, np.uint8)).save(source)
+    before = source.read_bytes()
+    w = make(img=str(source), window=(16, 16, 16))
+    assert w.wait(30) and w.result is not None
+    for path, words in ((tmp_path, "is a folder"), (tmp_path / "fig.txt", "change the extension"),
+                        (tmp_path / "missing" / "fig.png", "does not exist"), (source, "would overwrite it")):
+        with pytest.raises(srwidgets.errors.InputError, match=words):
+            w.save_figure(str(path))
+    assert source.read_bytes() == before and not (tmp_path / "fig.txt").exists()
+    w.export_path.value = str(source)  # the button shows the message instead of raising
+    w.export_button.click()
+    assert "would overwrite it" in w.error and source.read_bytes() == before

@@ -26,7 +26,7 @@ from ..engine import (LRUCache, check_int, check_memory_budget, check_number, ch
 from ..engine.prepare import PreparedModel, model_errors, prepare_model
 from ..errors import InputError
 from ..models.lookup import model_pair
-from ..progress import CancelLike, CancelToken, Progress, ProgressCallback
+from ..progress import CancelLike, Progress, ProgressCallback, check_hooks
 
 __all__ = ["FAIG", "FAIGResult", "Filter", "OTHER", "conv_filters", "top_count", "layer_counts", "check_hooks", "check_same_kind",
            "value_range"]
@@ -123,7 +123,16 @@ def layer_counts(filters: List[Filter], chosen) -> Dict[str, int]:
     """How many of the filter indices ``chosen`` each conv layer holds, ``{layer: count}`` for every layer of
     ``filters`` in order (zeros included), e.g. the masked filters per layer."""
     counts = dict.fromkeys((f[0] for f in filters), 0)
-    for j in np.asarray(chosen, dtype=np.int64).ravel():
+    try:
+        chosen = np.asarray(chosen, dtype=np.int64).ravel()
+    except (TypeError, ValueError, OverflowError):
+        raise InputError(f"chosen must be filter indices (integers in [0, {len(filters) - 1}]), got "
+                         f"{type(chosen).__name__}") from None
+    bad = chosen[(chosen < 0) | (chosen >= len(filters))]
+    if bad.size:
+        raise InputError(f"filter index {int(bad[0])} is out of range: there are {len(filters)} filters "
+                         f"(indices 0 to {len(filters) - 1})")
+    for j in chosen:
         counts[filters[int(j)][0]] += 1
     return counts
 
@@ -137,14 +146,6 @@ def top_count(total: int, fraction) -> int:
 
 
 # -- argument checks shared with the masking experiment ---------------------------------------------------------------
-def check_hooks(callback, cancel) -> None:
-    """Refuse a ``callback`` that is not callable and a ``cancel`` that is not a token, an event or a callable
-    (before any work: a bad hook must not fail after the first chunk)."""
-    if callback is not None and not callable(callback):
-        raise InputError(f"callback must be a function of one Progress (or None), got {type(callback).__name__}")
-    if cancel is not None and not (isinstance(cancel, (threading.Event, CancelToken)) or callable(cancel)):
-        raise InputError(f"cancel must be a CancelToken, a threading.Event or a function returning True to stop "
-                         f"(or None), got {type(cancel).__name__}")
 
 
 def _model_scale(model: nn.Module, measure: bool) -> Optional[int]:

@@ -15,7 +15,8 @@ keyword and the allowed values). While the widget is being built (``_ready`` fal
 ``InputError`` — a constructor refuses bad arguments; once ready, the message goes to ``error`` and the traitlet
 keeps its value (a widget in a notebook never raises from a control). Wrong types (``layer=3``) reach the check
 too, instead of a traitlets ``TraitError``. :meth:`EngineWidget.set_keywords` applies a constructor's
-``**traits`` (unknown names are a ``TypeError`` listing the accepted ones).
+``**traits`` (an unknown name is a :class:`KeywordError` listing the accepted ones: an ``InputError`` and a
+``TypeError``, the same in every widget).
 
     >>> from srwidgets.engine import check_choice
     >>> class Demo(EngineWidget):
@@ -43,11 +44,21 @@ import ipywidgets as widgets
 from traitlets import Any as AnyTrait, Bool, Float, Int, TraitError, Unicode, observe
 
 from ..engine.cache import LRUCache
-from ..errors import InputError
+from ..errors import InputError, KeywordError
 from .canvas import CSS_TEXT
 from .runner import Job, Runner
 
-__all__ = ["EngineWidget", "Checked", "CheckedUnicode", "CheckedInt", "CheckedFloat", "CheckedBool", "CheckedAny"]
+__all__ = ["EngineWidget", "Checked", "CheckedUnicode", "CheckedInt", "CheckedFloat", "CheckedBool", "CheckedAny",
+           "KeywordError", "unknown_keyword", "FIGURE_EXTENSIONS"]
+
+
+FIGURE_EXTENSIONS = (".png", ".pdf", ".svg", ".jpg", ".jpeg")
+"""What a widget's ``save_figure`` writes (matplotlib picks the format from the extension)."""
+
+
+def unknown_keyword(widget: str, name: str, accepted) -> KeywordError:
+    """The one message of every widget for an unknown keyword ``name`` (``accepted``: the names it takes)."""
+    return KeywordError(f"{widget} got an unexpected keyword argument {name!r}; it accepts {', '.join(accepted)}")
 
 
 class Checked:
@@ -275,13 +286,12 @@ class EngineWidget(widgets.VBox):
 
     def set_keywords(self, keywords: Dict[str, Any]) -> None:
         """Set a constructor's ``**traits``, in order. An unknown name raises ``TypeError`` listing the accepted
-        ones (:attr:`keywords`); a bad value raises :class:`InputError` naming the keyword (its ``check_<name>``'s
+        ones (:attr:`keywords`; a :class:`KeywordError`, both an ``InputError`` and a ``TypeError``); a bad value raises :class:`InputError` naming the keyword (its ``check_<name>``'s
         message, or the traitlet's expected type)."""
         accepted = list(self.keywords) or [n for n in self.trait_names() if not n.startswith("_")]
         for name, value in keywords.items():
             if name not in accepted or not self.has_trait(name):
-                raise TypeError(f"{type(self).__name__} got an unexpected keyword argument {name!r}; it accepts "
-                                f"{', '.join(accepted)}")
+                raise unknown_keyword(type(self).__name__, name, accepted)
             try:
                 setattr(self, name, value)
             except TraitError:

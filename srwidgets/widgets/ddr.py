@@ -26,7 +26,7 @@ from ..engine import check_int, check_number, check_output, check_seed
 from ..errors import InputError
 from ..models.lookup import named_models
 from ..viz.ddr import CURVE_NAMES, METHOD_NAMES, axis_labels
-from .base import CheckedFloat, CheckedInt, CheckedUnicode, EngineWidget
+from .base import FIGURE_EXTENSIONS, CheckedFloat, CheckedInt, CheckedUnicode, EngineWidget, unknown_keyword
 from .canvas import CurveView, ImageView, ScatterView
 
 __all__ = ["DDRWidget"]
@@ -58,7 +58,8 @@ class DDRWidget(EngineWidget):
 
     Raises:
         InputError: at construction, for any bad argument (models, images, degradations, layers, seed, size,
-            throttle or a keyword's value), naming it and what it may be; ``TypeError`` for an unknown keyword.
+            throttle or a keyword's value), naming it and what it may be; for an unknown keyword a
+            :class:`~srwidgets.widgets.base.KeywordError` (an ``InputError`` and a ``TypeError``), as every widget.
     """
 
     layer = CheckedUnicode("", help="layer whose 2-D embedding is shown")
@@ -83,8 +84,7 @@ class DDRWidget(EngineWidget):
         try:
             unknown = [name for name in traits if name not in self.keywords]
             if unknown:  # before anything is built
-                raise TypeError(f"DDRWidget got an unexpected keyword argument {unknown[0]!r}; it accepts "
-                                f"{', '.join(self.keywords)}")
+                raise unknown_keyword("DDRWidget", unknown[0], self.keywords)
             self._runner.throttle = check_number("throttle", throttle, 0.0, " (seconds between progress updates)")
             self._setup(model_or_models, images, degradations, layers, seed, size, traits)
         except BaseException:
@@ -99,6 +99,10 @@ class DDRWidget(EngineWidget):
         if size > self.MAX_SIZE:
             raise InputError(f"size must be an integer >= {self.MIN_SIZE} and <= {self.MAX_SIZE} (screen pixels), got "
                              f"{size}")
+        if images is None or isinstance(images, (bool, numbers.Number, bytes, dict)) or not (
+                isinstance(images, (str, os.PathLike, np.ndarray)) or hasattr(images, "__iter__")):
+            raise InputError(f"images must be HR images: a list of HWC arrays in [0, 1], tensors [3, H, W], file "
+                             f"paths, bundled names or a folder; got {type(images).__name__}")
         self.models = named_models(model_or_models)
         self.names = list(self.models)
         if len(self.names) > self.MAX_MODELS:
@@ -418,7 +422,7 @@ class DDRWidget(EngineWidget):
 
         if not self.results:
             raise InputError("nothing to save yet: wait for the features (widget.wait())")
-        path = check_output(path, inputs=self._input_paths(), extensions=(".png", ".pdf", ".svg", ".jpg", ".jpeg"),
+        path = check_output(path, inputs=self._input_paths(), extensions=FIGURE_EXTENSIONS,
                             flag="path", what="the figure")
         viz.ddr_figure([self.results[n] for n in self.names], layer=self.layer, method=self.method,
                        perplexity=float(self.perplexity), seed=self.seed, titles=self.names, path=path)

@@ -34,12 +34,12 @@ from traitlets import Any as AnyTrait, Dict as DictTrait, observe
 
 from ..data import load_images
 from ..degrade import FAIG_PRESETS
-from ..engine import check_int, check_number, check_seed, model_key
+from ..engine import check_int, check_number, check_output, check_seed, model_key
 from ..errors import InputError
 from ..faig import (FAIG, METHODS, OTHER, Filter, degraded_inputs, hr_tensors, layer_counts, masked_outputs, rank,
                     top_count)
 from ..viz.faig import format_psnr
-from .base import CheckedAny, EngineWidget
+from .base import FIGURE_EXTENSIONS, CheckedAny, EngineWidget, unknown_keyword
 from .canvas import BarView, ImageView
 
 __all__ = ["FAIGWidget", "DEGRADATIONS"]
@@ -98,7 +98,8 @@ class FAIGWidget(EngineWidget):
 
     Raises:
         InputError: at construction, for models that are not a pair of one architecture, no or unreadable images,
-            or an invalid keyword value.
+            or an invalid keyword value; for an unknown keyword a :class:`~srwidgets.widgets.base.KeywordError` (an
+            ``InputError`` and a ``TypeError``), as every widget. A refused widget is closed (no worker left).
     """
 
     degradation = CheckedAny("noise", help="whose filters: blur or noise")
@@ -112,6 +113,7 @@ class FAIGWidget(EngineWidget):
     psnrs = DictTrait(help="{'input', 'target', 'masked': PSNR in dB against the HR image}")
 
     default_figure_path = "faig.png"
+    keywords = ("degradation", "steps", "fraction", "method", "lam", "image_index", "layer")
 
     def __init__(self, baseline, target, images, degradation: str = "noise", steps: int = 100, seed: int = 0,
                  device=None, size: int = 256, throttle: float = 0.25, **traits):
@@ -120,6 +122,18 @@ class FAIGWidget(EngineWidget):
         checked_throttle = throttle if _is_number(throttle) and throttle >= 0 else 0.25
         super().__init__(throttle=checked_throttle)
         self._ready = False
+        try:
+            self._setup(baseline, target, images, degradation, steps, seed, device, size, throttle, traits)
+        except BaseException:
+            self.close()  # a refused widget leaves no worker and no open comm behind (as DDRWidget)
+            raise
+        self._ready = True
+        self.rerun()
+
+    def _setup(self, baseline, target, images, degradation, steps, seed, device, size, throttle, traits) -> None:
+        unknown = [name for name in traits if name not in self.keywords]
+        if unknown:  # before any model is copied
+            raise unknown_keyword("FAIGWidget", unknown[0], self.keywords)
         check_number("throttle", throttle, 0.0, " (seconds between progress updates)")
         size = check_int("size", size, 32, " (screen pixels of each image view's longest side)")
         seed = check_seed(seed)
@@ -127,6 +141,7 @@ class FAIGWidget(EngineWidget):
                                   or hasattr(images, "__iter__")):
             raise InputError(f"images must be HR images: a list of HWC arrays in [0, 1], tensors [3, H, W], file "
                              f"paths, bundled names or a folder; got {type(images).__name__}")
+        self.images = images  # what was given (its file paths are never an export's path)
         self.engine = FAIG(baseline, target, device=device)  # refuses pairs that differ or do not differ
         self.scale = self.engine.scale
         self.seed = seed
@@ -140,8 +155,6 @@ class FAIGWidget(EngineWidget):
         self.view: Optional[dict] = None  # what is shown: settings, masked filters, images, PSNRs
         self._build(size)
         self.set_keywords(dict(degradation=degradation, steps=steps, **traits))
-        self._ready = True
-        self.rerun()
 
     # ------------------------------------------------------------------------------------------------ building
     def _describe(self) -> str:
@@ -428,6 +441,7 @@ class FAIGWidget(EngineWidget):
         ext = os.path.splitext(path)[1].lower()
         if ext not in (".json", ".csv"):
             raise InputError(f"save_scores writes .json or .csv files, got {path!r}")
+        path = check_output(path, inputs=self._input_paths(), flag="path", what="the scores")  # before writing
         masked = set(int(j) for j in view["chosen"])
         if ext == ".json":
             data = dict(degradation=view["degradation"], contrast=OTHER[view["degradation"]], method=view["method"],
@@ -444,12 +458,21 @@ class FAIGWidget(EngineWidget):
                 writer.writerow([j, name, o, i, repr(float(res.scores[j])), int(ranks[j]), int(j in masked)])
         return path
 
+    def _input_paths(self) -> list:
+        """The image files / folders the widget reads (an output must never be one of them)."""
+        images = self.images
+        items = [images] if isinstance(images, (str, os.PathLike)) else images if isinstance(images, (list, tuple)) \
+            else []
+        return [x for x in items if isinstance(x, (str, os.PathLike))]
+
     def save_figure(self, path: str):
         """Write the three images with their PSNRs and the masked filters per layer with
         :func:`srwidgets.viz.faig_figure`; returns ``path``."""
         from .. import viz
 
         view = self._shown()
+        path = check_output(path, inputs=self._input_paths(), extensions=FIGURE_EXTENSIONS, flag="path",
+                            what="the figure")
         titles = self._panel_titles(view)
         d = view["degradation"]
         viz.faig_figure({titles[k]: view["images"][k] for k in PANELS}, self.layer_counts,

@@ -32,6 +32,7 @@ and export (:mod:`~srwidgets.widgets.base`).
 from __future__ import annotations
 
 import html
+import os
 import threading
 from typing import Dict, List, Optional, Tuple
 
@@ -40,12 +41,13 @@ from traitlets import Any as AnyTrait, Dict as DictTrait, observe
 
 from .. import viz
 from ..data import load_image
+from ..engine import check_output
 from ..engine.cache import image_digest
 from ..errors import InputError
 from ..lam import LAM
 from ..models.lookup import named_models
 from ..viz import difference_rgba  # noqa: F401  (the difference view's colours, srwidgets.viz.difference_rgba)
-from .base import CheckedAny, CheckedBool, CheckedFloat, CheckedInt, CheckedUnicode, EngineWidget
+from .base import FIGURE_EXTENSIONS, CheckedAny, CheckedBool, CheckedFloat, CheckedInt, CheckedUnicode, EngineWidget
 from .lam_controls import PATH_LABELS, LAMControls, view_button_width  # noqa: F401  (kept importable from here)
 from .lam_display import ATLAS_CMAP, DIFFERENCE_CMAP, LAMDisplay  # noqa: F401
 from .lam_jobs import LAMJobs
@@ -138,17 +140,11 @@ class LAMWidget(LAMSettings, LAMControls, LAMJobs, LAMDisplay, EngineWidget):
         self._options = options  # the engines' keyword arguments (lam_options)
         self._run_lock = threading.RLock()  # a window set and the job it starts, as one step (any thread)
         self._syncing = False  # path <-> baseline (and method <-> methods) kept in step without warnings
-        self._build_engines(model_or_models, image, scale, hr)
-        self.erf_results: Dict[str, object] = {}  # model -> ERF result of the current window (in the erf view)
-        self._atlas_job = None  # the job computing the atlas, while it does
-        self._window_job = None  # the last job started for a window
-        self._max_display = max_display
-        self._build_views(max_display)
-        window = traits.pop("window", None)
-        self.set_keywords(traits)
-        if window is not None:
-            window = self._check_window(window)
-        self._layout_panels()
+        try:
+            window = self._setup(model_or_models, image, scale, hr, max_display, traits)
+        except BaseException:
+            self.close()  # a refused widget leaves no worker and no open comm behind (as DDR and FAIG widgets)
+            raise
         self._ready = True
         self._start_preview()
         if window:
@@ -157,6 +153,23 @@ class LAMWidget(LAMSettings, LAMControls, LAMJobs, LAMDisplay, EngineWidget):
             self._run()
 
     # ------------------------------------------------------------------------------------------------ building
+    def _setup(self, model_or_models, image, scale, hr, max_display, traits):
+        """Everything the constructor builds; returns the checked ``window`` keyword (``None`` when not given)."""
+        self._input_files = [x for x in (image, hr) if isinstance(x, (str, os.PathLike))]  # never an export's path
+        self._build_engines(model_or_models, image, scale, hr)
+        self.erf_results: Dict[str, object] = {}  # model -> ERF result of the current window (in the erf view)
+        self._atlas_job = None  # the job computing the atlas, while it does
+        self._window_job = None  # the last job started for a window
+        self._max_display = max_display
+        self._build_views(max_display)
+        traits = dict(traits)
+        window = traits.pop("window", None)
+        self.set_keywords(traits)
+        if window is not None:
+            window = self._check_window(window)
+        self._layout_panels()
+        return window
+
     def _build_engines(self, model_or_models, image, scale, hr) -> None:
         """The models by name, the LR image, one LAM engine per model (each checks its model), the scale they
         share and the HR image."""
@@ -383,6 +396,9 @@ class LAMWidget(LAMSettings, LAMControls, LAMJobs, LAMDisplay, EngineWidget):
         (one method), else :func:`srwidgets.viz.methods_figure` of every panel; returns ``path``."""
         if self.result is None:
             raise InputError("nothing to save yet: select a window on the SR output first")
+        # refused before drawing: a folder, a missing folder, an extension matplotlib does not write, the input image
+        path = check_output(path, inputs=self._input_files, extensions=FIGURE_EXTENSIONS, flag="path",
+                            what="the figure")
         if len(self.methods) > 1:
             keys = [k for k in self._keys() if k in self.panel_results]
             viz.methods_figure([self.panel_results[k] for k in keys], titles=[f"{n}: {m}" for n, m in keys],

@@ -25,6 +25,7 @@ from ..engine.cache import model_key
 from ..errors import InputError
 from ..lam import PATHS
 from ..lam.geometry import validate_window
+from .base import KeywordError
 
 __all__ = ["LAMSettings", "COLORMAPS", "VIEWS", "ATLAS_WINDOWS_PER_TASK", "LAM_OPTIONS"]
 
@@ -34,6 +35,7 @@ ATLAS_WINDOWS_PER_TASK = 8  # atlas windows per engine call: the progress bar mo
 LAM_OPTIONS = ("device", "chunk_size", "memory_budget", "crop", "autocast", "channels_last", "split_tail")
 """The keys ``lam_options`` may have (:class:`srwidgets.lam.LAM`'s keyword arguments besides model and scale)."""
 LAM_ONLY = ("autocast", "channels_last")  # lam_options the other members' engines do not take
+WIDGET_OWN = {"callback", "cancel"}  # keyword arguments the widget gives every engine call itself
 SHARED_KNOBS = ("steps", "sigma", "kernel_size")  # the sliders, given to every member whose attribute() names them
 VIEWS = {"map": "the raw map of each panel's method",
          "kde": "kernel-density view of the map (srwidgets.viz.kde_map, the LAM paper's style)",
@@ -54,7 +56,7 @@ class LAMSettings:
         is an InputError naming it and what it may be. Returns ``(max_display, throttle, lam_options dict)``."""
         unknown = [n for n in traits if n not in cls.keywords]
         if unknown:
-            raise InputError(f"LAMWidget got an unexpected keyword argument {unknown[0]!r}; the keywords are: "
+            raise KeywordError(f"LAMWidget got an unexpected keyword argument {unknown[0]!r}; the keywords are: "
                              f"{', '.join(cls.keywords)}, scale, max_display, throttle, lam_options, hr")
         max_display = check_int("max_display", max_display, 64, " (screen pixels of the SR canvas, e.g. 512)")
         throttle = check_number("throttle", throttle, 0.0, " (seconds between repaints, e.g. 0.25)")
@@ -142,8 +144,17 @@ class LAMSettings:
         if not isinstance(value, dict) or not all(isinstance(v, dict) for v in value.values()):
             raise InputError(f"knobs must be a dict {{method: {{option: value}}}}, e.g. {{'ig': {{'baseline': "
                              f"'blurred'}}}}, got {value!r}")
-        for name in value:
+        for name, options in value.items():
             check_choice("knobs", name, known)
+            takes = attribution.method_class(name).knobs()  # None: the member does not say (checked when it runs)
+            offered = sorted(set(takes or ()) - WIDGET_OWN)
+            for option in options:
+                if not isinstance(option, str) or option in WIDGET_OWN or (takes is not None and option not in takes):
+                    why = (" (the widget passes its own: the progress bar and the Cancel button)"
+                           if option in WIDGET_OWN else "")
+                    takes_what = (f"{name} takes: {', '.join(offered) or 'no options'}" if takes is not None else
+                                  f"{name}'s other options are checked when it runs")
+                    raise InputError(f"knobs[{name!r}]: unknown option {option!r}{why}; {takes_what}")
         return {k: dict(v) for k, v in value.items()}
 
     def check_alpha(self, value) -> float:
@@ -162,7 +173,15 @@ class LAMSettings:
         return value
 
     def check_window_size(self, value) -> int:
-        return check_int("window_size", value, 2, " (SR pixels; the paper uses 16)")
+        value = check_int("window_size", value, 2, " (SR pixels; the paper uses 16)")
+        image, scale = getattr(self, "image", None), getattr(self, "scale", None)
+        if image is not None and scale is not None:
+            side = min(image.shape[-2:]) * scale  # a click's window must fit the SR image
+            if value > side:
+                raise InputError(f"window_size must be an integer >= 2 and <= {side} (the SR image is "
+                                 f"{image.shape[-2] * scale}x{image.shape[-1] * scale} SR pixels; the paper uses 16), "
+                                 f"got {value}")
+        return value
 
     def check_atlas_stride(self, value) -> int:
         return check_int("atlas_stride", value, 1, " (SR pixels)")
