@@ -10,7 +10,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional, Union
 
-from .errors import Cancelled
+from .errors import Cancelled, InputError
 
 
 class CancelToken:
@@ -73,3 +73,13 @@ class Progress:
 
 
 ProgressCallback = Optional[Callable[[Progress], None]]
+
+
+def check_hooks(callback, cancel) -> None:
+    """Refuse a ``callback`` that is not callable and a ``cancel`` that is not a token, an event or a callable,
+    before any work (a bad hook must not fail after the first chunk, or half-way through a call)."""
+    if callback is not None and not callable(callback):
+        raise InputError(f"callback must be a function of one Progress (or None), got {type(callback).__name__}")
+    if cancel is not None and not (isinstance(cancel, (threading.Event, CancelToken)) or callable(cancel)):
+        raise InputError(f"cancel must be a CancelToken, a threading.Event or a function returning True to stop "
+                         f"(or None), got {type(cancel).__name__}")

@@ -214,3 +214,67 @@ def test_a_new_member_is_one_class_and_one_registration(model, image):
 def test_register_refuses_what_is_not_a_method():
     with pytest.raises(InputError, match="subclass of srwidgets.attribution.WindowMethod"):
         register("bad", object)
+
+
+# -- found by an outside review: members with their own state, engine options, hooks, sloppy members -----------------
+def test_smoothgrad_wraps_members_that_set_state_in_init(model, image):
+    lam = srwidgets.attribute(model, image, WINDOW, "lam", steps=4)
+    sg = srwidgets.attribute(model, image, WINDOW, "smoothgrad", inner="lam", samples=2, noise=0.0, steps=4)
+    assert torch.allclose(sg.attribution.double(), lam.attribution.double(), atol=1e-6)
+    hr = torch.rand(3, 26, 34, generator=torch.Generator().manual_seed(0))
+    r = srwidgets.attribute(model, image, (4, 8, 4), "smoothgrad", inner="cem", samples=2, hr=hr, block=2, coarse=1,
+                            fine=1)
+    assert tuple(r.map.shape) == (13, 17) and r.settings["inner"] == "cem"
+
+
+def test_engine_options_a_member_does_not_take_are_refused(model, image):
+    with pytest.raises(InputError, match="autocast"):
+        srwidgets.attribute(model, image, WINDOW, "gradient", autocast=True)
+    with pytest.raises(InputError, match="channels_last"):
+        srwidgets.attribute(model, image, WINDOW, "ig", channels_last=True, steps=2)
+    srwidgets.attribute(model, image, WINDOW, "lam", autocast=False, steps=2)  # LAM's own options still work
+
+
+@pytest.mark.parametrize("method", ["lam", "gradient", "ig", "smoothgrad"])
+@pytest.mark.parametrize("hook", [{"callback": 5}, {"cancel": 5}, {"cancel": "yes"}])
+def test_a_bad_callback_or_cancel_is_refused_before_any_work(model, image, method, hook):
+    with pytest.raises(InputError, match="callback must be|cancel must be"):
+        srwidgets.attribute(model, image, WINDOW, method, **hook)
+
+
+def test_an_objective_that_returns_no_tensor_is_refused(model, image):
+    with pytest.raises(InputError, match="objective must return"):
+        srwidgets.attribute(model, image, WINDOW, "gradient", objective=lambda sr, win: "not a tensor")
+    with pytest.raises(InputError, match="objective must return"):
+        srwidgets.attribute(model, image, WINDOW, "gradient", objective=lambda sr, win: sr[:, 0, :2, :2].flatten(1))
+
+
+def test_attribute_leaves_the_model_unchanged_even_when_a_member_forgets_the_guard(image):
+    class Unguarded(WindowMethod):
+        name, map_rule = "unguarded-test", "sum_abs"
+
+        def attribute(self, image, window, *, callback=None, cancel=None):
+            x, window = self.inputs(image, window)
+            self.model.train()  # a careless member: train mode, a forward that updates BatchNorm statistics
+            self.model(x[None].float())
+            return self.result(x, window, x.clone(), t0=0.0, settings={})
+
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(3, 12, 3, padding=1), nn.BatchNorm2d(12), nn.PixelShuffle(2)).eval()
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    register("unguarded-test", Unguarded)
+    try:
+        srwidgets.attribute(net, image, WINDOW, "unguarded-test")
+    finally:
+        attribution.registry._METHODS.pop("unguarded-test", None)
+    assert not net.training and all(torch.equal(before[k], v) for k, v in net.state_dict().items())
+    Unguarded(net, scale=2).attribute(image, WINDOW)  # called directly (the widget, di_table): guarded too
+    assert not net.training and all(torch.equal(before[k], v) for k, v in net.state_dict().items())
+    assert Unguarded.knobs() == {"callback", "cancel"}  # the guard keeps the signature the family reads
+
+
+def test_lam_called_directly_refuses_a_bad_callback_before_any_work(model, image):
+    from srwidgets.lam import LAM
+
+    with pytest.raises(InputError, match="callback must be"):
+        LAM(model).attribute(image, WINDOW, steps=2, callback=5)

@@ -311,6 +311,14 @@ def test_rank_agreement_leaves_out_the_window_blocks():
     (dict(threshold=-0.1), "threshold must be a finite number >= 0"),
     (dict(coarse=0), "coarse must be an integer >= 1"),
     (dict(fine=0), "fine must be an integer >= 1"),
+    (dict(fine=10 ** 9), "fine=1000000000 interventions is above the ceiling"),
+    (dict(coarse=2.5), "coarse must be an integer >= 1"),
+    (dict(callback=5), "callback must be a function"),
+    (dict(cancel=5), "cancel must be a CancelToken"),
+    (dict(patches=torch.zeros(4, 3, 2, 2, dtype=torch.uint8)), "must be float"),
+    (dict(patches=torch.full((4, 3, 2, 2), 255.0)), "expected [0, 1]"),
+    (dict(hr=torch.rand(3, 32, 32) * 255), "expected [0, 1]"),
+    (dict(window=(4, 4, 1)), "not on the block grid"),
 ])
 def test_bad_input_is_refused_with_a_fix(kwargs, words):
     lr, hr = images()
@@ -319,6 +327,14 @@ def test_bad_input_is_refused_with_a_fix(kwargs, words):
     with pytest.raises(InputError, match=None) as err:
         CEM(Nearest(2)).attribute(**args)
     assert words in str(err.value)
+
+
+def test_scale_one_with_one_pixel_blocks_takes_a_one_pixel_window():
+    lr, hr = images(h=8, w=8, scale=1)
+    r = CEM(conv_model(scale=1)).attribute(lr, hr, (3, 4, 1), block=1, coarse=1, fine=2)
+    assert tuple(r.map.shape) == (8, 8) and r.window == (3, 4, 1, 1) and r.window_blocks.sum() == 1
+    with pytest.raises(InputError, match="outside the SR image"):
+        CEM(conv_model(scale=1)).attribute(lr, hr, (8, 4, 1), block=1)
 
 
 def test_member_refuses_another_objective():

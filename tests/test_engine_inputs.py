@@ -169,3 +169,13 @@ def test_image_tensor_refuses_other_types():
 def test_image_tensor_moves_to_cuda():
     y = image_tensor(_img(3, 4, 4), "cuda")
     assert y.is_cuda and y.dtype == torch.float64
+
+
+def test_seeds_outside_the_generators_range_are_refused_in_words():
+    from srwidgets.engine import check_seed
+    from srwidgets.errors import InputError
+
+    assert check_seed(np.int64(7)) == 7 and check_seed(2 ** 64 - 1) == 2 ** 64 - 1
+    for bad in (2 ** 64, -(2 ** 63) - 1, 2 ** 70):
+        with pytest.raises(InputError, match=r"seed must be an integer in \[-2\*\*63, 2\*\*64 - 1\]"):
+            check_seed(bad)

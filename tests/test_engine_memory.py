@@ -59,3 +59,23 @@ def test_ensure_fits_refuses_nan_estimates():
 
     with pytest.raises(InputError, match=r"image too large \(5×4"):
         ensure_fits(float("nan"), 5, 4)
+
+
+def test_super_resolve_refuses_an_image_too_large_before_allocating(monkeypatch):
+    """Every engine's F(x) (widget preview, LAM, CEM, ...) says 'LR image too large ... crop or downsample' before
+    running a forward pass the machine cannot hold, and still runs images that fit."""
+    from srwidgets.engine import memory
+    from srwidgets.engine.prepare import prepare_model
+    from srwidgets.errors import InputError
+
+    net = nn.Sequential(nn.Conv2d(3, 12, 3, padding=1), nn.PixelShuffle(2))
+    pm = prepare_model(net, scale=2, device="cpu")
+    calls = []
+    real = net.forward
+    monkeypatch.setattr(net, "forward", lambda x: calls.append(tuple(x.shape)) or real(x))
+    monkeypatch.setattr(memory, "available_bytes", lambda device=None: 50_000_000)  # 50 MB free
+    big = torch.rand(3, 600, 600, dtype=torch.float64)
+    with pytest.raises(InputError, match=r"LR image too large \(600×600.*crop or downsample"):
+        pm.super_resolve(big)
+    assert (1, 3, 600, 600) not in calls  # refused before the full-size forward
+    assert tuple(pm.super_resolve(torch.rand(3, 300, 300, dtype=torch.float64)).shape) == (3, 600, 600)

@@ -281,3 +281,56 @@ def test_geometric_spacing_starts_with_one_unit_and_ends_at_one():
     got = curve(model, x, "random", steps=7, spacing="geometric")  # 64 units: 1, 2, 4, ..., 64
     assert got["counts"] == [0, 1, 2, 4, 8, 16, 32, 64]
     assert got["fractions"][0] == 0.0 and got["fractions"][-1] == 1.0
+
+
+# -- found by an outside review: every bad argument is an InputError ---------------------------------------------------
+@pytest.mark.parametrize("kw,match", [
+    ({"baseline": "blur", "kernel_size": 4}, "kernel_size must be an odd integer"),
+    ({"baseline": "blur", "kernel_size": 0}, "kernel_size must be an odd integer"),
+    ({"baseline": "blur", "kernel_size": "9"}, "kernel_size must be an odd integer"),
+    ({"knobs": 5}, "knobs must be a dict"),
+    ({"callback": 5}, "callback must be a function"),
+    ({"cancel": 5}, "cancel must be a CancelToken"),
+])
+def test_more_bad_deletion_arguments_raise_input_error(kw, match):
+    model, x = linear_model(), image()
+    with pytest.raises(InputError, match=match):
+        curve(model, x, "random", **kw)
+
+
+@pytest.mark.parametrize("kw,match", [
+    ({"cascade": "no"}, "cascade must be True or False"),
+    ({"knobs": [1]}, "knobs must be a dict"),
+    ({"layers": []}, "layers must be a non-empty list"),
+    ({"layers": "nope"}, r"layers \['nope'\]"),
+    ({"callback": 5}, "callback must be a function"),
+])
+def test_bad_randomisation_arguments_raise_input_error(kw, match):
+    model, x = conv_model(), image(side=16)
+    with pytest.raises(InputError, match=match):
+        trust.randomisation(model, x, (8, 8, 8, 8), "gradient", scale=2, device="cpu", **kw)
+
+
+def test_randomisation_takes_one_layer_name_as_a_string():
+    model, x = conv_model(), image(side=16)
+    out = trust.randomisation(model, x, (8, 8, 8, 8), "gradient", scale=2, device="cpu", layers="2")
+    assert [n for n, _ in out] == ["2"]
+
+
+def test_randomisation_of_a_model_without_parameters_says_so():
+    class Nearest(nn.Module):
+        scale = 2
+
+        def forward(self, x):
+            return torch.nn.functional.interpolate(x, scale_factor=2, mode="nearest")
+
+    with pytest.raises(InputError, match="no parameters"):
+        trust.randomisation(Nearest(), image(side=16), (8, 8, 8, 8), "gradient", device="cpu")
+
+
+def test_input_randomisation_refuses_unknown_options():
+    model, x = conv_model(), image(side=16)
+    with pytest.raises(InputError, match="unknown options"):
+        trust.input_randomisation(model, x, (8, 8, 8, 8), "gradient", stepz=3)
+    with pytest.raises(InputError, match="knobs must be a dict"):
+        trust.input_randomisation(model, x, (8, 8, 8, 8), "gradient", knobs=3)

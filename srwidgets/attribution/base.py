@@ -20,6 +20,7 @@ A member subclasses :class:`WindowMethod`, sets ``name``, ``description`` and ``
 """
 from __future__ import annotations
 
+import functools
 import time
 from contextlib import nullcontext
 from typing import Optional
@@ -36,9 +37,21 @@ from ..engine.prepare import model_errors
 from ..engine.results import WindowAttribution, make_result
 from ..engine.windows import clip_window, crop_box, measure_receptive_field, paste, validate_window
 from ..errors import InputError
-from ..progress import CancelLike, Progress, ProgressCallback
+from ..progress import CancelLike, Progress, ProgressCallback, check_hooks
 
-__all__ = ["WindowMethod", "LazyInputs"]
+__all__ = ["WindowMethod", "LazyInputs", "check_hooks"]
+
+
+
+
+def objective_values(fn, y: torch.Tensor, window, n: int) -> torch.Tensor:
+    """``fn(y, window)`` checked: a tensor of ``n`` values (or one, summed over the batch) -> ``[n]`` or ``[]``."""
+    v = fn(y, window)
+    if not isinstance(v, torch.Tensor) or v.numel() not in (1, n) or not v.is_floating_point():
+        got = tuple(v.shape) if isinstance(v, torch.Tensor) else type(v).__name__
+        raise InputError(f"the objective must return a float tensor [N] (one value per image of the batch of {n}), "
+                         f"got {got}; write objective(sr [N, 3, sH, sW], window) -> [N]")
+    return v
 
 
 class LazyInputs:
@@ -67,6 +80,23 @@ class WindowMethod(Engine):
             the window (:func:`srwidgets.engine.forward.window_forward`; the SR pixels read are unchanged).
     """
 
+    def __init_subclass__(cls, **kwargs):
+        """Every member's ``attribute`` runs under :func:`~srwidgets.engine.guard.guarded` (eval mode, frozen
+        weights, everything restored), however it is called (``srwidgets.attribute``, the widget, ``di_table``,
+        directly): a member that runs ``self.prepared.forward`` itself cannot change the user's model."""
+        super().__init_subclass__(**kwargs)
+        own = cls.__dict__.get("attribute")
+        if own is None or getattr(own, "_guarded", False):
+            return
+
+        @functools.wraps(own)
+        def attribute(self, *args, **knobs):
+            with guarded(self.model):
+                return own(self, *args, **knobs)
+
+        attribute._guarded = True
+        cls.attribute = attribute
+
     name = ""
     description = ""
     map_rule = "abs_sum"
@@ -78,11 +108,21 @@ class WindowMethod(Engine):
         self.split_tail = check_flag("split_tail", split_tail) and splits_tail(self.model)
 
     def sibling(self, cls) -> "WindowMethod":
-        """An instance of another member ``cls`` on this one's prepared model, settings and caches (no new probe):
-        how wrappers such as SmoothGrad run an inner method."""
-        other = cls.__new__(cls)
-        other.__dict__.update(self.__dict__)
-        other._members = {}
+        """An instance of another member ``cls`` on this one's prepared model, settings and caches: how wrappers
+        such as SmoothGrad run an inner method. A member that sets its own state in ``__init__`` (LAM, CEM, yours)
+        is built through its ``__init__`` on the prepared model (once per wrapper instance); one that does not
+        shares this one's state (no new probe)."""
+        members = self.__dict__.setdefault("_members", {})
+        if cls in members:
+            return members[cls]
+        if cls.__init__ is WindowMethod.__init__:
+            other = cls.__new__(cls)
+            other.__dict__.update(self.__dict__)
+            other._members = {}
+        else:
+            other = cls(self.model, self.scale, self.device, chunk_size=self.chunk_size,
+                        memory_budget=self.memory_budget, crop=self.crop)
+        members[cls] = other
         return other
 
     # -- what members implement ------------------------------------------------------------------------------------
@@ -112,7 +152,8 @@ class WindowMethod(Engine):
         """``D(F(x))`` for the whole image (float)."""
         sr = self.super_resolve(x)
         sh, sw = sr.shape[-2:]
-        return float(get_objective(objective)(sr[None], clip_window(window, self.scale, sh, sw)))
+        return float(objective_values(get_objective(objective), sr[None], clip_window(window, self.scale, sh, sw), 1)
+                     .sum())
 
     def crop_for(self, x: torch.Tensor, window):
         """The verified receptive-field LR box of ``window`` (``None``: the whole image)."""
@@ -142,6 +183,7 @@ class WindowMethod(Engine):
             float64 tensor on the device: ``[m, 3, h, w]`` gradients, or ``[3, h, w]`` with ``weights``.
         """
         fn = get_objective(objective)
+        check_hooks(callback, cancel)
         lazy = isinstance(points, LazyInputs)
         if lazy:
             total, image_shape = points.total, points.image_shape
@@ -169,7 +211,7 @@ class WindowMethod(Engine):
                 if not bool(torch.isfinite(y.detach()).all()):
                     raise InputError(f"the model returns NaN or Inf for {stage} inputs {start}..{stop - 1}; its "
                                      "weights or these inputs may be broken (try another model or smaller noise)")
-                (g,) = torch.autograd.grad(fn(y.float(), win).sum(), p)
+                (g,) = torch.autograd.grad(objective_values(fn, y.float(), win, p.shape[0]).sum(), p)
             if measuring:
                 self.record_memory(meter.bytes, p.shape[-1] * p.shape[-2], p.shape[0])
             g = torch.nan_to_num(g.double(), nan=0.0)  # sqrt's infinite derivative at 0, as LAM's authors do

@@ -10,8 +10,9 @@ import threading
 import weakref
 from typing import Dict, Optional, Type
 
+from ..engine.guard import guarded
 from ..errors import InputError
-from .base import WindowMethod
+from .base import WindowMethod, check_hooks
 
 __all__ = ["register", "methods", "method_class", "attribute", "engine"]
 
@@ -57,10 +58,32 @@ def _hashable(value):
         return id(value)
 
 
+def engine_options(cls) -> set:
+    """The engine options ``cls(model, **options)`` takes: its ``__init__``'s keywords, and the base's where it
+    passes ``**options`` on (``scale``, ``device``, ``chunk_size``, ``memory_budget``, ``crop``, ``split_tail``)."""
+    import inspect
+
+    names = set()
+    for klass in cls.__mro__:
+        init = klass.__dict__.get("__init__")
+        if init is None:
+            continue
+        params = list(inspect.signature(init).parameters.values())[2:]  # self, model
+        names |= {p.name for p in params if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)}
+        if not any(p.kind is p.VAR_KEYWORD for p in params) or klass is WindowMethod:
+            break
+    return names
+
+
 def engine(model, method="lam", **options) -> WindowMethod:
     """The member's engine on ``model`` with engine ``options`` (``scale``, ``device``, ``chunk_size``,
     ``memory_budget``, ``crop``; LAM also ``autocast``, ``channels_last``, ``split_tail``), kept per model."""
     cls = method_class(method)
+    unknown = sorted(set(options) - engine_options(cls))
+    if unknown:
+        raise InputError(f"method={cls.name!r} does not take the engine option{'s' if len(unknown) > 1 else ''} "
+                         f"{', '.join(unknown)}; its engine options are: {', '.join(sorted(engine_options(cls)))} "
+                         "(autocast and channels_last are for method='lam' only)")
     key = (cls, tuple(sorted((k, _hashable(v)) for k, v in options.items())))
     try:
         with _LOCK:
@@ -113,4 +136,7 @@ def attribute(model, image, window, method: str = "lam", **knobs):
     options = {k: knobs.pop(k) for k in list(knobs) if k in _ENGINE_OPTIONS}
     cls = method_class(method)
     check_knobs(cls, knobs)
-    return engine(model, cls, **options).attribute(image, window, **knobs)
+    check_hooks(knobs.get("callback"), knobs.get("cancel"))
+    member = engine(model, cls, **options)
+    with guarded(member.model):  # whatever a member runs, the user's model is as before afterwards
+        return member.attribute(image, window, **knobs)

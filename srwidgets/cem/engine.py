@@ -33,14 +33,13 @@ from dataclasses import dataclass, field
 from typing import List, Optional, Sequence, Tuple
 
 import torch
-from torch import nn
 
-from ..engine import check_number, check_seed, check_steps, guarded, image_tensor, run_chunks, saved_bytes
+from ..engine import MAX_STEPS, check_int, check_number, check_seed, guarded, image_tensor, run_chunks, saved_bytes
 from ..engine.base import Engine
 from ..engine.prepare import model_errors
 from ..engine.windows import crop_box, measure_receptive_field, validate_window
 from ..errors import InputError
-from ..progress import CancelLike, Progress, ProgressCallback
+from ..progress import CancelLike, Progress, ProgressCallback, check_hooks
 from .bank import check_bank, check_block, draws, patch_bank
 
 __all__ = ["CEM", "CEMResult", "MSE_FLOOR", "BOUNDS", "window_psnr", "block_grid"]
@@ -169,8 +168,9 @@ class CEM(Engine):
         if block > min(s * h, s * w):
             raise InputError(f"block={block} SR pixels is larger than the image ({s * h}x{s * w} SR pixels); use a "
                              f"block of at most {min(s * h, s * w) // s * s} (the authors use 8)")
-        coarse = check_steps(coarse, "coarse", " (interventions per block; the authors use 3)")
-        fine = check_steps(fine, "fine", " (interventions per selected block; the authors use 50)")
+        coarse = _interventions("coarse", coarse, "per block; the authors use 3")
+        fine = _interventions("fine", fine, "per selected block; the authors use 50")
+        check_hooks(callback, cancel)
         threshold = check_number("threshold", threshold, 0.0, " (dB; the authors use 0.01)")
         seed = check_seed(seed)
         if isinstance(windows, (str, bytes)) or not hasattr(windows, "__len__") or len(windows) == 0:
@@ -279,7 +279,7 @@ class CEM(Engine):
 
     # -- geometry -----------------------------------------------------------------------------------------------
     def _window(self, window, block, sh, sw):
-        win = validate_window(window, sh, sw)
+        win = _validate_window(window, sh, sw)
         t, l, wh, ww = win
         if wh % block or ww % block or t % block or l % block:
             snap = (t // block * block, l // block * block, max(block, wh // block * block),
@@ -324,6 +324,36 @@ class CEM(Engine):
         inside = torch.zeros(rows, cols, dtype=torch.bool)
         inside[t // block:(t + wh) // block, l // block:(l + ww) // block] = True
         return inside
+
+
+def _validate_window(window, sh: int, sw: int):
+    """:func:`validate_window`, except that a 1-pixel side inside the image is accepted: CEM's PSNR takes no
+    differences (only ``block=1`` at scale 1 can give such a window)."""
+    try:
+        ok = not isinstance(window, (str, bytes)) and len(window) in (3, 4)
+        vals = [check_int("window", v) for v in window] if ok else []
+    except (TypeError, InputError):
+        vals = []
+    if vals:
+        t, l, h, w = vals if len(vals) == 4 else (vals[0], vals[1], vals[2], vals[2])
+        if min(h, w) == 1 and h <= sh and w <= sw:
+            if t < 0 or l < 0 or t + h > sh or l + w > sw:
+                raise InputError(f"the window (top={t}, left={l}, {h}x{w}) lies outside the SR image ({sh}x{sw} SR "
+                                 f"pixels): use 0 <= top <= {sh - h} and 0 <= left <= {sw - w} (window coordinates "
+                                 "are in SR, not LR, pixels)")
+            return t, l, h, w
+    return validate_window(window, sh, sw)
+
+
+def _interventions(name: str, value, hint: str) -> int:
+    """An intervention count: an integer in ``[1, MAX_STEPS]``."""
+    n = check_int(name, value, 1, f" (interventions {hint})")
+    if n > MAX_STEPS:
+        raise InputError(f"{name}={n} interventions is above the ceiling of {MAX_STEPS:,}: a block's mean effect "
+                         f"settles long before (the authors use 3 coarse and 50 fine); use at most {MAX_STEPS:,}")
+    return n
+
+
 
 
 def _cut(sr: torch.Tensor, win) -> torch.Tensor:

@@ -19,7 +19,7 @@ needs, with no method in it.
 """
 from .cache import LRUCache, cache_key, image_digest, model_key
 from .forward import window_forward
-from .objectives import OBJECTIVES, gradient_detector, gradient_magnitude, register_objective
+from .objectives import OBJECTIVES, get_objective, gradient_detector, gradient_magnitude, register_objective
 from .prepare import PreparedModel, model_errors, prepare_model
 from .results import MAP_RULES, WindowAttribution
 from .windows import clip_window, crop_box, measure_receptive_field, paste, validate_window
@@ -30,7 +30,7 @@ from .inputs import MAX_STEPS, VALUE_TOLERANCE, check_choice, check_int, check_m
 from .outputs import check_distinct_outputs, check_output, same_file
 from .memory import available_bytes, ensure_fits, estimate_chunk, saved_bytes
 
-__all__ = ["prepare_model", "PreparedModel", "model_errors", "window_forward", "OBJECTIVES", "gradient_detector",
+__all__ = ["prepare_model", "PreparedModel", "model_errors", "window_forward", "OBJECTIVES", "get_objective", "gradient_detector",
            "gradient_magnitude", "register_objective", "WindowAttribution", "MAP_RULES", "validate_window",
            "clip_window", "measure_receptive_field", "crop_box", "paste", "LRUCache", "cache_key", "image_digest", "model_key", "run_chunks", "model_device", "parse_device",
            "resolve_device", "frozen", "guarded", "explain_model_error", "VALUE_TOLERANCE", "check_choice", "check_int", "check_number",

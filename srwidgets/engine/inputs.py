@@ -152,5 +152,9 @@ def check_choice(name: str, value, choices: Iterable[str]) -> str:
 
 
 def check_seed(value) -> int:
-    """A random seed: an integer (numpy integers accepted)."""
-    return check_int("seed", value, hint=" (e.g. seed=0)")
+    """A random seed: an integer in torch.Generator's range [-2**63, 2**64 - 1] (numpy integers accepted)."""
+    seed = check_int("seed", value, hint=" (e.g. seed=0)")
+    if not -(1 << 63) <= seed < (1 << 64):
+        raise InputError(f"seed must be an integer in [-2**63, 2**64 - 1] (what torch.Generator takes), got {seed}; "
+                         "e.g. seed=0")
+    return seed

@@ -74,10 +74,22 @@ class PreparedModel:
         clamped), guarded; refuses an output that is not ``scale`` times the input."""
         x = image if isinstance(image, torch.Tensor) and image.dtype == torch.float64 and image.dim() == 3 \
             else self.image(image)
+        self.ensure_fits(*x.shape[-2:])
         with guarded(self.model):
             sr = self.forward(x[None])[0]
         self.check_output_shape(sr, x)
         return sr
+
+    def ensure_fits(self, height: int, width: int) -> None:
+        """Refuse, before allocating, an LR image whose forward pass needs more memory than the device has:
+        "LR image too large (W×H, needs ~N GB ...); crop or downsample it" (:func:`~srwidgets.engine.memory.
+        inference_bytes`, measured on a small probe; only for images over 256×256 LR pixels, where it can matter)."""
+        if height * width <= 256 * 256:
+            return
+        from .memory import ensure_fits, inference_bytes
+
+        ensure_fits(inference_bytes(self.model, height, width, self.scale, self.device), width, height, self.device,
+                    "LR image")
 
     def check_output_shape(self, sr: torch.Tensor, x: torch.Tensor) -> None:
         h, w = x.shape[-2:]

@@ -21,13 +21,13 @@ from __future__ import annotations
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass
-from typing import List, Optional, Sequence, Tuple
+from typing import List, Optional, Sequence
 
 import numpy as np
 import torch
 from torch import nn
 
-from ..engine import (MAX_STEPS, cache_key, check_choice, check_int, check_number,
+from ..engine import (cache_key, check_choice, check_int, check_number,
                       check_seed, check_steps, ensure_fits, guarded, image_tensor, run_chunks,
                       saved_bytes)
 from ..engine.base import Engine
@@ -38,10 +38,10 @@ from ..errors import InputError
 from ..filters import check_kernel
 from ..engine.results import WindowAttribution
 from ..metrics import diffusion_index, gini
-from ..progress import CancelLike, Progress, ProgressCallback
+from ..progress import CancelLike, Progress, ProgressCallback, check_hooks
 from . import paths
 from ..engine.inputs import check_flag
-from ..engine.windows import (Window, clip_window, crop_box, group_windows, measure_receptive_field, paste,
+from ..engine.windows import (clip_window, crop_box, group_windows, measure_receptive_field, paste,
                               validate_window, window_list)
 
 PATHS = paths.PATHS
@@ -147,6 +147,7 @@ class LAM(Engine):
         ``partial`` in the progress reports is a list of running attributions, one per window still computing.
         """
         t0 = time.perf_counter()
+        check_hooks(callback, cancel)
         x = image_tensor(image, self.device)
         h, w = x.shape[1:]
         sh, sw = self.scale * h, self.scale * w

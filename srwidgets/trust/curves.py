@@ -42,11 +42,13 @@ from ..engine.objectives import get_objective
 from ..engine.prepare import model_errors
 from ..engine.windows import clip_window
 from ..errors import InputError
+from ..filters import check_kernel
 from ..metrics import psnr
-from ..progress import Progress
+from ..progress import Progress, check_hooks
 from .ranking import CONTROLS, as_map, crop_map, rank_units, resolve_scores, unit_mask, unit_scores
 
-__all__ = ["deletion", "BASELINES", "PSNR_CAP", "trapezoid", "make_baseline", "window_engine", "ENGINE_OPTIONS"]
+__all__ = ["deletion", "BASELINES", "PSNR_CAP", "trapezoid", "make_baseline", "window_engine", "ENGINE_OPTIONS",
+           "check_method_knobs", "check_hooks"]
 
 BASELINES = {
     "blur": "K_sigma ⋆ x, LAM's path baseline (Gaussian blur, sigma=1.2, kernel_size=9)",
@@ -67,6 +69,18 @@ def trapezoid(fractions, scores) -> float:
     return float(((f[1:] - f[:-1]) * (s[1:] + s[:-1]) / 2).sum())
 
 
+def check_method_knobs(knobs, what: str = "knobs") -> dict:
+    """``knobs``: ``None`` or a dict of the method's options (``{"steps": 20}``) -> a new dict."""
+    if knobs is None:
+        return {}
+    if not isinstance(knobs, dict) or not all(isinstance(k, str) for k in knobs):
+        raise InputError(f"{what} must be a dict of the method's options, e.g. knobs={{'steps': 20}}, or None; "
+                         f"got {type(knobs).__name__}")
+    return dict(knobs)
+
+
+
+
 def window_engine(model, **options):
     """The family's base engine on ``model`` (the ``gradient`` member, kept per model by the registry): prepared
     model, input checks, cached super-resolve, the verified receptive-field crop."""
@@ -84,6 +98,8 @@ def make_baseline(x: torch.Tensor, baseline="blur", *, sigma: float = 1.2, kerne
             raise InputError(f"the baseline has shape {tuple(b.shape)}; expected the LR image's {tuple(x.shape)}")
         return b
     check_choice("baseline", baseline, BASELINES)
+    if baseline == "blur":
+        check_kernel(kernel_size, *x.shape[1:])
     if baseline == "mean":
         return x.mean((1, 2), keepdim=True).expand_as(x).clone()
     from ..attribution.ig import make_baselines
@@ -146,6 +162,8 @@ def deletion(model, lr, window, attribution, steps: int = 20, baseline="blur", m
     block, seed = check_int("block", block, 1), check_seed(seed)
     sigma = check_number("sigma", sigma, 0.0)
     fn = get_objective(objective)
+    knobs = check_method_knobs(knobs)
+    check_hooks(callback, cancel)
     unknown = set(options) - set(ENGINE_OPTIONS)
     if unknown:
         raise InputError(f"deletion() got unknown options {sorted(unknown)}; method knobs go in knobs={{...}}, engine "

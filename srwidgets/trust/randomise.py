@@ -34,8 +34,9 @@ import torch
 from torch import nn
 
 from ..engine import check_choice, check_seed, guarded
+from ..engine.inputs import check_flag
 from ..errors import InputError
-from .curves import ENGINE_OPTIONS, window_engine
+from .curves import ENGINE_OPTIONS, check_hooks, check_method_knobs, window_engine
 from .ranking import crop_map, spearman
 
 __all__ = ["randomisation", "randomisation_rows", "layer_order", "randomise_layer", "input_randomisation", "INITS"]
@@ -49,6 +50,9 @@ def layer_order(model: nn.Module, x: torch.Tensor) -> List[str]:
     """Names of the modules that own parameters, in the order a forward pass of ``x`` ``[3, h, w]`` first calls
     them (``""`` for parameters on the root). Run on the model as given (guarded, no gradients)."""
     owners = {m: name for name, m in model.named_modules() if next(m.parameters(recurse=False), None) is not None}
+    if not owners:
+        raise InputError(f"the model ({type(model).__name__}) has no parameters: there are no weights to randomise, "
+                         "so the model-randomisation check does not apply to it")
     seen: List[str] = []
     handles = [m.register_forward_pre_hook(lambda mod, inp, name=name: seen.append(name) if name not in seen else None)
                for m, name in owners.items()]
@@ -110,6 +114,15 @@ def randomisation_rows(model, lr, window, method: str = "lam", cascade: bool = T
     method_class(method)
     init = check_choice("init", init, INITS)
     seed = check_seed(seed)
+    cascade = check_flag("cascade", cascade)
+    knobs = check_method_knobs(knobs)
+    check_hooks(callback, cancel)
+    if isinstance(layers, str):
+        layers = [layers]
+    if layers is not None:
+        if not isinstance(layers, (list, tuple)) or not layers or not all(isinstance(n, str) for n in layers):
+            raise InputError(f"layers must be a non-empty list of module names (or None for every layer), got "
+                             f"{layers!r}")
     unknown = set(options) - set(ENGINE_OPTIONS)
     if unknown:
         raise InputError(f"randomisation() got unknown options {sorted(unknown)}; method knobs go in knobs={{...}}")
@@ -126,7 +139,6 @@ def randomisation_rows(model, lr, window, method: str = "lam", cascade: bool = T
                              f"choose from: {', '.join(order)}")
         order = [n for n in order if n in set(layers)]
     modules = dict(work.named_modules())
-    knobs = dict(knobs or {})
 
     progress = {k: v for k, v in (("callback", callback), ("cancel", cancel)) if v is not None}
 
@@ -169,9 +181,15 @@ def input_randomisation(model, lr, window, method: str = "lam", seed: int = 0, *
     """Spearman between the map of ``lr`` and the map of ``lr`` with its pixels inside the window's
     receptive-field box permuted (a seeded CPU permutation of the box's pixel positions, all channels together).
     Low: the map depends on the content under the window."""
-    from ..attribution import attribute
+    from ..attribution import attribute, method_class
 
+    method_class(method)
     seed = check_seed(seed)
+    knobs = check_method_knobs(knobs)
+    unknown = set(options) - set(ENGINE_OPTIONS)
+    if unknown:
+        raise InputError(f"input_randomisation() got unknown options {sorted(unknown)}; method knobs go in "
+                         f"knobs={{...}}, engine options are {', '.join(ENGINE_OPTIONS)}")
     options = {k: v for k, v in options.items() if v is not None}
     eng = window_engine(model, **options)
     x, window = eng.inputs(lr, window)
@@ -180,6 +198,6 @@ def input_randomisation(model, lr, window, method: str = "lam", seed: int = 0, *
     perm = torch.randperm(bh * bw, generator=torch.Generator().manual_seed(seed))
     xr = x.clone()
     xr[:, t:t + bh, l:l + bw] = x[:, t:t + bh, l:l + bw].reshape(3, -1)[:, perm.to(x.device)].reshape(3, bh, bw)
-    a = attribute(model, x, window, method, **dict(knobs or {}), **options).map
-    b = attribute(model, xr, window, method, **dict(knobs or {}), **options).map
+    a = attribute(model, x, window, method, **knobs, **options).map
+    b = attribute(model, xr, window, method, **knobs, **options).map
     return spearman(crop_map(a, box), crop_map(b, box))

@@ -13,7 +13,6 @@ randomisation check).
 from __future__ import annotations
 
 import itertools
-import math
 import os
 import time
 from typing import Dict, Optional, Sequence

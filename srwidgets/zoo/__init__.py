@@ -44,6 +44,11 @@ def list() -> builtins.list:  # noqa: A001  (the public name the docs promise)
     return sorted(n for n, e in manifest().items() if (_DIR / e["file"]).exists())
 
 
+def names() -> builtins.list:
+    """The shipped models' names (the same as :func:`list`)."""
+    return list()
+
+
 def info(name: str) -> dict:
     """Manifest entry of one model (architecture, training data, steps, seed, held-out PSNR...)."""
     m = manifest()
@@ -71,4 +76,4 @@ def faig_pair(device="cpu") -> Tuple[nn.Module, nn.Module]:
     return load(FAIG_PAIR[0], device), load(FAIG_PAIR[1], device)
 
 
-__all__ = ["list", "load", "info", "manifest", "faig_pair"]
+__all__ = ["list", "names", "load", "info", "manifest", "faig_pair"]
