@@ -64,6 +64,10 @@ def main(argv=None) -> int:
                 raise
             continue
         mods[name].add_parser(sub)
+    from .cli._common import short_errors
+
+    for parser in sub.choices.values():  # usage errors in two lines, not argparse's block of every option
+        short_errors(parser)
     argv = list(sys.argv[1:] if argv is None else argv)
     args = ap.parse_args(join_negative_values(argv, _value_options([ap, *sub.choices.values()])))
     if not args.command:

@@ -374,3 +374,10 @@ def test_cli_refuses_a_window_off_the_block_grid(tmp_path):
     with pytest.raises(InputError, match="block grid"):
         run_cli(["astronaut", "--window", "25,24,16", "--coarse", "1", "--fine", "1", "--out",
                  str(tmp_path / "c.png"), "--no-progress"])
+
+
+def test_a_bank_larger_than_the_ceiling_is_refused_before_cutting():
+    from srwidgets.cem.bank import MAX_BANK_SIZE, patch_bank
+
+    with pytest.raises(InputError, match=f"at most {MAX_BANK_SIZE}"):
+        patch_bank(8, 4, size=10 ** 9)

@@ -128,6 +128,12 @@ def test_block_deletion_removes_whole_blocks():
     assert got["units"] == 16
 
 
+def test_a_block_larger_than_the_ranked_region_is_refused_not_padded():
+    model, x = linear_model(), image()
+    with pytest.raises(InputError, match="larger than the ranked region"):
+        curve(model, x, contributions(model, x), block=10 ** 6, steps=4)
+
+
 def test_batched_curve_equals_one_input_at_a_time():
     model, x = conv_model(), image(side=16)
     window = (8, 8, 8, 8)

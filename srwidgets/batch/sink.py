@@ -64,7 +64,7 @@ class _Sink:
     def _resume(self, state: dict) -> None:
         if not os.path.exists(self.sidecar):
             raise InputError(f"{self.out!r} exists but its settings file {self.sidecar!r} does not, so a resumed run "
-                             "cannot be checked against it; delete the table or pick another out")
+                             "cannot be checked against it; delete the table or pick another out=")
         old = self._settings()
         before = dict(_LEGACY_SETTINGS, **old["settings"])
         diff = [f"{k}: {before.get(k)!r} in {self.out} vs {v!r} now"
@@ -74,7 +74,7 @@ class _Sink:
                      for k, v in state[part].items() if k in old.get(part, {}) and old[part][k] != v]
         if diff:
             raise InputError(f"{self.out!r} was computed with other settings; refusing to mix them in one table ("
-                             + "; ".join(diff) + "). Use another out, or delete the file to start again")
+                             + "; ".join(diff) + "). Use another out=, or delete the file to start again")
         self.old_models, self.old_images = old["models"], old["images"]
         self.legacy = False
         for rec in self._read().to_dict("records"):

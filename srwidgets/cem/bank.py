@@ -27,11 +27,14 @@ import torch
 from ..engine.inputs import check_int, check_seed, check_value_range
 from ..errors import InputError
 
-__all__ = ["DEFAULT_BANK_SIZE", "patch_bank", "check_block", "check_bank", "draws"]
+__all__ = ["DEFAULT_BANK_SIZE", "MAX_BANK_SIZE", "patch_bank", "check_block", "check_bank", "draws"]
 
 DEFAULT_BANK_SIZE = 1024
 """Patches in the default bank. Each block draws ``coarse + fine`` = 53 of them with replacement, so 1024 keeps
 repeats within a block rare (about 1.3 expected pairs) while the bank is cut in a few milliseconds."""
+MAX_BANK_SIZE = 100_000
+"""The most patches a bank may hold (``size=``, ``--bank-size``): the bank is cut patch by patch (about 25,000 a
+second), and far fewer already sample the image statistics (the authors use 1,024)."""
 
 
 def patch_bank(block: int = 8, scale: int = 4, *, images: Optional[Sequence[torch.Tensor]] = None,
@@ -53,6 +56,9 @@ def patch_bank(block: int = 8, scale: int = 4, *, images: Optional[Sequence[torc
     scale = check_int("scale", scale, 1)
     block, b = check_block(block, scale)
     size, seed = check_int("size", size, 1, " (patches in the bank)"), check_seed(seed)
+    if size > MAX_BANK_SIZE:
+        raise InputError(f"size={size} patches is more than a bank needs (at most {MAX_BANK_SIZE}: "
+                         f"far fewer already sample the images' statistics; the authors use 1,024)")
     if images is None:
         from .. import data
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 
+from ..cem.bank import MAX_BANK_SIZE
 from ..errors import InputError
 from ._common import add_convert_option, add_progress_option
 from .lam import FIGURE_EXTENSIONS, parse_window
@@ -41,15 +42,10 @@ def add_parser(sub):
     add_convert_option(p)
     add_progress_option(p)
     p.set_defaults(func=run)
-    from ._common import short_errors
 
-    short_errors(p)
     return p
 
 
-MAX_BANK_SIZE = 100_000
-"""The most patches ``--bank-size`` may ask for: the bank is cut patch by patch (about 25,000 a second), and far
-fewer already sample the image statistics (the authors use 1,024)."""
 
 
 def check_flags(args) -> None:

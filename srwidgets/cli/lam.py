@@ -51,9 +51,7 @@ def add_parser(sub):
                         "dropped, stored colours kept)")
     add_progress_option(p)
     p.set_defaults(func=run)
-    from ._common import short_errors
 
-    short_errors(p)
     return p
 
 

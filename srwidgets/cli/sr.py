@@ -16,9 +16,7 @@ def add_parser(sub):
     p.add_argument("--convert", action="store_true",
                    help="accept grey images (grey repeated into R, G, B) and images with transparency (alpha "
                         "dropped, stored colours kept)")
-    from ._common import short_errors
 
-    short_errors(p)
     return p
 
 

@@ -37,9 +37,7 @@ def add_parser(sub):
     add_convert_option(p)
     add_progress_option(p)
     p.set_defaults(func=run)
-    from ._common import short_errors
 
-    short_errors(p)
     return p
 
 

@@ -3,10 +3,7 @@ from __future__ import annotations
 
 
 def add_parser(sub):
-    from ._common import short_errors
-
     p = sub.add_parser("zoo", help="list the shipped models (with held-out PSNR) and the bundled images")
-    short_errors(p)
     return p
 
 

@@ -177,6 +177,9 @@ def deletion(model, lr, window, attribution, steps: int = 20, baseline="blur", m
 
     h, w = x.shape[1:]
     bh, bw = (box[2], box[3]) if box else (h, w)
+    if block > max(bh, bw):
+        raise InputError(f"block={block} LR pixels is larger than the ranked region ({bh}x{bw} LR pixels); use a "
+                         f"block of at most {max(bh, bw)} (1 ranks single pixels)")
     scores_u = unit_scores(crop_map(amap, box), block)
     grid, order = tuple(scores_u.shape), rank_units(scores_u)
     n = grid[0] * grid[1]
