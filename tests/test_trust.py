@@ -1,5 +1,6 @@
 """srwidgets.trust: deletion / insertion curves, controls, randomisation checks, agreement, report, table, CLI."""
 import argparse
+import importlib.util
 
 import numpy as np
 import pytest
@@ -259,6 +260,41 @@ def test_table_resumes_from_its_csv(tmp_path):
     first = trust.table({"tiny": model}, {"img": x}, [(8, 8, 8, 8)], **kw)
     again = trust.table({"tiny": model}, {"img": x}, [(8, 8, 8, 8)], **kw)
     assert len(seen) == 1 and len(first) == len(again) == 3  # gradient, random, edge
+
+
+def test_table_refuses_bad_paths_and_backends(tmp_path):
+    model, x = conv_model(), image(side=16)
+    kw = dict(methods=["gradient"], steps=2, modes=("deletion",), scale=2, device="cpu")
+    for bad, match in [(dict(path=str(tmp_path)), "is a folder"), (dict(path=str(tmp_path / "t.txt")), ".csv"),
+                       (dict(backend="spark"), "backend"), (dict(address="auto"), "address= is for backend='ray'")]:
+        with pytest.raises(InputError, match=match):
+            trust.table({"tiny": model}, {"img": x}, [(8, 8, 8, 8)], **bad, **kw)
+    torn = tmp_path / "torn.csv"
+    torn.write_text('model,image,window\n"tiny,img\n')
+    with pytest.raises(InputError, match="not a trust table"):
+        trust.table({"tiny": model}, {"img": x}, [(8, 8, 8, 8)], path=str(torn), **kw)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(importlib.util.find_spec("ray") is None, reason="ray is not installed (pip install 'srwidgets[ray]')")
+def test_table_on_ray_gives_the_local_numbers_and_resumes(tmp_path):
+    model, x = conv_model(), image(side=16)
+    kw = dict(methods=["gradient", "ig"], steps=3, modes=("deletion", "insertion"), scale=2, device="cpu")
+    windows = [(8, 8, 8, 8), (16, 8, 8, 8), (0, 0, 8, 8)]
+    local = trust.table({"tiny": model}, {"img": x}, windows, **kw)
+    path = str(tmp_path / "t.csv")
+    first = trust.table({"tiny": model}, {"img": x}, windows[:1], path=path, **kw)  # an interrupted run
+    seen = []
+    remote = trust.table({"tiny": model}, {"img": x}, windows, path=path, backend="ray", workers=2,
+                         callback=lambda *a: seen.append(a), **kw)
+    assert len(first) == 4 and len(seen) == 2  # the window already in the file was not computed again
+    cols = ["auc_deletion_norm", "auc_insertion_norm", "del_vs_random", "ins_vs_random"]
+    key = ["window", "method"]
+    a = local.sort_values(key).reset_index(drop=True)
+    b = remote.sort_values(key).reset_index(drop=True)
+    assert a[key].equals(b[key])
+    # float32 convolutions on 1 thread (a Ray worker) vs 2 (here) sum in another order: rounding only
+    np.testing.assert_allclose(a[cols].to_numpy(float), b[cols].to_numpy(float), rtol=1e-5, atol=1e-7)
 
 
 def test_cem_is_supported_when_registered():

@@ -60,24 +60,28 @@ def _ray_connect(address: Optional[str], workers: int):
     return ray, False
 
 
-def _run_ray(tasks, named, scales, settings, crop_to, address, workers, finished, cancel, cls=None,
-             knobs=None) -> None:
-    """Submit every task (each model put in the object store once), hand rows to ``finished`` as tasks end; a
-    cancel or an error cancels the tasks still pending. A Ray instance started here is shut down after."""
-    from .runner import _task_inputs
+def run_calls(fn, calls, address: Optional[str], workers: int, finished, cancel=None) -> None:
+    """Run ``fn(*args)`` as one Ray task for every ``args`` of ``calls`` and hand each result to ``finished`` as
+    its task ends (any order). Every ``nn.Module`` among the arguments is put in the object store once, however
+    many calls share it; a task gets a GPU when the cluster has one. A cancel or an error cancels the tasks still
+    pending; a Ray instance started here (``address=None``: a local one with ``workers`` CPUs) is shut down after.
+    The one remote loop of the dataset runners (:func:`srwidgets.batch.di_table`, :func:`srwidgets.trust.table`)."""
+    from torch import nn
 
     ray, started = _ray_connect(address, workers)
     try:
-        remote = ray.remote(_ray_task)
+        remote = ray.remote(fn)
         gpus = 1 if ray.cluster_resources().get("GPU", 0) >= 1 else 0
-        refs = {name: ray.put(named[name]) for name in dict.fromkeys(t[0] for t in tasks)}  # each model once
-        pending = {}
-        for name, img, wins in tasks:
-            lr, hr = _task_inputs(img, scales[name], settings["downsample"], crop_to)
-            meta = dict(model=name, image=img.index, file=img.file, scale=scales[name])
-            ref = remote.options(num_cpus=1, num_gpus=gpus).remote(refs[name], lr, hr, wins, settings, meta, cls,
-                                                                   knobs)
-            pending[ref] = name
+        stored = {}
+
+        def put(arg):
+            if isinstance(arg, nn.Module):
+                if id(arg) not in stored:
+                    stored[id(arg)] = ray.put(arg)
+                return stored[id(arg)]
+            return arg
+
+        pending = {remote.options(num_cpus=1, num_gpus=gpus).remote(*map(put, args)): i for i, args in enumerate(calls)}
         try:
             while pending:
                 check_cancel(cancel)
@@ -95,3 +99,16 @@ def _run_ray(tasks, named, scales, settings, crop_to, address, workers, finished
     finally:
         if started:
             ray.shutdown()
+
+
+def _run_ray(tasks, named, scales, settings, crop_to, address, workers, finished, cancel, cls=None,
+             knobs=None) -> None:
+    """di_table's tasks on Ray (:func:`run_calls`): each runs :func:`srwidgets.batch.task.rows`, as locally."""
+    from .runner import _task_inputs
+
+    calls = []
+    for name, img, wins in tasks:
+        lr, hr = _task_inputs(img, scales[name], settings["downsample"], crop_to)
+        meta = dict(model=name, image=img.index, file=img.file, scale=scales[name])
+        calls.append((named[name], lr, hr, wins, settings, meta, cls, knobs))
+    run_calls(_ray_task, calls, address, workers, finished, cancel)

@@ -141,8 +141,20 @@ def _key(model, image, window, method) -> tuple:
     return str(model), str(image), ",".join(str(int(v)) for v in window), str(method)
 
 
+def _window_rows(model, lr, hr, window, methods, meta, randomise, report_options):
+    """One window's :func:`report` as table rows (``model``, ``image``, ``window`` columns first): the task every
+    backend of :func:`table` runs."""
+    df = report(model, lr, window, methods, randomise=randomise, hr=hr, **report_options).reset_index()
+    df.attrs = {}  # curves and maps stay with report(); a table row is numbers (and Ray ships less)
+    df.insert(0, "window", ",".join(str(v) for v in _full(window)))
+    df.insert(0, "image", meta["image"])
+    df.insert(0, "model", meta["model"])
+    return df
+
+
 def table(models, images, windows, methods: Optional[Sequence[str]] = None, *, path: Optional[str] = None,
-          randomise: bool = False, callback=None, **report_options):
+          randomise: bool = False, callback=None, backend: str = "local", address: Optional[str] = None,
+          workers: int = 2, cancel=None, **report_options):
     """:func:`report` over models × images × windows: one DataFrame row per (model, image, window, method).
 
     Args:
@@ -152,19 +164,39 @@ def table(models, images, windows, methods: Optional[Sequence[str]] = None, *, p
         windows: a list of SR windows used on every image, or ``{image name: [windows]}``.
         path: a CSV file; rows already in it (same model, image, window, method) are not computed again and
             each finished window is appended at once, so an interrupted table resumes where it stopped.
-        callback: called with ``(model, image, window)`` before each window (progress of the table).
+        callback: called with ``(model, image, window)`` before each window (``backend="local"``) or as each
+            window's rows arrive (``"ray"``): progress of the table.
+        backend: ``"local"`` (windows one after another) or ``"ray"`` (one Ray task per window, as
+            :func:`srwidgets.batch.di_table`'s Ray backend: ``address`` ``None`` starts a local instance with
+            ``workers`` CPUs, ``"auto"`` / ``"ray://host:10001"`` joins a cluster); the same numbers either way.
+        cancel: a token checked between windows (and while Ray tasks run).
         **report_options: passed to :func:`report` (``steps``, ``baseline``, ``modes``, ``knobs``, ...).
     """
     import pandas as pd
 
     from .. import data, zoo
+    from ..engine import check_choice, check_output
     from ..models import infer_scale
+    from ..progress import check_cancel, check_hooks
 
+    backend = check_choice("backend", backend, ("local", "ray"))
+    if address is not None and backend != "ray":
+        raise InputError("address= is for backend='ray'; drop it or pass backend='ray'")
+    check_hooks(None, cancel)
+    if callback is not None and not callable(callback):
+        raise InputError(f"callback must be a function of (model, image, window), got {type(callback).__name__}")
+    if path is not None:
+        path = check_output(path, extensions=(".csv",), flag="path=", what="the table")
     model_items = list(models.items()) if isinstance(models, dict) else [(m, None) for m in models]
-    done, frames = set(), []
+    done, frames, jobs = set(), [], []
     if path and os.path.exists(path) and os.path.getsize(path) > 0:
-        old = pd.read_csv(path)
-        done = {_key(r.model, r.image, str(r.window).split(","), r.method) for r in old.itertuples()}
+        try:
+            old = pd.read_csv(path)
+            done = {_key(r.model, r.image, str(r.window).split(","), r.method) for r in old.itertuples()}
+        except (ValueError, AttributeError, pd.errors.ParserError) as e:
+            raise InputError(f"path={path!r} is not a trust table this function wrote ({type(e).__name__}: "
+                             f"{str(e).splitlines()[0][:120]}); delete it to start again, or pass another path=") \
+                from None
     for mname, model in model_items:
         model = zoo.load(mname) if model is None else model
         scale = infer_scale(model)
@@ -176,20 +208,30 @@ def table(models, images, windows, methods: Optional[Sequence[str]] = None, *, p
             wins = windows.get(iname, []) if isinstance(windows, dict) else windows
             wanted = list(default_methods(hr) if methods is None else methods)
             for window in wins:
-                keys = [_key(mname, iname, _full(window), m) for m in wanted + ["random", "edge"]]
-                if all(k in done for k in keys[:len(wanted)]):
-                    continue
-                if callback is not None:
-                    callback(mname, iname, window)
-                df = report(model, lr, window, wanted, randomise=randomise, hr=hr, **report_options).reset_index()
-                df.insert(0, "window", ",".join(str(v) for v in df.attrs["window"]))
-                df.insert(0, "image", iname)
-                df.insert(0, "model", mname)
-                if path:
-                    df.to_csv(path, mode="a", header=not os.path.exists(path) or os.path.getsize(path) == 0,
-                              index=False)
-                done.update(_key(mname, iname, _full(window), m) for m in df["method"])
-                frames.append(df)
+                keys = [_key(mname, iname, _full(window), m) for m in wanted]
+                if not all(k in done for k in keys):
+                    jobs.append((model, lr, hr, window, wanted, dict(model=mname, image=iname), randomise,
+                                 report_options))
+
+    def finished(df):
+        if path:
+            df.to_csv(path, mode="a", header=not os.path.exists(path) or os.path.getsize(path) == 0, index=False)
+        done.update(_key(m, i, w.split(","), k) for m, i, w, k in zip(df["model"], df["image"], df["window"],
+                                                                       df["method"]))
+        frames.append(df)
+        if backend == "ray" and callback is not None:
+            callback(df["model"].iloc[0], df["image"].iloc[0], tuple(int(v) for v in df["window"].iloc[0].split(",")))
+
+    if backend == "ray":
+        from ..batch.ray_backend import run_calls
+
+        run_calls(_window_rows, jobs, address, workers, finished, cancel)
+    else:
+        for job in jobs:
+            check_cancel(cancel)
+            if callback is not None:
+                callback(job[5]["model"], job[5]["image"], job[3])
+            finished(_window_rows(*job))
     if path:
         return pd.read_csv(path)
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
