@@ -110,18 +110,13 @@ def atlas_paths(path: str, names, images=(), models=()) -> dict:
 
 def check_flags(args, names, images) -> dict:
     """Every flag value and output before a model loads: one message naming the flag. Returns the atlas paths."""
-    from ._common import check_distinct, check_output, flag_int, flag_number, flag_steps
+    from ._common import check_distinct, check_output, flag_int, flag_lam_settings
 
     models = [("--models", n) for n in names]
     # --out may exist: it is resumed, so it is no input it could overwrite, but no image or checkpoint either
     out = check_output(args.out, (".csv", ".parquet"), what="the DI table", images=images, models=models)
     check_output(out + ".json", (".json",), what="the DI table's settings file", images=images, models=models)
-    flag_steps(args.steps, paper=50)
-    flag_number("--sigma", args.sigma, 0.0, " (the blur's sigma_max; the paper uses 1.2)")
-    flag_int("--kernel-size", args.kernel_size, 1, hint=" (odd; the paper uses 9)")
-    if args.kernel_size % 2 == 0:
-        raise InputError(f"--kernel-size must be odd (the blur kernel is centred on each pixel), got "
-                         f"{args.kernel_size}; the paper uses 9")
+    flag_lam_settings(args)
     flag_int("--window-size", args.window_size, 2, hint=" (SR pixels; the paper uses 16)")
     flag_int("--workers", args.workers, 1, hint=" (CPUs of the local Ray instance)")
     flag_int("--atlas-stride", args.atlas_stride, 1, hint=" (SR pixels)")

@@ -77,16 +77,11 @@ def parse_window(text: str) -> tuple:
 
 def check_flags(args) -> None:
     """Every flag value and output before the model loads: one message naming the flag."""
-    from ._common import check_output, flag_int, flag_number, flag_seed, flag_steps
+    from ._common import check_output, flag_int, flag_lam_settings, flag_number, flag_seed
 
     check_output(args.out, FIGURE_EXTENSIONS, image=args.image, what="the LAM figure", models=[("--model", args.model)],
                  images=[args.hr] if args.hr else None)  # --hr is an input too (cem's reference)
-    flag_steps(args.steps, paper=50)
-    flag_number("--sigma", args.sigma, 0.0, " (the blur's sigma_max; the paper uses 1.2)")
-    flag_int("--kernel-size", args.kernel_size, 1, hint=" (odd; the paper uses 9)")
-    if args.kernel_size % 2 == 0:
-        raise InputError(f"--kernel-size must be odd (the blur kernel is centred on each pixel), got "
-                         f"{args.kernel_size}; the paper uses 9")
+    flag_lam_settings(args)
     if args.device is not None:
         from ..engine.devices import parse_device
 
