@@ -67,7 +67,6 @@ def add_parser(sub):
     add_convert_option(p)
     add_progress_option(p)
     p.set_defaults(func=run, command="di_table")  # the module name, which __main__ looks the command up by
-
     return p
 
 

@@ -51,7 +51,6 @@ def add_parser(sub):
                         "dropped, stored colours kept)")
     add_progress_option(p)
     p.set_defaults(func=run)
-
     return p
 
 

@@ -16,7 +16,6 @@ def add_parser(sub):
     p.add_argument("--convert", action="store_true",
                    help="accept grey images (grey repeated into R, G, B) and images with transparency (alpha "
                         "dropped, stored colours kept)")
-
     return p
 
 

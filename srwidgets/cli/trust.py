@@ -37,7 +37,6 @@ def add_parser(sub):
     add_convert_option(p)
     add_progress_option(p)
     p.set_defaults(func=run)
-
     return p
 
 
