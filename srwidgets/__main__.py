@@ -88,6 +88,12 @@ def main(argv=None) -> int:
                   "crop or downsample it", file=sys.stderr)
             return 2
         return _internal_error(e)
+    except BrokenPipeError:  # the reader closed early (`... | head`): not an error; silence the final flush
+        import os
+
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
     except (KeyboardInterrupt, Cancelled):
         print("error: interrupted", file=sys.stderr)
         return 130

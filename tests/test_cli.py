@@ -91,6 +91,14 @@ def test_zoo_lists_models_and_images():
     assert f"bundled images: {', '.join(data.images())}" in lines
 
 
+def test_output_piped_into_a_reader_that_stops_early_is_not_an_error():
+    """`python -m srwidgets zoo | head -1`: the closed pipe is the reader's choice, not a bug to report."""
+    p = subprocess.Popen([sys.executable, "-m", "srwidgets", "zoo"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    p.stdout.close()  # the reader leaves before the first line
+    err = p.stderr.read().decode()
+    assert p.wait(60) == 0 and "BrokenPipe" not in err and "error" not in err, err
+
+
 def test_no_command_prints_help():
     r = _run()
     assert r.returncode == 2 and "usage: python -m srwidgets" in r.stdout and "sr" in r.stdout
