@@ -42,8 +42,6 @@ from ..progress import CancelLike, Progress, ProgressCallback, check_hooks
 __all__ = ["WindowMethod", "LazyInputs", "check_hooks"]
 
 
-
-
 def objective_values(fn, y: torch.Tensor, window, n: int) -> torch.Tensor:
     """``fn(y, window)`` checked: a tensor of ``n`` values (or one, summed over the batch) -> ``[n]`` or ``[]``."""
     v = fn(y, window)

@@ -10,7 +10,6 @@ import threading
 import weakref
 from typing import Dict, Optional, Type
 
-from ..engine.guard import guarded
 from ..errors import InputError
 from .base import WindowMethod, check_hooks
 
@@ -137,6 +136,4 @@ def attribute(model, image, window, method: str = "lam", **knobs):
     cls = method_class(method)
     check_knobs(cls, knobs)
     check_hooks(knobs.get("callback"), knobs.get("cancel"))
-    member = engine(model, cls, **options)
-    with guarded(member.model):  # whatever a member runs, the user's model is as before afterwards
-        return member.attribute(image, window, **knobs)
+    return engine(model, cls, **options).attribute(image, window, **knobs)  # guarded: WindowMethod wraps it

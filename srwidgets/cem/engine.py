@@ -279,7 +279,7 @@ class CEM(Engine):
 
     # -- geometry -----------------------------------------------------------------------------------------------
     def _window(self, window, block, sh, sw):
-        win = _validate_window(window, sh, sw)
+        win = validate_window(window, sh, sw, min_size=1)  # PSNR takes no differences
         t, l, wh, ww = win
         if wh % block or ww % block or t % block or l % block:
             snap = (t // block * block, l // block * block, max(block, wh // block * block),
@@ -326,25 +326,6 @@ class CEM(Engine):
         return inside
 
 
-def _validate_window(window, sh: int, sw: int):
-    """:func:`validate_window`, except that a 1-pixel side inside the image is accepted: CEM's PSNR takes no
-    differences (only ``block=1`` at scale 1 can give such a window)."""
-    try:
-        ok = not isinstance(window, (str, bytes)) and len(window) in (3, 4)
-        vals = [check_int("window", v) for v in window] if ok else []
-    except (TypeError, InputError):
-        vals = []
-    if vals:
-        t, l, h, w = vals if len(vals) == 4 else (vals[0], vals[1], vals[2], vals[2])
-        if min(h, w) == 1 and h <= sh and w <= sw:
-            if t < 0 or l < 0 or t + h > sh or l + w > sw:
-                raise InputError(f"the window (top={t}, left={l}, {h}x{w}) lies outside the SR image ({sh}x{sw} SR "
-                                 f"pixels): use 0 <= top <= {sh - h} and 0 <= left <= {sw - w} (window coordinates "
-                                 "are in SR, not LR, pixels)")
-            return t, l, h, w
-    return validate_window(window, sh, sw)
-
-
 def _interventions(name: str, value, hint: str) -> int:
     """An intervention count: an integer in ``[1, MAX_STEPS]``."""
     n = check_int(name, value, 1, f" (interventions {hint})")
@@ -352,8 +333,6 @@ def _interventions(name: str, value, hint: str) -> int:
         raise InputError(f"{name}={n} interventions is above the ceiling of {MAX_STEPS:,}: a block's mean effect "
                          f"settles long before (the authors use 3 coarse and 50 fine); use at most {MAX_STEPS:,}")
     return n
-
-
 
 
 def _cut(sr: torch.Tensor, win) -> torch.Tensor:

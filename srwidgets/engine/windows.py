@@ -32,9 +32,10 @@ Box = Tuple[int, int, int, int]  # (top, left, height, width), LR pixels
 Region = Tuple[int, int, int, int]  # (r0, r1, c0, c1), LR pixels, half-open
 
 
-def validate_window(window, sr_height: int, sr_width: int) -> Window:
+def validate_window(window, sr_height: int, sr_width: int, min_size: int = 2) -> Window:
     """``(top, left, size)`` or ``(top, left, height, width)`` in SR pixels -> ``(top, left, height, width)``,
-    checked to lie inside the ``sr_height × sr_width`` SR image and to be at least 2 × 2."""
+    checked to lie inside the ``sr_height × sr_width`` SR image and to be at least ``min_size`` on a side (2 for the
+    gradient objective, which takes forward differences; 1 for a method such as CEM's PSNR, which takes none)."""
     try:
         ok = not isinstance(window, (str, bytes)) and len(window) in (3, 4)
         vals = [check_int("window", v) for v in window] if ok else []
@@ -44,8 +45,9 @@ def validate_window(window, sr_height: int, sr_width: int) -> Window:
         raise InputError(f"window must be (top, left, size) or (top, left, height, width) in SR pixels (integers), "
                          f"got {window!r}")
     top, left, height, width = vals if len(vals) == 4 else (vals[0], vals[1], vals[2], vals[2])
-    if height < 2 or width < 2:
-        raise InputError(f"the window {height}x{width} is too small: a window needs at least 2x2 SR pixels (the objective takes forward differences; LAM's paper uses 16)")
+    if height < min_size or width < min_size:
+        raise InputError(f"the window {height}x{width} is too small: a window needs at least {min_size}x{min_size} SR "
+                         "pixels (the objective takes forward differences; LAM's paper uses 16)")
     if height > sr_height or width > sr_width:
         raise InputError(f"the window ({height}x{width} SR pixels) is larger than the SR image ({sr_height}x{sr_width} "
                          f"SR pixels); use a window of at most {sr_height}x{sr_width} (the paper uses 16)")

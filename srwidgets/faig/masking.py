@@ -24,8 +24,8 @@ from ..engine.prepare import PreparedModel
 from ..errors import InputError
 from ..metrics import psnr
 from ..models.lookup import model_pair
-from ..progress import CancelLike, Progress, ProgressCallback, check_cancel
-from .engine import FAIG, OTHER, FAIGResult, _conv_layers, check_hooks, check_same_kind, conv_filters, top_count
+from ..progress import CancelLike, Progress, ProgressCallback, check_cancel, check_hooks
+from .engine import FAIG, OTHER, FAIGResult, _conv_layers, check_same_kind, conv_filters, top_count
 
 __all__ = ["METHODS", "MEASURES", "MAX_FRACTIONS", "check_fractions", "check_names", "mask", "modulate", "rank",
            "weight_change", "gradient_map", "output_difference", "hr_tensors", "degraded_inputs", "engine_for",

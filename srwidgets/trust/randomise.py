@@ -36,7 +36,8 @@ from torch import nn
 from ..engine import check_choice, check_seed, guarded
 from ..engine.inputs import check_flag
 from ..errors import InputError
-from .curves import ENGINE_OPTIONS, check_hooks, check_method_knobs, window_engine
+from ..progress import check_hooks
+from .curves import ENGINE_OPTIONS, check_method_knobs, window_engine
 from .ranking import crop_map, spearman
 
 __all__ = ["randomisation", "randomisation_rows", "layer_order", "randomise_layer", "input_randomisation", "INITS"]
