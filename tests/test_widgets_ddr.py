@@ -255,3 +255,24 @@ def test_images_that_are_not_images_are_refused_naming_the_images_argument():
     for bad in (None, 5, {"a": 1}):
         with pytest.raises(InputError, match="images must be HR images.*got"):
             DDRWidget(tiny(), bad)
+
+
+def test_a_refused_method_error_clears_when_a_valid_method_is_chosen_again(make):
+    """umap without umap-learn is refused in words; choosing PCA again (the value it kept) clears that message,
+    and so does choosing t-SNE (issue 26: the umap error stayed on screen after switching back)."""
+    w = make()
+    try:
+        import umap  # noqa: F401
+        pytest.skip("umap-learn is installed: method='umap' is not refused")
+    except ImportError:
+        pass
+    w.method = "umap"
+    assert w.method == "pca" and "pip install umap-learn" in w.error and "umap-learn" in w.error_html.value
+    w.method = "pca"                          # switched back (the value the widget kept: nothing to recompute)
+    assert w.error == "" and w.error_html.value == "" and w.wait(30)
+    assert w.status == "done: conv_after_body, pca"
+    w.method = "umap"
+    assert "umap-learn" in w.error
+    w.method_buttons.value = "tsne"           # a click on the t-SNE button
+    assert w.wait(60) and w.method == "tsne" and w.error == "" and w.error_html.value == ""
+    assert w.status == "done: conv_after_body, tsne"

@@ -275,14 +275,22 @@ class EngineWidget(widgets.VBox):
     # -- checked keywords (see the module docstring)
     def validated(self, name: str, value, check: Callable[[Any], Any]):
         """``check(value)``; on :class:`InputError`: raise it while the widget is being built, else show the message
-        in ``error`` and return the traitlet's current value (nothing changes, nothing starts)."""
+        in ``error`` and return the traitlet's current value (nothing changes, nothing starts). A later valid value
+        of the same traitlet (the kept one included) clears that message."""
         try:
-            return check(value)
+            value = check(value)
         except InputError as exc:
             if not self.ready:
                 raise
             self.error = str(exc)
+            self._refusal = (name, self.error)
             return getattr(self, name)
+        refused = getattr(self, "_refusal", None)
+        if refused is not None and refused[0] == name:  # a valid value replaces the refused one: its message is stale
+            self._refusal = None
+            if self.error == refused[1]:
+                self.error = ""
+        return value
 
     def set_keywords(self, keywords: Dict[str, Any]) -> None:
         """Set a constructor's ``**traits``, in order. An unknown name raises ``TypeError`` listing the accepted
