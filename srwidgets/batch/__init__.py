@@ -18,6 +18,7 @@ forward passes): a row equals ``LAM(model).attribute(image, window, ...)``; with
 ``srwidgets.attribute(model, image, window, method, ...)``.
 
 Modules: :mod:`~srwidgets.batch.runner` (di_table, the window specs, the task plan and the local loop),
+:mod:`~srwidgets.batch.inputs` (the images, their HR references, each task's inputs),
 :mod:`~srwidgets.batch.task` (one task's rows, for every method), :mod:`~srwidgets.batch.ray_backend`,
 :mod:`~srwidgets.batch.sink` (the table file and the resume checks), :mod:`~srwidgets.batch.atlas`.
 
@@ -33,10 +34,7 @@ Example:
     [['edsr', 0, 0, 0, 8], ['edsr', 0, 16, 16, 8]]
 """
 from .atlas import DIAtlas, di_atlas
-from .ray_backend import _CONNECT_TIMEOUT, _ray_connect, _ray_task, _run_ray  # noqa: F401 (names of the old module)
-from .runner import (BACKENDS, _FORMAT_VERSION, _explicit_windows, _grid, _image_sources, _inputs,  # noqa: F401
-                     _load_images, _model_digest, _parse_spec, _read, di_table, pick_windows)
-from .sink import _KEY, _TYPES, COLUMNS, _check_out, _frame, _Sink, _write_atomic  # noqa: F401
-from .task import rows as _rows  # noqa: F401
+from .runner import BACKENDS, di_table, pick_windows
+from .sink import COLUMNS
 
 __all__ = ["di_table", "di_atlas", "DIAtlas", "pick_windows", "COLUMNS", "BACKENDS"]

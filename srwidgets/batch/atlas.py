@@ -14,9 +14,11 @@ import numpy as np
 import torch
 
 from ..engine import check_int, check_steps
+from ..engine.inputs import check_flag
 from ..errors import InputError
 from ..progress import CancelLike, ProgressCallback
-from .runner import _flag, _inputs, _read, di_table
+from .inputs import lr_and_reference, read_image
+from .runner import di_table
 
 
 @dataclass
@@ -82,14 +84,14 @@ def di_atlas(model, image, stride: int = 8, size: int = 16, steps: int = 50, sig
     stride = check_int("stride", stride, 1, " (SR pixels)")
     size = check_int("size", size, 2, " (SR pixels; the paper uses 16)")
     steps = check_steps(steps, hint=" (the paper uses 50)")
-    downsample = _flag("downsample", downsample)
+    downsample = check_flag("downsample", downsample)
     named = named_models(model if isinstance(model, dict) else [model])
     if len(named) != 1:
         raise InputError(f"di_atlas maps one model, got {len(named)}; call it once per model")
     (name, net), = named.items()
     scale = infer_scale(net)
-    x = _read(0, os.fspath(image) if isinstance(image, (str, os.PathLike)) else "", image)
-    lr, _, ref = _inputs(x, scale, downsample, scale)
+    x = read_image(0, os.fspath(image) if isinstance(image, (str, os.PathLike)) else "", image)
+    lr, _, ref = lr_and_reference(x, scale, downsample, scale)
     sh, sw = ref.shape[-2:]
     if size > min(sh, sw):
         raise InputError(f"atlas windows of {size} SR pixels do not fit the SR grid {sh}x{sw}")

@@ -15,6 +15,7 @@ import torch
 from ..engine import check_int
 from ..errors import InputError
 from ..progress import check_cancel
+from .inputs import task_inputs
 from .task import rows
 
 _CONNECT_TIMEOUT = 5.0  # seconds to wait for a Ray cluster address to answer
@@ -101,14 +102,12 @@ def run_calls(fn, calls, address: Optional[str], workers: int, finished, cancel=
             ray.shutdown()
 
 
-def _run_ray(tasks, named, scales, settings, crop_to, address, workers, finished, cancel, cls=None,
-             knobs=None) -> None:
+def run_tasks(tasks, named, scales, settings, crop_to, address, workers, finished, cancel, cls=None,
+              knobs=None) -> None:
     """di_table's tasks on Ray (:func:`run_calls`): each runs :func:`srwidgets.batch.task.rows`, as locally."""
-    from .runner import _task_inputs
-
     calls = []
     for name, img, wins in tasks:
-        lr, hr = _task_inputs(img, scales[name], settings["downsample"], crop_to)
+        lr, hr = task_inputs(img, scales[name], settings["downsample"], crop_to)
         meta = dict(model=name, image=img.index, file=img.file, scale=scales[name])
         calls.append((named[name], lr, hr, wins, settings, meta, cls, knobs))
     run_calls(_ray_task, calls, address, workers, finished, cancel)

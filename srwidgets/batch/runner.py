@@ -24,21 +24,21 @@ from __future__ import annotations
 
 import hashlib
 import math
-import os
-import warnings
-from dataclasses import dataclass
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..engine import check_choice, check_int, check_number, check_steps, image_digest, image_tensor, run_chunks
+from ..engine import check_choice, check_int, check_number, check_steps, image_digest, run_chunks
+from ..engine.inputs import check_flag
 from ..errors import InputError
-from ..lam.engine import gradient_magnitude
-from ..lam.geometry import validate_window
+from ..engine.objectives import gradient_magnitude
+from ..engine.windows import validate_window
 from ..progress import CancelLike, Progress, ProgressCallback
-from .sink import COLUMNS, _check_out, _frame, _Sink
+from .inputs import image_sources, load_hr, load_images, lr_and_reference, task_inputs
+from .ray_backend import run_tasks
+from .sink import COLUMNS, Sink, check_out, frame
 from .task import resolve_method, rows as task_rows
 
 __all__ = ["di_table", "pick_windows", "BACKENDS", "COLUMNS"]
@@ -200,100 +200,7 @@ def _on_block_grid(windows, block: int) -> List[Tuple[int, int, int]]:
     return windows
 
 
-# -- images and models -------------------------------------------------------------------------------------------
-@dataclass
-class _Image:
-    index: int
-    file: str  # "" for tensors
-    pixels: Optional[torch.Tensor]  # float64 [3, H, W] when given in memory; files are read again when needed
-    hr_file: str = ""  # hr= of an LR image: its HR reference's file ("" for a tensor or none)
-    hr_pixels: Optional[torch.Tensor] = None  # ... or its pixels, [3, s·h, s·w]
-
-
-def _image_sources(images) -> List[Tuple[int, str, Any]]:
-    """``(index, file, source)`` for a folder (image files in name order), one path, a tensor or a list."""
-    from ..data import image_files
-
-    if isinstance(images, (str, os.PathLike)) and os.path.isdir(images):
-        return [(i, f, f) for i, f in enumerate(image_files(os.fspath(images)))]
-    if isinstance(images, (str, os.PathLike, torch.Tensor, np.ndarray)):
-        images = [images]
-    if not isinstance(images, Sequence) or not len(images):
-        raise InputError("images must be a folder, a list of [3, h, w] tensors in [0, 1] or a list of image files")
-    return [(i, os.fspath(s) if isinstance(s, (str, os.PathLike)) else "", s) for i, s in enumerate(images)]
-
-
-def _read(index: int, file: str, source) -> torch.Tensor:
-    from ..data import load_image
-
-    what = f"image {index}" + (f" ({file})" if file else "")
-    if isinstance(source, (torch.Tensor, np.ndarray)) and not (isinstance(source, np.ndarray) and source.ndim == 3
-                                                                and source.shape[-1] == 3):
-        return image_tensor(source, "cpu", what)  # as LAM reads it: float64, checked
-    return image_tensor(load_image(source), "cpu", what)
-
-
-def _load_images(images, on_error: str) -> Tuple[List[_Image], Dict[int, torch.Tensor]]:
-    """The readable images (files are not kept in memory) and their pixels for this first pass."""
-    kept, pixels, bad = [], {}, []
-    for index, file, source in _image_sources(images):
-        try:
-            x = _read(index, file, source)
-        except InputError as e:
-            if not file:  # a tensor: the message already names "image <index>"
-                raise
-            if on_error == "stop":
-                said = str(e) if str(e).startswith(f"image {index}") else f"image {index} ({file}): {e}"
-                raise InputError(f"{said}; fix or remove it, or pass on_error='skip'") from None
-            bad.append(f"{file} ({e})")
-            continue
-        kept.append(_Image(index, file, None if file else x))
-        pixels[index] = x
-    if bad:
-        warnings.warn(f"skipped {len(bad)} unreadable image(s): " + "; ".join(bad), stacklevel=3)
-    if not kept:
-        raise InputError("none of the images could be read")
-    return kept, pixels
-
-
-def _inputs(x: torch.Tensor, scale: int, downsample: bool, crop_to: int, hr: Optional[torch.Tensor] = None):
-    """``(lr, hr or None, reference)``: the LR input, the HR reference (with ``downsample``, or ``hr`` given for an
-    LR ``x``) and the SR-grid image the windows are picked on (HR, else the LR upsampled bicubically)."""
-    if not downsample and hr is not None:
-        return x, hr, hr
-    if not downsample:
-        ref = F.interpolate(x[None], scale_factor=scale, mode="bicubic", align_corners=False)[0].clamp(0, 1)
-        return x, None, ref
-    from ..degrade import bicubic_down
-
-    h, w = x.shape[1] // crop_to * crop_to, x.shape[2] // crop_to * crop_to
-    if h == 0 or w == 0:
-        raise InputError(f"an HR image of {x.shape[1]}x{x.shape[2]} is smaller than the scale {crop_to}")
-    hr = x[:, :h, :w].float()  # float32 like srwidgets.data.image, so the LR equals data.lr_image's
-    return bicubic_down(hr, scale).clamp(0, 1), hr, hr
-
-
-def _load_hr(hr, imgs: List[_Image], count: int, scale: int, pixels: Dict[int, torch.Tensor]) -> Dict[int, torch.Tensor]:
-    """``hr=`` (HR references of LR images, matched by index) read, checked against every image's size and noted
-    on ``imgs`` (files are read again when needed); returns their pixels by image index for this first pass."""
-    sources = _image_sources(hr)
-    if len(sources) != count:
-        raise InputError(f"hr= holds {len(sources)} image(s) but images= {count}: give one HR reference per LR image, "
-                         "in the same order")
-    digests = {}
-    for img in imgs:
-        _, file, source = sources[img.index]
-        y = _read(img.index, file, source)
-        h, w = pixels[img.index].shape[1:]
-        if tuple(y.shape[1:]) != (scale * h, scale * w):
-            raise InputError(f"hr= image {img.index}{f' ({file})' if file else ''} is {y.shape[1]}x{y.shape[2]}, but "
-                             f"its LR image is {h}x{w} at scale {scale}: the HR reference must be {scale * h}x"
-                             f"{scale * w}; or pass the HR images as images= with downsample=True")
-        img.hr_file, img.hr_pixels = file, None if file else y
-        digests[img.index] = y
-    return digests
-
-
+# -- models ------------------------------------------------------------------------------------------------------
 def _model_digest(model) -> str:
     """A digest of the weights and buffers (names, shapes, bytes), stable across processes."""
     h = hashlib.blake2b(digest_size=16)
@@ -384,8 +291,8 @@ def di_table(models, images, windows="edges:8", steps: int = 50, sigma: float = 
     if path in ("blur", "blurred") and kernel_size % 2 == 0:
         raise InputError(f"kernel_size must be an odd integer >= 1 (the paper uses 9), got {kernel_size}")
     backend = check_choice("backend", backend, BACKENDS)
-    downsample = _flag("downsample", downsample)
-    out = _check_out(out, images)
+    downsample = check_flag("downsample", downsample)
+    out = check_out(out, images)
     on_error = check_choice("on_error", on_error, ["stop", "skip"])
     if windows_per_task is not None:
         windows_per_task = check_int("windows_per_task", windows_per_task, 1, " or None")
@@ -428,12 +335,12 @@ def di_table(models, images, windows="edges:8", steps: int = 50, sigma: float = 
                     version=_FORMAT_VERSION)
 
     # Everything is checked before anything is computed: images, windows, the output file, the cluster.
-    imgs, pixels = _load_images(images, on_error)
-    hr_pixels = {} if hr is None else _load_hr(hr, imgs, len(_image_sources(images)), crop_to, pixels)
+    imgs, pixels = load_images(images, on_error)
+    hr_pixels = {} if hr is None else load_hr(hr, imgs, len(image_sources(images)), crop_to, pixels)
     window_lists: Dict[Tuple[int, int], list] = {}
     for img in imgs:
         for s in sorted(set(scales.values())):
-            _, _, ref = _inputs(pixels[img.index], s, downsample, crop_to, hr_pixels.get(img.index))
+            _, _, ref = lr_and_reference(pixels[img.index], s, downsample, crop_to, hr_pixels.get(img.index))
             if fixed is None:
                 picked = pick_windows(ref, spec, window_size)
                 window_lists[img.index, s] = picked if block is None else _snap(picked, block)
@@ -451,7 +358,7 @@ def di_table(models, images, windows="edges:8", steps: int = 50, sigma: float = 
                          + (f" hr {image_digest(hr_pixels[i.index])[2]}" if i.index in hr_pixels else "")
                          for i in imgs})
     del pixels, hr_pixels
-    sink = _Sink(out, state)
+    sink = Sink(out, state)
 
     # A (model, image) with a window missing is computed again whole (its rows found are dropped): rows then
     # always come from the same attribute_many calls, whether the run was interrupted or not.
@@ -481,19 +388,10 @@ def di_table(models, images, windows="edges:8", steps: int = 50, sigma: float = 
         if tasks and backend == "local":
             _run_local(tasks, named, scales, settings, crop_to, device, finished, cancel, cls, knobs)
         elif tasks:
-            from .ray_backend import _run_ray
-
-            _run_ray(tasks, named, scales, settings, crop_to, address, workers, finished, cancel, cls, knobs)
+            run_tasks(tasks, named, scales, settings, crop_to, address, workers, finished, cancel, cls, knobs)
     finally:
         bar.close()
-    return _frame([sink.rows[(name, img.index, *w)] for name, img, wins in plan for w in wins])
-
-
-def _flag(name: str, value) -> bool:
-    """A yes/no argument (numpy bools and 0/1 accepted); a string such as ``"no"`` would silently mean yes."""
-    if isinstance(value, (bool, np.bool_)) or (isinstance(value, (int, np.integer)) and value in (0, 1)):
-        return bool(value)
-    raise InputError(f"{name} must be True or False, got {value!r}")
+    return frame([sink.rows[(name, img.index, *w)] for name, img, wins in plan for w in wins])
 
 
 def _bar(total: int, progress: bool, backend: str):
@@ -502,19 +400,10 @@ def _bar(total: int, progress: bool, backend: str):
     return tqdm(total=total, desc=f"DI table ({backend})", unit="window", disable=not progress or total == 0)
 
 
-def _task_inputs(img: _Image, scale: int, downsample: bool, crop_to: int):
-    """``(lr [3, h, w], hr [3, s·h, s·w] or None)`` of one task; files are read again here, not kept."""
-    x = img.pixels if img.pixels is not None else _read(img.index, img.file, img.file)
-    y = img.hr_pixels if img.hr_pixels is not None else _read(img.index, img.hr_file, img.hr_file) if img.hr_file \
-        else None
-    lr, hr, _ = _inputs(x, scale, downsample, crop_to, y)
-    return lr, hr
-
-
 def _run_local(tasks, named, scales, settings, crop_to, device, finished, cancel, cls=None, knobs=None) -> None:
     def run(start, stop):
         for name, img, wins in tasks[start:stop]:
-            lr, hr = _task_inputs(img, scales[name], settings["downsample"], crop_to)
+            lr, hr = task_inputs(img, scales[name], settings["downsample"], crop_to)
             finished(task_rows(named[name], lr, hr, wins, settings,
                                dict(model=name, image=img.index, file=img.file, scale=scales[name]), device, cancel,
                                cls, knobs))

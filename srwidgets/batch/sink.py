@@ -1,6 +1,6 @@
 """The DI table's file: a CSV / Parquet writer that appends as rows finish, and the checks that let a run resume.
 
-:class:`_Sink` owns ``out`` and its settings sidecar ``<out>.json`` (settings, method and knobs, model and image
+:class:`Sink` owns ``out`` and its settings sidecar ``<out>.json`` (settings, method and knobs, model and image
 digests). A resumed run is refused when anything that changes a row differs: the settings (the method and its knobs
 among them), the weights under a model name, the pixels under an image index. Nothing here computes an attribution.
 
@@ -27,7 +27,7 @@ _KEY = ["model", "image", "top", "left", "size"]  # one method per table (the si
 _LEGACY_COLUMNS = [c for c in COLUMNS if c != "method"]  # tables written before the method column: all LAM
 _LEGACY_SETTINGS = {"method": "lam", "knobs": {}}  # what a sidecar written before methods existed meant
 
-def _frame(records: List[dict]) -> Any:
+def frame(records: List[dict]) -> Any:
     import pandas as pd
 
     return pd.DataFrame(records, columns=COLUMNS).astype(_TYPES)
@@ -39,7 +39,7 @@ def _fix(out: str, sidecar: str) -> str:
             "them")
 
 
-class _Sink:
+class Sink:
     """The output file (CSV appended row group by row group; Parquet rewritten whole, atomically) and its settings
     sidecar ``<out>.json`` (written atomically: a temporary file, then ``os.replace``). A CSV line is complete when
     it ends with a newline: a torn last line (a crash while writing) is dropped when the run resumes. A table or
@@ -194,7 +194,7 @@ class _Sink:
 
     def _rewrite(self) -> None:
         tmp = self.out + ".tmp"
-        table = _frame(list(self.rows.values()))
+        table = frame(list(self.rows.values()))
         if self.kind == ".parquet":
             table.to_parquet(tmp, index=False)
         else:
@@ -210,7 +210,7 @@ class _Sink:
             self._rewrite()
             return
         new = not os.path.exists(self.out) or os.path.getsize(self.out) == 0
-        text = _frame(records).to_csv(index=False, header=new, lineterminator="\n")
+        text = frame(records).to_csv(index=False, header=new, lineterminator="\n")
         with open(self.out, "a") as f:
             f.write(text)
             f.flush()
@@ -227,7 +227,7 @@ def _write_atomic(path: str, text: str) -> None:
     os.replace(tmp, path)
 
 
-def _check_out(out, images) -> Optional[str]:
+def check_out(out, images) -> Optional[str]:
     """``out=`` checked before anything is read or computed: a .csv / .parquet file in a writable folder, neither
     an input image (or a file in an input folder) nor a folder; Parquet needs a Parquet engine."""
     if out is None:
