@@ -120,8 +120,10 @@ def test_smoothgrad_with_no_noise_equals_its_inner_method(model, image):
 
 
 def test_smoothgrad_refuses_itself_as_inner(model, image):
-    with pytest.raises(InputError, match="wraps another method"):
+    with pytest.raises(InputError, match="unknown inner 'smoothgrad'; choose one of: lam, ig, gradient"):
         srwidgets.attribute(model, image, WINDOW, "smoothgrad", inner="smoothgrad")
+    with pytest.raises(InputError, match="wraps another method"):  # called directly, past the knob check
+        attribution.engine(model, "smoothgrad").attribute(image, WINDOW, inner="smoothgrad")
 
 
 def test_unknown_method_lists_the_members(model, image):
@@ -208,7 +210,7 @@ def test_a_new_member_is_one_class_and_one_registration(model, image):
         # pixels far outside the two 3x3 convolutions' reach cannot change the window
         assert float(r.map[0, 0]) < 1e-5 and float(r.map.max()) == 1.0
     finally:
-        attribution.registry._METHODS.pop("occlusion-test", None)
+        attribution.unregister("occlusion-test")
 
 
 def test_register_refuses_what_is_not_a_method():
@@ -266,11 +268,11 @@ def test_attribute_leaves_the_model_unchanged_even_when_a_member_forgets_the_gua
     try:
         srwidgets.attribute(net, image, WINDOW, "unguarded-test")
     finally:
-        attribution.registry._METHODS.pop("unguarded-test", None)
+        attribution.unregister("unguarded-test")
     assert not net.training and all(torch.equal(before[k], v) for k, v in net.state_dict().items())
     Unguarded(net, scale=2).attribute(image, WINDOW)  # called directly (the widget, di_table): guarded too
     assert not net.training and all(torch.equal(before[k], v) for k, v in net.state_dict().items())
-    assert Unguarded.knobs() == {"callback", "cancel"}  # the guard keeps the signature the family reads
+    assert attribution.accepted_arguments(Unguarded) == {"callback", "cancel"}  # the guard keeps the signature the family reads
 
 
 def test_lam_called_directly_refuses_a_bad_callback_before_any_work(model, image):

@@ -25,8 +25,9 @@ from .cem import CEMMethod
 from .erf import ERF
 from .gradient import Gradient
 from .ig import BASELINES, IntegratedGradients
+from .knobs import KINDS, NOT_KNOBS, Knob, accepted_arguments, check_knobs, knobs_of
 from .lam import LAMMethod
-from .registry import attribute, engine, method_class, methods, register
+from .registry import attribute, engine, members, method_class, methods, plugin_errors, plugins, register, unregister
 from .smoothgrad import SmoothGrad
 
 register("lam", LAMMethod)
@@ -36,5 +37,7 @@ register("erf", ERF)
 register("smoothgrad", SmoothGrad)
 register("cem", CEMMethod)
 
-__all__ = ["attribute", "register", "methods", "method_class", "engine", "WindowMethod", "WindowAttribution",
+__all__ = ["attribute", "register", "unregister", "methods", "members", "method_class", "engine", "plugins",
+           "plugin_errors", "Knob", "KINDS", "NOT_KNOBS", "knobs_of", "check_knobs", "accepted_arguments",
+           "WindowMethod", "WindowAttribution",
            "LazyInputs", "MAP_RULES", "BASELINES", "LAMMethod", "IntegratedGradients", "Gradient", "ERF", "SmoothGrad", "CEMMethod"]

@@ -98,7 +98,13 @@ class WindowMethod(Engine):
     name = ""
     description = ""
     map_rule = "abs_sum"
-    needs_hr = False  # the method compares with the HR image (the widget says so when it has none)
+    # -- what the member takes and can do: data every surface reads (the CLI, the widget, di_table) --------------
+    knobs = None  # a tuple of srwidgets.attribution.Knob; None: inferred from attribute()'s keywords (knobs_of)
+    open_knobs = False  # also takes knobs beyond its own, checked when it runs (SmoothGrad: its inner member's)
+    needs_hr = False  # attribute() takes hr=, the HR image [3, s·h, s·w] (the window is compared with it)
+    block_grid = 0  # windows must lie on this grid of SR pixels (corners and sides multiples of it); 0: any window
+    many_windows = False  # has attribute_many(image, windows, **knobs): several windows of one image in one call
+    kind = "gradient"  # "gradient" (input gradients), "forward" (forward passes only), "layer", "wrapper"
 
     def __init__(self, model: nn.Module, scale: Optional[int] = None, device=None, *, chunk_size: Optional[int] = None,
                  memory_budget=None, crop: bool = True, split_tail: bool = True):
@@ -126,18 +132,6 @@ class WindowMethod(Engine):
     # -- what members implement ------------------------------------------------------------------------------------
     def attribute(self, image, window, **knobs) -> WindowAttribution:  # pragma: no cover - members
         raise NotImplementedError
-
-    @classmethod
-    def knobs(cls) -> Optional[set]:
-        """The keyword options ``attribute`` accepts (``None``: any, for a member that takes ``**knobs`` and
-        does not say). :func:`srwidgets.attribute` refuses others with the list; the widget offers its sliders
-        to the members that take them."""
-        import inspect
-
-        params = list(inspect.signature(cls.attribute).parameters.values())[3:]  # self, image, window
-        if any(p.kind is p.VAR_KEYWORD for p in params):
-            return None
-        return {p.name for p in params if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)}
 
     # -- inputs ----------------------------------------------------------------------------------------------------
     def inputs(self, image, window):

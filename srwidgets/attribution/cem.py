@@ -21,8 +21,11 @@ import torch
 from ..cem import CEM
 from ..cem.compare import block_sums, spread
 from ..engine.results import make_result
+from ..engine.inputs import MAX_STEPS
 from ..errors import InputError
 from .base import WindowMethod
+from .knobs import Knob
+from .lam import SEED
 
 
 class CEMMethod(WindowMethod):
@@ -33,6 +36,15 @@ class CEMMethod(WindowMethod):
     description = "Causal Effect Maps: replace each LR block by other content, ΔPSNR of the window (Hu et al. 2025)"
     map_rule = "abs_sum"
     needs_hr = True
+    block_grid = 8  # SR pixels: the default block; windows lie on the block grid
+    many_windows = True
+    kind = "forward"
+    knobs = (Knob("block", "int", 8, "block side in SR px, a multiple of the scale (the authors: 8)", low=1),
+             Knob("coarse", "int", 3, "interventions per block (the authors: 3)", low=1, high=MAX_STEPS),
+             Knob("fine", "int", 50, "interventions per selected block (the authors: 50)", low=1, high=MAX_STEPS),
+             Knob("threshold", "float", 0.01, "dB: blocks below it are 0 (the authors: 0.01)", low=0.0, high=10.0,
+                  step=0.01),
+             SEED)
 
     def __init__(self, model, scale=None, device=None, **options):
         super().__init__(model, scale, device, **options)

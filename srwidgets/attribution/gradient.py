@@ -15,6 +15,7 @@ class Gradient(WindowMethod):
     name = "gradient"
     description = "gradient saliency: ∇_x D(F(x)) at the input, map max_c |∇| (Simonyan et al. 2014)"
     map_rule = "max_abs"
+    knobs = ()
 
     def attribute(self, image, window, *, objective="gradient", callback=None, cancel=None):
         """``image`` ``[3, h, w]`` in [0, 1]; ``window`` ``(top, left, size)`` or ``(top, left, height, width)``, SR px."""

@@ -24,6 +24,8 @@ from ..engine.inputs import check_choice, check_int, check_number, check_seed, c
 from ..errors import InputError
 from ..lam import paths
 from .base import LazyInputs, WindowMethod
+from .knobs import Knob
+from .lam import KERNEL_SIZE, NOISE_STD, NUM_BASELINES, SEED, SIGMA, STEPS
 
 BASELINES = {
     "black": "x' = 0",
@@ -58,6 +60,9 @@ class IntegratedGradients(WindowMethod):
     description = "integrated gradients on a straight line from a baseline (black, uniform, gaussian, blurred, " \
                   "max_distance, expected)"
     map_rule = "abs_sum"
+    knobs = (Knob("baseline", "choice", "black", "the path's start x'", choices=tuple(BASELINES),
+                  other="a tensor [3, h, w] or [B, 3, h, w] in [0, 1]"),
+             STEPS, SIGMA, KERNEL_SIZE, SEED, NOISE_STD, NUM_BASELINES)
 
     def attribute(self, image, window, *, baseline="black", steps: int = 50, sigma: float = 1.2, kernel_size: int = 9,
                   seed: int = 0, noise_std: float = 0.1, num_baselines: int = 4, objective="gradient",

@@ -6,8 +6,20 @@ are the ``"ig"`` member's ``baseline=`` option; LAM's ``path=`` still accepts th
 """
 from __future__ import annotations
 
+from ..engine.inputs import MAX_STEPS
+from ..errors import InputError
 from ..lam import LAM
+from ..lam.paths import PATHS
 from .base import WindowMethod
+from .knobs import Knob
+
+STEPS = Knob("steps", "int", 50, "path evaluations (the paper: 50)", low=1, high=MAX_STEPS)
+SIGMA = Knob("sigma", "float", 1.2, "σ of the blur, LR px (the paper: 1.2)", low=0.0, high=20.0, step=0.1)
+KERNEL_SIZE = Knob("kernel_size", "int", 9, "the blur's odd kernel size, LR px (the paper: 9)", low=1, high=99, step=2)
+SEED = Knob("seed", "int", 0, "seed of the random baselines", low=-(1 << 63), high=(1 << 64) - 1)
+NOISE_STD = Knob("noise_std", "float", 0.1, "σ of the gaussian baseline's noise on the [0, 1] scale", low=0.0,
+                 high=1.0, step=0.01)
+NUM_BASELINES = Knob("num_baselines", "int", 4, "random baselines averaged (expected gradients)", low=1, high=1024)
 
 
 class LAMMethod(WindowMethod):
@@ -17,18 +29,13 @@ class LAMMethod(WindowMethod):
     name = "lam"
     description = "Local Attribution Maps: integrated gradients along a progressive blur (Gu & Dong, CVPR 2021)"
     map_rule = "abs_sum"
+    knobs = (STEPS, SIGMA, KERNEL_SIZE, Knob("path", "choice", "blur", "the integration path", choices=tuple(PATHS)),
+             SEED, NOISE_STD, NUM_BASELINES)
 
     def __init__(self, model, scale=None, device=None, *, autocast=False, channels_last: bool = False,
                  split_tail: bool = True, **options):
         super().__init__(model, scale, device, split_tail=split_tail, **options)
         self.options = dict(autocast=autocast, channels_last=channels_last, split_tail=split_tail)
-
-    @classmethod
-    def knobs(cls):
-        import inspect
-
-        names = set(inspect.signature(LAM.attribute).parameters) - {"self", "image", "window"}
-        return names | {"objective"}
 
     def attribute(self, image, window, **knobs):
         """:meth:`srwidgets.lam.LAM.attribute` (``objective`` is LAM's local-gradient detector only).
@@ -37,8 +44,6 @@ class LAMMethod(WindowMethod):
         ``LAM(model)``, so the float32 sums, and the map, are bit-identical to it."""
         objective = knobs.pop("objective", "gradient")
         if objective != "gradient":
-            from ..errors import InputError
-
             raise InputError(f"method='lam' integrates the paper's local-gradient objective only, got "
                              f"objective={objective!r}; use method='ig' (with baseline='blurred') for another objective")
         engine = LAM(self.model, self.scale, self.device, self.chunk_size, self.memory_budget, self.crop,

@@ -11,10 +11,13 @@ import time
 
 import torch
 
-from ..engine.inputs import check_choice, check_number, check_seed, check_steps
+from ..engine.inputs import MAX_STEPS, check_choice, check_number, check_seed, check_steps
+from ..errors import InputError
 from ..progress import Progress, check_cancel
 from .base import WindowMethod
-from .registry import check_knobs
+from .knobs import Knob, check_knobs
+from .lam import SEED
+from .registry import members, method_class
 
 KINDS = ("smoothgrad", "smoothgrad_sq", "vargrad")
 
@@ -25,16 +28,20 @@ class SmoothGrad(WindowMethod):
     name = "smoothgrad"
     description = "SmoothGrad over any method (inner=...): its attribution averaged over seeded noisy inputs"
 
-    @classmethod
-    def knobs(cls):
-        return None  # its own and the inner method's: checked against the inner member when it runs
+    kind = "wrapper"
+    open_knobs = True  # the inner member's knobs too: checked against the inner member when it runs
+    knobs = (Knob("inner", "choice", "gradient", "the method averaged over noisy inputs",
+                  choices=lambda: tuple(n for n, c in members().items() if not c.open_knobs),
+                  other="a WindowMethod subclass"),
+             Knob("samples", "int", 16, "noisy copies (Smilkov et al.: 10-50)", low=1, high=MAX_STEPS),
+             Knob("noise", "float", 0.1, "noise σ on the [0, 1] scale (10-20 % of the range)", low=0.0, high=1.0,
+                  step=0.01),
+             SEED, Knob("kind", "choice", "smoothgrad", "how the attributions combine", choices=KINDS))
 
     def attribute(self, image, window, *, inner="gradient", samples: int = 16, noise: float = 0.1, seed: int = 0,
                   kind: str = "smoothgrad", callback=None, cancel=None, **inner_knobs):
         """``noise``: standard deviation on the [0, 1] scale (Smilkov et al. suggest 10-20 % of the range);
         ``inner_knobs`` go to the inner method (``steps=``, ``baseline=``, ``objective=``, ...)."""
-        from .registry import method_class
-
         t0 = time.perf_counter()
         x, window = self.inputs(image, window)
         samples = check_steps(samples, "samples", " (SmoothGrad typically uses 10-50)")
@@ -42,11 +49,9 @@ class SmoothGrad(WindowMethod):
         seed, kind = check_seed(seed), check_choice("kind", kind, KINDS)
         cls = method_class(inner)
         if issubclass(cls, SmoothGrad):
-            from ..errors import InputError
-
             raise InputError("inner='smoothgrad': SmoothGrad wraps another method; choose inner from the others")
         member = self.sibling(cls)
-        check_knobs(cls, inner_knobs, f"inner={cls.name!r}")
+        inner_knobs = check_knobs(cls, inner_knobs, f"inner={cls.name!r}")
         gen = torch.Generator().manual_seed(seed)
         acc = acc2 = None
         for i in range(samples):

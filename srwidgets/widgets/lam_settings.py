@@ -146,7 +146,7 @@ class LAMSettings:
                              f"'blurred'}}}}, got {value!r}")
         for name, options in value.items():
             check_choice("knobs", name, known)
-            takes = attribution.method_class(name).knobs()  # None: the member does not say (checked when it runs)
+            takes = attribution.accepted_arguments(attribution.method_class(name))  # None: checked when it runs
             offered = sorted(set(takes or ()) - WIDGET_OWN)
             for option in options:
                 if not isinstance(option, str) or option in WIDGET_OWN or (takes is not None and option not in takes):
@@ -218,7 +218,7 @@ class LAMSettings:
         if method == "lam":
             out = s
         else:
-            named = cls.knobs() or set()  # what the member says it takes (None: it does not say; offer none)
+            named = {k.name for k in attribution.knobs_of(cls)}  # the knobs the member declares
             out = {k: s[k] for k in SHARED_KNOBS if k in named}
             if getattr(cls, "needs_hr", False):
                 out["hr"] = self.hr
