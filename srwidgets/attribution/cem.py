@@ -51,9 +51,10 @@ class CEMMethod(WindowMethod):
         self.engine = CEM(self.model, self.scale, self.device, chunk_size=self.chunk_size,
                           memory_budget=self.memory_budget, crop=self.crop)
 
-    def attribute(self, image, window, *, hr=None, objective="psnr", **knobs):
-        """``image`` ``[3, h, w]``, ``hr`` ``[3, s·h, s·w]`` in [0, 1]; ``window`` in SR px on the block grid."""
-        return self.attribute_many(image, [window], hr=hr, objective=objective, **knobs)[0]
+    def attribute(self, image, window, *, hr=None, objective="psnr", patches=None, **knobs):
+        """``image`` ``[3, h, w]``, ``hr`` ``[3, s·h, s·w]`` in [0, 1]; ``window`` in SR px on the block grid;
+        ``patches`` the bank ``[P, 3, b, b]`` (default: seeded from the bundled images)."""
+        return self.attribute_many(image, [window], hr=hr, objective=objective, patches=patches, **knobs)[0]
 
     def attribute_many(self, image, windows, *, hr=None, objective="psnr", block: int = 8, coarse: int = 3,
                        fine: int = 50, threshold: float = 0.01, patches=None, seed: int = 0, callback=None,
