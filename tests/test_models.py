@@ -356,7 +356,8 @@ def test_shape_mismatch_is_an_input_error():
 def test_unknown_architecture_name():
     with pytest.raises(InputError, match="unknown architecture 'Foo'.*EDSR"):
         M.build("Foo")
-    assert set(M.architectures()) == {"FSRCNN", "EDSR", "MSRResNet", "RCAN", "RRDBNet", "SwinIR", "RFDN", "IMDN", "PAN", "HAT"}
+    assert set(M.architectures()) == {"FSRCNN", "EDSR", "MSRResNet", "RCAN", "RRDBNet", "SwinIR", "RFDN", "IMDN", "PAN", "HAT",
+                                      "CARN", "CARN-M"}
 
 
 # --- check / infer_scale -------------------------------------------------------------------------------------------

@@ -204,6 +204,25 @@ def _scale_advice(arch: str) -> str:
             "x2/x3/x4 in the file name, e.g. fsrcnn_x4.pth).")
 
 
+def _pick_upsampler(arch: str, scales: Tuple[int, ...], s: Optional[int], source: Optional[str],
+                    name: Optional[str]) -> int:
+    """The scale ``s`` (from ``scale=`` or the file name) of a multi-scale checkpoint holding one upsampler per
+    scale in ``scales``; no scale, or one it has no upsampler for, is refused naming the scales it has."""
+    have = ", ".join(f"x{k}" for k in scales[:-1]) + f" and x{scales[-1]}" if len(scales) > 1 else f"x{scales[0]}"
+    options = ", ".join(f"scale={k}" for k in scales)
+    if s is None:
+        example = f"{os.path.splitext(os.path.basename(name))[0]}_x{scales[-1]}.pth" if name else None
+        named = f", or put the scale in the file name (e.g. {example!r}) where no scale= can be passed" \
+            if example else ""
+        raise InputError(f"this {arch} checkpoint is one network for several scales (upsamplers for {have}); pick "
+                         f"the one to run: srwidgets.models.load(path, scale={scales[-1]}) ({options}){named}")
+    if int(s) not in scales:
+        asked = "you asked for" if source == "scale= argument" else f"the {source} states"
+        raise InputError(f"{asked} x{s}, but this {arch} checkpoint has upsamplers for {have} only; pass one of "
+                         f"them: {options}")
+    return int(s)
+
+
 def _record_differences(sd: Dict[str, torch.Tensor], arch: str, cfg: dict) -> str:
     """When a checkpoint's srwidgets record disagrees with its weights: what detection reads from the weights
     instead (``"the weights say num_block=16, not 10000000. "``), or ``""``."""
@@ -226,7 +245,9 @@ def load(path_or_state: Any, scale: Optional[int] = None, device: Any = "cpu", s
     Args:
         path_or_state: ``.pth`` / ``.pt`` path, a ``.safetensors`` path (needs ``pip install safetensors``; the
             same detection), or an already loaded dict.
-        scale: only needed for families whose weights do not record it (FSRCNN, PAN x2/x3); otherwise checked.
+        scale: only needed for families whose weights do not record it (FSRCNN, PAN x2/x3) and to pick the
+            upsampler of a multi-scale file (CARN / CARN-M: one network for x2, x3 and x4, refused without it);
+            otherwise checked.
         device: where the model goes.
         strict: passed to ``load_state_dict``.
         img_range: the value range the network was trained on (``255``: it was fed 0..255; ``1``: [0, 1]) for the
@@ -297,17 +318,22 @@ def load(path_or_state: Any, scale: Optional[int] = None, device: Any = "cpu", s
                              "feeds the network [0, 1] values, as its official code does. For a network trained on "
                              "another range, build it yourself and scale inside forward (x * 255 ... / 255)")
         cfg["img_range"] = float(img_range)
+    upsamplers = tuple(cfg.get("scales") or ())  # a multi-scale file (CARN): one upsampler per scale
     if cfg.get("upscale") is None:
         if scale is not None:
             s, source = scale, "scale= argument"
         else:
             s, source = (_scale_from_name(name), f"file name {os.path.basename(name)!r}") if name else (None, None)
+        if upsamplers:
+            s = _pick_upsampler(arch, upsamplers, s, source, name)
         if s is None:
             several = _scales_in_name(name) if name else []
             why = (f" (the file name {os.path.basename(name)!r} names several: "
                    f"{', '.join(f'x{k}' for k in several)})" if len(several) > 1 else "")
             raise InputError(f"{arch} weights do not record the scale{why}; {_scale_advice(arch)}")
         cfg["upscale"] = int(s)
+    elif upsamplers and scale is not None:  # a saved multi-scale model, asked for another of its scales
+        cfg["upscale"] = _pick_upsampler(arch, upsamplers, scale, "scale= argument", name)
     elif scale is not None and _is_int(cfg["upscale"]) and scale != int(cfg["upscale"]):
         raise InputError(f"you asked for scale {scale} but the {arch} checkpoint is x{cfg['upscale']}; drop scale= or pick the x{scale} checkpoint")
     _check_finite(sd)

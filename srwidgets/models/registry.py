@@ -82,11 +82,14 @@ _BUILTIN_MODULES = {
     "FSRCNN": "srwidgets.models.fsrcnn",
     "RFDN": "srwidgets.models.rfdn",
     "IMDN": "srwidgets.models.imdn",
+    "CARN": "srwidgets.models.carn",
+    "CARN-M": "srwidgets.models.carn_m",
 }
 for _name, _path in _BUILTIN_MODULES.items():
     _FAMILIES[_name] = Family(_name, module=_path)
 # the order ``architectures()`` has always listed them in
-_LISTING = ["FSRCNN", "EDSR", "MSRResNet", "RCAN", "RRDBNet", "SwinIR", "HAT", "RFDN", "IMDN", "PAN"]
+_LISTING = ["FSRCNN", "EDSR", "MSRResNet", "RCAN", "RRDBNet", "SwinIR", "HAT", "RFDN", "IMDN", "PAN", "CARN",
+            "CARN-M"]
 
 
 def register(name: str, detect: Callable[[StateDictT], Optional[dict]], build: Callable[..., nn.Module],
