@@ -1,33 +1,30 @@
 # Two commands a new user needs (both idempotent, both create .venv when it is missing):
 #   make lab    install, then open JupyterLab on the LAM tour notebook   (make tour: headless, executes it)
 #   make test   install, then run the whole test suite (unit, notebooks via nbval, real browser): bash .ci/run
+#   make docs   install the docs extra, then build the site into docs/_build/html (warnings are errors)
 PY      ?= python3
 VENV    := .venv
 BIN     := $(VENV)/bin
-STAMP   := $(VENV)/.installed
 TOUR    := notebooks/01_lam_tour.ipynb
 
-.PHONY: install lab tour test test-fast bench clean
+.PHONY: install install-docs lab tour test test-fast bench docs clean
 
-$(BIN)/python:
-	$(PY) -m venv $(VENV)
+# .ci/install.sh (shared with .ci/run) creates .venv, installs CPU torch 2.13.0 first (a plain `torch` would pull a
+# multi-GB CUDA build), then srwidgets with the extras named; its stamp .venv/.installed records the torch pin, the
+# extras and pyproject.toml's hash, so it installs again only when something the command needs is missing.
+install:
+	PY=$(PY) bash .ci/install.sh dev
 
-# CPU torch 2.13.0 first (a local wheel on our machines; a plain `torch` would pull a multi-GB CUDA build).
-$(STAMP): $(BIN)/python pyproject.toml
-	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q torch==2.13.0
-	$(BIN)/python -m pip install -q -e ".[dev]"
-	touch $(STAMP)
-
-install: $(STAMP)
+install-docs:
+	PY=$(PY) bash .ci/install.sh dev,docs
 
 # JupyterLab refuses to start as root without --allow-root (containers, CI-like machines).
 ROOTFLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-lab: $(STAMP)
+lab: install
 	$(BIN)/jupyter lab $(ROOTFLAG) $(TOUR)
 
-tour: $(STAMP)
+tour: install
 	mkdir -p artifacts
 	$(BIN)/jupyter nbconvert --to notebook --execute $(TOUR) --output-dir artifacts --output 01_lam_tour.executed.ipynb
 	$(BIN)/python -m srwidgets lam astronaut --downsample --model x4-edsr-lite --window 98,84,16 --out artifacts/lam.png
@@ -37,11 +34,15 @@ tour: $(STAMP)
 test:
 	bash .ci/run
 
-test-fast: $(STAMP)
+test-fast: install
 	$(BIN)/python -m pytest -m "not slow" --doctest-modules tests srwidgets -q
 
-bench: $(STAMP)
+bench: install
 	$(BIN)/python benchmarks/lam_bench.py
 
+# The docs site (Sphinx + myst-nb, docs/conf.py): the notebooks rendered from their stored outputs, never executed.
+docs: install-docs
+	bash docs/build.sh
+
 clean:
-	rm -rf $(VENV) artifacts .pytest_cache
+	rm -rf $(VENV) artifacts .pytest_cache docs/_build
