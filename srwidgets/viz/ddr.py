@@ -42,7 +42,7 @@ def axis_labels(method: str):
 def embedding_axes(ax, result, layer: str, method: str = "pca", perplexity: float = 30.0, seed: int = 0) -> None:
     """Scatter of ``result.embed(layer, method)`` on ``ax``, one colour per degradation label (the widget's
     colours: :func:`srwidgets.viz.label_colors`), with a legend and the axis names (``PC 1`` / ``PC 2``...)."""
-    from . import label_colors
+    from .images import label_colors
 
     points = result.embed(layer, method, perplexity, seed)
     labels = np.asarray([str(label) for label in result.labels])
@@ -66,7 +66,7 @@ def chi_axes(ax, result, layer: Optional[str] = None) -> None:
     x = np.arange(len(result.layers))
     by_deg = [result.chi_degradation[n] for n in result.layers]
     by_img = [result.chi_image[n] for n in result.layers]
-    from . import PALETTE
+    from .images import PALETTE
 
     ax.plot(x, by_deg, "o-", color=PALETTE[0], label=CURVE_NAMES[0])
     ax.plot(x, by_img, "s--", color=PALETTE[1], label=CURVE_NAMES[1])

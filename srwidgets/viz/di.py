@@ -20,7 +20,7 @@ from typing import Optional
 import numpy as np
 
 from ..errors import InputError
-from . import _hwc01, upsample
+from .images import hwc01, upsample
 
 __all__ = ["atlas_figure", "atlas_rgba", "di_distribution_figure", "di_vs_psnr_figure"]
 
@@ -40,7 +40,7 @@ def atlas_figure(atlas, cmap: str = "magma", alpha: float = 0.65, title: Optiona
 
     Figure = figure_class()
 
-    image = upsample(_hwc01(atlas.image), atlas.scale)
+    image = upsample(hwc01(atlas.image), atlas.scale)
     half = atlas.stride / 2
     centre_t, centre_l = atlas.tops + atlas.size / 2, atlas.lefts + atlas.size / 2
     extent = (centre_l[0] - half - 0.5, centre_l[-1] + half - 0.5, centre_t[-1] + half - 0.5, centre_t[0] - half - 0.5)
@@ -71,7 +71,7 @@ def atlas_rgba(atlas, cmap: str = "magma", alpha: float = 0.65) -> np.ndarray:
         >>> layer.shape, layer[..., 3].tolist()[4]          # cells: rows 2-5; columns 2-5 and 6-9
         ((8, 12, 4), [0, 0, 166, 166, 166, 166, 166, 166, 166, 166, 0, 0])
     """
-    from . import heatmap_rgba
+    from .images import heatmap_rgba
 
     di = np.asarray(atlas.di, dtype=np.float64)
     sh, sw = atlas.scale * atlas.image.shape[-2], atlas.scale * atlas.image.shape[-1]

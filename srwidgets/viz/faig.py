@@ -68,7 +68,7 @@ def faig_figure(images: Mapping[str, object], layer_counts, psnrs: Optional[Mapp
     """
     from .figures import new_figure as Figure
 
-    from . import _hwc01
+    from .images import hwc01
 
     if hasattr(layer_counts, "layer_summary"):
         layer_counts = {name: row["top"] for name, row in layer_counts.layer_summary(fraction).items()}
@@ -83,7 +83,7 @@ def faig_figure(images: Mapping[str, object], layer_counts, psnrs: Optional[Mapp
     grid = fig.add_gridspec(2, n, height_ratios=[1.25, 1.0])
     for k, (name, image) in enumerate(images.items()):
         ax = fig.add_subplot(grid[0, k])
-        ax.imshow(_hwc01(image), interpolation="nearest")
+        ax.imshow(hwc01(image), interpolation="nearest")
         ax.set_title(f"{name}\n{format_psnr(psnrs[name])}" if name in psnrs else name, fontsize="medium")
         ax.set_axis_off()
     layer_axes(fig.add_subplot(grid[1, :]), dict(layer_counts), layer)

@@ -28,7 +28,7 @@ from typing import Optional, Sequence, Union
 import numpy as np
 
 from ..errors import InputError
-from . import _hwc01, _numpy, blend, heatmap_rgba, upsample
+from .images import as_numpy, blend, heatmap_rgba, hwc01, upsample
 
 __all__ = ["kde_map", "lam_figure", "difference_figure", "difference_rgba", "erf_figure", "completeness", "VIEWS",
            "figure_class"]
@@ -89,7 +89,7 @@ def kde_map(map2d, bandwidth: Union[str, float] = "scott") -> np.ndarray:
     Returns:
         float64 ``[h, w]`` in ``[0, 1]`` with max 1 (all zeros when the map is all zero).
     """
-    m = np.nan_to_num(_numpy(map2d).astype(np.float64), nan=0.0)
+    m = np.nan_to_num(as_numpy(map2d).astype(np.float64), nan=0.0)
     if m.ndim != 2:
         raise InputError(f"kde_map needs a 2-D map [h, w], got shape {m.shape}")
     if (m < 0).any():
@@ -134,7 +134,7 @@ def kde_map(map2d, bandwidth: Union[str, float] = "scott") -> np.ndarray:
 def _signed_difference(map_a, map_b):
     """``(d, limit)``: ``d = map_a − map_b`` (float64, NaN -> 0) and its symmetric colour limit ``max|d|`` (at least
     1e-12, so an all-zero difference is white, not a division by zero)."""
-    a, b = (_numpy(m).astype(np.float64) for m in (map_a, map_b))
+    a, b = (as_numpy(m).astype(np.float64) for m in (map_a, map_b))
     if a.shape != b.shape or a.ndim != 2:
         raise InputError(f"the difference needs two maps [h, w] of one shape, got {a.shape} and {b.shape}")
     d = np.nan_to_num(a - b, nan=0.0)
@@ -189,7 +189,7 @@ def _view_rgb(image, map2d, scale: int, view: str, cmap, alpha: float) -> np.nda
     if view == "map":
         return blend(image, map2d, scale, alpha, cmap or "jet")
     z = _smooth_upsample(kde_map(map2d), scale)
-    img = _hwc01(image)
+    img = hwc01(image)
     img = upsample(img, scale) if img.shape[:2] != z.shape else img
     colours = (cmap if cmap is not None else _kde_colormap())
     import matplotlib
@@ -255,7 +255,7 @@ def _inset(ax, picture: np.ndarray, window, scale: int, gap: float, label: str):
     return ins
 
 
-def _map_panel(ax, image, map2d, window, scale: int, view: str, cmap, alpha: float, inset: bool = True):
+def map_panel(ax, image, map2d, window, scale: int, view: str, cmap, alpha: float, inset: bool = True):
     """One map panel: the view over the image, corner brackets around the window, and (with ``inset``) a
     zoomed inset of the raw map around the window."""
     ax.imshow(_view_rgb(image, map2d, scale, view, cmap, alpha), interpolation="nearest")
@@ -266,8 +266,9 @@ def _map_panel(ax, image, map2d, window, scale: int, view: str, cmap, alpha: flo
     _clean(ax)
 
 
-def _sr_panel(ax, sr, window, scale: int):
-    ax.imshow(_hwc01(sr), interpolation="nearest")
+def sr_panel(ax, sr, window, scale: int):
+    """The SR image panel: the window boxed, its coordinates (SR px) in the title."""
+    ax.imshow(hwc01(sr), interpolation="nearest")
     _box(ax, window, gap=max(2.0, float(scale)))
     t, l, h, w = window
     ax.set_title(f"SR x{scale}, window ({t}, {l}, {h}x{w})")
@@ -278,7 +279,7 @@ def completeness(result) -> Optional[str]:
     """The completeness line of a LAM result: ``ΣA`` against ``D(F(x)) − D(F(x′))`` (equal up to the Riemann-sum
     error; a large gap means too few steps or a broken setup), or ``None`` without those fields."""
     try:
-        total = float(_numpy(result.attribution).sum())
+        total = float(as_numpy(result.attribution).sum())
         delta = float(result.objective) - float(result.objective_baseline)
     except (AttributeError, TypeError):
         return None
@@ -301,11 +302,13 @@ def _fit(fig, pad: float = 0.05, tries: int = 4):
     return fig
 
 
-def _scale_of(result) -> int:
-    return max(1, _numpy(result.sr).shape[-1] // _numpy(result.image).shape[-1])
+def scale_of(result) -> int:
+    """A result's scale: its SR image's width over its LR image's."""
+    return max(1, as_numpy(result.sr).shape[-1] // as_numpy(result.image).shape[-1])
 
 
-def _save(fig, path):
+def finish_figure(fig, path):
+    """``fig`` grown to hold everything drawn, saved as PNG to ``path`` unless ``None``; returns ``fig``."""
     _fit(fig)
     if path is not None:
         fig.savefig(path, dpi=100, format="png")
@@ -342,20 +345,20 @@ def lam_figure(result, path: Optional[str] = None, titles: Optional[Sequence[str
     results = list(result) if isinstance(result, (list, tuple)) else [result]
     titles = list(titles) if titles is not None else [None] * len(results)
     first = results[0]
-    scale = _scale_of(first)
+    scale = scale_of(first)
     fig = Figure(figsize=(4.0 * (1 + len(results)), 4.6), layout="constrained")
     axes = fig.subplots(1, 1 + len(results), squeeze=False)[0]
-    _sr_panel(axes[0], first.sr, first.window, scale)
+    sr_panel(axes[0], first.sr, first.window, scale)
     label = "KDE" if view == "kde" else "map"
     for ax, r, name in zip(axes[1:], results, titles):
-        _map_panel(ax, r.image, r.map, r.window, scale, view, cmap, alpha, inset)
+        map_panel(ax, r.image, r.map, r.window, scale, view, cmap, alpha, inset)
         head = f"{name}\n" if name else ""
         path_name = getattr(r, "settings", {}).get("path", "")
         ax.set_title(f"{head}LAM {label} ({path_name})  DI {r.diffusion_index:.2f}  Gini {r.gini:.3f}")
         line = completeness(r)
         if line:
             ax.set_xlabel(line, fontsize=8)
-    return _save(fig, path)
+    return finish_figure(fig, path)
 
 
 def difference_figure(result_a, result_b, path: Optional[str] = None, titles: Sequence[str] = ("A", "B"),
@@ -379,7 +382,7 @@ def difference_figure(result_a, result_b, path: Optional[str] = None, titles: Se
     Figure = figure_class()
 
     _check_view(view)
-    ma, mb = (np.nan_to_num(_numpy(r.map).astype(np.float64)) for r in (result_a, result_b))
+    ma, mb = (np.nan_to_num(as_numpy(r.map).astype(np.float64)) for r in (result_a, result_b))
     if ma.shape != mb.shape:
         raise InputError(f"the two results are on different LR images ({ma.shape} vs {mb.shape}); compare results "
                          "of the same image")
@@ -389,13 +392,13 @@ def difference_figure(result_a, result_b, path: Optional[str] = None, titles: Se
     if view == "kde":
         ma, mb = kde_map(ma), kde_map(mb)
     _, limit = _signed_difference(ma, mb)
-    scale = _scale_of(result_a)
+    scale = scale_of(result_a)
     names = list(titles)
     fig = Figure(figsize=(13.0, 4.6), layout="constrained")
     axes = fig.subplots(1, 3)
     label = "KDE" if view == "kde" else "map"
     for ax, r, name in zip(axes[:2], (result_a, result_b), names):
-        _map_panel(ax, r.image, r.map, r.window, scale, view, None, alpha, inset=False)
+        map_panel(ax, r.image, r.map, r.window, scale, view, None, alpha, inset=False)
         ax.set_title(f"{name}\nLAM {label}  DI {r.diffusion_index:.2f}  Gini {r.gini:.3f}")
     h, w = ma.shape
     # the colours of difference_rgba (the widget's difference view), opaque; the colour bar names their values
@@ -408,7 +411,7 @@ def difference_figure(result_a, result_b, path: Optional[str] = None, titles: Se
     from matplotlib.colors import Normalize
 
     fig.colorbar(ScalarMappable(Normalize(-limit, limit), cmap), ax=axes[2], shrink=0.8)
-    return _save(fig, path)
+    return finish_figure(fig, path)
 
 
 def erf_figure(erf_result, lam_result=None, path: Optional[str] = None, title: Optional[str] = None,
@@ -425,22 +428,22 @@ def erf_figure(erf_result, lam_result=None, path: Optional[str] = None, title: O
     """
     Figure = figure_class()
 
-    scale = _scale_of(erf_result)
+    scale = scale_of(erf_result)
     n = 3 if lam_result is not None else 2
     fig = Figure(figsize=(4.0 * n, 4.6), layout="constrained")
     axes = fig.subplots(1, n)
-    _sr_panel(axes[0], erf_result.sr, erf_result.window, scale)
+    sr_panel(axes[0], erf_result.sr, erf_result.window, scale)
     head = f"{title}\n" if title else ""
-    _map_panel(axes[1], erf_result.image, erf_result.map, erf_result.window, scale, "map", cmap, alpha)
+    map_panel(axes[1], erf_result.image, erf_result.map, erf_result.window, scale, "map", cmap, alpha)
     axes[1].set_title(f"{head}ERF (gradient at x)  DI {erf_result.diffusion_index:.2f}")
     if lam_result is not None:
         if tuple(lam_result.window) != tuple(erf_result.window):
             raise InputError(f"the LAM result is for window {tuple(lam_result.window)}, the ERF for "
                              f"{tuple(erf_result.window)}: pass results of the same window")
-        _map_panel(axes[2], lam_result.image, lam_result.map, lam_result.window, scale, "map", cmap, alpha)
+        map_panel(axes[2], lam_result.image, lam_result.map, lam_result.window, scale, "map", cmap, alpha)
         path_name = getattr(lam_result, "settings", {}).get("path", "")
         axes[2].set_title(f"{head}LAM map ({path_name})  DI {lam_result.diffusion_index:.2f}")
         line = completeness(lam_result)
         if line:
             axes[2].set_xlabel(line, fontsize=8)
-    return _save(fig, path)
+    return finish_figure(fig, path)

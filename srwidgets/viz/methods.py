@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Optional, Sequence
 
-from .lam import _map_panel, _save, _scale_of, _sr_panel, completeness
+from .lam import map_panel, finish_figure, scale_of, sr_panel, completeness
 
 __all__ = ["methods_figure"]
 
@@ -32,14 +32,14 @@ def methods_figure(results: Sequence, titles: Optional[Sequence[str]] = None, pa
         raise InputError("methods_figure needs at least one result (srwidgets.attribute(...))")
     titles = list(titles) if titles is not None else [getattr(r, "method", "") for r in results]
     first = results[0]
-    scale = _scale_of(first)
+    scale = scale_of(first)
     fig = Figure(figsize=(3.2 * (1 + len(results)), 3.9), layout="constrained")
     axes = fig.subplots(1, 1 + len(results), squeeze=False)[0]
-    _sr_panel(axes[0], first.sr, first.window, scale)
+    sr_panel(axes[0], first.sr, first.window, scale)
     for ax, r, name in zip(axes[1:], results, titles):
-        _map_panel(ax, r.image, r.map, r.window, scale, view, cmap, alpha, inset)
+        map_panel(ax, r.image, r.map, r.window, scale, view, cmap, alpha, inset)
         ax.set_title(f"{name}\nDI {r.diffusion_index:.2f}  Gini {r.gini:.3f}", fontsize=10)
         line = completeness(r) if getattr(r, "objective_baseline", None) is not None else None
         if line:
             ax.set_xlabel(line.replace("completeness: ", ""), fontsize=7)
-    return _save(fig, path)
+    return finish_figure(fig, path)

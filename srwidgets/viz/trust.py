@@ -16,7 +16,7 @@ from __future__ import annotations
 from typing import Optional, Sequence
 
 from ..errors import InputError
-from . import label_colors
+from .images import label_colors
 
 __all__ = ["curves_figure", "auc_figure", "randomisation_figure"]
 
