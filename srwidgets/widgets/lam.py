@@ -45,7 +45,7 @@ from ..engine import check_output
 from ..engine.cache import image_digest
 from ..errors import InputError
 from ..lam import LAM
-from ..models.lookup import named_models
+from ..zoo.lookup import named_models
 from ..viz import difference_rgba  # noqa: F401  (the difference view's colours, srwidgets.viz.difference_rgba)
 from .base import FIGURE_EXTENSIONS, CheckedAny, CheckedBool, CheckedFloat, CheckedInt, CheckedUnicode, EngineWidget
 from .lam_controls import PATH_LABELS, LAMControls, view_button_width  # noqa: F401  (kept importable from here)
