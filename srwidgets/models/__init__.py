@@ -23,6 +23,11 @@ IMDN       official naming (``fea_conv``, ``IMDB1.c1`` ... ``IMDB6.cca.conv_du.2
 PAN        official naming (``conv_first``, ``SCPA_trunk.N.PAConv.k2``, ``trunk_conv``, ``upconv1``,
            ``att1``, ``HRconv1``, [``upconv2``, ``att2``, ``HRconv2``,] ``conv_last``); x4 from the weights,
            x2/x3 from the file name (``PANx2_DF2K.pth``) or ``scale=``; [0, 1] RGB (``img_range=1``)
+CARN       official naming (``sub_mean.shifter``, ``entry``, ``b1.b1.body.0`` ... ``b3.c3``, ``c1`` ... ``c3``,
+           ``upsample.up2/up3/up4`` or ``upsample.up``, ``exit``); a multi-scale file is one network for x2, x3
+           and x4: ``load(path, scale=4)`` picks the upsampler (refused without one); [0, 1] RGB (``img_range=1``)
+CARN-M     the same naming with one shared, grouped residual block per cascading block (``b1.b1.body.4``),
+           e.g. the official multi-scale ``carn_m.pth``
 ========== =========================================================================================
 
 Value ranges: every loaded model takes and returns RGB in [0, 1]. Official EDSR-PyTorch / RCAN checkpoints state
