@@ -83,6 +83,7 @@ napoleon_use_rtype = False
 # "name (what it is): ..." in Args is prose here ("(in order)", "(a zoo name or nn.Module)"), not a type to link
 napoleon_use_param = False
 napoleon_use_keyword = False
+napoleon_use_ivar = True  # a dataclass's "Attributes:" section as fields, not a second description of each field
 
 # every cross-reference must resolve (a broken :func: in a docstring is an error with -W), except names of other
 # projects: without intersphinx (the build stays offline) Sphinx cannot link them

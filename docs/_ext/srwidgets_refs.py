@@ -10,10 +10,15 @@ this extension links them to the one documented object:
   object is best;
 * a module reference to an undocumented submodule resolves to its nearest documented parent package.
 
-Anything still unresolved stays a nitpicky warning (an error under ``-W``): a reference to a name that exists
-nowhere in the reference is a real defect.
+* a reference to a real srwidgets object the reference does not document (a module constant such as
+  ``OBJECTIVES``, a helper of a submodule) renders as unlinked code: it is checked to exist by importing it.
+
+Anything else stays a nitpicky warning (an error under ``-W``): a reference to a name that exists nowhere in the
+package is a real defect (a typo, a renamed function).
 """
 from __future__ import annotations
+
+import importlib
 
 from sphinx.util.nodes import make_refnode
 
@@ -27,7 +32,41 @@ def _shared(a: list[str], b: list[str]) -> int:
     return n
 
 
+def _exists(dotted: str) -> bool:
+    """Whether ``srwidgets.x.y.NAME`` (a module, or an attribute reached from the longest importable module)
+    exists."""
+    parts = dotted.split(".")
+    for i in range(len(parts), 0, -1):
+        try:
+            obj = importlib.import_module(".".join(parts[:i]))
+        except ImportError:
+            continue
+        try:
+            for attr in parts[i:]:
+                obj = getattr(obj, attr)
+        except AttributeError:
+            return False
+        return True
+    return False
+
+
+def _existing(node, target: str) -> bool:
+    if "." in target:
+        return target.startswith("srwidgets") and _exists(target)
+    scopes = [node.get("py:module") or "srwidgets"]
+    if node.get("py:class"):
+        scopes.insert(0, f"{scopes[0]}.{node['py:class']}")
+    return any(_exists(f"{scope}.{target}") for scope in scopes)
+
+
 def _resolve(app, env, node, contnode):
+    found = _link(app, env, node, contnode)
+    if found is None and _existing(node, node.get("reftarget", "").lstrip("~.")):
+        return contnode
+    return found
+
+
+def _link(app, env, node, contnode):
     if node.get("refdomain") != "py":
         return None
     target = node.get("reftarget", "").lstrip("~.")

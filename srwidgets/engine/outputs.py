@@ -82,7 +82,7 @@ def check_output(path, *, inputs: Iterable = (), extensions: Optional[Sequence[s
 
     Raises:
         InputError: the path is an existing folder, its folder is missing or not writable, its extension is not
-        one of ``extensions``, or it is one of the inputs.
+            one of ``extensions``, or it is one of the inputs.
     """
     p = _fspath(path, flag)
     if os.path.isdir(p):

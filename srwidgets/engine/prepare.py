@@ -82,8 +82,9 @@ class PreparedModel:
 
     def ensure_fits(self, height: int, width: int) -> None:
         """Refuse, before allocating, an LR image whose forward pass needs more memory than the device has:
-        "LR image too large (W×H, needs ~N GB ...); crop or downsample it" (:func:`~srwidgets.engine.memory.
-        inference_bytes`, measured on a small probe; only for images over 256×256 LR pixels, where it can matter)."""
+        "LR image too large (W×H, needs ~N GB ...); crop or downsample it"
+        (:func:`~srwidgets.engine.memory.inference_bytes`, measured on a small probe; only for images over 256×256 LR
+        pixels, where it can matter)."""
         if height * width <= 256 * 256:
             return
         from .memory import ensure_fits, inference_bytes

@@ -4,16 +4,16 @@ General attribution toolkits check maps with deletion / insertion curves and ran
 class labels; here the explained quantity is an SR window's objective (LAM's local-gradient detector by default),
 so the same checks work for image-to-image networks.
 
-==========================  =====================================================================================
-:func:`deletion`            deletion / insertion curve of one window under a map, a method or a control
-                            (``"random"`` seeded, ``"edge"``): fractions, scores, window PSNR, AUC (trapezoid)
-:func:`randomisation`       model randomisation, cascading or per layer, from the output layer back:
-                            ``[(layer, spearman)]``; the user's model is never changed
-:func:`input_randomisation` map of the image vs the map of the image with its receptive-field pixels permuted
-:func:`agreement`           rank correlation and top-k overlap between methods on one window
-:func:`report`              all of it for one window, one row per method: the Trust panel's engine call
-:func:`table`               methods × models × images × windows, resumable (CSV)
-==========================  =====================================================================================
+===========================  =====================================================================================
+:func:`deletion`             deletion / insertion curve of one window under a map, a method or a control
+                             (``"random"`` seeded, ``"edge"``): fractions, scores, window PSNR, AUC (trapezoid)
+:func:`randomisation`        model randomisation, cascading or per layer, from the output layer back:
+                             ``[(layer, spearman)]``; the user's model is never changed
+:func:`input_randomisation`  map of the image vs the map of the image with its receptive-field pixels permuted
+:func:`agreement`            rank correlation and top-k overlap between methods on one window
+:func:`report`               all of it for one window, one row per method: the Trust panel's engine call
+:func:`table`                methods × models × images × windows, resumable (CSV)
+===========================  =====================================================================================
 
 Conventions: maps are judged on the window's verified receptive-field box in LR pixels; ties in rankings go to the
 lower raster index; AUCs are trapezoid integrals over fractions in [0, 1] (``auc`` on the raw scores,

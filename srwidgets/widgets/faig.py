@@ -82,7 +82,7 @@ class FAIGWidget(EngineWidget):
         seed: seed of the noise and of the random ranking.
         device: where the engine runs (default: CUDA when available).
         size: longest side, in screen pixels, of each image view.
-        Any traitlet below may be passed as a keyword (``fraction=0.03``, ``method="random"``...).
+        **traits: any traitlet below, as a keyword (``fraction=0.03``, ``method="random"``...).
 
     Traitlets:
         ``degradation``, ``steps``: changing one computes (or fetches) the scores of that setting.

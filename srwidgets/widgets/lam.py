@@ -75,8 +75,8 @@ class LAMWidget(LAMSettings, LAMControls, LAMJobs, LAMDisplay, EngineWidget):
             go to LAM only).
         hr: the HR image ``[3, s·h, s·w]`` (anything :func:`~srwidgets.data.load_image` takes), for the methods
             that compare with it (``needs_hr``: CEM); without it their panels say so.
-        Any traitlet below may be passed as a keyword (``steps=20``, ``window=(8, 8, 16)``, ``methods=["lam",
-        "ig"]``...).
+        **traits: any traitlet below, as a keyword (``steps=20``, ``window=(8, 8, 16)``,
+            ``methods=["lam", "ig"]``...).
 
     Traitlets (set from code, ``ipywidgets.link``, or observe):
         ``window`` (tuple, **SR** pixels ``(top, left, height, width)``; ``(top, left, size)`` is accepted; ``()``
