@@ -303,7 +303,7 @@ class DDR:
 
     def __init__(self, model, scale: Optional[int] = None, device=None, batch_size: Optional[int] = None,
                  memory_budget: Optional[int] = None):
-        from .models.lookup import resolve_model
+        from .zoo.lookup import resolve_model
 
         self.prepared = prepare_model(resolve_model(model), scale, device)
         self.model, self.device, self.scale, self.dtype = (self.prepared.model, self.prepared.device,

@@ -1,4 +1,4 @@
-"""srwidgets.models.lookup: zoo names and modules -> models, named model lists, baseline/target pairs."""
+"""srwidgets.zoo.lookup: zoo names and modules -> models, named model lists, baseline/target pairs."""
 import pytest
 import torch
 from torch import nn
@@ -6,7 +6,7 @@ from torch import nn
 import srwidgets.models as M
 from srwidgets import zoo
 from srwidgets.errors import InputError
-from srwidgets.models.lookup import model_pair, named_models, resolve_model
+from srwidgets.zoo.lookup import model_pair, named_models, resolve_model
 
 torch.set_num_threads(1)
 

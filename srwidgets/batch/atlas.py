@@ -79,7 +79,7 @@ def di_atlas(model, image, stride: int = 8, size: int = 16, steps: int = 50, sig
         ((2, 2), (16, 0, 8))
     """
     from ..models import infer_scale
-    from ..models.lookup import named_models
+    from ..zoo.lookup import named_models
 
     stride = check_int("stride", stride, 1, " (SR pixels)")
     size = check_int("size", size, 2, " (SR pixels; the paper uses 16)")

@@ -226,7 +226,7 @@ def di_table(models, images, windows="edges:8", steps: int = 50, sigma: float = 
 
     Args:
         models: a dict name -> ``nn.Module`` or zoo name (or a list / one model: named as
-            :func:`srwidgets.models.lookup.named_models` does). Models of different scales need HR images and
+            :func:`srwidgets.zoo.lookup.named_models` does). Models of different scales need HR images and
             ``downsample=True`` (then every model works on the same HR grid); with LR images, call once per scale.
         images: LR images ``[3, h, w]`` float in [0, 1] (tensors, ``H × W × 3`` arrays, files or bundled names) in a
             list, or a folder of image files (name order). With ``downsample=True`` they are HR images: each is
@@ -282,7 +282,7 @@ def di_table(models, images, windows="edges:8", steps: int = 50, sigma: float = 
     """
     from ..lam import PATHS
     from ..models import infer_scale
-    from ..models.lookup import named_models
+    from ..zoo.lookup import named_models
 
     steps = check_steps(steps, hint=" (the paper uses 50)")
     sigma = check_number("sigma", sigma, 0.0, " (the paper uses 1.2)")

@@ -110,7 +110,7 @@ def check_outputs(args, images) -> list:
 
 def load_pair(args):
     """The two models, errors naming ``--baseline`` / ``--target``, then the architecture check."""
-    from ..models.lookup import model_pair
+    from ..zoo.lookup import model_pair
     from ._common import load_model
 
     models = []

@@ -25,7 +25,7 @@ from ..engine import (LRUCache, check_int, check_memory_budget, check_number, ch
                       estimate_chunk, guarded, image_digest, image_tensor, model_key, run_chunks, saved_bytes)
 from ..engine.prepare import PreparedModel, model_errors, prepare_model
 from ..errors import InputError
-from ..models.lookup import model_pair
+from ..zoo.lookup import model_pair
 from ..progress import CancelLike, Progress, ProgressCallback, check_hooks
 
 __all__ = ["FAIG", "FAIGResult", "Filter", "OTHER", "conv_filters", "top_count", "layer_counts", "check_hooks", "check_same_kind",

@@ -23,7 +23,7 @@ from ..engine import (LRUCache, check_choice, check_int, check_number, check_see
 from ..engine.prepare import PreparedModel
 from ..errors import InputError
 from ..metrics import psnr
-from ..models.lookup import model_pair
+from ..zoo.lookup import model_pair
 from ..progress import CancelLike, Progress, ProgressCallback, check_cancel, check_hooks
 from .engine import FAIG, OTHER, FAIGResult, _conv_layers, check_same_kind, conv_filters, top_count
 

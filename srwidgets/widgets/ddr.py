@@ -24,7 +24,7 @@ from traitlets import Any as AnyTrait, Dict as DictTrait, observe
 from ..ddr import DDR, EMBEDDINGS, DDRInputs, build_inputs
 from ..engine import check_int, check_number, check_output, check_seed
 from ..errors import InputError
-from ..models.lookup import named_models
+from ..zoo.lookup import named_models
 from ..viz.ddr import CURVE_NAMES, METHOD_NAMES, axis_labels
 from .base import FIGURE_EXTENSIONS, CheckedFloat, CheckedInt, CheckedUnicode, EngineWidget, unknown_keyword
 from .canvas import CurveView, ImageView, ScatterView

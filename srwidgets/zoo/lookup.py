@@ -1,7 +1,7 @@
 """Turning what users pass for "the model(s)" into models: zoo names, ``nn.Module`` s, lists, dicts, pairs.
 
 Example:
-    >>> from srwidgets.models.lookup import named_models
+    >>> from srwidgets.zoo.lookup import named_models
     >>> list(named_models(["x4-fsrcnn", "x4-fsrcnn"]))
     ['x4-fsrcnn', 'x4-fsrcnn #2']
 """
@@ -20,9 +20,9 @@ __all__ = ["resolve_model", "named_models", "model_pair"]
 def resolve_model(model_or_name) -> nn.Module:
     """A zoo name (``"x4-edsr-lite"``) loads that model; an ``nn.Module`` is returned as it is."""
     if isinstance(model_or_name, str):
-        from .. import zoo
+        from . import load
 
-        return zoo.load(model_or_name)
+        return load(model_or_name)
     if not isinstance(model_or_name, nn.Module):
         raise InputError(f"expected an nn.Module or a zoo name, got {type(model_or_name).__name__}; "
                          "load weights with srwidgets.models.load(path) or srwidgets.zoo.load(name)")
