@@ -23,14 +23,14 @@ from __future__ import annotations
 import functools
 import time
 from contextlib import nullcontext
-from typing import Optional
+from typing import Dict, List, NamedTuple, Optional
 
 import torch
 from torch import nn
 
 from ..engine import guarded, run_chunks, saved_bytes
 from ..engine.base import Engine
-from ..engine.forward import splits_tail, window_forward
+from ..engine.forward import forward_values, splits_tail, window_forward
 from ..engine.inputs import check_flag
 from ..engine.objectives import get_objective
 from ..engine.prepare import model_errors
@@ -39,7 +39,7 @@ from ..engine.windows import clip_window, crop_box, measure_receptive_field, pas
 from ..errors import InputError
 from ..progress import CancelLike, Progress, ProgressCallback, check_hooks
 
-__all__ = ["WindowMethod", "LazyInputs", "check_hooks"]
+__all__ = ["WindowMethod", "LazyInputs", "LayerGradients", "check_hooks"]
 
 
 def objective_values(fn, y: torch.Tensor, window, n: int) -> torch.Tensor:
@@ -61,6 +61,15 @@ class LazyInputs:
 
     def __call__(self, start: int, stop: int) -> torch.Tensor:
         return self.make(start, stop)
+
+
+class LayerGradients(NamedTuple):
+    """What :meth:`WindowMethod.layer_gradients` returns: a layer's activation and the window objective's gradient
+    with respect to it, ``[C, h', w']`` float64 each, and the layer's module name."""
+
+    activation: torch.Tensor
+    gradient: torch.Tensor
+    layer: str
 
 
 class WindowMethod(Engine):
@@ -228,11 +237,173 @@ class WindowMethod(Engine):
             return full
         return paste(out, box, h, w).double().to(self.device)
 
+    # -- the forward engine ----------------------------------------------------------------------------------------
+    def values(self, points, window, objective="gradient", *, box=None, callback: ProgressCallback = None,
+               cancel: CancelLike = None, stage: str = "values") -> torch.Tensor:
+        """Window objective values ``D(F(p))`` for LR inputs ``points``, forward passes only: ``[m]`` float64.
+
+        The forward-only twin of :meth:`gradients` (occlusion, interventions, deletion curves): the same crop and
+        split tail, chunks sized by the engine's one memory meter (metered on the first chunk when nothing is
+        measured yet; :func:`srwidgets.engine.forward.forward_values`), progress after each chunk, cancel before.
+
+        Args:
+            points: ``[m, 3, h, w]`` whole-image inputs (float, on any device), or :class:`LazyInputs`.
+            window: ``(top, left, height, width)`` in SR pixels of the whole image.
+            objective: a name of :data:`srwidgets.engine.objectives.OBJECTIVES` or a callable ``(sr, window) -> [N]``.
+            box: LR crop to run on (from :meth:`crop_for`; pixels outside it cannot change the value).
+            callback, cancel: ``Progress(done, m, stage)`` after each chunk; cancel checked before each.
+
+        Returns:
+            ``[m]`` float64 on the device; equal to :meth:`objective_value` for the unchanged image (up to float
+            rounding of the crop).
+        """
+        fn = get_objective(objective)
+        check_hooks(callback, cancel)
+        lazy = isinstance(points, LazyInputs)
+        total, (h, w) = (points.total, points.image_shape) if lazy else (points.shape[0], tuple(points.shape[-2:]))
+        local = clip_window(window, self.scale, self.scale * h, self.scale * w, box)
+        bh, bw = (box[2], box[3]) if box else (h, w)
+
+        def inputs(start, stop):
+            p = points(start, stop) if lazy else points[start:stop]
+            return p if box is None else p[..., box[0]:box[0] + bh, box[1]:box[1] + bw]
+
+        def report(done, total_):
+            if callback is not None:
+                callback(Progress(done, total_, stage))
+
+        with guarded(self.model):
+            return forward_values(self, inputs, [local], [fn], total, pixels=bh * bw, split_tail=self.split_tail,
+                                  cancel=cancel, on_chunk=report, nonfinite=f"{stage} inputs")[0]
+
+    # -- the layer engine ------------------------------------------------------------------------------------------
+    def layers(self, x: torch.Tensor) -> List[str]:
+        """The model's layers at LR resolution, in the order the forward pass reaches them: names of modules whose
+        output is one ``[1, C, h, w]`` tensor on an image of ``x``'s size (called once each). :meth:`layer_gradients`
+        takes a name or an index of this list (negative from the end)."""
+        return list(self._lr_layers(*x.shape[-2:]))
+
+    def _lr_layers(self, h: int, w: int) -> Dict[str, int]:
+        """``{name: channels}`` of :meth:`layers` (one probe forward per image size, kept)."""
+        kept = self.__dict__.setdefault("_layer_probes", {})
+        if (h, w) in kept:
+            return kept[(h, w)]
+        calls: Dict[str, int] = {}
+        order: Dict[str, int] = {}
+
+        def hook(name):
+            def fn(module, inputs, out):
+                calls[name] = calls.get(name, 0) + 1
+                if isinstance(out, torch.Tensor) and out.dim() == 4 and tuple(out.shape[-2:]) == (h, w):
+                    order.setdefault(name, int(out.shape[1]))
+            return fn
+
+        handles = [m.register_forward_hook(hook(n)) for n, m in self.model.named_modules() if n]
+        try:
+            with guarded(self.model):
+                self.prepared.forward(torch.zeros(1, 3, h, w, device=self.device))
+        finally:
+            for handle in handles:
+                handle.remove()
+        kept[(h, w)] = {n: c for n, c in order.items() if calls[n] == 1}
+        return kept[(h, w)]
+
+    def default_layer(self, x: torch.Tensor) -> str:
+        """The deepest layer at LR resolution with the trunk's width (the channels of the first layer with more than
+        3): the features just before the upsampling (``body`` for EDSR / RCAN, the mapping for FSRCNN)."""
+        widths = self._lr_layers(*x.shape[-2:])
+        trunk = next((c for c in widths.values() if c > 3), None)
+        same = [n for n, c in widths.items() if c == trunk]
+        if not same:
+            raise InputError("the model has no layer at LR resolution with more than 3 channels; pass layer= (a "
+                             f"module name of model.named_modules()), e.g. one of: {', '.join(widths) or 'none'}")
+        return same[-1]
+
+    def layer_name(self, x: torch.Tensor, layer) -> str:
+        """``layer`` (a name of ``model.named_modules()``, an index of :meth:`layers`, or ``None`` for
+        :meth:`default_layer`) -> the module's name; an unknown one is refused with the choices."""
+        if layer is None:
+            return self.default_layer(x)
+        names = self.layers(x)
+        if isinstance(layer, int) and not isinstance(layer, bool):
+            if not -len(names) <= layer < len(names):
+                raise InputError(f"layer={layer} is out of range: the model has {len(names)} layers at LR resolution "
+                                 f"(indices {-len(names)}..{len(names) - 1}): {', '.join(names)}")
+            return names[layer]
+        modules = dict(self.model.named_modules())
+        if not isinstance(layer, str) or not layer or layer not in modules:
+            raise InputError(f"unknown layer {layer!r}; give a module name of the model (at LR resolution: "
+                             f"{', '.join(names)}) or an index into that list")
+        return layer
+
+    def layer_gradients(self, x: torch.Tensor, window, layer=None, objective="gradient", *, box=None
+                        ) -> "LayerGradients":
+        """The activation ``A`` of ``layer`` and the gradient ``∂D/∂A`` of the window objective, for LR image ``x``.
+
+        Args:
+            x: the LR image ``[3, h, w]`` (from :meth:`inputs`).
+            window: ``(top, left, height, width)`` in SR pixels of the whole image.
+            layer: a module name, an index of :meth:`layers` (negative from the end), or ``None`` (the default:
+                :meth:`default_layer`).
+            objective: a name of :data:`~srwidgets.engine.objectives.OBJECTIVES` or a callable.
+            box: LR crop to run on (:meth:`crop_for`; the activations and gradients are then the crop's, exact where
+                the gradient is not zero); ``None``: the whole image, as CAM methods need (their weights average
+                over the whole layer).
+
+        Returns:
+            :class:`LayerGradients` ``(activation [C, h', w'], gradient [C, h', w'], layer name)``, float64 on the
+            device, in the layer's own grid (``h' × w'``: the crop's or the image's LR size for :meth:`layers`).
+            The model runs whole (no split tail), under the guard; NaN gradients are zeroed.
+        """
+        name = self.layer_name(x, layer)
+        module = dict(self.model.named_modules())[name]
+        fn = get_objective(objective)
+        h, w = x.shape[-2:]
+        local = clip_window(window, self.scale, self.scale * h, self.scale * w, box)
+        p = x if box is None else x[..., box[0]:box[0] + box[2], box[1]:box[1] + box[3]]
+        seen = []
+
+        def hook(mod, inputs, out):
+            if not isinstance(out, torch.Tensor):
+                raise InputError(f"layer {name!r} returns {type(out).__name__}, not a tensor; choose another layer")
+            seen.append(out)
+            return out.clone()  # later in-place operations change the copy, not the tensor differentiated
+
+        handle = module.register_forward_hook(hook)
+        try:
+            with guarded(self.model), model_errors(), torch.enable_grad():
+                q = p[None].to(self.device, self.dtype).detach().requires_grad_(True)  # so that a graph is built
+                y = self.model(q)
+                self.prepared.check_output_shape(y, q)
+                if not seen:
+                    raise InputError(f"layer {name!r} did not run in the forward pass; choose one of "
+                                     f"{', '.join(self.layers(x))}")
+                if len(seen) > 1:
+                    raise InputError(f"layer {name!r} runs {len(seen)} times in one forward pass (a shared module); "
+                                     f"choose one that runs once: {', '.join(self.layers(x))}")
+                (g,) = torch.autograd.grad(objective_values(fn, y.float(), local, 1).sum(), seen[0])
+        finally:
+            handle.remove()
+        act = seen[0].detach()[0].double()
+        return LayerGradients(act, torch.nan_to_num(g[0].double(), nan=0.0), name)
+
     # -- results ---------------------------------------------------------------------------------------------------
     def result(self, x: torch.Tensor, window, attribution: torch.Tensor, *, t0: float, settings: dict,
                objective="gradient", objective_baseline: Optional[float] = None, box=None, amap=None,
                extras=None, rule: Optional[str] = None) -> WindowAttribution:
-        """The member's :class:`WindowAttribution` (map by ``rule`` or the member's ``map_rule``)."""
+        """The member's :class:`WindowAttribution` (map by ``rule`` or the member's ``map_rule``).
+
+        ``attribution``: ``[3, h, w]`` on the LR grid, or a one-channel map ``[h, w]`` / ``[1, h, w]`` (a CAM): its
+        map is ``|m|`` over the largest, and ``.attribution`` holds ``m / 3`` in each channel (it sums to ``m``)."""
+        if attribution.dim() == 2 or (attribution.dim() == 3 and attribution.shape[0] == 1):
+            m = attribution.reshape(attribution.shape[-2:]).double()
+            if amap is None:
+                peak = m.abs().max()
+                amap = m.abs() / peak if peak > 0 else m.abs()
+            attribution = (m / 3)[None].expand(3, *m.shape)
+        if attribution.dim() != 3 or attribution.shape[0] != 3 or tuple(attribution.shape[1:]) != tuple(x.shape[1:]):
+            raise InputError(f"result(): the attribution must be [3, h, w], [1, h, w] or [h, w] on the LR grid "
+                             f"{tuple(x.shape[1:])}, got {tuple(attribution.shape)}")
         sr = self.super_resolve(x)
         return make_result(attribution, rule=rule or self.map_rule, sr=sr, image=x, window=window,
                            settings=dict(settings, method=self.name, scale=self.scale, device=str(self.device),

@@ -28,15 +28,16 @@ the window, so :meth:`CEM.attribute_many` scores every window from one batch of 
 """
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass, field
 from typing import List, Optional, Sequence, Tuple
 
 import torch
 
-from ..engine import MAX_STEPS, check_int, check_number, check_seed, guarded, image_tensor, run_chunks, saved_bytes
+from ..engine import MAX_STEPS, check_int, check_number, check_seed, guarded, image_tensor
 from ..engine.base import Engine
-from ..engine.prepare import model_errors
+from ..engine.forward import forward_values
 from ..engine.windows import crop_box, measure_receptive_field, validate_window
 from ..errors import InputError
 from ..progress import CancelLike, Progress, ProgressCallback, check_hooks
@@ -191,16 +192,16 @@ class CEM(Engine):
         targets = [y[:, t:t + wh, l:l + ww] for t, l, wh, ww in wins]
 
         with guarded(self.model):
-            sr0 = self._forward(base[None], measure=True)
-            psnr0 = torch.stack([window_psnr(_cut(sr0, win), tgt)[0] for win, tgt in zip(local, targets)])  # [W]
+            objectives = [functools.partial(_window_psnr, target=tgt) for tgt in targets]
+            psnr0 = forward_values(self, base[None], local, objectives, 1, nonfinite="the LR input")[:, 0]  # [W]
             flat = masks.flatten(1)  # [W, n]
             run_blocks = flat.any(0).nonzero().flatten()
-            psnr_c = self._stage(base, run_box, cols, run_blocks, coarse_idx, bank, b, local, targets, "coarse",
+            psnr_c = self._stage(base, run_box, cols, run_blocks, coarse_idx, bank, b, local, objectives, "coarse",
                                  callback, cancel)  # [W, n, coarse]
             delta_c = (psnr0[:, None, None] - psnr_c).abs().amax(-1)  # [W, n]
             selected = flat & (delta_c >= threshold)
             fine_blocks = selected.any(0).nonzero().flatten()
-            psnr_f = self._stage(base, run_box, cols, fine_blocks, fine_idx, bank, b, local, targets, "fine",
+            psnr_f = self._stage(base, run_box, cols, fine_blocks, fine_idx, bank, b, local, objectives, "fine",
                                  callback, cancel)  # [W, n, fine]
         mean = torch.where(selected, psnr_f.mean(-1), psnr_c.mean(-1))
         effect = psnr0[:, None] - mean
@@ -225,9 +226,10 @@ class CEM(Engine):
         return results
 
     # -- the intervention loop ---------------------------------------------------------------------------------
-    def _stage(self, base, box, cols, blocks, idx, bank, b, local, targets, stage, callback, cancel) -> torch.Tensor:
+    def _stage(self, base, box, cols, blocks, idx, bank, b, local, objectives, stage, callback, cancel
+               ) -> torch.Tensor:
         """PSNR of every window for ``idx.shape[1]`` interventions on each of ``blocks``: ``[W, n, k]`` float64
-        (NaN where not run)."""
+        (NaN where not run), through the runtime's forward-only loop (:func:`srwidgets.engine.forward_values`)."""
         n, k = idx.shape
         out = torch.full((len(local), n, k), float("nan"), dtype=torch.float64, device=self.device)
         total = int(blocks.numel()) * k
@@ -235,7 +237,7 @@ class CEM(Engine):
             return out
         r0, c0 = (box[0], box[1]) if box else (0, 0)
 
-        def run(start, stop):
+        def interventions(start, stop):
             j = torch.arange(start, stop)
             blk, rep = blocks[j // k], j % k
             batch = base[None].repeat(stop - start, 1, 1, 1)
@@ -243,39 +245,18 @@ class CEM(Engine):
                 bi, bj = divmod(int(blk[m]), cols)
                 patch = bank[int(idx[blk[m], rep[m]])]
                 _paste(batch[m], patch, bi * b - r0, bj * b - c0)
-            sr = self._forward(batch)
-            for i, (win, tgt) in enumerate(zip(local, targets)):
-                out[i, blk.to(self.device), rep.to(self.device)] = window_psnr(_cut(sr, win), tgt)
+            return batch
 
         def report(done, total_):
             if callback is not None:
                 callback(Progress(done, total_, stage))
 
-        run_chunks(total, run, cancel=cancel, on_chunk=report, chunk=lambda: self._chunk(base.shape[1] * base.shape[2]))
+        values = forward_values(self, interventions, local, objectives, total, pixels=base.shape[1] * base.shape[2],
+                                cancel=cancel, on_chunk=report, nonfinite="intervened inputs (the patch bank's "
+                                "values?)")
+        j = torch.arange(total)
+        out[:, blocks[j // k].to(self.device), (j % k).to(self.device)] = values
         return out
-
-    def _forward(self, batch: torch.Tensor, measure: bool = False) -> torch.Tensor:
-        """``F(batch)`` float64, no gradients; with ``measure`` (one input) the activation bytes per LR pixel are
-        metered first (a forward with input gradients saves what inference holds at most)."""
-        with model_errors():
-            if measure and self.measuring:
-                p = batch.to(self.dtype).requires_grad_(True)
-                with torch.enable_grad(), saved_bytes() as meter:
-                    self.model(p)
-                self.record_memory(meter.bytes, p.shape[-1] * p.shape[-2], p.shape[0])
-            with torch.inference_mode():
-                sr = self.model(batch.to(self.dtype))
-        self.prepared.check_output_shape(sr, batch)
-        if not bool(torch.isfinite(sr).all()):
-            raise InputError("the model returns NaN or Inf for an intervened input; its weights may be broken, or the "
-                             "patch bank holds values it was not trained on")
-        return sr.double()
-
-    def _chunk(self, pixels: int) -> int:
-        """Interventions per forward pass. CUDA: :func:`srwidgets.engine.estimate_chunk` (the budget, 60 % of
-        free memory by default). CPU: as many as the budget allows (1 GiB by default), at most 64 and about
-        16k LR pixels per pass — inference has no backward, so batching pays further than LAM's 6000 pixels."""
-        return self.chunk(pixels, cap=None if self.device.type == "cuda" else max(1, min(64, 16384 // max(pixels, 1))))
 
     # -- geometry -----------------------------------------------------------------------------------------------
     def _window(self, window, block, sh, sw):
@@ -338,6 +319,11 @@ def _interventions(name: str, value, hint: str) -> int:
 def _cut(sr: torch.Tensor, win) -> torch.Tensor:
     t, l, wh, ww = win
     return sr[:, :, t:t + wh, l:l + ww]
+
+
+def _window_psnr(sr: torch.Tensor, win, target: torch.Tensor) -> torch.Tensor:
+    """The objective CEM measures: the window's PSNR against its HR ``target`` ``[3, wh, ww]``, ``[N]`` dB."""
+    return window_psnr(_cut(sr, win), target)
 
 
 def _paste(img: torch.Tensor, patch: torch.Tensor, top: int, left: int) -> None:

@@ -74,13 +74,48 @@ def window_list(windows) -> list:
     return list(windows)
 
 
-def clip_window(window: Window, scale: int, sr_height: int, sr_width: int, box: Optional[Box] = None) -> Window:
-    """The window in the coordinates of the SR output of LR ``box`` (or of the whole image), cut to the gradient
-    map ``(sH−1)×(sW−1)`` exactly as slicing the whole image's map would cut it."""
-    top, left, height, width = window
-    height, width = min(height, sr_height - 1 - top), min(width, sr_width - 1 - left)
+def clip_window(window: Window, scale: int, sr_height: int, sr_width: int, box: Optional[Box] = None, *,
+                cut: bool = True) -> Window:
+    """The window in the frame of the SR output of LR ``box`` (or of the whole image).
+
+    Args:
+        window: ``(top, left, height, width)`` in SR pixels **of the whole image**.
+        scale: the model's scale.
+        sr_height, sr_width: the **whole image's** SR size (``scale ×`` the LR image's ``h, w``), never the crop's:
+            the window's frame. A window outside it is an error (so the crop's size passed by mistake is refused).
+        box: the LR crop ``(top, left, height, width)`` the network runs on; the window must lie inside its SR
+            footprint. ``None``: the whole image.
+        cut: cut the window to the gradient map ``(sH−1)×(sW−1)`` (the objective's forward differences), exactly as
+            slicing the whole image's map would cut it; ``False`` for objectives that take no differences (PSNR).
+
+    Returns:
+        ``(top, left, height, width)`` in SR pixels of the box's output, never empty.
+
+    Raises:
+        InputError: a window outside the SR image or the box, or one left empty by the cut.
+
+    Example:
+        >>> clip_window((96, 80, 16, 16), 4, 256, 256, box=(16, 12, 12, 14))   # box's SR frame starts at (64, 48)
+        (32, 32, 16, 16)
+    """
+    top, left, height, width = validate_window(window, sr_height, sr_width, min_size=1)
+    if cut:
+        height, width = min(height, sr_height - 1 - top), min(width, sr_width - 1 - left)
+        if height < 1 or width < 1:
+            raise InputError(f"the window {tuple(window)} lies on the last SR row or column of the {sr_height}x"
+                             f"{sr_width} SR image: the gradient objective takes forward differences there, so it "
+                             "reads no pixel; move it at least one SR pixel in, or make it larger")
     if box is not None:
-        top, left = top - scale * box[0], left - scale * box[1]
+        b_top, b_left, b_h, b_w = (check_int("box", v) for v in box)
+        if b_top < 0 or b_left < 0 or b_h < 1 or b_w < 1 or scale * (b_top + b_h) > sr_height \
+                or scale * (b_left + b_w) > sr_width:
+            raise InputError(f"the crop box {tuple(box)} (top, left, height, width in LR pixels) does not lie inside "
+                             f"the LR image ({sr_height // scale}x{sr_width // scale} LR pixels at scale {scale})")
+        top, left = top - scale * b_top, left - scale * b_left
+        if top < 0 or left < 0 or top + height > scale * b_h or left + width > scale * b_w:
+            raise InputError(f"the window {tuple(window)} (SR pixels of the whole image) does not lie inside the SR "
+                             f"footprint of the crop box {tuple(box)} (LR pixels): pass the box that crop_box gave "
+                             "for this window, and the whole image's SR size (not the crop's)")
     return top, left, height, width
 
 
