@@ -13,6 +13,8 @@ import srwidgets.models as M
 from _helpers import output, randomized
 from srwidgets.errors import InputError
 from srwidgets.models import edsr, rcan
+from srwidgets.engine.probes import size_multiple
+from srwidgets.models.checkpoints import _scale_from_name as scale_from_name  # the rule itself, tested directly
 
 torch.set_num_threads(1)
 
@@ -129,9 +131,9 @@ def test_fsrcnn_without_scale_is_an_input_error(tmp_path):
 
 
 def test_scale_from_name_parsing():
-    assert M._scale_from_name("FSRCNN_x2.pth") == 2
-    assert M._scale_from_name("/some/dir_x4/fsrcnn_x3.pth") == 3  # the file name only, not the folder
-    assert M._scale_from_name("fsrcnn.pth") is None
+    assert scale_from_name("FSRCNN_x2.pth") == 2
+    assert scale_from_name("/some/dir_x4/fsrcnn_x3.pth") == 3  # the file name only, not the folder
+    assert scale_from_name("fsrcnn.pth") is None
 
 
 # --- published key names -------------------------------------------------------------------------------------------
@@ -462,13 +464,13 @@ def test_features_region_equals_the_crop_of_the_full_features(arch, cfg):
     ("4x_model.pth", 4), ("model_4x.pth", 4), ("RealESRGAN_x4plus.pth", 4), ("PANx3_DF2K.pth", 3),
 ])
 def test_scale_from_name_reads_whole_words(name, scale):
-    assert M._scale_from_name(name) == scale
+    assert scale_from_name(name) == scale
 
 
 @pytest.mark.parametrize("name", ["pix2pix_fsrcnn.pth", "mix2.pth", "max4pool.pth", "fsrcnn_s64w8.pth",
                                   "fsrcnn_x2_to_x4.pth"])
 def test_scale_from_name_ignores_x_inside_words(name):
-    assert M._scale_from_name(name) is None  # the last one names two scales: no guess
+    assert scale_from_name(name) is None  # the last one names two scales: no guess
 
 
 @pytest.mark.parametrize("name", ["pix2pix_fsrcnn.pth", "mix2.pth"])
@@ -626,10 +628,10 @@ def test_check_size_multiple_at_a_working_size_passes():
 
 
 def test_size_multiple_from_working_and_failing_sizes():
-    assert M._size_multiple([16, 24, 32], [12]) == 8
-    assert M._size_multiple([16, 24, 32], [10]) == 4  # 10 is not a multiple of 4, so 4 explains it
-    assert M._size_multiple([24, 36, 48], [10, 16]) == 3
-    assert M._size_multiple([16, 20], [12]) is None  # 12 is a multiple of gcd 4: no size multiple explains it
+    assert size_multiple([16, 24, 32], [12]) == 8
+    assert size_multiple([16, 24, 32], [10]) == 4  # 10 is not a multiple of 4, so 4 explains it
+    assert size_multiple([24, 36, 48], [10, 16]) == 3
+    assert size_multiple([16, 20], [12]) is None  # 12 is a multiple of gcd 4: no size multiple explains it
 
 
 class _MinSize(nn.Module):

@@ -28,6 +28,7 @@ from ..errors import InputError
 from .devices import resolve_device
 from .guard import explain_model_error, guarded
 from .inputs import check_int, image_tensor
+from .probes import check_model, infer_scale
 
 __all__ = ["PreparedModel", "prepare_model", "model_errors", "model_dtype"]
 
@@ -114,12 +115,10 @@ def prepare_model(model, scale: Optional[int] = None, device=None) -> PreparedMo
     Raises:
         InputError: not a module, a bad scale, or a model whose probe output is not ``scale`` times its input.
     """
-    from ..models import check, infer_scale
-
     if not isinstance(model, nn.Module):
-        check(model, 1)  # raises the shared "expected a torch.nn.Module" InputError
+        check_model(model, 1)  # raises the shared "expected a torch.nn.Module" InputError
     device, placed = resolve_device(model, device)
     with guarded(placed):
         s = check_int("scale", scale, 1) if scale is not None else infer_scale(placed)
-        check(placed, s, device=device)
+        check_model(placed, s, device=device)
     return PreparedModel(placed, device, s, model_dtype(placed))

@@ -44,17 +44,14 @@ same registry; ``architectures()`` lists them all). ``load`` reads ``.pth`` / ``
 ``safetensors`` package, ``.safetensors`` files.
 
 Modules: ``registry`` (families, :func:`register`, :func:`build`, :func:`detect`), ``checkpoints`` (file reading,
-:func:`load`, :func:`save`), ``probes`` (:func:`check`, :func:`infer_scale`), ``wrappers`` (:class:`PadToMultiple`,
+:func:`load`, :func:`save`), ``probes`` (:func:`check`, :func:`infer_scale`, on :mod:`srwidgets.engine.probes`), ``wrappers`` (:class:`PadToMultiple`,
 :class:`YChannelWrapper`), one module per built-in family; this package re-exports the public names.
 """
 from __future__ import annotations
 
-from .checkpoints import (_NAME_SCALE, _Y_ONLY, _is_safetensors, _read_checkpoint, _read_safetensors,
-                          _scale_from_name, _scales_in_name, load, save, unwrap_state_dict)
-from .probes import (_PROBE_SIZES, _check_output, _forward, _probe, _probe_failure, _probe_input, _size_multiple,
-                     _user_probe, check, infer_scale)
-from .registry import (_BUILTIN_MODULES, _FAMILIES, _LISTING, Family, StateDictT, _detect, _family, _takes,
-                       architectures, build, detect, register, unregister)
+from .checkpoints import load, save, unwrap_state_dict
+from .probes import check, infer_scale
+from .registry import Family, StateDictT, architectures, build, detect, register, unregister
 from .wrappers import PadToMultiple, YChannelWrapper, rgb_to_ycbcr, ycbcr_to_rgb
 
 __all__ = ["architectures", "build", "load", "save", "check", "detect", "infer_scale", "unwrap_state_dict",

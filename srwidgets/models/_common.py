@@ -9,6 +9,7 @@ from typing import Dict, Iterable, Optional, Tuple
 import torch
 from torch import nn
 
+from ..engine.probes import short  # noqa: F401  (a key name or config in a message; one home)
 from ..errors import InputError
 
 StateDict = Dict[str, torch.Tensor]
@@ -112,10 +113,6 @@ def upsample_scale(sd: StateDict, prefix: str, num_feat: int) -> int:
         "and pass the nn.Module")
 
 
-def short(text, width: int = 80) -> str:
-    """``str(text)`` cut to ``width`` characters (``...`` at the end): a key name or config in a message."""
-    s = str(text)
-    return s if len(s) <= width else s[: width - 3] + "..."
 
 
 def cap_names(names: Iterable, limit: int = 5, total: Optional[int] = None, width: int = 80) -> str:

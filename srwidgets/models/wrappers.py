@@ -121,6 +121,12 @@ class PadToMultiple(nn.Module):
 
         return [(f"model.{name}", m) for name, m in feature_layers(self.model)]
 
+    def explain_probe_failure(self, device=None) -> Optional[str]:
+        """Why the wrapped model fails on every probe, when it knows (asked by :mod:`srwidgets.engine.probes`)."""
+        explain = getattr(self.model, "explain_probe_failure", None)
+        return explain(device, outer=False) if isinstance(self.model, YChannelWrapper) else (
+            explain(device) if callable(explain) else None)
+
 
 _ALREADY_RGB = ("YChannelWrapper is for single-channel (Y) networks, but this network already takes RGB: its first "
                 "conv {!r} takes 3 channels. Do not wrap it: use the network as it is (srwidgets runs RGB models "
@@ -183,3 +189,19 @@ class YChannelWrapper(nn.Module):
         from .protocol import feature_layers
 
         return [(f"model.{name}", m) for name, m in feature_layers(self.model)]
+
+    def explain_probe_failure(self, device=None, outer: bool = True) -> Optional[str]:
+        """When the wrapped network already takes and returns RGB (3 channels), the message that says so (wrapping
+        it is the mistake); else ``None``. Asked by :mod:`srwidgets.engine.probes` when every probe fails."""
+        from ..engine.probes import forward_guarded, probe_input
+
+        try:
+            y = forward_guarded(self.model, probe_input(self.model, 12, device))
+        except Exception:
+            return None
+        if not isinstance(y, torch.Tensor) or y.dim() != 4 or y.shape[1] != 3:
+            return None
+        where = "model.model" if outer else "the YChannelWrapper's .model"
+        return ("the model is a YChannelWrapper around a network that already takes and returns RGB (3 channels): "
+                f"YChannelWrapper is for single-channel (Y) networks only. Do not wrap it; pass {where}, the RGB "
+                "network, as it is")
