@@ -51,7 +51,6 @@ extensions = [
     "myst_nb",  # Markdown pages and .ipynb notebooks (stored outputs); brings myst_parser with it
     "sphinx.ext.autodoc",
     "srwidgets_napoleon",  # docs/_ext: sphinx.ext.napoleon, except for attributes (traitlets' one-line help)
-    "sphinx.ext.viewcode",
     "sphinxarg.ext",  # sphinx-argparse: the CLI page
     "srwidgets_refs",  # docs/_ext: docstring references to defining modules -> the documented public name
 ]
