@@ -51,8 +51,7 @@ from .engine import (FAIG, OTHER, FAIGResult, Filter, check_hooks, check_same_ki
 from .masking import (MAX_FRACTIONS, MEASURES, METHODS, check_fractions, degraded_inputs, engine_for, gradient_map,
                       hr_tensors, mask, masked_outputs, masking_experiment, masking_table, modulate, output_difference,
                       rank, sr_output, weight_change)
-from .engine import _conv_layers, _images, _InputScores  # noqa: F401  (kept reachable as before the split)
-from .masking import _ENGINES, _masking_rows, _selection, check_names  # noqa: F401
+from .masking import check_names  # noqa: F401
 
 __all__ = ["FAIG", "FAIGResult", "Filter", "METHODS", "MEASURES", "OTHER", "conv_filters", "mask", "modulate", "rank",
            "top_count", "layer_counts", "hr_tensors", "degraded_inputs", "engine_for",

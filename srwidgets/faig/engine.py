@@ -38,7 +38,7 @@ OTHER = {"blur": "noise", "noise": "blur"}
 
 
 # -- 1. filters -----------------------------------------------------------------------------------------------------
-def _conv_layers(model: nn.Module) -> List[Tuple[str, nn.Module]]:
+def conv_layers(model: nn.Module) -> List[Tuple[str, nn.Module]]:
     """Conv layers whose ``weight`` is a plain parameter, in ``model.named_modules()`` order."""
     return [(name, m) for name, m in model.named_modules()
             if isinstance(m, nn.modules.conv._ConvNd) and isinstance(m.weight, nn.Parameter)]
@@ -47,7 +47,7 @@ def _conv_layers(model: nn.Module) -> List[Tuple[str, nn.Module]]:
 def conv_filters(model: nn.Module) -> List[Filter]:
     """Every filter ``(layer_name, out, in)``: conv layers in ``named_modules()`` order, ``(out, in)`` row-major
     (``out, in`` index the weight's first two dimensions; for transposed convs that is ``(in, out)``)."""
-    return [(name, o, i) for name, m in _conv_layers(model)
+    return [(name, o, i) for name, m in conv_layers(model)
             for o in range(m.weight.shape[0]) for i in range(m.weight.shape[1])]
 
 
@@ -230,7 +230,7 @@ class FAIG:
         self._net.eval()
         check_same_kind(self.baseline, self.target, target_scale=self.scale)
         self.vmap = self.device.type == "cuda" if vmap is None else bool(vmap)
-        self._layers = _conv_layers(self._net)
+        self._layers = conv_layers(self._net)
         if not self._layers:
             raise InputError("the model has no conv layer (nn.Conv1d/2d/3d or transposed) with a weight parameter; "
                              "FAIG scores conv filters")

@@ -25,7 +25,7 @@ from ..errors import InputError
 from ..metrics import psnr
 from ..zoo.lookup import model_pair
 from ..progress import CancelLike, Progress, ProgressCallback, check_cancel, check_hooks
-from .engine import FAIG, OTHER, FAIGResult, _conv_layers, check_same_kind, conv_filters, top_count
+from .engine import FAIG, OTHER, FAIGResult, conv_layers, check_same_kind, conv_filters, top_count
 
 __all__ = ["METHODS", "MEASURES", "MAX_FRACTIONS", "check_fractions", "check_names", "mask", "modulate", "rank",
            "weight_change", "gradient_map", "output_difference", "hr_tensors", "degraded_inputs", "engine_for",
@@ -94,7 +94,7 @@ def check_names(name: str, values, choices, singular: str, aliases: Optional[Dic
 # -- 6. masking ------------------------------------------------------------------------------------------------------
 def _selection(model: nn.Module, filters) -> Dict[str, Tuple[torch.Tensor, torch.Tensor]]:
     """``{layer: (outs, ins)}`` of ``filters``: ``(layer, out, in)`` tuples or indices into :func:`conv_filters`."""
-    layers = dict(_conv_layers(model))
+    layers = dict(conv_layers(model))
     if isinstance(filters, FAIGResult):
         raise InputError("filters must be the filters to mask, not a FAIGResult: pass result.top(0.01) or "
                          "result.ranking[:n]")
@@ -151,10 +151,10 @@ def modulate(target, baseline, filters, lam: float, biases: bool = False) -> nn.
     base, targ = model_pair(baseline, target)
     check_same_kind(base, targ, measure=False)
     out = copy.deepcopy(targ)
-    base_layers = dict(_conv_layers(base))
+    base_layers = dict(conv_layers(base))
     with torch.no_grad():
         for name, (o, i) in _selection(out, filters).items():
-            m, mb = dict(_conv_layers(out))[name], base_layers[name]
+            m, mb = dict(conv_layers(out))[name], base_layers[name]
             pairs = [(m.weight, mb.weight, (o, i))]
             if biases and m.bias is not None:
                 pairs.append((m.bias, mb.bias, (o.unique(),)))
@@ -175,7 +175,7 @@ def weight_change(baseline, target) -> np.ndarray:
     (``x / 0`` = inf, ``0 / 0`` = 0)."""
     base, targ = model_pair(baseline, target)
     out = []
-    for (name, m), (_, mb) in zip(_conv_layers(targ), _conv_layers(base)):
+    for (name, m), (_, mb) in zip(conv_layers(targ), conv_layers(base)):
         w, wb = m.weight.detach().double().cpu(), mb.weight.detach().double().cpu()
         out.append((w - wb).abs().flatten(2).sum(2).flatten().numpy())
         out.append(wb.abs().flatten(2).sum(2).flatten().numpy())

@@ -31,7 +31,7 @@ from torch import nn
 
 from ..errors import InputError
 from ._common import MeanShift, StateDict, Upsample, cap_names, count_indices, upsample_scale
-from .swinir import (Mlp, PatchEmbed, WindowTransformerSR, _image, _tokens, relative_position_index,
+from .swinir import (Mlp, PatchEmbed, WindowTransformerSR, to_image, to_tokens, relative_position_index,
                      shifted_window_mask, window_partition, window_reverse)
 
 ARCH = "HAT"
@@ -210,7 +210,7 @@ class RHAG(nn.Module):
         self.conv = nn.Conv2d(dim, dim, 3, 1, 1)
 
     def forward(self, x, x_size, rpi_sa, rpi_oca, mask):
-        return x + _tokens(self.conv(_image(self.residual_group(x, x_size, rpi_sa, rpi_oca, mask), x_size)))
+        return x + to_tokens(self.conv(to_image(self.residual_group(x, x_size, rpi_sa, rpi_oca, mask), x_size)))
 
 
 class HAT(WindowTransformerSR):
@@ -288,7 +288,7 @@ class HAT(WindowTransformerSR):
         t = self.patch_embed(x)
         for layer in self.layers:
             t = layer(t, x_size, self.relative_position_index_SA, self.relative_position_index_OCA, mask)
-        return _image(self.norm(t), x_size)
+        return to_image(self.norm(t), x_size)
 
     def forward(self, x):
         h, w = x.shape[-2:]

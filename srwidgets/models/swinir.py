@@ -177,11 +177,13 @@ def _resi_conv(dim: int, kind: str) -> nn.Module:
     raise ValueError(f"resi_connection must be '1conv' or '3conv', not {kind!r}")
 
 
-def _tokens(x):
+def to_tokens(x):
+    """``[b, c, h, w]`` feature map -> ``[b, h·w, c]`` tokens (shared with HAT)."""
     return x.flatten(2).transpose(1, 2)  # b, c, h, w -> b, h*w, c
 
 
-def _image(x, x_size):
+def to_image(x, x_size):
+    """``[b, h·w, c]`` tokens -> ``[b, c, h, w]`` with ``x_size = (h, w)`` (shared with HAT)."""
     return x.transpose(1, 2).reshape(x.shape[0], -1, x_size[0], x_size[1])  # b, h*w, c -> b, c, h, w
 
 
@@ -195,7 +197,7 @@ class RSTB(nn.Module):
         self.conv = _resi_conv(dim, resi_connection)
 
     def forward(self, x, x_size, mask=None):
-        return x + _tokens(self.conv(_image(self.residual_group(x, x_size, mask), x_size)))
+        return x + to_tokens(self.conv(to_image(self.residual_group(x, x_size, mask), x_size)))
 
 
 class PatchEmbed(nn.Module):
@@ -206,7 +208,7 @@ class PatchEmbed(nn.Module):
         self.norm = nn.LayerNorm(dim)
 
     def forward(self, x):
-        return self.norm(_tokens(x))
+        return self.norm(to_tokens(x))
 
 
 class UpsampleOneStep(nn.Sequential):
@@ -321,7 +323,7 @@ class SwinIR(WindowTransformerSR):
         t = self.patch_embed(x)
         for layer in self.layers:
             t = layer(t, x_size, mask)
-        return _image(self.norm(t), x_size)
+        return to_image(self.norm(t), x_size)
 
     def forward(self, x):
         h, w = x.shape[-2:]
