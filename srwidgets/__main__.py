@@ -64,10 +64,11 @@ def main(argv=None) -> int:
                 raise
             continue
         mods[name].add_parser(sub)
-    from .cli._common import short_errors
+    from .cli._common import mark_default_outputs, resolve_default_outputs, short_errors
 
     for parser in sub.choices.values():  # usage errors in two lines, not argparse's block of every option
         short_errors(parser)
+        mark_default_outputs(parser)  # a default output name (lam.png) never replaces an existing file
     argv = list(sys.argv[1:] if argv is None else argv)
     args = ap.parse_args(join_negative_values(argv, _value_options([ap, *sub.choices.values()])))
     if not args.command:
@@ -78,6 +79,7 @@ def main(argv=None) -> int:
     parser = sub.choices.get(args.command.replace("_", "-")) or sub.choices.get(args.command)
     words = flag_words(parser) if parser is not None else {}
     try:
+        resolve_default_outputs(args)
         return mods[args.command].run(args) or 0
     except InputError as e:
         print(f"error: {cli_message(str(e), words)}", file=sys.stderr)

@@ -529,3 +529,51 @@ def test_di_table_resume_advice_names_the_out_flag(workdir, capsys):
                      "0,0,8", "--steps", "2", "--no-progress"], capsys)
     assert rc == 2 and "another --out" in err and "another out" not in err, err
     assert (workdir / "old.csv").read_text() == "model,image\nx,y\n"
+
+
+# -- a default output name never replaces a file (issue 26) ------------------------------------------------------
+def test_lam_and_sr_without_out_never_replace_an_existing_file(tmp_path, small_png):
+    """Run as a user would in a folder that already has lam.png / sr.png: the command writes lam-1.png (then
+    lam-2.png), says so on stdout, and the user's files keep their bytes; a typed --out is the user's choice."""
+    for name in ("lam.png", "sr.png"):
+        (tmp_path / name).write_bytes(b"the user's file")
+    r = _run("lam", small_png, "--model", "x4-fsrcnn", "--window", "0,0,16", "--steps", "2", "--no-progress",
+             cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "lam.png exists, so this writes lam-1.png instead" in r.stdout and "wrote lam-1.png" in r.stdout
+    assert (tmp_path / "lam.png").read_bytes() == b"the user's file"
+    assert Image.open(tmp_path / "lam-1.png").size[0] > 100
+    r = _run("lam", small_png, "--model", "x4-fsrcnn", "--window", "0,0,16", "--steps", "2", "--no-progress",
+             cwd=tmp_path)
+    assert r.returncode == 0 and "writes lam-2.png" in r.stdout and (tmp_path / "lam-2.png").is_file(), r.stderr
+    r = _run("sr", small_png, "--model", "x4-fsrcnn", cwd=tmp_path)
+    assert r.returncode == 0 and "writes sr-1.png" in r.stdout, r.stdout + r.stderr
+    assert (tmp_path / "sr.png").read_bytes() == b"the user's file"
+    assert Image.open(tmp_path / "sr-1.png").size == (52, 40)
+    r = _run("sr", small_png, "--model", "x4-fsrcnn", "--out", "sr.png", cwd=tmp_path)  # typed: overwritten
+    assert r.returncode == 0 and "exists" not in r.stdout and Image.open(tmp_path / "sr.png").size == (52, 40)
+
+
+def test_every_default_output_name_is_replaced_by_a_free_one(tmp_path, monkeypatch, capsys):
+    """Every command's options with a default file name (sr, lam, cem, ddr, faig ...): with that file present,
+    the parsed arguments name a free file instead, and the note says which."""
+    from srwidgets.__main__ import COMMANDS
+    from srwidgets.cli._common import DefaultOutput, OUTPUT_DESTS, mark_default_outputs, resolve_default_outputs
+
+    monkeypatch.chdir(tmp_path)
+    seen = []
+    for command in COMMANDS:
+        module = __import__(f"srwidgets.cli.{command}", fromlist=["add_parser"])
+        parser = module.add_parser(argparse.ArgumentParser().add_subparsers())
+        mark_default_outputs(parser)
+        for action in parser._actions:
+            if action.dest in OUTPUT_DESTS and isinstance(action.default, str):
+                assert isinstance(action.default, DefaultOutput)
+                (tmp_path / action.default).write_text("keep")
+                args = argparse.Namespace(**{action.dest: action.default})
+                resolve_default_outputs(args)
+                stem, ext = os.path.splitext(action.default)
+                assert getattr(args, action.dest) == f"{stem}-1{ext}" and type(getattr(args, action.dest)) is str
+                assert f"{action.default} exists, so this writes {stem}-1{ext}" in capsys.readouterr().out
+                seen.append(action.default)
+    assert {"sr.png", "lam.png", "cem.png", "ddr.png", "faig.json"} <= set(seen)

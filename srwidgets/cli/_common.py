@@ -349,3 +349,52 @@ def short_errors(p) -> None:
 def add_progress_option(p) -> None:
     """``--no-progress`` on a command's parser (bars go to stderr; stdout stays the command's result)."""
     p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+
+
+# -- default output names: never written over -------------------------------------------------------------------
+OUTPUT_DESTS = ("out", "json", "csv", "figure", "atlas")
+"""The destinations of the options that name a file a command writes (``--out``, ``--json``, ...)."""
+
+
+class DefaultOutput(str):
+    """An output name the user did not type (the option's default, e.g. ``lam.png``): it never replaces a file
+    that is already there (:func:`resolve_default_outputs`). A path the user typed is theirs to overwrite."""
+
+
+def mark_default_outputs(parser) -> None:
+    """Make the string defaults of ``parser``'s output options (:data:`OUTPUT_DESTS`) :class:`DefaultOutput`, so
+    that after parsing a default can be told from the same name typed on the command line."""
+    for action in parser._actions:  # argparse has no public listing of a parser's options
+        if action.dest in OUTPUT_DESTS and isinstance(action.default, str) and action.default:
+            action.default = DefaultOutput(action.default)
+
+
+def free_output(path: str) -> str:
+    """``path`` when nothing is there, else the first of ``stem-1.ext``, ``stem-2.ext``, ... that is free.
+
+    >>> import os, tempfile
+    >>> d = tempfile.mkdtemp(); open(os.path.join(d, "lam.png"), "w").close()
+    >>> os.path.basename(free_output(os.path.join(d, "lam.png")))
+    'lam-1.png'
+    """
+    path = os.fspath(path)
+    if not os.path.lexists(path):
+        return path
+    stem, ext = os.path.splitext(path)
+    k = 1
+    while os.path.lexists(f"{stem}-{k}{ext}"):
+        k += 1
+    return f"{stem}-{k}{ext}"
+
+
+def resolve_default_outputs(args, file=None) -> None:
+    """Replace every :class:`DefaultOutput` in ``args`` by a free name (:func:`free_output`), saying on stdout
+    (``file``) when it is not the default itself: a default name never writes over an existing file."""
+    for dest, value in vars(args).items():
+        if isinstance(value, DefaultOutput):
+            free = free_output(str(value))
+            if free != value:
+                flag = "--" + dest.replace("_", "-")
+                print(f"note: {value} exists, so this writes {free} instead (a default name never replaces a file; "
+                      f"{flag} NAME writes where you say)", file=file or sys.stdout)
+            setattr(args, dest, str(free))
