@@ -81,14 +81,17 @@ def test_table_order_is_models_then_images_then_windows(reference):
 
 
 def test_downsample_uses_the_paper_lr_and_reports_psnr():
+    from PIL import Image
+
     from srwidgets import data, zoo
-    from srwidgets.degrade import bicubic_down
     from srwidgets.metrics import psnr
 
     model = zoo.load("x4-fsrcnn")
     hr = data.image("chelsea", 4)[:, :96, :96]
     table = di_table({"fsrcnn": model}, [hr], [(40, 40, 16)], steps=2, downsample=True, progress=False)
-    lr = bicubic_down(hr, 4).clamp(0, 1)  # as data.lr_image does it
+    # the papers' LR: Pillow's bicubic resize of the 8-bit image
+    pil = Image.fromarray((hr * 255).round().byte().permute(1, 2, 0).numpy()).resize((24, 24), Image.BICUBIC)
+    lr = torch.from_numpy(np.asarray(pil).copy()).permute(2, 0, 1).float() / 255
     expected = LAM(model).attribute(lr, (40, 40, 16), steps=2)
     assert table.di[0] == pytest.approx(expected.diffusion_index, abs=1e-9)
     assert table.psnr[0] == pytest.approx(psnr(expected.sr, hr, shave=4))

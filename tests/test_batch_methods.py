@@ -69,10 +69,10 @@ def test_lam_rows_say_lam(model, images):
 
 def test_cem_rows_equal_cem_attribute_on_the_same_window_and_edges_are_snapped(fsrcnn_hr):
     from srwidgets.cem import CEM
-    from srwidgets.degrade import bicubic_down
+    from srwidgets.degrade import pil_bicubic
 
     model, hr = fsrcnn_hr
-    lr = bicubic_down(hr, 4).clamp(0, 1)
+    lr = pil_bicubic(hr, 4)  # what downsample=True makes
     knobs = dict(coarse=1, fine=2, seed=3)
     table = di_table({"f": model}, [hr], "edges:3", window_size=20, downsample=True, method="cem", progress=False,
                      **knobs)
@@ -89,10 +89,10 @@ def test_cem_rows_equal_cem_attribute_on_the_same_window_and_edges_are_snapped(f
 
 
 def test_cem_with_hr_references_of_lr_images(fsrcnn_hr):
-    from srwidgets.degrade import bicubic_down
+    from srwidgets.degrade import pil_bicubic
 
     model, hr = fsrcnn_hr
-    lr = bicubic_down(hr, 4).clamp(0, 1)
+    lr = pil_bicubic(hr, 4)
     a = di_table({"f": model}, [lr], [(32, 32, 16)], hr=[hr], method="cem", coarse=1, fine=2, progress=False)
     b = di_table({"f": model}, [hr], [(32, 32, 16)], downsample=True, method="cem", coarse=1, fine=2,
                  progress=False)

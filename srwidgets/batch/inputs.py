@@ -86,13 +86,13 @@ def lr_and_reference(x: torch.Tensor, scale: int, downsample: bool, crop_to: int
     if not downsample:
         ref = F.interpolate(x[None], scale_factor=scale, mode="bicubic", align_corners=False)[0].clamp(0, 1)
         return x, None, ref
-    from ..degrade import bicubic_down
+    from ..degrade import pil_bicubic
 
     h, w = x.shape[1] // crop_to * crop_to, x.shape[2] // crop_to * crop_to
     if h == 0 or w == 0:
         raise InputError(f"an HR image of {x.shape[1]}x{x.shape[2]} is smaller than the scale {crop_to}")
     hr = x[:, :h, :w].float()  # float32 like srwidgets.data.image, so the LR equals data.lr_image's
-    return bicubic_down(hr, scale).clamp(0, 1), hr, hr
+    return pil_bicubic(hr, scale), hr, hr  # Pillow's 8-bit bicubic resize: the papers' LR
 
 
 def load_hr(hr, imgs: List[Image], count: int, scale: int, pixels: Dict[int, torch.Tensor]) -> Dict[int, torch.Tensor]:

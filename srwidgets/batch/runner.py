@@ -230,8 +230,9 @@ def di_table(models, images, windows="edges:8", steps: int = 50, sigma: float = 
             ``downsample=True`` (then every model works on the same HR grid); with LR images, call once per scale.
         images: LR images ``[3, h, w]`` float in [0, 1] (tensors, ``H × W × 3`` arrays, files or bundled names) in a
             list, or a folder of image files (name order). With ``downsample=True`` they are HR images: each is
-            cropped to a multiple of the scales and bicubic-down-sampled by the model's scale (as
-            :func:`srwidgets.data.lr_image`, the paper's setting), and it is the reference for PSNR/SSIM.
+            cropped to a multiple of the scales and down-sampled by the model's scale with Pillow's 8-bit bicubic
+            resize (:func:`srwidgets.degrade.pil_bicubic`, as :func:`srwidgets.data.lr_image`: the papers'
+            setting; a float image is rounded to 8 bits first), and it is the reference for PSNR/SSIM.
         windows: ``(top, left, size)`` squares in SR pixels applied to every image (each must fit every image),
             ``"grid:N"`` or ``"edges:N"`` (:func:`pick_windows`, on the HR image or, without one, the LR image
             upsampled bicubically: the same windows for every model).

@@ -1,8 +1,8 @@
 """``python -m srwidgets cem HR --model NAME --window T,L,S --out cem.png``: a Causal Effect Map.
 
 ``HR`` is the ground truth (a file or a bundled image name), cropped to a multiple of the scale; the LR input is
-its bicubic down-sampling (scale > 1), ``HR`` plus seeded Gaussian noise (scale 1, the authors' denoising setting:
-``--noise 50``), or ``--lr FILE``. Writes the figure (SR with the window, the signed map in the seismic colour map;
+its bicubic down-sampling as Pillow's 8-bit ``resize`` does it (scale > 1, the authors' LR image), ``HR`` plus
+seeded Gaussian noise (scale 1, the authors' denoising setting: ``--noise 50``), or ``--lr FILE``. Writes the figure (SR with the window, the signed map in the seismic colour map;
 ``--lam`` adds LAM's map of the same window and their rank agreement) and prints the counts of positive / negative
 / zero blocks, the effect range, skipped blocks and forward passes. ``--window`` is in SR pixels on the block grid.
 """
@@ -86,7 +86,7 @@ def run(args) -> int:
     if args.lr is not None:
         lr = load_input(args.lr, convert=args.convert)
     else:
-        lr = degrade.bicubic_down(hr, s).clamp(0, 1) if s > 1 else hr.clone()
+        lr = degrade.pil_bicubic(hr, s) if s > 1 else hr.clone()
     noise = args.noise if args.noise is not None else (50.0 if s == 1 and args.lr is None else 0.0)
     if noise > 0:
         lr = degrade.add_noise(lr, noise, torch.Generator().manual_seed(args.seed))

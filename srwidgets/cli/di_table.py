@@ -51,8 +51,8 @@ def add_parser(sub):
                    help="HR references of LR --images (a folder, or comma-separated files, in the same order): PSNR, "
                         "SSIM and --method cem's ground truth; not with --downsample")
     p.add_argument("--downsample", action="store_true",
-                   help="the images are HR: bicubic-down-sample them by each model's scale (the paper's setting; "
-                        "adds PSNR/SSIM)")
+                   help="the images are HR: down-sample them by each model's scale with Pillow's 8-bit bicubic "
+                        "resize (the papers' LR images; adds PSNR/SSIM)")
     p.add_argument("--ray", nargs="?", const="local", default=None, metavar="ADDRESS",
                    help="run on Ray: alone, a local Ray instance with --workers CPUs; or a cluster address "
                         "(auto, host:6379, ray://host:10001)")

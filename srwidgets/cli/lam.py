@@ -44,8 +44,9 @@ def add_parser(sub):
                                               "itself is the HR image")
     p.add_argument("--device", default=None, help="cpu or cuda (default: where the model is, cpu)")
     p.add_argument("--downsample", action="store_true",
-                   help="IMAGE is a high-resolution picture: bicubic-down-sample it by the model's scale first "
-                        "(the LAM paper's setting: HR image -> LR input)")
+                   help="IMAGE is a high-resolution picture: crop it to a multiple of the model's scale and "
+                        "down-sample it with Pillow's 8-bit bicubic resize first (the LR image of the LAM / CEM "
+                        "authors' code: HR image -> LR input)")
     p.add_argument("--convert", action="store_true",
                    help="accept grey images (grey repeated into R, G, B) and images with transparency (alpha "
                         "dropped, stored colours kept)")
@@ -132,14 +133,14 @@ def run(args) -> int:
     image = load_input(args.image, convert=args.convert)
     hr = load_input(args.hr, convert=args.convert) if args.hr else None
     if args.downsample:
-        from ..degrade import bicubic_down
+        from ..degrade import pil_bicubic
         from ..models import infer_scale
 
         s = infer_scale(model)
-        if hr is None:  # IMAGE is the HR image: cropped to multiples of the scale, it is CEM's reference
-            image = image[:, :image.shape[1] // s * s, :image.shape[2] // s * s]
+        image = image[:, :image.shape[1] // s * s, :image.shape[2] // s * s]  # cropped to multiples, as the papers
+        if hr is None:  # IMAGE is the HR image: it is CEM's reference
             hr = image
-        image = bicubic_down(image, s).clamp(0, 1)
+        image = pil_bicubic(image, s)
     if args.method == "lam":
         with progress_bar("LAM", "eval", disable=args.no_progress) as bar:
             result = LAM(model, device=args.device).attribute(image, window, steps=args.steps, sigma=args.sigma,

@@ -32,7 +32,8 @@ def add_parser(sub):
     p.add_argument("--out", default=None, help="write the table as CSV")
     p.add_argument("--figure", default=None, help="write the curves figure (.png, .pdf or .svg)")
     p.add_argument("--downsample", action="store_true",
-                   help="IMAGE is a high-resolution picture: bicubic-down-sample it by the model's scale first")
+                   help="IMAGE is a high-resolution picture: crop it to a multiple of the model's scale and "
+                        "down-sample it with Pillow's 8-bit bicubic resize first (the authors' LR image)")
     p.add_argument("--device", default=None, help="cpu or cuda (default: where the model is, cpu)")
     add_convert_option(p)
     add_progress_option(p)
@@ -79,12 +80,12 @@ def run(args) -> int:
     image = load_input(args.image, convert=args.convert)
     hr = None
     if args.downsample:
-        from ..degrade import bicubic_down
+        from ..degrade import pil_bicubic
         from ..models import infer_scale
 
         s = infer_scale(model)
         hr = image[:, :image.shape[1] // s * s, :image.shape[2] // s * s]  # IMAGE is the HR image: cem's reference
-        image = bicubic_down(hr, s).clamp(0, 1)
+        image = pil_bicubic(hr, s)
     h, w = image.shape[1:]
     if args.block > max(h, w):
         raise InputError(f"--block {args.block} is larger than the LR image ({h}x{w} pixels): blocks are squares "

@@ -2,7 +2,8 @@
 
 * :func:`load_image` reads what a user brings (path, PIL image, numpy ``HWC`` uint8/float, torch ``CHW``) into a
   float32 ``[3, H, W]`` tensor in ``[0, 1]``, with a clear error for what it cannot take.
-* :func:`image` / :func:`lr_image` give the bundled images (see ``LICENSES.md``), HR or bicubic-down-sampled.
+* :func:`image` / :func:`lr_image` give the bundled images (see ``LICENSES.md``), HR or down-sampled as Pillow's
+  bicubic ``resize`` does (the SR papers' LR images).
 """
 from __future__ import annotations
 
@@ -84,11 +85,14 @@ def image(name: str, modcrop: int = 4) -> torch.Tensor:
 
 
 def lr_image(name: str, scale: int = 4) -> torch.Tensor:
-    """Bundled image bicubic-down-sampled by ``scale`` (antialiased, PIL convention): ``[3, H/s, W/s]``."""
-    from ..degrade import bicubic_down
+    """Bundled image ``name`` as the SR papers make their LR inputs: cropped to multiples of ``scale``
+    (:func:`image` with ``modcrop=scale``), then Pillow's bicubic ``resize`` on the 8-bit image
+    (:func:`srwidgets.degrade.pil_bicubic`, equal to Pillow to the grey level). Float32 ``[3, H/s, W/s]`` in
+    [0, 1], 8-bit levels / 255."""
+    from ..degrade import pil_bicubic
 
     scale = check_int("scale", scale, minimum=1, hint=" (the down-sampling factor, e.g. 2, 3 or 4)")
-    return bicubic_down(image(name, scale), scale).clamp(0, 1)
+    return pil_bicubic(image(name, scale), scale)
 
 
 def _opaque(alpha) -> bool:
