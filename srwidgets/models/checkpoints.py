@@ -318,7 +318,9 @@ def load(path_or_state: Any, scale: Optional[int] = None, device: Any = "cpu", s
                              "feeds the network [0, 1] values, as its official code does. For a network trained on "
                              "another range, build it yourself and scale inside forward (x * 255 ... / 255)")
         cfg["img_range"] = float(img_range)
-    upsamplers = tuple(cfg.get("scales") or ())  # a multi-scale file (CARN): one upsampler per scale
+    upsamplers = cfg.get("scales")  # a multi-scale file (CARN): one upsampler per scale
+    upsamplers = tuple(upsamplers) if isinstance(upsamplers, (tuple, list)) and upsamplers and \
+        all(_is_int(k) for k in upsamplers) else ()  # else the family's constructor refuses the record's value
     if cfg.get("upscale") is None:
         if scale is not None:
             s, source = scale, "scale= argument"
