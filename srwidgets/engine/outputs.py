@@ -51,10 +51,14 @@ def same_file(a: str, b: str) -> bool:
 
 
 def input_files(inputs: Iterable) -> List[str]:
-    """The files behind ``inputs`` (paths; a folder stands for itself and every file directly inside it; values
-    that are not paths — tensors, zoo names that are no file — are skipped)."""
+    """The files behind ``inputs`` (paths; a folder stands for itself and every file directly inside it; a list or
+    tuple among them — a widget's ``images`` — stands for its items; values that are not paths — tensors, zoo names
+    that are no file — are skipped)."""
     out: List[str] = []
+    flat = []
     for item in inputs or ():
+        flat.extend(item if isinstance(item, (list, tuple)) else [item])
+    for item in flat:
         if item is None or not isinstance(item, (str, bytes, os.PathLike)):
             continue
         p = os.fsdecode(os.fspath(item))

@@ -404,16 +404,9 @@ class DDRWidget(EngineWidget):
         """Write :meth:`table` as CSV; returns ``path`` (refused before writing: a folder, a missing folder, not
         ``.csv``, or one of the input images)."""
         table = self.table()
-        path = check_output(path, inputs=self._input_paths(), extensions=(".csv",), flag="path", what="the table")
+        path = check_output(path, inputs=[self.images], extensions=(".csv",), flag="path", what="the table")
         table.to_csv(path, index=False)
         return path
-
-    def _input_paths(self) -> list:
-        """The image files / folders the widget reads (an output must never be one of them)."""
-        images = self.images
-        items = [images] if isinstance(images, (str, os.PathLike)) else images if isinstance(images, (list, tuple)) \
-            else []
-        return [x for x in items if isinstance(x, (str, os.PathLike))]
 
     def save_figure(self, path: str):
         """Write the scatter of the shown layer and the CHI curves (every model) with
@@ -422,7 +415,7 @@ class DDRWidget(EngineWidget):
 
         if not self.results:
             raise InputError("nothing to save yet: wait for the features (widget.wait())")
-        path = check_output(path, inputs=self._input_paths(), extensions=FIGURE_EXTENSIONS,
+        path = check_output(path, inputs=[self.images], extensions=FIGURE_EXTENSIONS,
                             flag="path", what="the figure")
         viz.ddr_figure([self.results[n] for n in self.names], layer=self.layer, method=self.method,
                        perplexity=float(self.perplexity), seed=self.seed, titles=self.names, path=path)

@@ -441,7 +441,7 @@ class FAIGWidget(EngineWidget):
         ext = os.path.splitext(path)[1].lower()
         if ext not in (".json", ".csv"):
             raise InputError(f"save_scores writes .json or .csv files, got {path!r}")
-        path = check_output(path, inputs=self._input_paths(), flag="path", what="the scores")  # before writing
+        path = check_output(path, inputs=[self.images], flag="path", what="the scores")  # before writing
         masked = set(int(j) for j in view["chosen"])
         if ext == ".json":
             data = dict(degradation=view["degradation"], contrast=OTHER[view["degradation"]], method=view["method"],
@@ -458,20 +458,13 @@ class FAIGWidget(EngineWidget):
                 writer.writerow([j, name, o, i, repr(float(res.scores[j])), int(ranks[j]), int(j in masked)])
         return path
 
-    def _input_paths(self) -> list:
-        """The image files / folders the widget reads (an output must never be one of them)."""
-        images = self.images
-        items = [images] if isinstance(images, (str, os.PathLike)) else images if isinstance(images, (list, tuple)) \
-            else []
-        return [x for x in items if isinstance(x, (str, os.PathLike))]
-
     def save_figure(self, path: str):
         """Write the three images with their PSNRs and the masked filters per layer with
         :func:`srwidgets.viz.faig_figure`; returns ``path``."""
         from .. import viz
 
         view = self._shown()
-        path = check_output(path, inputs=self._input_paths(), extensions=FIGURE_EXTENSIONS, flag="path",
+        path = check_output(path, inputs=[self.images], extensions=FIGURE_EXTENSIONS, flag="path",
                             what="the figure")
         titles = self._panel_titles(view)
         d = view["degradation"]
