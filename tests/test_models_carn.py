@@ -208,6 +208,14 @@ def test_saved_multi_scale_model_keeps_every_upsampler(tmp_path):
     assert x2.scale == 2 and torch.equal(output(x2), output(M.load(_random_official(mobile=True), scale=2)))
     with pytest.raises(InputError, match="upsamplers for x2, x3 and x4 only"):
         M.load(str(path), scale=8)
+    # a damaged record's scales are refused in words, whatever scale= says
+    record = torch.load(path)
+    for bad in (5, "234", [2, "x"]):
+        record["srwidgets"]["config"]["scales"] = bad
+        with pytest.raises(InputError, match="scales must be None .* or distinct scales"):
+            M.load(record)
+        with pytest.raises(InputError):
+            M.load(record, scale=2)
 
 
 @pytest.mark.parametrize("key, match", [
