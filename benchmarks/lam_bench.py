@@ -28,7 +28,7 @@ import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
-from srwidgets.lam import geometry  # noqa: E402
+from srwidgets.engine import windows as geometry  # noqa: E402  (the receptive-field cache lives there)
 from srwidgets.lam import LAM  # noqa: E402
 from srwidgets.metrics import diffusion_index  # noqa: E402
 from srwidgets.models import build  # noqa: E402

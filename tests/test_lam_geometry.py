@@ -1,11 +1,11 @@
-"""LAM's geometry (srwidgets.lam.geometry): windows, receptive field, crop boxes, grouping."""
+"""LAM's geometry (srwidgets.engine.windows, formerly srwidgets.lam.geometry): windows, receptive field, crop boxes, grouping."""
 import numpy as np
 import pytest
 import torch
 from torch import nn
 
 from srwidgets.errors import InputError
-from srwidgets.lam.geometry import crop_box, group_windows, measure_receptive_field, validate_window
+from srwidgets.engine.windows import crop_box, group_windows, measure_receptive_field, validate_window
 
 
 def test_validate_window():

@@ -12,7 +12,7 @@ import srwidgets.engine.memory as memory
 from srwidgets.engine import MAX_STEPS
 from srwidgets.errors import Cancelled, InputError
 from srwidgets.lam import LAM, gradient_detector
-from srwidgets.lam.geometry import measure_receptive_field
+from srwidgets.engine.windows import measure_receptive_field
 from srwidgets.lam.paths import BlurPath, make_path
 from srwidgets.models import build
 

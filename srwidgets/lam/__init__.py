@@ -3,7 +3,6 @@
 ==============  ===========================================================================================
 ``engine``      :class:`LAM`, :class:`LAMResult`, the objective :func:`gradient_detector`, :func:`attribution_map`
 ``paths``       integration paths and baselines (:data:`PATHS`: the paper's progressive blur and the others)
-``geometry``    windows (SR px), receptive field, crop boxes (LR px), window grouping, the split tail's region
 ``erf``         the effective receptive field of a window: :func:`srwidgets.lam.erf.erf`, :class:`ERFResult`
 ==============  ===========================================================================================
 """

@@ -11,7 +11,7 @@ The algorithm, as in ``docs/algorithms.md`` (functions below in the same order):
 Speed never changes the numbers: parameters are frozen during the call (input gradients only), steps run in
 chunks sized for the device and a memory budget (:mod:`srwidgets.engine`), and for models whose receptive field is
 bounded — measured once per model, and verified by comparing a crop with the whole image — the network runs on an
-LR crop around the window (:mod:`srwidgets.lam.geometry`; the path is built on the whole image, so blur borders
+LR crop around the window (:mod:`srwidgets.engine.windows`; the path is built on the whole image, so blur borders
 are unchanged). Models with global operations, or whose crop does not reproduce the whole image, run on the whole
 image; ``result.crop`` says which was used. :class:`~srwidgets.models.protocol.SplitTail` models (srwidgets' EDSR,
 RCAN, MSRResNet) run their upsampling tail only around the window.

@@ -24,7 +24,7 @@ from ..engine import check_choice, check_int, check_number, check_steps
 from ..engine.cache import model_key
 from ..errors import InputError
 from ..lam import PATHS
-from ..lam.geometry import validate_window
+from ..engine.windows import validate_window
 from .base import KeywordError
 
 __all__ = ["LAMSettings", "COLORMAPS", "VIEWS", "ATLAS_WINDOWS_PER_TASK", "LAM_OPTIONS"]
