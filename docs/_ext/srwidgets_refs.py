@@ -19,6 +19,7 @@ package is a real defect (a typo, a renamed function).
 from __future__ import annotations
 
 import importlib
+import re
 
 from sphinx.util.nodes import make_refnode
 
@@ -50,12 +51,25 @@ def _exists(dotted: str) -> bool:
     return False
 
 
+def _docstring_owner(node) -> str:
+    """``srwidgets.viz.images.blend`` for a reference in that function's docstring (documented as
+    ``srwidgets.viz.blend``): autodoc records the defining object in the node's source."""
+    while node is not None:
+        match = re.search(r"docstring of (srwidgets[\w.]*)", node.source or "")
+        if match:
+            return match.group(1)
+        node = node.parent
+    return ""
+
+
 def _existing(node, target: str) -> bool:
     if "." in target:
         return target.startswith("srwidgets") and _exists(target)
     scopes = [node.get("py:module") or "srwidgets"]
     if node.get("py:class"):
         scopes.insert(0, f"{scopes[0]}.{node['py:class']}")
+    owner = _docstring_owner(node).split(".")
+    scopes += [".".join(owner[:i]) for i in range(len(owner), 1, -1)]  # the docstring's own class, module, ...
     return any(_exists(f"{scope}.{target}") for scope in scopes)
 
 
