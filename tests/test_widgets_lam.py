@@ -101,9 +101,17 @@ def drag(view, start, end, steps=3):
     mouse(view, "mouse_up", *end)
 
 
+def shown_text(value: str) -> str:
+    """The text an HTML widget's ``value`` shows (tags dropped, spaces collapsed)."""
+    import html
+    import re
+
+    return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", value)).split())
+
+
 def expected_overlay(w, name, result):
     view = w.lr_views[name]
-    rgba = srwidgets.viz.heatmap_rgba(result.map, w.colormap, w.alpha)
+    rgba = srwidgets.viz.heatmap_rgba(result.map, w.colormap, w.alpha, fade=True)
     return _resample(np.asarray(rgba), view.display_height, view.display_width)
 
 
@@ -516,7 +524,7 @@ def test_threads_setting_the_window_rapidly_leave_the_result_of_the_window_shown
     assert w.di_labels[name].value == f"DI {w.result.diffusion_index:.2f}"
     panel = w.panel(name)
     assert panel.map is w.result.map and panel.final  # the heatmap drawn is that result's map
-    expected = srwidgets.viz.heatmap_rgba(w.result.map, w.colormap, w.alpha)
+    expected = srwidgets.viz.heatmap_rgba(w.result.map, w.colormap, w.alpha, fade=True)
     assert np.array_equal(w.view_rgba(name), expected)
 
 
@@ -595,7 +603,7 @@ def test_compared_models_completeness_lines_are_separate_wrapping_blocks(make):
         block = w.completeness_labels[name]
         assert isinstance(block, ipywidgets.HTML)  # a Label never wraps: side by side the lines ran together
         assert block.layout.width == f"{max(w.lr_views[name].display_width, 160)}px" and block.layout.margin
-        assert block.value == srwidgets.viz.completeness(w.results[name])
+        assert shown_text(block.value) == " ".join(srwidgets.viz.completeness(w.results[name]).split())
     assert w.completeness_labels["a"].value != w.completeness_labels["b"].value
 
 
@@ -641,3 +649,52 @@ def test_save_figure_refuses_a_folder_a_wrong_extension_and_the_input_image(make
     w.export_path.value = str(source)  # the button shows the message instead of raising
     w.export_button.click()
     assert "would overwrite it" in w.error and source.read_bytes() == before
+
+
+# ------------------------------------------------------------------------------------------------ legibility (issue 26)
+def test_the_heat_fades_to_the_image_and_the_window_marker_leaves_it_visible(make, sent):
+    """After a click on the SR image, the map panel's overlay is transparent where the map is 0 (the LR image
+    shows untinted, not jet's blue), opaque (alpha) at the hottest pixel, and the window is outlined one LR pixel
+    outside itself, so the heat in and at the edge of the window is not under the marker."""
+    w = make()
+    name = w.names[0]
+    mouse(w.sr_view, "mouse_down", 120, 80)
+    mouse(w.sr_view, "mouse_up", 121, 81)
+    assert w.wait(30) and w.window == (12, 22, 16, 16)
+    view = w.lr_views[name]
+    overlay = view.sent["overlay"]
+    m = _resample(np.asarray(w.result.map)[..., None], view.display_height, view.display_width)[..., 0]
+    assert w.alpha == 0.8
+    assert (overlay[m == 0][:, 3] == 0).all()                       # untouched image where nothing is attributed
+    assert overlay[m == m.max()][:, 3].min() == round(0.8 * 255)   # the hottest pixel at alpha
+    assert (np.diff(overlay[..., 3].ravel()[np.argsort(m.ravel())].astype(int)) >= 0).all()  # monotone in the map
+    (x, y, bw, bh), = view.drawn["selection"]
+    t, l, h, ww = (v / 4 * view.zoom for v in w.window)            # the window in display px
+    assert x <= l - view.zoom and y <= t - view.zoom and x + bw >= l + ww + view.zoom and y + bh >= t + h + view.zoom
+    w.alpha = 0.3                                                   # the Alpha slider: the hottest pixel's opacity
+    assert view.sent["overlay"][m == m.max()][:, 3].min() == round(0.3 * 255)
+
+
+def test_history_rounds_the_di_as_the_panel_label_does(make):
+    w = make()
+    for window in [(8, 8, 16), (20, 24, 16)]:
+        w.window = window
+        assert w.wait(30)
+        label, value = w.history.options[0]
+        di = w.di_labels[w.names[0]].value                          # "DI 0.52"
+        assert tuple(value) == w.window and label.endswith(di), (label, di)
+        assert di == f"DI {w.result.diffusion_index:.2f}"
+
+
+def test_view_buttons_are_never_cut_and_the_completeness_line_breaks_between_parts(make):
+    """The View toggle's buttons carry the class whose CSS rule keeps each name whole; the completeness block
+    wraps only between its parts (each in a nowrap span), never inside D(F(x)) − D(F(x′))."""
+    w = make(window=(8, 8, 16))
+    assert w.wait(30)
+    assert "srw-view-buttons" in w.view_buttons._dom_classes
+    assert ".srw-view-buttons .widget-toggle-button {min-width: max-content;" in w.css().value
+    value = w.completeness_labels[w.names[0]].value
+    spans = value.split("</span>")[:-1]
+    assert len(spans) == 3 and all("<span class='srw-nowrap'>" in s for s in spans)
+    assert any("D(F(x)) − D(F(x′)) = " in s for s in spans)
+    assert ".srw-nowrap {white-space: nowrap;}" in w.css().value

@@ -10,7 +10,7 @@ from srwidgets.lam import effective_receptive_field
 from srwidgets.widgets.canvas import resample as _resample
 from srwidgets.widgets.lam import VIEWS, LAMWidget
 
-from test_widgets_lam import LR, image, make, puts_on, sent, tiny  # noqa: F401  (fixtures)
+from test_widgets_lam import LR, image, make, puts_on, sent, shown_text, tiny  # noqa: F401  (fixtures)
 
 
 def overlay_of(w, name, rgba):
@@ -35,7 +35,7 @@ def test_kde_view_paints_the_kde_of_the_map_and_switching_back_restores_the_map(
     w.view = "kde"
     kde = puts_on(sent, overlay)[-1]
     expected = overlay_of(w, name, srwidgets.viz.heatmap_rgba(srwidgets.viz.kde_map(w.result.map), w.colormap,
-                                                              w.alpha))
+                                                              w.alpha, fade=True))
     np.testing.assert_array_equal(kde, expected)
     assert not np.array_equal(kde, raw)
     w.view = "map"
@@ -57,7 +57,7 @@ def test_erf_view_computes_the_erf_of_the_window_on_the_worker(make, sent, image
     torch.testing.assert_close(res.map, ref.map)
     drawn = puts_on(sent, overlay)[-1]
     np.testing.assert_array_equal(drawn, overlay_of(w, name, srwidgets.viz.heatmap_rgba(res.map, w.colormap,
-                                                                                        w.alpha)))
+                                                                                        w.alpha, fade=True)))
     assert not np.array_equal(drawn, raw)
     # a new window in the erf view: its ERF is computed with the LAM; going back is cached (no job)
     w.window = (0, 0, 16)
@@ -70,8 +70,8 @@ def test_completeness_label_shows_sum_of_attribution_against_objective_gap(make)
     w = make(window=(20, 20, 16))
     assert w.wait(30)
     name = w.names[0]
-    text = w.completeness_labels[name].value
-    assert text == srwidgets.viz.completeness(w.result)
+    text = shown_text(w.completeness_labels[name].value)
+    assert text == " ".join(srwidgets.viz.completeness(w.result).split())
     r = w.result
     assert f"ΣA = {float(r.attribution.sum()):.4g}" in text
     assert f"D(F(x)) − D(F(x′)) = {float(r.objective) - float(r.objective_baseline):.4g}" in text
@@ -97,7 +97,7 @@ def test_difference_view_draws_first_minus_second_on_the_first_panel(make, sent)
     np.testing.assert_array_equal(drawn, expected)
     # the second panel keeps its raw map
     np.testing.assert_array_equal(puts_on(sent, w.lr_views[b].layer("overlay"))[-1], overlay_of(
-        w, b, srwidgets.viz.heatmap_rgba(w.results[b].map, w.colormap, w.alpha)))
+        w, b, srwidgets.viz.heatmap_rgba(w.results[b].map, w.colormap, w.alpha, fade=True)))
     # signed: the coloured value is 0.5 where the maps agree, above where a is larger
     d = (w.results[a].map - w.results[b].map).numpy()
     assert np.abs(d).max() > 0

@@ -67,14 +67,25 @@ def colormap(cmap):
     return matplotlib.colormaps[cmap] if isinstance(cmap, str) else cmap
 
 
-def heatmap_rgba(map2d, cmap: str = "jet", alpha: float = 0.5) -> np.ndarray:
+def fade_opacity(map2d, alpha: float) -> np.ndarray:
+    """Per-pixel opacity of a faded heatmap: ``alpha·√m`` for a map ``[h, w]`` in [0, 1] (clipped; NaN as 0).
+
+    Transparent where the map is 0 (the image shows through untinted), ``alpha`` at the map's maximum; the square
+    root keeps a pixel at a tenth of the maximum visible (a third of ``alpha``), since attribution maps are
+    concentrated on a few pixels with a long faint tail."""
+    m = np.clip(np.nan_to_num(as_numpy(map2d).astype(np.float64), nan=0.0), 0.0, 1.0)
+    return alpha * np.sqrt(m)
+
+
+def heatmap_rgba(map2d, cmap: str = "jet", alpha: float = 0.5, fade: bool = False) -> np.ndarray:
     """Colour a map ``[h, w]`` in [0, 1] (clipped; NaN shows as 0): ``uint8`` ``h × w × 4`` with constant opacity
-    ``alpha`` (to lay over the LR image in a canvas)."""
+    ``alpha`` (to lay over the LR image in a canvas), or with ``fade`` the opacity of :func:`fade_opacity`
+    (transparent at 0, ``alpha`` at the maximum: the image stays visible under the map)."""
     m = np.nan_to_num(as_numpy(map2d).astype(np.float64), nan=0.0)
     if m.ndim != 2:
         raise ValueError(f"expected a 2-D map [h, w], got shape {m.shape}")
     rgba = colormap(cmap)(np.clip(m, 0.0, 1.0))
-    rgba[..., 3] = alpha
+    rgba[..., 3] = fade_opacity(m, alpha) if fade else alpha
     return (rgba * 255).round().astype(np.uint8)
 
 
@@ -83,7 +94,8 @@ def upsample(a: np.ndarray, scale: int) -> np.ndarray:
     return np.repeat(np.repeat(a, scale, axis=0), scale, axis=1) if scale > 1 else a
 
 
-def blend(image, map2d, scale: Optional[int] = None, alpha: float = 0.5, cmap: str = "jet") -> np.ndarray:
+def blend(image, map2d, scale: Optional[int] = None, alpha: float = 0.5, cmap: str = "jet",
+          fade: bool = False) -> np.ndarray:
     """The LAM paper's overlay: the map coloured and upsampled ×``scale`` (nearest), mixed with the image.
 
     Args:
@@ -91,6 +103,8 @@ def blend(image, map2d, scale: Optional[int] = None, alpha: float = 0.5, cmap: s
         map2d: ``[h, w]`` in [0, 1] on the LR grid.
         scale: the SR scale ``s``; default: image size / map size (1 when they match).
         alpha: weight of the heatmap (``(1 − alpha)·image + alpha·heat``; the paper uses 0.5).
+        fade: weigh each pixel by :func:`fade_opacity` instead (``alpha·√m``): where the map is 0 the image is
+            shown as it is, not tinted by the colour map's low end.
 
     Returns:
         ``uint8`` ``s·h × s·w × 3``.
@@ -104,7 +118,9 @@ def blend(image, map2d, scale: Optional[int] = None, alpha: float = 0.5, cmap: s
     if img.shape[:2] != (scale * h, scale * w):
         raise ValueError(f"image {img.shape[:2]} matches neither the map {m.shape} nor the map x{scale}")
     heat = upsample(heatmap_rgba(m, cmap, 1.0)[..., :3].astype(np.float64) / 255.0, scale)
-    return (((1.0 - alpha) * img + alpha * heat) * 255).round().astype(np.uint8)
+    weight = upsample(fade_opacity(m, alpha)[..., None], scale) if fade else alpha
+    return (((1.0 - weight) * img + weight * heat) * 255).round().astype(np.uint8)
 
 
-__all__ = ["PALETTE", "label_colors", "to_hwc", "as_numpy", "hwc01", "colormap", "heatmap_rgba", "upsample", "blend"]
+__all__ = ["PALETTE", "label_colors", "to_hwc", "as_numpy", "hwc01", "colormap", "fade_opacity", "heatmap_rgba",
+           "upsample", "blend"]

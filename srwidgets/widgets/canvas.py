@@ -40,7 +40,11 @@ DRAW_LOCK = threading.RLock()
 # rescale them anyway (narrow notebook column).
 CSS_TEXT = (
     "<style>.srw-canvas canvas, canvas.srw-canvas {image-rendering: pixelated;}"
-    ".srw-error {color: #b00020; white-space: pre-wrap;}</style>"
+    ".srw-error {color: #b00020; white-space: pre-wrap;}"
+    # a toggle button is never narrower than its name (ipywidgets 8 cut a set button_width's text to "m…")
+    ".srw-view-buttons .widget-toggle-button {min-width: max-content; text-overflow: clip;}"
+    # a formula in a wrapping line stays whole: the line breaks between its parts only
+    ".srw-nowrap {white-space: nowrap;}</style>"
 )
 
 
@@ -112,6 +116,7 @@ class ImageView:
         if css_class:
             self.canvas.add_class(css_class)
         self.sent = {name: None for name in self.LAYERS}
+        self.drawn = {name: [] for name in self.LAYERS}  # rectangles draw_boxes put there, display px
         with DRAW_LOCK, hold_canvas():
             for layer in self.canvas._canvases:
                 layer.image_smoothing_enabled = False
@@ -140,16 +145,22 @@ class ImageView:
         with DRAW_LOCK, hold_canvas():
             self.layer(name).clear()
         self.sent[name] = None
+        self.drawn[name] = []
 
     def draw_boxes(self, boxes: Sequence[Tuple[float, float, float, float]], color: str = "#39ff14",
-                   name: str = "selection", dashed: bool = False) -> None:
-        """Replace layer ``name`` with rectangles ``(top, left, height, width)`` in image pixels (floats allowed)."""
+                   name: str = "selection", dashed: bool = False, outside: float = 0.0) -> None:
+        """Replace layer ``name`` with rectangles ``(top, left, height, width)`` in image pixels (floats allowed),
+        each drawn ``outside`` display pixels outside its box (so the pixels in and at the edge of the box stay
+        visible). ``drawn[name]``: the rectangles ``(x, y, width, height)`` in display pixels."""
         z = self.zoom
+        self.drawn[name] = []
         with DRAW_LOCK, hold_canvas():
             layer = self.layer(name)
             layer.clear()
             for top, left, h, w in boxes:
-                x, y, bw, bh = left * z, top * z, w * z, h * z
+                x, y = left * z - outside, top * z - outside
+                bw, bh = w * z + 2 * outside, h * z + 2 * outside
+                self.drawn[name].append((x, y, bw, bh))
                 layer.set_line_dash([6, 4] if dashed else [])
                 layer.line_width = 3
                 layer.stroke_style = "black"

@@ -113,7 +113,7 @@ class LAMWidget(LAMSettings, LAMControls, LAMJobs, LAMDisplay, EngineWidget):
     method = CheckedUnicode("lam", help="the first method shown (setting it shows it alone)")
     methods = CheckedAny(("lam",), help="the methods shown, names of srwidgets.attribution.methods()")
     knobs = CheckedAny({}, help="{method: {option: value}}: the members' other options")
-    alpha = CheckedFloat(0.5, help="heatmap opacity")
+    alpha = CheckedFloat(0.8, help="heatmap opacity at the map's maximum (weaker pixels fade to transparent)")
     colormap = CheckedUnicode("jet", help="matplotlib colormap of the heatmap")
     window_size = CheckedInt(16, help="side of the window a click selects, SR pixels")
     free_size = CheckedBool(False, help="drag a rectangle of any size instead of a fixed square")
@@ -195,6 +195,7 @@ class LAMWidget(LAMSettings, LAMControls, LAMJobs, LAMDisplay, EngineWidget):
         # one panel matches the SR canvas; side by side they share the width
         self.grid = PanelGrid(self.image, self.names, full_zoom=self.sr_view.zoom * self.scale, max_display=max_display)
         self._build_controls()
+        self.view_buttons.add_class("srw-view-buttons")  # never cut to "m…" (canvas.CSS_TEXT)
         self.trust_panel = TrustPanel(self.run_trust)
         self.children = [self.css(), widgets.HBox([self.window_panel.box, self.grid.box],
                                                   layout=widgets.Layout(flex_flow="row wrap", align_items="flex-start")),

@@ -1,6 +1,7 @@
 """What the LAM widget shows, on the kernel thread (the jobs of :mod:`~srwidgets.widgets.lam_jobs` deliver here):
 each panel's overlay in the current view (:meth:`LAMDisplay.view_rgba`: the map, its KDE, the ERF or two models'
-difference, coloured by :mod:`srwidgets.viz`), the window boxes, the DI atlas over the SR canvas, the finished
+difference, coloured by :mod:`srwidgets.viz`; the maps faded, ``viz.heatmap_rgba(fade=True)``: transparent at 0,
+``alpha`` at the maximum, so the LR image shows under them), the window boxes, the DI atlas over the SR canvas, the finished
 results' numbers, the status line, the history list and the Trust tables.
 
 :class:`LAMDisplay` is a mixin of :class:`~srwidgets.widgets.lam.LAMWidget` (its ``grid`` of panels, ``window_panel``,
@@ -39,7 +40,7 @@ class LAMDisplay:
             return None
         if view == "erf":
             res = self.erf_results.get(name)
-            return None if res is None else viz.heatmap_rgba(res.map, self.colormap, self.alpha)
+            return None if res is None else viz.heatmap_rgba(res.map, self.colormap, self.alpha, fade=True)
         if view == "difference" and self.compare and name == self.names[0]:
             other = self.panels.get((self.names[1], key[1]))
             if not (panel.final and other is not None and other.final):
@@ -48,7 +49,8 @@ class LAMDisplay:
         if panel.map is None:
             return None
         m = self._kde(key, panel.map) if view == "kde" and panel.final else panel.map
-        return viz.heatmap_rgba(m, self.colormap, self.alpha)
+        # faded: transparent where the map is 0, so the LR image shows untinted around the few hot pixels
+        return viz.heatmap_rgba(m, self.colormap, self.alpha, fade=True)
 
     def _paint_view(self, key) -> None:
         if key in self.panels:
@@ -128,7 +130,7 @@ class LAMDisplay:
     def _remember(self, window: tuple, di: float) -> None:
         t, l, h, w = window
         entries = [(label, value) for label, value in self.history.options if tuple(value) != window]
-        entries.insert(0, (f"({t}, {l}) {h}x{w}  DI {di:.1f}", window))
+        entries.insert(0, (f"({t}, {l}) {h}x{w}  DI {di:.2f}", window))  # rounded as the panels' DI label
         self._filling_history = True
         try:
             self.history.options = entries[: self.history_size]

@@ -69,8 +69,8 @@ class WindowPanel:
         t, l, h, w = window
         s = self.scale
         self.sr_view.draw_boxes([(t, l, h, w)])
-        for view in views:
-            view.draw_boxes([(t / s, l / s, h / s, w / s)])
+        for view in views:  # one LR pixel outside the window: the map's hot pixels sit in and next to it
+            view.draw_boxes([(t / s, l / s, h / s, w / s)], outside=max(3.0, view.zoom))
 
 
 class MapPanel:
@@ -117,7 +117,10 @@ class MapPanel:
         """DI, Gini and the completeness line (text, ``""`` for none) of a finished result."""
         self.di.value = f"DI {result.diffusion_index:.2f}"
         self.gini.value = f"Gini {result.gini:.3f}"
-        self.completeness.value = html.escape(completeness or "", quote=False)
+        # the line breaks between its parts (separated by two spaces), never inside "D(F(x)) − D(F(x′)) = ..."
+        parts = [p.strip() for p in (completeness or "").split("  ") if p.strip()]
+        self.completeness.value = " ".join(f"<span class='srw-nowrap'>{html.escape(p, quote=False)}</span>"
+                                           for p in parts)
 
     def say(self, message: str) -> None:
         """A note instead of a result (e.g. a method that needs the HR image): overlay cleared, numbers reset."""
