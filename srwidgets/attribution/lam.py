@@ -29,6 +29,7 @@ class LAMMethod(WindowMethod):
     name = "lam"
     description = "Local Attribution Maps: integrated gradients along a progressive blur (Gu & Dong, CVPR 2021)"
     map_rule = "abs_sum"
+    many_windows = True  # attribute_many: nearby windows of one image share their forward passes (di_table)
     knobs = (STEPS, SIGMA, KERNEL_SIZE, Knob("path", "choice", "blur", "the integration path", choices=tuple(PATHS)),
              SEED, NOISE_STD, NUM_BASELINES)
 
@@ -42,10 +43,21 @@ class LAMMethod(WindowMethod):
 
         A fresh engine per call: its chunk sizes (the first chunk measures memory) are then those of a fresh
         ``LAM(model)``, so the float32 sums, and the map, are bit-identical to it."""
+        return self._fresh_engine().attribute(image, window, **self._lam_knobs(knobs))
+
+    def attribute_many(self, image, windows, **knobs):
+        """:meth:`srwidgets.lam.LAM.attribute_many` on a fresh engine: several windows of one image, nearby ones
+        sharing their forward passes (what di_table runs, with the numbers it always had)."""
+        return self._fresh_engine().attribute_many(image, windows, **self._lam_knobs(knobs))
+
+    def _fresh_engine(self) -> LAM:
+        return LAM(self.model, self.scale, self.device, self.chunk_size, self.memory_budget, self.crop, **self.options)
+
+    @staticmethod
+    def _lam_knobs(knobs: dict) -> dict:
+        knobs = dict(knobs)
         objective = knobs.pop("objective", "gradient")
         if objective != "gradient":
             raise InputError(f"method='lam' integrates the paper's local-gradient objective only, got "
                              f"objective={objective!r}; use method='ig' (with baseline='blurred') for another objective")
-        engine = LAM(self.model, self.scale, self.device, self.chunk_size, self.memory_budget, self.crop,
-                     **self.options)
-        return engine.attribute(image, window, **knobs)
+        return knobs
