@@ -41,6 +41,10 @@ def _copy_notebooks() -> None:
 
 _copy_notebooks()
 
+import srwidgets_members  # noqa: E402  (docs/_ext)
+
+srwidgets_members.write(DOCS / "_generated" / "members.md")  # methods.md includes it: every registered member
+
 project = "srwidgets"
 author = "srwidgets maintainers"
 copyright = "srwidgets maintainers, MIT licence"
@@ -57,7 +61,7 @@ extensions = [
 
 # the README's images live beside this file (docs/*.png) and are referenced from the README as docs/NAME.png;
 # README.md (docs/README.md: how this site is built) is not a page of the site
-exclude_patterns = ["_build", "README.md", "**.ipynb_checkpoints", "_ext"]
+exclude_patterns = ["_build", "README.md", "**.ipynb_checkpoints", "_ext", "_generated"]
 source_suffix = {".md": "myst-nb", ".ipynb": "myst-nb", ".rst": "restructuredtext"}
 
 # ---- notebooks: rendered from their stored outputs, never executed here (CI executes them with nbval)
