@@ -1,18 +1,17 @@
-"""Which map to trust, as tables: one window (:func:`report`, the engine call behind the widget's Trust panel),
-agreement between methods (:func:`agreement`), and methods × models × images × windows (:func:`table`, resumable).
+"""Which map to trust, as tables: the verdict table of one window (:func:`report`, the engine call behind the
+widget's Trust panel and ``python -m srwidgets trust``), agreement between methods (:func:`agreement`), and methods
+× models × images × windows (:func:`table`, resumable, local or Ray).
 
-Column conventions (all AUCs by the trapezoid rule over fractions in [0, 1], :mod:`srwidgets.trust.curves`):
-``auc_deletion`` / ``auc_insertion`` on the raw objective scores, ``*_norm`` on the scores divided by ``D(F(x))``;
-``del_vs_random`` = ``auc_deletion_norm`` of the row minus that of the random control (negative: the map deletes
-the window's detail faster than chance — what a faithful map does), ``ins_vs_random`` likewise for insertion
-(positive is faithful); ``edge_spearman``: rank correlation of the map with the LR edge magnitude on the
-receptive-field box (near 1: the map could be an edge detector); ``rand_out`` / ``rand_all``: Spearman between the
-trained model's map and the map once the output layer / every layer is re-initialised (cascade; near 1 fails the
-randomisation check).
+The verdict table's checks (:data:`CHECKS`): the ring-stratified ROAD deletion score against its null and the edge
+control (:mod:`srwidgets.trust.stratified`), randomisation as faithfulness (:mod:`srwidgets.trust.randomise`), the
+planted self-test (:mod:`srwidgets.trust.planted`); completeness and input invariance as flags
+(:mod:`srwidgets.trust.flags`). Each in words (pass / fail) beside its numbers; ``verdict`` sums up the deciding
+three.
 """
 from __future__ import annotations
 
 import itertools
+import math
 import os
 import time
 from typing import Dict, Optional, Sequence
@@ -21,11 +20,15 @@ import torch
 
 from ..engine import check_number
 from ..errors import InputError
-from .curves import ENGINE_OPTIONS, deletion, window_engine
-from .randomise import randomisation_rows
-from .ranking import CONTROLS, as_map, crop_map, edge_map, spearman, top_overlap
+from ..progress import check_hooks
+from .curves import ENGINE_OPTIONS, window_engine
+from .flags import INVARIANCE_THRESHOLD, completeness_gap, input_invariance
+from .planted import KINDS, planted
+from .randomise import randomised_twin
+from .ranking import as_map, crop_map, spearman, top_overlap
+from .stratified import FAVOURS, default_objective, distance_map, mass_distance, score_rankings
 
-__all__ = ["report", "agreement", "table", "default_methods"]
+__all__ = ["report", "agreement", "table", "default_methods", "CHECKS"]
 
 
 def default_methods(hr=None) -> list:
@@ -58,18 +61,54 @@ def agreement(maps: Dict[str, object], box=None, top: float = 0.1):
     return pd.DataFrame(rows)
 
 
-def report(model, lr, window, methods: Optional[Sequence[str]] = None, *, steps: int = 20, baseline="blur",
-           modes: Sequence[str] = ("deletion", "insertion"), controls: Sequence[str] = ("random", "edge"),
-           block: int = 1, spacing: str = "linear", randomise: bool = False, hr=None, knobs: Optional[dict] = None, seed: int = 0,
-           callback=None, cancel=None, **options):
-    """The trust report of one window: a DataFrame indexed by method (then the controls), columns as in the
-    module docstring plus ``kind`` (``"method"`` / ``"control"``), ``gini``, ``diffusion_index``, ``seconds``
-    (attribution time). ``knobs``: ``{method: {option: value}}`` (e.g. ``{"lam": {"steps": 20}}``); methods that
-    need the HR image (``needs_hr``) get ``hr=hr``. ``randomise=True`` adds ``rand_out`` / ``rand_all`` (one cascade
-    per method: as many attributions as the model has layers).
+CHECKS = {
+    "stratified": "ring-stratified ROAD deletion: score (AUC_LeRF − AUC_MoRF) > null mean + 3 sd and > the edge control",
+    "randomisation": "the trained map scores better than the fully randomised model's map (difference > 2 null sd)",
+    "planted": "a planted gate on a far 8x8 patch: the map's off-footprint mass lands there (share >= 0.5, pointing "
+               "game)",
+    "completeness": "path methods: |ΣA − (D(x) − D(x'))| / |D(x) − D(x')| (flag only)",
+    "invariance": "the same function on 0.1 + 0.8·x gives the same map (overlap >= 0.95; flag only)",
+}
+"""The checks of the verdict table (``checks=`` of :func:`report`). The first three decide the verdict."""
+DECIDING = ("stratified", "randomisation", "planted")
 
-    ``df.attrs``: ``curves`` {(name, mode): :func:`~srwidgets.trust.deletion` dict}, ``maps`` {name: [h, w]},
-    ``box`` (the LR box ranked), ``randomisation`` {method: rows}, ``skipped`` {method: reason}.
+
+def _words(flag) -> str:
+    return "-" if flag is None else ("pass" if flag else "fail")
+
+
+def _verdict(row, checks) -> str:
+    failed = [c for c in DECIDING if c in checks and row.get(c) == "fail"]
+    if failed:
+        return "do not trust: fails " + ", ".join(failed)
+    ran = [c for c in DECIDING if c in checks and row.get(c) == "pass"]
+    return "trust (passes " + ", ".join(ran) + ")" if ran else "-"
+
+
+def report(model, lr, window, methods: Optional[Sequence[str]] = None, *, hr=None, knobs: Optional[dict] = None,
+           checks: Sequence[str] = tuple(CHECKS), imputation: str = "road", noise: float = 0.01, seeds: int = 4,
+           fractions=None, planted_kind: str = "gate", seed: int = 0, callback=None, cancel=None, **options):
+    """The verdict table of one window: which methods' maps to trust here, each check in words.
+
+    One row per method (``methods``: default every registered member that needs no HR image, CEM too when
+    ``hr`` is given), columns:
+
+    * ``score``, ``null_mean``, ``null_sd``, ``edge``, ``distance`` and ``stratified`` (pass / fail):
+      :func:`~srwidgets.trust.stratified_deletion` on the method's own objective (CEM: window PSNR against ``hr``);
+    * ``rand_difference``, ``rand_t`` and ``randomisation``: :func:`~srwidgets.trust.randomisation`
+      (``test="faithfulness"``), the twin's map scored in the same batch; ``spread_trained`` /
+      ``spread_randomised`` (mass-weighted distance from the footprint, LR pixels);
+    * ``planted_share``, ``planted_hit`` and ``planted``: :func:`~srwidgets.trust.planted` (``planted_kind``);
+    * ``completeness_gap`` (path methods; else NaN) and ``invariance`` / ``invariant`` (flags: they do not decide);
+    * ``verdict``: "trust (passes ...)" or "do not trust: fails ..."; ``gini``, ``diffusion_index``, ``seconds``.
+
+    All rankings of one objective (every method, its randomised twin, the controls) are scored in one batch of
+    forwards. ``checks``: a subset of :data:`CHECKS` (fewer checks, fewer attributions: ``planted`` runs the method
+    on the whole image). ``knobs``: ``{method: {option: value}}``. The user's model is unchanged.
+
+    ``df.attrs``: ``stratified`` {objective: :func:`~srwidgets.trust.score_rankings` dict (curves of every ranking
+    and control)}, ``maps`` {method: [h, w]}, ``box``, ``window``, ``skipped`` {method: reason}, ``checks``,
+    ``imputation``, ``favours``.
     """
     import pandas as pd
 
@@ -79,72 +118,99 @@ def report(model, lr, window, methods: Optional[Sequence[str]] = None, *, steps:
     if unknown:
         raise InputError(f"report() got unknown options {sorted(unknown)}; method knobs go in knobs={{method: {{...}}}}")
     options = {k: v for k, v in options.items() if v is not None}
+    if isinstance(checks, str):
+        checks = [checks]
+    bad = [c for c in checks if c not in CHECKS]
+    if bad or not checks:
+        raise InputError(f"checks={list(checks)!r}: choose one or more of {', '.join(CHECKS)}")
+    if planted_kind not in KINDS:
+        raise InputError(f"planted_kind={planted_kind!r} is not one of: {', '.join(KINDS)}")
+    check_hooks(callback, cancel)
     methods = list(default_methods(hr) if methods is None else methods)
-    bad = [c for c in controls if c not in CONTROLS]
-    if bad:
-        raise InputError(f"unknown controls {bad}; choose from {', '.join(CONTROLS)}")
+    for name in methods:
+        method_class(name)
+    knobs = dict(knobs or {})
     eng = window_engine(model, **options)
     x, window = eng.inputs(lr, window)
     box = eng.crop_for(x, window)
-    edges = crop_map(edge_map(x), box)
-    knobs = dict(knobs or {})
+    dist = distance_map(tuple(x.shape[1:]), window, eng.scale)
     progress = {k: v for k, v in (("callback", callback), ("cancel", cancel)) if v is not None}
-    rows, curves, maps, skipped, rand = [], {}, {}, {}, {}
-    for name in list(methods) + list(controls):
-        is_control = name in controls and name not in methods
-        row = {"method": name, "kind": "control" if is_control else "method"}
-        if is_control:
-            source = name
-        else:
-            cls = method_class(name)
-            mk = dict(knobs.get(name, {}))
-            if getattr(cls, "needs_hr", False):
-                if hr is None:
-                    skipped[name] = "needs the HR image (pass hr=)"
-                    continue
-                mk.setdefault("hr", hr)
-            t0 = time.perf_counter()
-            source = attribute(model, x, window, name, **progress, **mk, **options)
-            row.update(gini=source.gini, diffusion_index=source.diffusion_index, seconds=time.perf_counter() - t0)
-            maps[name] = source.map
-            row["edge_spearman"] = spearman(crop_map(source.map, box), edges)
-        for mode in modes:
-            c = deletion(model, x, window, source, steps, baseline, mode, block=block, seed=seed, spacing=spacing,
-                         **progress,
-                         **options)
-            curves[(name, mode)] = c
-            row[f"auc_{mode}"], row[f"auc_{mode}_norm"] = c["auc"], c["auc_normalised"]
-        if randomise and not is_control:
-            r = _cascade(model, x, window, name, seed, knobs, hr, options)
-            rand[name] = r
-            row["rand_out"], row["rand_all"] = r[0]["spearman"], r[-1]["spearman"]
-        rows.append(row)
-    df = pd.DataFrame(rows).set_index("method")
-    for mode, short in (("deletion", "del"), ("insertion", "ins")):
-        col = f"auc_{mode}_norm"
-        if col in df and "random" in df.index:
-            df[f"{short}_vs_random"] = df[col] - df.loc["random", col]
-    df.attrs.update(curves=curves, maps=maps, box=box, randomisation=rand, skipped=skipped, window=window)
+    run_options = dict(options, scale=eng.scale)
+    twin = None
+    if "randomisation" in checks:
+        twin, twin_options = randomised_twin(model, x, seed, **options)
+    rows, maps, skipped, groups = {}, {}, {}, {}
+    for name in methods:
+        mk = dict(knobs.get(name, {}))
+        if getattr(method_class(name), "needs_hr", False):
+            if hr is None:
+                skipped[name] = "needs the HR image (pass hr=)"
+                continue
+            mk.setdefault("hr", hr)
+        t0 = time.perf_counter()
+        result = attribute(model, x, window, name, **progress, **mk, **run_options)
+        row = {"gini": result.gini, "diffusion_index": result.diffusion_index}
+        maps[name] = result.map
+        objective = default_objective(name)
+        group = groups.setdefault(objective, {})
+        group[name] = result.map
+        if twin is not None:
+            group[name + "|randomised"] = attribute(twin, x, window, name, **progress, **mk, **twin_options).map
+        if "planted" in checks:
+            p = planted(model, x, window, name, kind=planted_kind, **mk, **run_options)
+            row.update(planted_share=p["share"], planted_hit=p["hit"], planted=_words(p["passed"]))
+        if "completeness" in checks:
+            gap = completeness_gap(result)
+            row["completeness_gap"] = math.nan if gap is None else gap
+        if "invariance" in checks:
+            inv = input_invariance(model, x, window, name, result.map, box, knobs=mk, **run_options)
+            row.update(invariance=inv, invariant=_words(None if math.isnan(inv) else inv >= INVARIANCE_THRESHOLD))
+        row["seconds"] = time.perf_counter() - t0
+        rows[name] = row
+    stratified = {}
+    for objective, rankings in groups.items():
+        r = score_rankings(eng, x, window, box, rankings, objective=objective, hr=hr, imputation=imputation,
+                           noise=noise, seeds=seeds, fractions=fractions, seed=seed, **progress)
+        stratified[objective] = r
+        for name in rankings:
+            if name.endswith("|randomised"):
+                continue
+            score = r["curves"][name]["score"]
+            row = rows[name]
+            row.update(score=score, null_mean=r["null_mean"], null_sd=r["null_sd"], edge=r["edge"],
+                       distance=r["distance"], objective=objective)
+            if "stratified" in checks:
+                row["stratified"] = _words(score > r["null_mean"] + 3 * r["null_sd"] and score > r["edge"])
+            if twin is not None:
+                diff = score - r["curves"][name + "|randomised"]["score"]
+                sd = r["null_sd"]
+                row.update(rand_difference=diff, rand_t=diff / sd if sd > 0 else math.nan,
+                           randomisation=_words(diff > 2 * sd),
+                           spread_trained=mass_distance(crop_map(rankings[name], box), crop_map(dist, box)),
+                           spread_randomised=mass_distance(crop_map(rankings[name + "|randomised"], box),
+                                                           crop_map(dist, box)))
+    for name, row in rows.items():
+        row["verdict"] = _verdict(row, checks)
+    order = ["verdict", "score", "null_mean", "null_sd", "edge", "distance", "stratified", "rand_difference",
+             "rand_t", "randomisation", "planted_share", "planted_hit", "planted", "completeness_gap", "invariance",
+             "invariant", "spread_trained", "spread_randomised", "objective", "gini", "diffusion_index", "seconds"]
+    df = pd.DataFrame.from_dict(rows, orient="index")
+    df = df[[c for c in order if c in df.columns]]
+    df.index.name = "method"
+    df.attrs.update(stratified=stratified, maps=maps, box=box if box is not None else (0, 0, *x.shape[1:]),
+                    window=window, skipped=skipped, checks=list(checks), imputation=imputation,
+                    favours=FAVOURS[imputation])
     return df
-
-
-def _cascade(model, x, window, name, seed, knobs, hr, options):
-    from ..attribution import method_class
-
-    mk = dict(knobs.get(name, {}))
-    if getattr(method_class(name), "needs_hr", False):
-        mk.setdefault("hr", hr)
-    return randomisation_rows(model, x, window, name, True, seed, knobs=mk, **options)
 
 
 def _key(model, image, window, method) -> tuple:
     return str(model), str(image), ",".join(str(int(v)) for v in window), str(method)
 
 
-def _window_rows(model, lr, hr, window, methods, meta, randomise, report_options):
+def _window_rows(model, lr, hr, window, methods, meta, report_options):
     """One window's :func:`report` as table rows (``model``, ``image``, ``window`` columns first): the task every
     backend of :func:`table` runs."""
-    df = report(model, lr, window, methods, randomise=randomise, hr=hr, **report_options).reset_index()
+    df = report(model, lr, window, methods, hr=hr, **report_options).reset_index()
     df.attrs = {}  # curves and maps stay with report(); a table row is numbers (and Ray ships less)
     df.insert(0, "window", ",".join(str(v) for v in _full(window)))
     df.insert(0, "image", meta["image"])
@@ -153,7 +219,7 @@ def _window_rows(model, lr, hr, window, methods, meta, randomise, report_options
 
 
 def table(models, images, windows, methods: Optional[Sequence[str]] = None, *, path: Optional[str] = None,
-          randomise: bool = False, callback=None, backend: str = "local", address: Optional[str] = None,
+          callback=None, backend: str = "local", address: Optional[str] = None,
           workers: int = 2, cancel=None, **report_options):
     """:func:`report` over models × images × windows: one DataFrame row per (model, image, window, method).
 
@@ -170,7 +236,7 @@ def table(models, images, windows, methods: Optional[Sequence[str]] = None, *, p
             :func:`srwidgets.batch.di_table`'s Ray backend: ``address`` ``None`` starts a local instance with
             ``workers`` CPUs, ``"auto"`` / ``"ray://host:10001"`` joins a cluster); the same numbers either way.
         cancel: a token checked between windows (and while Ray tasks run).
-        **report_options: passed to :func:`report` (``steps``, ``baseline``, ``modes``, ``knobs``, ...).
+        **report_options: passed to :func:`report` (``checks``, ``knobs``, ``imputation``, ``seeds``, ...).
     """
     import pandas as pd
 
@@ -210,8 +276,7 @@ def table(models, images, windows, methods: Optional[Sequence[str]] = None, *, p
             for window in wins:
                 keys = [_key(mname, iname, _full(window), m) for m in wanted]
                 if not all(k in done for k in keys):
-                    jobs.append((model, lr, hr, window, wanted, dict(model=mname, image=iname), randomise,
-                                 report_options))
+                    jobs.append((model, lr, hr, window, wanted, dict(model=mname, image=iname), report_options))
 
     def finished(df):
         if path:

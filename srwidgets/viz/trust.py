@@ -1,13 +1,12 @@
-"""Trust figures: deletion / insertion curves of one window, AUC per method (and model), randomisation curves.
-Pictures only: the numbers come from :mod:`srwidgets.trust`. Matplotlib Figures built without pyplot.
-
-Curves are drawn over the fraction of LR units replaced (x in [0, 1]) against the normalised objective
-``D(F(x_k)) / D(F(x))``; controls are dashed, methods solid, colours from :data:`srwidgets.viz.PALETTE` in row order.
+"""Trust figures: the stratified MoRF / LeRF curves of one window with their null band, the methods × checks
+grid of the verdict table, a column per method (and model) as bars, the Spearman randomisation cascade. Pictures
+only: the numbers come from :mod:`srwidgets.trust`. Matplotlib Figures built without pyplot; text at least 9 pt
+(12 px at 100 dpi).
 
 Example:
     >>> import pandas as pd
     >>> df = pd.DataFrame({"model": ["a", "a", "b"], "method": ["lam", "random", "lam"],
-    ...                    "auc_deletion_norm": [0.2, 0.6, 0.3]})
+    ...                    "score": [0.2, 0.6, 0.3]})
     >>> len(auc_figure(df).axes[0].patches)   # one bar per (model, method) present
     3
 """
@@ -18,7 +17,7 @@ from typing import Optional, Sequence
 from ..errors import InputError
 from .images import label_colors
 
-__all__ = ["curves_figure", "auc_figure", "randomisation_figure"]
+__all__ = ["curves_figure", "checks_figure", "auc_figure", "randomisation_figure"]
 
 
 def _figure(width, height):
@@ -27,43 +26,129 @@ def _figure(width, height):
     return Figure(figsize=(width, height), layout="constrained")
 
 
-def curves_figure(report, modes: Sequence[str] = ("deletion", "insertion"), title: Optional[str] = None):
-    """The curves of a :func:`srwidgets.trust.report` DataFrame (its ``attrs["curves"]``), one panel per mode,
-    each curve labelled with its normalised AUC."""
-    curves = getattr(report, "attrs", {}).get("curves")
-    if not curves:
-        raise InputError("curves_figure(report) needs the DataFrame of srwidgets.trust.report (its attrs hold the "
-                         "curves); a table read back from CSV has no curves")
-    modes = [m for m in modes if any(k[1] == m for k in curves)]
-    names = list(dict.fromkeys(k[0] for k in curves))
-    colors = label_colors(names)
-    fig = _figure(4.2 * max(1, len(modes)), 3.4)
-    axes = fig.subplots(1, max(1, len(modes)), squeeze=False)[0]
-    for ax, mode in zip(axes, modes):
+def _stratified_source(source):
+    """``(score_rankings dict, method names)`` from a report DataFrame or a stratified_deletion dict."""
+    attrs = getattr(source, "attrs", None)
+    if attrs and attrs.get("stratified"):
+        groups = attrs["stratified"]
+        objective = "gradient" if "gradient" in groups else next(iter(groups))
+        r = groups[objective]
+        names = [n for n in r["curves"] if "|" not in n and not n.startswith("random:") and n not in ("edge", "distance")]
+        return r, names
+    if isinstance(source, dict) and "morf" in source and "controls" in source:
+        curves = dict(source["controls"])
+        curves[source["ranking"]] = {"morf": source["morf"]["s"], "lerf": source["lerf"]["s"]}
+        return {"curves": curves, "fractions": source["morf"]["fractions"]}, [source["ranking"]]
+    raise InputError("curves_figure needs the DataFrame of srwidgets.trust.report (its attrs hold the curves) or the "
+                     "dict of srwidgets.trust.stratified_deletion; a table read back from CSV has no curves")
+
+
+def curves_figure(source, title: Optional[str] = None):
+    """Stratified MoRF and LeRF curves (``s(f)`` against the fraction of every ring removed) of a
+    :func:`srwidgets.trust.report` DataFrame or a :func:`srwidgets.trust.stratified_deletion` dict: methods solid,
+    the edge and distance controls dashed, the null (random orders within rings) as its mean ± one standard
+    deviation band. A faithful map: its MoRF curve low (below the band), its LeRF curve high (above it)."""
+    import numpy as np
+
+    r, names = _stratified_source(source)
+    f = np.asarray(r["fractions"])
+    curves = r["curves"]
+    colors = label_colors(list(names) + ["edge", "distance"])
+    fig = _figure(9.0, 3.8)
+    axes = fig.subplots(1, 2)
+    for ax, order in zip(axes, ("morf", "lerf")):
+        null = np.array([c[order] for k, c in curves.items() if k.startswith("random:")])
+        if len(null):
+            mean, sd = null.mean(0), null.std(0, ddof=1) if len(null) > 1 else np.zeros(len(f))
+            ax.fill_between(f, mean - sd, mean + sd, color="0.8", label="null ± sd")
+            ax.plot(f, mean, color="0.5", lw=1)
+        for name in ("edge", "distance"):
+            if name in curves:
+                ax.plot(f, curves[name][order], ls="--", color=colors[name], label=name)
         for name in names:
-            c = curves.get((name, mode))
-            if c is None:
-                continue
-            control = name in ("random", "edge")
-            ax.plot(c["fractions"], c["scores_normalised"], ls="--" if control else "-", color=colors[name],
-                    label=f"{name} ({c['auc_normalised']:.3f})")
-        ax.set_xlabel("fraction of LR pixels " + ("deleted" if mode == "deletion" else "inserted"))
-        ax.set_ylabel("window objective / D(F(x))")
-        ax.set_title(f"{mode} ({'lower' if mode == 'deletion' else 'higher'} AUC = more faithful)", fontsize=9)
+            c = curves[name]
+            score = np.trapezoid(c["lerf"], f) - np.trapezoid(c["morf"], f) if hasattr(np, "trapezoid") else \
+                np.trapz(c["lerf"], f) - np.trapz(c["morf"], f)
+            ax.plot(f, c[order], color=colors[name], lw=2, label=f"{name} ({score:+.2f})")
+        ax.set_xlabel("fraction of every ring removed", fontsize=10)
+        ax.set_ylabel("s(f) = (D(x_f) − D(x_B)) / (D(x) − D(x_B))", fontsize=9)
+        ax.set_title("MoRF: most relevant first (low = faithful)" if order == "morf"
+                     else "LeRF: least relevant first (high = faithful)", fontsize=10)
+        ax.tick_params(labelsize=9)
         ax.set_xlim(0, 1)
-        ax.legend(fontsize=7)
+    axes[1].legend(fontsize=9, loc="best")
     if title:
-        fig.suptitle(title, fontsize=10)
+        fig.suptitle(title, fontsize=11)
     return fig
 
 
-def auc_figure(table, column: str = "auc_deletion_norm", title: Optional[str] = None):
+CHECK_COLUMNS = (("stratified", "score"), ("randomisation", "rand_difference"), ("planted", "planted_share"),
+                 ("completeness", "completeness_gap"), ("invariant", "invariance"))
+
+
+def checks_figure(table, title: Optional[str] = None):
+    """The methods × checks grid of a :func:`srwidgets.trust.report` (one window) or :func:`srwidgets.trust.table`
+    frame: green = pass, red = fail, grey = not run; each cell shows the check's number (score, difference,
+    share, completeness gap, overlap) or, over several windows, the pass rate. Rows: methods (``model: method``
+    for a table)."""
+    import numpy as np
+
+    df = table.reset_index() if "method" not in getattr(table, "columns", ()) else table
+    if "method" not in df.columns:
+        raise InputError("checks_figure needs the frame of srwidgets.trust.report or srwidgets.trust.table")
+    checks = [(c, v) for c, v in CHECK_COLUMNS if c in df.columns or v in df.columns]
+    if not checks:
+        raise InputError("the frame has no check columns (stratified, randomisation, planted, ...): make it with "
+                         "srwidgets.trust.report or srwidgets.trust.table")
+    keys = ["model", "method"] if "model" in df.columns else ["method"]
+    groups = list(df.groupby(keys, sort=False))
+    fig = _figure(1.7 * len(checks) + 2.2, 0.45 * len(groups) + 1.2)
+    ax = fig.subplots()
+    colours = {"pass": (0.55, 0.8, 0.55), "fail": (0.93, 0.55, 0.5), "yes": (0.55, 0.8, 0.55)}
+    for i, (key, sub) in enumerate(groups):
+        for j, (check, value) in enumerate(checks):
+            words = sub[check].astype(str).tolist() if check in sub else []
+            if check == "completeness":
+                gap = sub[value].astype(float) if value in sub else None
+                ok = None if gap is None or gap.isna().all() else bool((gap.fillna(0) <= 0.1).all())
+                words = [] if ok is None else ["pass" if ok else "fail"]
+            rate = np.mean([w == "pass" for w in words]) if words else None
+            colour = (0.85, 0.85, 0.85) if rate is None else tuple(np.array(colours["fail"]) * (1 - rate)
+                                                                  + np.array(colours["pass"]) * rate)
+            ax.add_patch(_rect(j, i, colour))
+            if len(sub) == 1:
+                v = sub[value].iloc[0] if value in sub else None
+                text = "-" if v is None or (isinstance(v, float) and np.isnan(v)) else f"{float(v):.2f}"
+            else:
+                text = "-" if rate is None else f"{rate:.0%}"
+            ax.text(j + 0.5, i + 0.5, text, ha="center", va="center", fontsize=10)
+    ax.set_xlim(0, len(checks))
+    ax.set_ylim(len(groups), 0)
+    ax.set_xticks([j + 0.5 for j in range(len(checks))], [c for c, _ in checks], fontsize=10)
+    ax.set_yticks([i + 0.5 for i in range(len(groups))],
+                  [": ".join(k) if isinstance(k, tuple) else str(k) for k, _ in groups], fontsize=10)
+    ax.tick_params(length=0)
+    ax.xaxis.tick_top()
+    for spine in ax.spines.values():
+        spine.set_visible(False)
+    if title:
+        ax.set_title(title, fontsize=11, pad=24)
+    return fig
+
+
+def _rect(j, i, colour):
+    from matplotlib.patches import Rectangle
+
+    return Rectangle((j + 0.03, i + 0.05), 0.94, 0.9, color=colour)
+
+
+def auc_figure(table, column: str = "score", title: Optional[str] = None):
     """Bars of ``column`` per method, grouped by model, from a :func:`srwidgets.trust.table` (or report) frame;
     several windows / images of a (model, method) are averaged, their spread drawn as the standard deviation."""
     df = table.reset_index() if "method" not in table.columns else table
     if column not in df.columns:
         raise InputError(f"the table has no column {column!r}; choose one of: "
-                         f"{', '.join(c for c in df.columns if c.startswith('auc') or c.startswith('rand'))}")
+                         f"{', '.join(c for c in df.columns if df[c].dtype.kind == 'f')}")
     if "model" not in df.columns:
         df = df.assign(model="model")
     stats = df.groupby(["model", "method"], sort=False)[column].agg(["mean", "std"]).reset_index()
