@@ -333,7 +333,7 @@ def test_the_settings_file_is_written_atomically(models, images, tmp_path, monke
     monkeypatch.setattr(_os, "replace", lambda a, b: replaced.append((str(a), str(b))) or real(a, b))
     di_table({"a": models["a"]}, images[:1], WINDOWS[:1], steps=1, out=tmp_path / "t.csv", progress=False)
     assert (str(tmp_path / "t.csv.json.tmp"), str(tmp_path / "t.csv.json")) in replaced
-    assert json.loads((tmp_path / "t.csv.json").read_text())["settings"]["steps"] == 1
+    assert json.loads((tmp_path / "t.csv.json").read_text())["settings"]["knobs"]["steps"] == 1
 
 
 def test_a_foreign_csv_with_a_sidecar_is_refused_untouched(models, images, finished):

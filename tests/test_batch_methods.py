@@ -97,7 +97,7 @@ def test_cem_with_hr_references_of_lr_images(fsrcnn_hr):
     b = di_table({"f": model}, [hr], [(32, 32, 16)], downsample=True, method="cem", coarse=1, fine=2,
                  progress=False)
     assert a.di[0] == pytest.approx(b.di[0], rel=1e-9) and a.psnr[0] == pytest.approx(b.psnr[0], rel=1e-6)
-    with pytest.raises(InputError, match="not on CEM's block grid.*e.g. \\(32, 32, 16\\)"):
+    with pytest.raises(InputError, match="not on the block grid of method='cem'.*e.g. \\(32, 32, 16\\)"):
         di_table({"f": model}, [lr], [(36, 32, 16)], hr=[hr], method="cem", progress=False)
     with pytest.raises(InputError, match="HR reference must be 96x96"):
         di_table({"f": model}, [lr], [(32, 32, 16)], hr=[hr[:, :64, :64]], method="cem", progress=False)
@@ -109,8 +109,10 @@ def test_cem_with_hr_references_of_lr_images(fsrcnn_hr):
 @pytest.mark.parametrize("kwargs, match", [
     (dict(method="nope"), r"unknown method 'nope'; choose one of: lam, ig, gradient"),
     (dict(method=3), "method must be the name"),
-    (dict(method="gradient", baseline="black"), r"method='gradient' takes no 'baseline'; it takes: objective"),
-    (dict(method="lam", baseline="black"), "method='lam' takes no 'baseline'"),
+    (dict(method="gradient", baseline="black"), r"method='gradient' does not take baseline; its options are: objective"),
+    (dict(method="lam", baseline="black"), "method='lam' does not take baseline; its options are: .*num_baselines"),
+    (dict(method="ig", baseline="purple"), "unknown baseline 'purple'; choose one of: black"),
+    (dict(method="ig", num_baselines=0), "num_baselines must be an integer >= 1"),
     (dict(method="ig", path="black"), "path='black' is LAM's"),
     (dict(method="cem"), "downsample=True, or hr="),
     (dict(method="gradient", window=(0, 0, 8)), "di_table passes 'window' itself"),
@@ -132,7 +134,7 @@ def test_the_method_is_recorded_and_resume_refuses_another(model, images, tmp_pa
     assert out.read_text().splitlines()[0] == ",".join(COLUMNS)
     with pytest.raises(InputError, match="method: 'ig' in .* vs 'gradient' now"):
         di_table({"a": model}, images[:1], WINDOWS[:2], method="gradient", out=out, progress=False)
-    with pytest.raises(InputError, match="knobs: .*uniform.* vs .*black"):
+    with pytest.raises(InputError, match="baseline: 'uniform' in .* vs 'black' now"):
         di_table({"a": model}, images[:1], WINDOWS[:2], steps=2, method="ig", baseline="black", out=out,
                  progress=False)
     again = di_table({"a": model}, images[:1], WINDOWS[:2], steps=2, method="ig", baseline="uniform", out=out,
@@ -149,7 +151,9 @@ def test_a_lam_table_from_before_the_method_column_resumes(model, images, tmp_pa
     old = [",".join(c for i, c in enumerate(line.split(",")) if i != col) for line in lines[:3]]
     out.write_text("\n".join(old) + "\n")
     state = json.loads(sidecar.read_text())
-    del state["settings"]["method"], state["settings"]["knobs"]
+    del state["settings"]["method"]
+    knobs = state["settings"].pop("knobs")  # LAM's settings stood at the top level then, its other knobs nowhere
+    state["settings"].update({k: knobs[k] for k in ("steps", "sigma", "kernel_size", "path")})
     sidecar.write_text(json.dumps(state))
     computed = []
     resumed = di_table({"a": model}, images, WINDOWS[:2], steps=2, out=out, progress=False,
@@ -236,3 +240,35 @@ def test_the_package_exports_its_public_names_only():
     assert not [n for n in vars(batch) if n.startswith("_") and not n.startswith("__")]
     assert ray_backend.run_tasks and inputs.task_inputs and sink.Sink and sink.check_out and sink.frame
     assert srwidgets.batch is batch and batch.di_table is runner.di_table and batch.di_atlas is atlas.di_atlas
+
+
+def test_a_table_whose_record_lacks_knobs_declared_since_resumes(model, images, tmp_path):
+    """Knobs are data now: the record holds every declared knob (defaults filled); a sidecar written when ig's
+    record held only the knobs given (no noise_std / num_baselines) means the same settings and resumes."""
+    out, sidecar = tmp_path / "di.csv", tmp_path / "di.csv.json"
+    di_table({"a": model}, images[:1], WINDOWS[:2], steps=2, method="ig", baseline="uniform", out=out, progress=False)
+    state = json.loads(sidecar.read_text())
+    assert {"noise_std", "num_baselines", "seed"} <= set(state["settings"]["knobs"])
+    for name in ("noise_std", "num_baselines", "seed"):
+        del state["settings"]["knobs"][name]
+    sidecar.write_text(json.dumps(state))
+    di_table({"a": model}, images[:1], WINDOWS[:2], steps=2, method="ig", baseline="uniform", out=out,
+             progress=False, callback=lambda p: pytest.fail("nothing left to compute"))
+    with pytest.raises(InputError, match="num_baselines: 4 in .* vs 2 now"):
+        di_table({"a": model}, images[:1], WINDOWS[:2], steps=2, method="ig", baseline="uniform", num_baselines=2,
+                 out=out, progress=False)
+
+
+def test_rows_run_any_member_through_its_capabilities_not_its_name(model, images):
+    """A member registered under a new name, with LAM's class: di_table runs it exactly as 'lam' (attribute_many,
+    the same numbers), because rows read many_windows / needs_hr, not the name."""
+    from srwidgets.attribution import method_class, register, unregister
+
+    register("lam_again", method_class("lam"))
+    try:
+        again = di_table({"a": model}, images[:1], WINDOWS[:2], steps=2, method="lam_again", progress=False)
+    finally:
+        unregister("lam_again")
+    lam = di_table({"a": model}, images[:1], WINDOWS[:2], steps=2, progress=False)
+    assert again.method.tolist() == ["lam_again"] * 2
+    assert again.drop(columns=["method", "seconds"]).equals(lam.drop(columns=["method", "seconds"]))

@@ -19,6 +19,19 @@ from ..errors import InputError
 from ..progress import CancelLike, ProgressCallback
 from .inputs import lr_and_reference, read_image
 from .runner import di_table
+from .task import window_grid
+
+
+def _atlas_grid(method, knobs: dict, scale: int) -> int:
+    """The block grid (SR px) of ``method``'s windows, 0 for any window; a bad method or block is left for
+    :func:`di_table` to refuse in its words."""
+    from ..attribution import members
+
+    cls = members().get(method) if isinstance(method, str) else None
+    try:
+        return window_grid(cls, knobs, [scale]) if cls is not None else 0
+    except InputError:
+        return 0
 
 
 @dataclass
@@ -95,12 +108,11 @@ def di_atlas(model, image, stride: int = 8, size: int = 16, steps: int = 50, sig
     sh, sw = ref.shape[-2:]
     if size > min(sh, sw):
         raise InputError(f"atlas windows of {size} SR pixels do not fit the SR grid {sh}x{sw}")
-    if method == "cem":  # CEM intervenes on whole blocks: every atlas window must lie on the block grid
-        block = method_knobs.get("block", 8)
-        if isinstance(block, int) and (stride % block or size % block):
-            near = max(block, stride // block * block), max(block, size // block * block)
-            raise InputError(f"method='cem' needs atlas windows on its block grid: stride={stride} and size={size} "
-                             f"must be multiples of block={block} (SR pixels); e.g. stride={near[0]}, size={near[1]}")
+    block = _atlas_grid(method, method_knobs, scale)
+    if block and (stride % block or size % block):  # a block-grid member (CEM): every atlas window on its grid
+        near = max(block, stride // block * block), max(block, size // block * block)
+        raise InputError(f"method={method!r} needs atlas windows on its block grid: stride={stride} and size={size} "
+                         f"must be multiples of block={block} (SR pixels); e.g. stride={near[0]}, size={near[1]}")
     tops, lefts = np.arange(0, sh - size + 1, stride), np.arange(0, sw - size + 1, stride)
     windows = [(int(t), int(l), size) for t in tops for l in lefts]
     per_task = windows_per_task

@@ -39,7 +39,7 @@ from ..progress import CancelLike, Progress, ProgressCallback
 from .inputs import image_sources, load_hr, load_images, lr_and_reference, task_inputs
 from .ray_backend import run_tasks
 from .sink import COLUMNS, Sink, check_out, frame
-from .task import resolve_method, rows as task_rows
+from .task import canonical_settings, resolve_method, rows as task_rows, window_grid
 
 __all__ = ["di_table", "pick_windows", "BACKENDS", "COLUMNS"]
 
@@ -184,19 +184,21 @@ def _explicit_windows(windows) -> List[Tuple[int, int, int]]:
 
 
 def _snap(windows, block: int) -> List[Tuple[int, int, int]]:
-    """``(top, left, size)`` windows (SR px) moved onto CEM's block grid: corners down to multiples of ``block``,
+    """``(top, left, size)`` windows (SR px) moved onto a member's block grid (CEM's): corners down to multiples of ``block``,
     sides down to a multiple (at least ``block``); the snapped windows stay inside the image, duplicates dropped."""
     return list(dict.fromkeys((t // block * block, l // block * block, max(block, s // block * block))
                               for t, l, s in windows))
 
 
-def _on_block_grid(windows, block: int) -> List[Tuple[int, int, int]]:
-    """Explicit windows for CEM, refused (with the snapped window to use) unless on its block grid."""
+def _on_block_grid(windows, block: int, method: str) -> List[Tuple[int, int, int]]:
+    """Explicit windows for a block-grid member (``block_grid``: CEM), refused (with the snapped window to use)
+    unless on its grid."""
     for win in windows:
         if any(v % block for v in win):
-            raise InputError(f"window {win} (top, left, size in SR pixels) is not on CEM's block grid: method='cem' "
-                             f"replaces whole blocks of block={block} SR px, so top, left and size must be multiples "
-                             f"of it; e.g. {_snap([win], block)[0]} (windows='edges:N' / 'grid:N' are snapped to it)")
+            raise InputError(f"window {win} (top, left, size in SR pixels) is not on the block grid of "
+                             f"method={method!r}: it works on whole blocks of block={block} SR px, so top, left and "
+                             f"size must be multiples of it; e.g. {_snap([win], block)[0]} (windows='edges:N' / "
+                             "'grid:N' are snapped to it)")
     return windows
 
 
@@ -321,16 +323,9 @@ def di_table(models, images, windows="edges:8", steps: int = 50, sigma: float = 
     if getattr(cls, "needs_hr", False) and hr is None and not downsample:
         raise InputError(f"method={method!r} compares each window with the HR image: pass HR images with "
                          "downsample=True, or hr= (one HR reference per LR image, scale times its size)")
-    block = None
-    if method == "cem":
-        from ..cem.bank import check_block
-
-        block = knobs.get("block", 8)
-        for s in sorted(set(scales.values())):
-            block = check_block(block, s)[0]  # a multiple of every scale: its LR blocks are whole pixels
-        fixed = fixed if fixed is None else _on_block_grid(fixed, block)
-    lam_settings = dict(steps=steps, sigma=sigma, kernel_size=kernel_size, path=path) if method == "lam" else {}
-    settings = dict(lam_settings, method=method, knobs=record, downsample=bool(downsample),
+    block = window_grid(cls, knobs, scales.values()) or None  # a block_grid member (CEM): windows on its grid
+    fixed = fixed if fixed is None or block is None else _on_block_grid(fixed, block, method)
+    settings = dict(method=method, knobs=record, downsample=bool(downsample),
                     windows=spec if spec is not None else [list(w) for w in fixed],
                     window_size=window_size if spec is not None else None, chunk_size=chunk_size,
                     version=_FORMAT_VERSION)
@@ -359,7 +354,7 @@ def di_table(models, images, windows="edges:8", steps: int = 50, sigma: float = 
                          + (f" hr {image_digest(hr_pixels[i.index])[2]}" if i.index in hr_pixels else "")
                          for i in imgs})
     del pixels, hr_pixels
-    sink = Sink(out, state)
+    sink = Sink(out, state, canonical=canonical_settings)
 
     # A (model, image) with a window missing is computed again whole (its rows found are dropped): rows then
     # always come from the same attribute_many calls, whether the run was interrupted or not.

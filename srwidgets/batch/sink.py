@@ -46,8 +46,9 @@ class Sink:
     sidecar that cannot be read (torn, hand-edited, not a di_table file) is refused with a message naming the file,
     what is wrong and how to go on; it is never modified or deleted."""
 
-    def __init__(self, out, state: dict):
+    def __init__(self, out, state: dict, canonical=None):
         self.out, self.rows = (os.fspath(out) if out is not None else None), {}
+        self.canonical = canonical or (lambda settings: settings)  # settings -> the form the resume check compares
         self.old_models, self.old_images = {}, {}
         if self.out is None:
             return
@@ -66,9 +67,16 @@ class Sink:
             raise InputError(f"{self.out!r} exists but its settings file {self.sidecar!r} does not, so a resumed run "
                              "cannot be checked against it; delete the table or pick another out=")
         old = self._settings()
-        before = dict(_LEGACY_SETTINGS, **old["settings"])
-        diff = [f"{k}: {before.get(k)!r} in {self.out} vs {v!r} now"
-                for k, v in state["settings"].items() if before.get(k) != v]
+        before = self.canonical(dict(_LEGACY_SETTINGS, **old["settings"]))
+        now = self.canonical(state["settings"])
+        diff = []
+        for k, v in now.items():
+            was = before.get(k)
+            if k == "knobs" and isinstance(v, dict) and isinstance(was, dict) and before.get("method") == now.get("method"):
+                diff += [f"{n}: {was.get(n)!r} in {self.out} vs {v.get(n)!r} now" for n in sorted(set(v) | set(was))
+                         if was.get(n) != v.get(n)]
+            elif was != v:
+                diff.append(f"{k}: {was!r} in {self.out} vs {v!r} now")
         for part, what in (("models", "model"), ("images", "image")):
             diff += [f"{what} {k!r} differs from the one in {self.out} ({'weights' if what == 'model' else 'pixels'})"
                      for k, v in state[part].items() if k in old.get(part, {}) and old[part][k] != v]

@@ -1,44 +1,33 @@
 """One task of a DI table: one model, one LR image, its windows -> table rows; the same function on every backend.
 
 :func:`resolve_method` turns ``di_table``'s ``method=`` and ``**method_knobs`` into the member's class, the knobs
-its calls get and their JSON record (what the resume check compares); :func:`rows` computes the rows.
+its calls get (checked by the member's declaration, :func:`srwidgets.attribution.check_knobs`) and their JSON
+record (every declared knob, defaults filled: what the resume check compares, :func:`canonical_settings`);
+:func:`rows` computes the rows, reading only the member's capabilities:
 
-* ``method="lam"``: :meth:`srwidgets.lam.LAM.attribute_many` (the windows of one image in one call, so nearby
-  windows share forward passes): the code path, and the numbers, of di_table before it had other methods.
-* a member with ``attribute_many`` (``"cem"``: :meth:`srwidgets.attribution.CEMMethod.attribute_many`, which runs
-  :meth:`srwidgets.cem.CEM.attribute_many`: every window scored from one batch of interventions);
-* any other member: its ``attribute`` once per window (``srwidgets.attribute(model, lr, window, method, ...)``).
+* ``many_windows`` (LAM, CEM): ``attribute_many`` on the windows of one image in one call (LAM's nearby windows
+  share forward passes; CEM scores every window from one intervention batch);
+* any other member: its ``attribute`` once per window (``srwidgets.attribute(model, lr, window, method, ...)``);
+* ``needs_hr``: the HR image is passed as ``hr=``; ``block_grid``: windows lie on that grid (:func:`window_grid`).
 
 Windows are ``(top, left, size)`` in SR pixels; ``lr`` is ``[3, h, w]``, ``hr`` ``[3, s·h, s·w]`` (or ``None``).
 """
 from __future__ import annotations
 
-import inspect
 import math
 import time
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import torch
 
-from ..engine import image_digest
+from ..engine import check_int, image_digest
 from ..errors import InputError
 from ..progress import CancelLike, check_cancel
 
-LAM_KNOBS = ("seed", "noise_std", "num_baselines")
-"""Keywords of :meth:`srwidgets.lam.LAM.attribute_many` besides steps, sigma, kernel_size, path (random paths)."""
-SHARED = ("steps", "sigma", "kernel_size")
-"""di_table's own arguments that go to a member whose ``attribute`` names them (LAM, integrated gradients)."""
+SHARED = ("steps", "sigma", "kernel_size", "path")
+"""di_table's own arguments (LAM's settings, the paper's), given to a member whose declared knobs name them."""
+DEFAULTS = dict(steps=50, sigma=1.2, kernel_size=9, path="blur")  # di_table's defaults of those
 _RESERVED = ("callback", "cancel", "hr", "image", "window", "windows")  # di_table passes these itself
-
-
-def _entry(cls):
-    """The member's call di_table uses: ``attribute_many`` where it has one, else ``attribute``."""
-    return getattr(cls, "attribute_many", None) or cls.attribute
-
-
-def _accepts(fn, name: str) -> bool:
-    params = inspect.signature(fn).parameters
-    return name in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
 
 
 def _record(value) -> Any:
@@ -57,12 +46,22 @@ def _record(value) -> Any:
     return repr(value)
 
 
+def _full_record(cls, call: dict) -> dict:
+    """Every declared knob (its default where not given) and the other arguments given, as JSON."""
+    from ..attribution import knobs_of
+
+    full = {k.name: k.default for k in knobs_of(cls)}
+    full.update(call)
+    return _record(dict(sorted(full.items())))
+
+
 def resolve_method(method, knobs: Dict[str, Any], steps, sigma, kernel_size, path) -> Tuple[str, Any, dict, dict]:
     """``(name, cls, call_knobs, record)`` for ``di_table(method=..., **knobs)``, checked before anything runs.
 
-    ``cls`` is ``None`` for ``"lam"`` (LAM's own engine runs). ``steps``, ``sigma``, ``kernel_size`` go to a member
-    whose ``attribute`` names them (``"ig"``) unless given as knobs; ``path`` is LAM's alone."""
-    from ..attribution import method_class, methods
+    ``steps``, ``sigma``, ``kernel_size`` and ``path`` (di_table's own arguments) go to a member whose declared
+    knobs name them, unless given as knobs; a ``path`` other than ``"blur"`` for a member without one is refused.
+    The knobs are checked by the member's declaration (unknown names refused with the list it takes)."""
+    from ..attribution import check_knobs, knobs_of, method_class, methods
 
     if not isinstance(method, str):
         raise InputError(f"method must be the name of a window-attribution method ({', '.join(methods())}), got "
@@ -73,29 +72,48 @@ def resolve_method(method, knobs: Dict[str, Any], steps, sigma, kernel_size, pat
         raise InputError(f"di_table passes {', '.join(map(repr, reserved))} itself; drop "
                          + ", ".join(f"{k}=" for k in reserved) + (" (HR images: hr= of di_table, or downsample=True)"
                                                                    if "hr" in reserved else ""))
-    if method == "lam":
-        unknown = [k for k in knobs if k not in LAM_KNOBS]
-        if unknown:
-            raise InputError(f"method='lam' takes no {', '.join(map(repr, unknown))}; its settings are steps, sigma, "
-                             f"kernel_size, path and the knobs {', '.join(LAM_KNOBS)}")
-        return "lam", None, dict(knobs), _record(dict(sorted(knobs.items())))
-    if path != "blur":
+    declared = {k.name for k in knobs_of(cls)}
+    if path != DEFAULTS["path"] and "path" not in declared:
         raise InputError(f"path={path!r} is LAM's integration path; method={method!r} does not take one (integrated "
                          "gradients from another baseline: method='ig', baseline=...)")
-    entry = _entry(cls)
-    params = inspect.signature(entry).parameters
-    open_ended = any(p.kind is p.VAR_KEYWORD for p in params.values())
-    named = [n for n, p in params.items() if p.kind is p.KEYWORD_ONLY or
-             (p.kind is p.POSITIONAL_OR_KEYWORD and n not in ("self", "image", "window", "windows"))]
-    unknown = [k for k in knobs if k not in named and not open_ended]
-    if unknown:
-        takes = ", ".join(n for n in named if n not in _RESERVED) or "no knobs"
-        raise InputError(f"method={method!r} takes no {', '.join(map(repr, unknown))}; it takes: {takes}")
-    call = dict(knobs)
-    for name, value in zip(SHARED, (steps, sigma, kernel_size)):
-        if name in named and name not in call:
-            call[name] = value
-    return method, cls, call, _record(dict(sorted(call.items())))
+    own = {n: v for n, v in zip(SHARED, (steps, sigma, kernel_size, path)) if n in declared and n not in knobs}
+    call = check_knobs(cls, dict(own, **knobs), f"method={method!r}")
+    return method, cls, call, _full_record(cls, call)
+
+
+def canonical_settings(settings: dict) -> dict:
+    """A table's settings in the form the resume check compares: every declared knob of its method in ``knobs``
+    (defaults filled), including LAM's ``steps`` / ``sigma`` / ``kernel_size`` / ``path``, which sidecars written
+    before knobs were data kept at the top level. Settings of a method not registered here are left as they are."""
+    from ..attribution import knobs_of, members
+
+    out = dict(settings)
+    cls = members().get(out.get("method"))
+    if cls is None:
+        return out
+    declared = {k.name for k in knobs_of(cls)}
+    knobs = dict(out.get("knobs") or {})
+    for name in SHARED:
+        if name in out:
+            value = out.pop(name)
+            if name in declared:
+                knobs.setdefault(name, value)
+    out["knobs"] = _full_record(cls, knobs)
+    return out
+
+
+def window_grid(cls, knobs: dict, scales: Sequence[int] = ()) -> int:
+    """The grid (SR px) a ``block_grid`` member's windows lie on: its ``block`` knob when given, else its declared
+    ``block_grid``; 0 for a member that takes any window. A multiple of every scale (blocks of whole LR pixels)."""
+    grid = getattr(cls, "block_grid", 0) or 0
+    if not grid:
+        return 0
+    grid = check_int("block", knobs.get("block", grid), 1, " (SR pixels; the authors use 8)")
+    for s in sorted(set(scales)):
+        if grid % s:
+            raise InputError(f"block={grid} SR pixels is not a multiple of the scale {s}: a block must cover whole LR "
+                             f"pixels; use block={max(s, grid // s * s)} or {(grid // s + 1) * s}")
+    return grid
 
 
 def quality(sr: torch.Tensor, hr: Optional[torch.Tensor], scale: int) -> dict:
@@ -121,38 +139,43 @@ def _record_rows(meta, windows, results, q, seconds=None) -> List[dict]:
 
 def rows(model, lr, hr, windows, settings: dict, meta: dict, device=None, cancel: CancelLike = None, cls=None,
          knobs: Optional[dict] = None) -> List[dict]:
-    """Table rows for ``windows`` (SR px) of one LR image ``[3, h, w]`` (``hr``: ``[3, s·h, s·w]`` or ``None``).
+    """Table rows for ``windows`` (SR px) of one LR image ``[3, h, w]`` (``hr``: ``[3, s·h, s·w]`` or ``None``), by
+    the member ``cls`` with ``knobs``.
 
-    A fresh engine per task: its chunk sizes (which round float32 differently) then depend on the task alone, so a
-    row is the same whichever backend, worker or resumed run computes it."""
-    knobs = knobs or {}
-    meta = dict(meta, method=settings.get("method", "lam"))
-    if cls is None:  # LAM, exactly as before other methods existed
-        from ..lam import LAM
+    A fresh engine per task (not srwidgets.attribution.engine's, kept per model): its chunk sizes (which round
+    float32 differently) then depend on the task alone, so a row is the same whichever backend, worker or resumed
+    run computes it."""
+    from ..attribution import method_class
 
-        lam = LAM(model, scale=meta["scale"], device=device, chunk_size=settings["chunk_size"])
-        results = lam.attribute_many(lr, windows, settings["steps"], settings["sigma"], settings["kernel_size"],
-                                     settings["path"], cancel=cancel, **knobs)
-        q = quality(lam.super_resolve(lr) if hr is not None else None, hr, lam.scale)
-        return _record_rows(meta, windows, results, q)
-    # Built directly rather than through srwidgets.attribution.engine (which keeps one per model): a cached engine's
-    # measured chunk sizes would depend on what ran before, and so would the last float32 bits.
+    cls = cls if cls is not None else method_class(settings.get("method", "lam"))
+    meta = dict(meta, method=settings.get("method", cls.name))
     member = cls(model, scale=meta["scale"], device=device, chunk_size=settings["chunk_size"])
-    extra = dict(knobs, hr=hr) if getattr(cls, "needs_hr", False) else dict(knobs)
-    entry = _entry(cls)
-    if _accepts(entry, "cancel"):
+    extra = dict(knobs or {})
+    if getattr(cls, "needs_hr", False):
+        extra["hr"] = hr
+    many = getattr(cls, "many_windows", False)
+    if _takes(cls.attribute_many if many else cls.attribute, "cancel"):
         extra["cancel"] = cancel
-    if getattr(cls, "attribute_many", None) is not None:  # every window from one call (CEM: one intervention batch)
+    if many:  # every window from one call
         t0 = time.perf_counter()
         results = member.attribute_many(lr, [tuple(w) for w in windows], **extra)
         per_window = (time.perf_counter() - t0) / len(windows)
     else:
-        results, per_window = [], None
+        results = []
         for win in windows:
             check_cancel(cancel)
             results.append(member.attribute(lr, tuple(win), **extra))
+        per_window = None
     q = dict(psnr=math.nan, ssim=math.nan)
     if hr is not None:
         x = member.prepared.image(lr)
         q = quality(member.super_resolve(x).clamp(0, 1).float().cpu(), hr, member.scale)
     return _record_rows(meta, windows, results, q, per_window)
+
+
+def _takes(fn, name: str) -> bool:
+    """Does ``fn`` take the keyword ``name`` (named, or through ``**kwargs``)?"""
+    import inspect
+
+    params = inspect.signature(fn).parameters
+    return name in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
