@@ -20,7 +20,7 @@ and builds the result), then ``register("name", MyMethod)``. The runtime names a
 :mod:`srwidgets.engine` (``windows``, ``objectives``, ``prepare``, ``results``, ``inputs``, ``chunks``).
 """
 from ..engine.results import MAP_RULES, WindowAttribution
-from .base import LazyInputs, WindowMethod
+from .base import LayerGradients, LazyInputs, WindowMethod
 from .cem import CEMMethod
 from .erf import ERF
 from .gradient import Gradient
@@ -29,6 +29,11 @@ from .knobs import KINDS, NOT_KNOBS, Knob, accepted_arguments, check_knobs, knob
 from .lam import LAMMethod
 from .registry import attribute, engine, members, method_class, methods, plugin_errors, plugins, register, unregister
 from .smoothgrad import SmoothGrad
+from .occlusion import Occlusion
+from .input_x_gradient import InputXGradient
+from .gradcam import GradCAM
+from .hirescam import HiResCAM
+from .captum_adapter import CaptumMethod
 
 register("lam", LAMMethod)
 register("ig", IntegratedGradients)
@@ -36,8 +41,14 @@ register("gradient", Gradient)
 register("erf", ERF)
 register("smoothgrad", SmoothGrad)
 register("cem", CEMMethod)
+register("occlusion", Occlusion)
+register("input_x_gradient", InputXGradient)
+register("gradcam", GradCAM)
+register("hirescam", HiResCAM)
+register("captum", CaptumMethod)
 
 __all__ = ["attribute", "register", "unregister", "methods", "members", "method_class", "engine", "plugins",
            "plugin_errors", "Knob", "KINDS", "NOT_KNOBS", "knobs_of", "check_knobs", "accepted_arguments",
            "WindowMethod", "WindowAttribution",
-           "LazyInputs", "MAP_RULES", "BASELINES", "LAMMethod", "IntegratedGradients", "Gradient", "ERF", "SmoothGrad", "CEMMethod"]
+           "LazyInputs", "MAP_RULES", "BASELINES", "LAMMethod", "IntegratedGradients", "Gradient", "ERF", "SmoothGrad", "CEMMethod",
+           "Occlusion", "InputXGradient", "GradCAM", "HiResCAM", "CaptumMethod", "LayerGradients"]

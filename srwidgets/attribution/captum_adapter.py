@@ -1,0 +1,113 @@
+"""Captum's catalogue on an SR window: ``method="captum", algorithm="DeepLift"`` (any ``captum.attr`` class) runs
+with the family's objective, crop and result type (optional: ``pip install "srwidgets[captum]"``).
+
+Captum explains a network's scalar output. Here the network is :class:`WindowObjective`: the SR model followed by
+the window objective ``D`` (one value per image), on the verified receptive-field crop of the LR input, so every
+Captum algorithm — DeepLift, GradientShap, Occlusion, LRP, Lime, the layer methods, ... — answers the family's
+question. The algorithm's own arguments pass through (``n_steps=``, ``sliding_window_shapes=``, ...); ``layer``
+(a name or an index of :meth:`WindowMethod.layers`) goes to the layer algorithms' constructor, and ``baseline``
+(a constant image) to those that take ``baselines`` when none is given. Layer results are summed over channels
+and resized to the LR grid (a one-channel map).
+"""
+from __future__ import annotations
+
+import inspect
+import time
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..engine.objectives import get_objective
+from ..engine.prepare import model_errors
+from ..engine.windows import clip_window
+from ..errors import InputError
+from ..progress import Progress, check_cancel
+from .base import WindowMethod
+from .knobs import Knob
+
+INSTALL = 'pip install "srwidgets[captum]"  (or: pip install captum)'
+
+
+def captum_attr():
+    """``captum.attr``, or an :class:`InputError` saying how to install it."""
+    try:
+        import captum.attr
+    except ImportError:
+        raise InputError(f"method='captum' needs Captum, which is not installed: {INSTALL}") from None
+    return captum.attr
+
+
+class WindowObjective(nn.Module):
+    """``p [N, 3, h, w] -> D(F(p)) [N]``: the SR model and the window objective as one module (what Captum
+    explains). ``window`` is in SR pixels of ``F(p)`` (of the crop)."""
+
+    def __init__(self, model: nn.Module, window, objective="gradient"):
+        super().__init__()
+        self.model, self.window, self.objective = model, tuple(window), get_objective(objective)
+
+    def forward(self, p: torch.Tensor) -> torch.Tensor:
+        return self.objective(self.model(p).float(), self.window).reshape(-1)
+
+
+class CaptumMethod(WindowMethod):
+    """Knobs: ``algorithm`` (a ``captum.attr`` class name), ``layer`` (layer algorithms), ``baseline`` (a constant
+    baseline image for algorithms taking ``baselines``); any other keyword goes to the algorithm."""
+
+    name, kind, map_rule, open_knobs = "captum", "wrapper", "abs_sum", True
+    description = "Captum's catalogue (algorithm=DeepLift, GradientShap, Occlusion, LRP, ...) on the window objective"
+    knobs = (Knob("algorithm", "str", "IntegratedGradients", "a captum.attr attribution class name"),
+             Knob("layer", "layer", None, "for layer algorithms: a module name or an index of the LR-resolution layers"),
+             Knob("baseline", "float", 0.0, "constant baseline image for algorithms taking baselines", low=0.0,
+                  high=1.0, step=0.05))
+
+    def attribute(self, image, window, *, algorithm="IntegratedGradients", layer=None, baseline=0.0,
+                  objective="gradient", callback=None, cancel=None, **captum_args):
+        """``image`` ``[3, h, w]`` in [0, 1]; ``window`` in SR px; ``captum_args`` the algorithm's own arguments."""
+        t0 = time.perf_counter()
+        ca = captum_attr()
+        algo_cls = getattr(ca, algorithm, None) if isinstance(algorithm, str) else None
+        if not (isinstance(algo_cls, type) and issubclass(algo_cls, ca.Attribution)) or inspect.isabstract(algo_cls):
+            names = [n for n in dir(ca) if isinstance(getattr(ca, n), type) and issubclass(getattr(ca, n), ca.Attribution)
+                     and not n.endswith(("Attribution", "Base")) and not n.startswith(("LLM", "Remote"))]
+            raise InputError(f"algorithm={algorithm!r} is not a Captum attribution class; choose one of: "
+                             f"{', '.join(names)}")
+        x, window = self.inputs(image, window)
+        check_cancel(cancel)
+        box = self.crop_for(x, window)
+        h, w = x.shape[1:]
+        r0, c0, bh, bw = box or (0, 0, h, w)
+        net = WindowObjective(self.model, clip_window(window, self.scale, self.scale * h, self.scale * w, box),
+                              objective)
+        init_params = list(inspect.signature(algo_cls.__init__).parameters)[1:]
+        call_params = set(inspect.signature(algo_cls.attribute).parameters) - {"self", "inputs"}
+        init = {init_params[0]: net}  # forward_func or model
+        if "layer" in init_params:
+            init["layer"] = dict(self.model.named_modules())[self.layer_name(x, layer)]
+        unknown = sorted(set(captum_args) - call_params - set(init_params))
+        if unknown:
+            raise InputError(f"captum.attr.{algorithm} does not take {', '.join(unknown)}; its options: "
+                             f"{', '.join(sorted((call_params | set(init_params[1:])) - {'layer', 'target'}))}")
+        init.update({k: v for k, v in captum_args.items() if k in init_params and k not in init})
+        call = {k: v for k, v in captum_args.items() if k in call_params}
+        inp = x[None, :, r0:r0 + bh, c0:c0 + bw].to(self.device, self.dtype).requires_grad_(True)
+        if "baselines" in call_params and "baselines" not in call:
+            call["baselines"] = torch.full_like(inp, float(baseline))
+        try:
+            with model_errors(), torch.enable_grad():
+                out = algo_cls(**init).attribute(inp, **call)
+        except (TypeError, AssertionError, ValueError) as exc:
+            raise InputError(f"captum.attr.{algorithm} refused these arguments: {exc}") from None
+        a = (out[0] if isinstance(out, tuple) else out).detach().double()[0]
+        if a.dim() != 3 or a.shape[0] != 3 or tuple(a.shape[1:]) != (bh, bw):  # a layer's: one channel on the LR grid
+            a = a.reshape(-1, *a.shape[-2:]).sum(0)
+            a = F.interpolate(a[None, None], size=(bh, bw), mode="bilinear", align_corners=False)[0]
+        full = torch.zeros(a.shape[0], h, w, dtype=torch.float64, device=x.device)
+        full[:, r0:r0 + bh, c0:c0 + bw] = torch.nan_to_num(a.to(x.device), nan=0.0)
+        if callback is not None:
+            callback(Progress(1, 1, algorithm))
+        settings = dict(algorithm=algorithm, baseline=baseline,
+                        **{k: v for k, v in captum_args.items() if isinstance(v, (int, float, str, bool, tuple))})
+        if "layer" in init_params:
+            settings["layer"] = self.layer_name(x, layer)
+        return self.result(x, window, full, t0=t0, settings=settings, objective=objective, box=box)

@@ -1,0 +1,47 @@
+"""Grad-CAM for an SR window (Selvaraju et al. 2017), and the base of every CAM variant.
+
+Class activation mapping (Zhou et al. 2016) explains a classifier's class score ``y_c = Σ_k w_k^c · GAP(A_k)``
+by ``M_c = Σ_k w_k^c A_k``: the layer's activation maps weighted by what the score does with them. Grad-CAM takes
+the weights from gradients, ``α_k = mean_ij ∂D/∂A_k(i, j)``, so any network and any scalar — here the window
+objective ``D`` — has one: ``M = ReLU(Σ_k α_k A_k)``, upsampled to the LR grid.
+
+For a classifier the spatial mean is harmless (the score pools everything). For an SR window it is not: ``∂D/∂A``
+is non-zero only near the window, but its mean weights each channel over the *whole* map, so ``M`` lights up
+wherever a channel is active — anywhere in the image. HiResCAM (:mod:`srwidgets.attribution.hirescam`) keeps the
+gradient element-wise and stays on the window. A variant overrides one step, :meth:`GradCAM.cam_weights`, as in
+pytorch-grad-cam's ``get_cam_weights``.
+"""
+from __future__ import annotations
+
+import time
+
+import torch
+import torch.nn.functional as F
+
+from .base import WindowMethod
+from .knobs import Knob
+
+
+class GradCAM(WindowMethod):
+    """Knob ``layer``: a module name or an index of :meth:`WindowMethod.layers` (default: the deepest layer at LR
+    resolution with the trunk's width, :meth:`WindowMethod.default_layer`). The map is one channel, ReLU'd."""
+
+    name, kind, map_rule = "gradcam", "layer", "abs_sum"
+    description = "Grad-CAM: ReLU(Σ_k mean(∂D/∂A_k) A_k) at a layer (Selvaraju et al. 2017); not local for SR"
+    knobs = (Knob("layer", "layer", None, "the layer: a module name or an index of its LR-resolution layers"),)
+
+    def cam_weights(self, activation: torch.Tensor, gradient: torch.Tensor) -> torch.Tensor:
+        """The weights of the activation maps ``[C, h', w']``, broadcast against them: Grad-CAM's ``[C, 1, 1]``
+        spatial means of the gradient."""
+        return gradient.mean(dim=(1, 2), keepdim=True)
+
+    def attribute(self, image, window, *, layer=None, objective="gradient", callback=None, cancel=None):
+        """``image`` ``[3, h, w]`` in [0, 1]; ``window`` in SR px. The model runs on the whole image (CAM weights
+        average over the whole layer)."""
+        t0 = time.perf_counter()
+        x, window = self.inputs(image, window)
+        act, grad, name = self.layer_gradients(x, window, layer, objective)
+        cam = torch.relu((self.cam_weights(act, grad) * act).sum(0))
+        if tuple(cam.shape) != tuple(x.shape[1:]):
+            cam = F.interpolate(cam[None, None], size=tuple(x.shape[1:]), mode="bilinear", align_corners=False)[0, 0]
+        return self.result(x, window, cam, t0=t0, settings=dict(layer=name), objective=objective)
