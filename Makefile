@@ -45,4 +45,4 @@ docs: install-docs
 	bash docs/build.sh
 
 clean:
-	rm -rf $(VENV) artifacts .pytest_cache docs/_build
+	rm -rf $(VENV) artifacts .pytest_cache docs/_build docs/notebooks docs/_generated
