@@ -450,7 +450,12 @@ def test_viz_helpers(edsr, image, tmp_path):
     assert np.array_equal(viz.blend(r.image, np.zeros((12, 12)), 2, 0.0), viz.blend(r.image, r.map, 2, 0.0))
     fig = viz.lam_figure(r, path=tmp_path / "lam.png")
     assert (tmp_path / "lam.png").stat().st_size > 1000 and "DI" in fig.axes[1].get_title()
-    assert len(viz.lam_figure([r, r], titles=["a", "b"]).axes) == 3
+    assert len(viz.lam_figure([r, r], titles=["a", "b"]).axes) == 4  # SR, two maps, their colour bar
+    faded = viz.heatmap_rgba(r.map, "jet", 0.5, fade=True)  # transparent at 0, 0.5 at the maximum
+    m = r.map.numpy()
+    assert (faded[..., 3][m == 0] == 0).all() and (faded[..., 3][m == m.max()] == 128).all()
+    assert np.array_equal(viz.blend(r.image, np.zeros((12, 12)), 2, 0.8, fade=True),
+                          viz.blend(r.image, np.zeros((12, 12)), 2, 0.0))  # a zero map leaves the image as it is
 
 
 def test_cli_writes_figure_and_prints_indices(edsr, tmp_path, capsys):

@@ -72,19 +72,35 @@ def _inside(fig):
     return tight.x0 >= -1e-6 and tight.y0 >= -1e-6 and tight.x1 <= w + 1e-6 and tight.y1 <= h + 1e-6
 
 
+def panels(fig):
+    """A figure's panels: its axes without the colour bars."""
+    return [ax for ax in fig.axes if ax.get_label() != "<colorbar>"]
+
+
+def colorbars(fig):
+    return [ax for ax in fig.axes if ax.get_label() == "<colorbar>"]
+
+
 def test_lam_figure_panels_title_view_and_completeness(results, tmp_path):
     r = results[0]
     fig = viz.lam_figure(r, path=tmp_path / "lam.png", titles=["tiny"])
     assert (tmp_path / "lam.png").stat().st_size > 1000
-    assert len(fig.axes) == 2 and "SR x2" in fig.axes[0].get_title()
+    assert len(panels(fig)) == 2 and "SR x2" in fig.axes[0].get_title()
+    top, left, size = r.window[0], r.window[1], r.window[2]
+    assert f"window top={top}, left={left}, {size}x{size} (SR px)" in fig.axes[0].get_title()
     title = fig.axes[1].get_title()
     assert "tiny" in title and "LAM KDE" in title and "DI" in title and "Gini" in title
     label = fig.axes[1].get_xlabel()
     assert "ΣA" in label and f"{float(r.attribution.sum()):.4g}" in label
     assert f"{r.objective - r.objective_baseline:.4g}" in label
+    # the caption says what DI and Gini mean on this image: 0-100, and the window's own LR pixels' DI
+    own = 100 * (r.window[2] / 2) * (r.window[3] / 2) / (r.map.shape[0] * r.map.shape[1])
+    assert "0-100" in label and f"the window's own 4x4 LR px: {own:.2f}" in label and "Gini" in label
+    (bar,) = colorbars(fig)  # colour carries a value: its bar says which
+    assert bar.get_ylim() == (0.0, 1.0) and "max 1" in bar.get_ylabel()
     assert len(fig.axes[1].child_axes) == 1  # the zoomed inset
     assert "LAM map" in viz.lam_figure(r, view="map").axes[1].get_title()
-    assert len(viz.lam_figure(results, titles=["a", "b"]).axes) == 3
+    assert len(panels(viz.lam_figure(results, titles=["a", "b"]))) == 3
     assert not viz.lam_figure(r, inset=False).axes[1].child_axes
     with pytest.raises(InputError, match="view"):
         viz.lam_figure(r, view="saliency")
@@ -147,12 +163,12 @@ def test_difference_rgba_is_the_signed_difference_at_symmetric_limits():
 def test_difference_figure_draws_the_difference_rgba_colours(results):
     a, b = results
     fig = viz.difference_figure(a, b, titles=["EDSR", "other"])
-    assert len(fig.axes) == 4  # A, B, A − B, colour bar
+    assert len(panels(fig)) == 3 and len(colorbars(fig)) == 2  # A, B, A − B; the maps' and the difference's bars
     assert "EDSR − other" in fig.axes[2].get_title()
     (im,) = fig.axes[2].get_images()
     np.testing.assert_array_equal(im.get_array(), viz.difference_rgba(a.map, b.map, alpha=1.0))  # by construction
     diff = a.map.numpy().astype(float) - b.map.numpy().astype(float)
-    (solids,) = [c for c in fig.axes[3].collections if c.get_cmap().name == "RdBu_r"]  # the colour bar's colours
+    (solids,) = [c for c in colorbars(fig)[1].collections if c.get_cmap().name == "RdBu_r"]  # the bar's colours
     lo, hi = solids.get_clim()
     assert lo == -hi == pytest.approx(-np.abs(diff).max())
     kde = viz.difference_figure(a, b, view="kde").axes[2].get_images()[0].get_array()
@@ -178,9 +194,11 @@ def test_difference_figure_refuses_other_windows_and_images(edsr, image, results
 def test_erf_figure_beside_lam(edsr, image, results, tmp_path):
     e = erf(edsr, image, (4, 4, 8))
     fig = viz.erf_figure(e, path=tmp_path / "erf.png")
-    assert len(fig.axes) == 2 and "ERF" in fig.axes[1].get_title() and (tmp_path / "erf.png").exists()
+    assert len(panels(fig)) == 2 and "ERF" in fig.axes[1].get_title() and (tmp_path / "erf.png").exists()
     fig = viz.erf_figure(e, results[0], title="tiny")
-    assert len(fig.axes) == 3 and "LAM" in fig.axes[2].get_title() and "ΣA" in fig.axes[2].get_xlabel()
+    assert len(panels(fig)) == 3 and "LAM" in fig.axes[2].get_title() and "ΣA" in fig.axes[2].get_xlabel()
+    assert fig.get_suptitle() == "tiny" and not any("tiny" in ax.get_title() for ax in fig.axes)  # once
+    assert len(colorbars(fig)) == 1
     assert _inside(fig)
     other = erf(edsr, image, (6, 4, 8))
     with pytest.raises(InputError, match="same window"):
@@ -220,7 +238,7 @@ def test_a_window_at_the_corner_does_not_widen_the_panels(edsr, image):
     r = LAM(edsr).attribute(image, (0, 0, 8), steps=2, kernel_size=5)
     fig = viz.lam_figure(r)
     fig.draw_without_rendering()
-    for ax in fig.axes:
+    for ax in panels(fig):
         assert ax.get_xlim() == (-0.5, 23.5) and ax.get_ylim() == (23.5, -0.5)
     for ax in viz.difference_figure(r, r).axes[:3]:
         assert ax.get_xlim() == (-0.5, 23.5) and ax.get_ylim() == (23.5, -0.5)

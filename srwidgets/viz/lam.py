@@ -28,10 +28,10 @@ from typing import Optional, Sequence, Union
 import numpy as np
 
 from ..errors import InputError
-from .images import as_numpy, blend, heatmap_rgba, hwc01, upsample
+from .images import as_numpy, blend, fade_opacity, heatmap_rgba, hwc01, upsample
 
 __all__ = ["kde_map", "lam_figure", "difference_figure", "difference_rgba", "erf_figure", "completeness", "VIEWS",
-           "figure_class"]
+           "figure_class", "di_scale_note", "view_colormap"]
 
 VIEWS = {"kde": "kernel-density estimate of the map (the LAM paper's and demo's view)",
          "map": "the raw map |Σ_c A_c| / max, one colour per LR pixel"}
@@ -183,19 +183,27 @@ def _smooth_upsample(z: np.ndarray, scale: int) -> np.ndarray:
     return np.clip(np.asarray(big, dtype=np.float64), 0.0, 1.0)
 
 
+def view_colormap(view: str, cmap=None):
+    """The colour map a panel of ``view`` uses: ``cmap``, else ``"jet"`` for the raw map and the demo's
+    white-to-red for the KDE."""
+    import matplotlib
+
+    colours = cmap if cmap is not None else ("jet" if view == "map" else _kde_colormap())
+    return matplotlib.colormaps[colours] if isinstance(colours, str) else colours
+
+
 def _view_rgb(image, map2d, scale: int, view: str, cmap, alpha: float) -> np.ndarray:
-    """The panel picture ``uint8 s·h × s·w × 3``: the raw map blended over the LR image (nearest ×s), or its KDE
-    (bicubic ×s) blended so."""
+    """The panel picture ``uint8 s·h × s·w × 3``: the raw map (nearest ×s) or its KDE (bicubic ×s) over the LR
+    image, faded (:func:`srwidgets.viz.images.fade_opacity`: opacity ``alpha·√value``, so the image shows
+    untinted where the map is 0)."""
     if view == "map":
-        return blend(image, map2d, scale, alpha, cmap or "jet")
+        return blend(image, map2d, scale, alpha, view_colormap(view, cmap), fade=True)
     z = _smooth_upsample(kde_map(map2d), scale)
     img = hwc01(image)
     img = upsample(img, scale) if img.shape[:2] != z.shape else img
-    colours = (cmap if cmap is not None else _kde_colormap())
-    import matplotlib
-
-    heat = (matplotlib.colormaps[colours] if isinstance(colours, str) else colours)(z)[..., :3]
-    return (((1.0 - alpha) * img + alpha * heat) * 255).round().astype(np.uint8)
+    heat = view_colormap(view, cmap)(z)[..., :3]
+    weight = fade_opacity(z, alpha)[..., None]
+    return (((1.0 - weight) * img + weight * heat) * 255).round().astype(np.uint8)
 
 
 def _box(ax, window, color: str = "lime", scale: float = 1.0, gap: float = 0.0, linewidth: float = 1.2):
@@ -250,7 +258,7 @@ def _inset(ax, picture: np.ndarray, window, scale: int, gap: float, label: str):
     for spine in ins.spines.values():
         spine.set_edgecolor("lime")
         spine.set_linewidth(1.2)
-    ins.text(0.03, 0.97, label, transform=ins.transAxes, va="top", ha="left", fontsize=7,
+    ins.text(0.03, 0.97, label, transform=ins.transAxes, va="top", ha="left", fontsize=8,
              bbox=dict(facecolor="white", alpha=0.7, pad=1, linewidth=0))
     return ins
 
@@ -262,7 +270,9 @@ def map_panel(ax, image, map2d, window, scale: int, view: str, cmap, alpha: floa
     gap = max(2.0, float(scale))  # one LR pixel
     _brackets(ax, window, gap)
     if inset:
-        _inset(ax, blend(image, map2d, scale, alpha, cmap or "jet"), window, scale, gap, "raw map, zoomed")
+        # the raw map in the view's colours: one colour bar reads both
+        _inset(ax, blend(image, map2d, scale, alpha, view_colormap(view, cmap), fade=True), window, scale, gap,
+               "raw map, zoomed")
     _clean(ax)
 
 
@@ -271,7 +281,7 @@ def sr_panel(ax, sr, window, scale: int):
     ax.imshow(hwc01(sr), interpolation="nearest")
     _box(ax, window, gap=max(2.0, float(scale)))
     t, l, h, w = window
-    ax.set_title(f"SR x{scale}, window ({t}, {l}, {h}x{w})")
+    ax.set_title(f"SR x{scale} output\nwindow top={t}, left={l}, {h}x{w} (SR px)")
     _clean(ax)
 
 
@@ -284,6 +294,38 @@ def completeness(result) -> Optional[str]:
     except (AttributeError, TypeError):
         return None
     return f"completeness: ΣA = {total:.4g}  vs  D(F(x)) − D(F(x′)) = {delta:.4g}"
+
+
+def di_scale_note(result) -> str:
+    """What a DI means on its own image, in words: DI = (1 − Gini)·100 runs from 0 (everything on one pixel) to
+    100 (evenly over the whole LR image), and the window's own LR pixels, evenly, would give ``100·k / N`` (``k``
+    LR pixels under the window, ``N`` in the image): DI depends on the image's size, so compare DIs on images of
+    one size.
+
+    >>> from types import SimpleNamespace
+    >>> import torch
+    >>> r = SimpleNamespace(diffusion_index=0.52, window=(98, 84, 16, 16), image=torch.zeros(3, 64, 64),
+    ...                     sr=torch.zeros(3, 256, 256))
+    >>> print(di_scale_note(r))
+    DI 0.52 on 0-100 (0: one pixel, 100: the whole
+    64x64 LR image evenly; the window's own 4x4 LR px: 0.39)
+    """
+    _, h, w = as_numpy(result.image).shape[-3:]
+    s = scale_of(result)
+    top, left, wh, ww = (tuple(result.window) + tuple(result.window[2:]))[:4]
+    own = 100.0 * max(1.0, wh / s) * max(1.0, ww / s) / (h * w)
+    return (f"DI {result.diffusion_index:.2f} on 0-100 (0: one pixel, 100: the whole\n{h}x{w} LR image evenly; "
+            f"the window's own {wh / s:g}x{ww / s:g} LR px: {own:.2f})")
+
+
+def _caption(result) -> str:
+    """The map panel's caption: the DI's scale, what Gini is and the completeness check, in words."""
+    lines = [di_scale_note(result), f"Gini {result.gini:.3f}: how unequal the map is (1: all on one pixel)"]
+    line = completeness(result)
+    if line:
+        lines.append(line.replace("completeness: ", "check: ").replace("  vs  ", " ≈ ") + "\n(the attributions add "
+                     "up to the change of the window's detail D)")
+    return "\n".join(lines)
 
 
 def _fit(fig, pad: float = 0.05, tries: int = 4):
@@ -317,13 +359,16 @@ def finish_figure(fig, path):
 
 # ------------------------------------------------------------------------------------------------ figures
 def lam_figure(result, path: Optional[str] = None, titles: Optional[Sequence[str]] = None, cmap: Optional[str] = None,
-               alpha: float = 0.5, view: str = "kde", inset: bool = True):
+               alpha: float = 0.8, view: str = "kde", inset: bool = True):
     """A figure of one LAM result (or a list of results for the same image and window, e.g. several models).
 
-    Panels: the SR image with the window outlined (a gap of one LR pixel around it), then for each result its view
-    over the LR image (×s) with the window marked by corner brackets outside it, a zoomed inset of the raw map
-    around the window, the title ``LAM <view> (<path>)  DI  Gini`` and the completeness line under it
-    (``ΣA`` vs ``D(F(x)) − D(F(x′))``). DI and Gini are always those of the raw map.
+    Panels: the SR image with the window outlined (a gap of one LR pixel around it; the title gives the window as
+    top, left and size in SR pixels), then for each result its view over the LR image (×s, faded: the image shows
+    where the map is 0) with the window marked by corner brackets outside it, a zoomed inset of the raw map around
+    the window, the title ``LAM KDE (smoothed map), path: <path>`` with DI and Gini, and a caption in words: the
+    DI's scale on this image (0 to 100, and the DI the window's own pixels would have), what Gini measures, and the
+    completeness check (``ΣA`` ≈ ``D(F(x)) − D(F(x′))``). A colour bar names the heat's values. DI and Gini are
+    always those of the raw map.
 
     Args:
         result: a :class:`srwidgets.lam.LAMResult` (or anything with ``sr``, ``image``, ``map``, ``window``,
@@ -331,13 +376,13 @@ def lam_figure(result, path: Optional[str] = None, titles: Optional[Sequence[str
         path: if given, the figure is also saved there as PNG.
         titles: one title per result (e.g. model names).
         cmap: the heatmap colours; default ``"jet"`` for the map view and the demo's white-to-red for the KDE.
-        alpha: weight of the heatmap in the blend (the paper: 0.5).
+        alpha: opacity of the heat at the map's maximum (fading to transparent at 0).
         view: ``"kde"`` (the paper's kernel-density view, :func:`kde_map`) or ``"map"`` (the raw map).
         inset: draw the zoomed inset.
 
     Returns:
-        ``matplotlib.figure.Figure`` whose ``axes`` are the ``1 + len(results)`` panels (insets are children of
-        their panel, ``ax.child_axes``).
+        ``matplotlib.figure.Figure`` whose ``axes`` are the ``1 + len(results)`` panels, then the colour bar
+        (insets are children of their panel, ``ax.child_axes``).
     """
     Figure = figure_class()
 
@@ -346,23 +391,26 @@ def lam_figure(result, path: Optional[str] = None, titles: Optional[Sequence[str
     titles = list(titles) if titles is not None else [None] * len(results)
     first = results[0]
     scale = scale_of(first)
-    fig = Figure(figsize=(4.0 * (1 + len(results)), 4.6), layout="constrained")
+    fig = Figure(figsize=(4.0 * (1 + len(results)) + 0.8, 5.4), layout="constrained")
     axes = fig.subplots(1, 1 + len(results), squeeze=False)[0]
     sr_panel(axes[0], first.sr, first.window, scale)
-    label = "KDE" if view == "kde" else "map"
+    label = "KDE (smoothed map)" if view == "kde" else "map (raw)"
     for ax, r, name in zip(axes[1:], results, titles):
         map_panel(ax, r.image, r.map, r.window, scale, view, cmap, alpha, inset)
         head = f"{name}\n" if name else ""
         path_name = getattr(r, "settings", {}).get("path", "")
-        ax.set_title(f"{head}LAM {label} ({path_name})  DI {r.diffusion_index:.2f}  Gini {r.gini:.3f}")
-        line = completeness(r)
-        if line:
-            ax.set_xlabel(line, fontsize=8)
+        ax.set_title(f"{head}LAM {label}, path: {path_name}\nDI {r.diffusion_index:.2f}  Gini {r.gini:.3f}")
+        ax.set_xlabel(_caption(r), fontsize=9)
+    from matplotlib.cm import ScalarMappable
+    from matplotlib.colors import Normalize
+
+    fig.colorbar(ScalarMappable(Normalize(0.0, 1.0), view_colormap(view, cmap)), ax=list(axes[1:]), shrink=0.6,
+                 label="attribution density (max 1)" if view == "kde" else "attribution (max 1)")
     return finish_figure(fig, path)
 
 
 def difference_figure(result_a, result_b, path: Optional[str] = None, titles: Sequence[str] = ("A", "B"),
-                      view: str = "map", cmap: str = "RdBu_r", alpha: float = 0.5):
+                      view: str = "map", cmap: str = "RdBu_r", alpha: float = 0.8):
     """Compare two models' LAM on the same image and window: their maps, and the signed difference ``A − B``.
 
     Panels: A's view over the image, B's view over the image, and ``map_A − map_B`` (each map normalised to max 1,
@@ -377,7 +425,8 @@ def difference_figure(result_a, result_b, path: Optional[str] = None, titles: Se
         cmap: the diverging colour map of the difference.
 
     Returns:
-        ``matplotlib.figure.Figure`` with ``axes`` = the three panels and the colour bar.
+        ``matplotlib.figure.Figure`` with ``axes`` = the three panels and the two colour bars (the maps', the
+        difference's).
     """
     Figure = figure_class()
 
@@ -394,7 +443,7 @@ def difference_figure(result_a, result_b, path: Optional[str] = None, titles: Se
     _, limit = _signed_difference(ma, mb)
     scale = scale_of(result_a)
     names = list(titles)
-    fig = Figure(figsize=(13.0, 4.6), layout="constrained")
+    fig = Figure(figsize=(13.6, 4.6), layout="constrained")
     axes = fig.subplots(1, 3)
     label = "KDE" if view == "kde" else "map"
     for ax, r, name in zip(axes[:2], (result_a, result_b), names):
@@ -410,40 +459,50 @@ def difference_figure(result_a, result_b, path: Optional[str] = None, titles: Se
     from matplotlib.cm import ScalarMappable
     from matplotlib.colors import Normalize
 
-    fig.colorbar(ScalarMappable(Normalize(-limit, limit), cmap), ax=axes[2], shrink=0.8)
+    fig.colorbar(ScalarMappable(Normalize(0.0, 1.0), view_colormap(view)), ax=axes[1], shrink=0.8,
+                 label="attribution (max 1)")
+    fig.colorbar(ScalarMappable(Normalize(-limit, limit), cmap), ax=axes[2], shrink=0.8,
+                 label=f"{names[0]} − {names[1]}")
     return finish_figure(fig, path)
 
 
 def erf_figure(erf_result, lam_result=None, path: Optional[str] = None, title: Optional[str] = None,
-               cmap: Optional[str] = None, alpha: float = 0.5):
+               cmap: Optional[str] = None, alpha: float = 0.8):
     """The effective receptive field of a window (:func:`srwidgets.lam.erf.erf`) beside its LAM.
 
     Panels: the SR image with the window, the ERF map (``Σ_c |∇_x D|`` at the input, normalised to max 1) over the
     LR image (×s), and — with ``lam_result`` (same image and window) — the LAM map beside it, both raw maps with
     their DI. The ERF is where a change of the input would change the window now; LAM, what the path from the
-    baseline actually used.
+    baseline actually used. ``title`` (e.g. the model's name) is the figure's title, once; a colour bar names the
+    maps' values.
 
     Returns:
-        ``matplotlib.figure.Figure`` with ``axes`` = the 2 or 3 panels.
+        ``matplotlib.figure.Figure`` with ``axes`` = the 2 or 3 panels, then the colour bar.
     """
     Figure = figure_class()
 
     scale = scale_of(erf_result)
     n = 3 if lam_result is not None else 2
-    fig = Figure(figsize=(4.0 * n, 4.6), layout="constrained")
+    fig = Figure(figsize=(4.0 * n + 0.8, 4.8), layout="constrained")
     axes = fig.subplots(1, n)
     sr_panel(axes[0], erf_result.sr, erf_result.window, scale)
-    head = f"{title}\n" if title else ""
+    if title:
+        fig.suptitle(title, fontsize=12)
     map_panel(axes[1], erf_result.image, erf_result.map, erf_result.window, scale, "map", cmap, alpha)
-    axes[1].set_title(f"{head}ERF (gradient at x)  DI {erf_result.diffusion_index:.2f}")
+    axes[1].set_title(f"ERF (gradient at x)\nDI {erf_result.diffusion_index:.2f}")
     if lam_result is not None:
         if tuple(lam_result.window) != tuple(erf_result.window):
             raise InputError(f"the LAM result is for window {tuple(lam_result.window)}, the ERF for "
                              f"{tuple(erf_result.window)}: pass results of the same window")
         map_panel(axes[2], lam_result.image, lam_result.map, lam_result.window, scale, "map", cmap, alpha)
         path_name = getattr(lam_result, "settings", {}).get("path", "")
-        axes[2].set_title(f"{head}LAM map ({path_name})  DI {lam_result.diffusion_index:.2f}")
+        axes[2].set_title(f"LAM map, path: {path_name}\nDI {lam_result.diffusion_index:.2f}")
         line = completeness(lam_result)
         if line:
-            axes[2].set_xlabel(line, fontsize=8)
+            axes[2].set_xlabel(line.replace("  vs  ", " ≈\n"), fontsize=9)
+    from matplotlib.cm import ScalarMappable
+    from matplotlib.colors import Normalize
+
+    fig.colorbar(ScalarMappable(Normalize(0.0, 1.0), view_colormap("map", cmap)), ax=list(axes[1:]), shrink=0.7,
+                 label="attribution (max 1)")
     return finish_figure(fig, path)
