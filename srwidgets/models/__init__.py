@@ -49,10 +49,12 @@ Modules: ``registry`` (families, :func:`register`, :func:`build`, :func:`detect`
 """
 from __future__ import annotations
 
-from .checkpoints import load, save, unwrap_state_dict
+from .checkpoints import families, load, save, unwrap_state_dict
 from .probes import check, infer_scale
 from .registry import Family, StateDictT, architectures, build, detect, register, unregister
+from .spandrel_adapter import SpandrelModel
 from .wrappers import PadToMultiple, YChannelWrapper, rgb_to_ycbcr, ycbcr_to_rgb
 
-__all__ = ["architectures", "build", "load", "save", "check", "detect", "infer_scale", "unwrap_state_dict",
-           "register", "unregister", "Family", "PadToMultiple", "YChannelWrapper", "rgb_to_ycbcr", "ycbcr_to_rgb"]
+__all__ = ["architectures", "families", "build", "load", "save", "check", "detect", "infer_scale",
+           "unwrap_state_dict", "register", "unregister", "Family", "SpandrelModel", "PadToMultiple",
+           "YChannelWrapper", "rgb_to_ycbcr", "ycbcr_to_rgb"]

@@ -13,7 +13,9 @@ from torch import nn
 
 from ..errors import InputError
 from ._common import cap_names, short
-from .registry import _build_loaded, _detect, _family, _run, _takes, check_scale
+from . import spandrel_adapter
+from .registry import UnknownArchitecture, _build_loaded, _detect, _family, _run, _takes, architectures, check_scale
+from .spandrel_adapter import SpandrelModel
 from .wrappers import PadToMultiple, YChannelWrapper
 
 def unwrap_state_dict(obj: Any) -> Tuple[Dict[str, torch.Tensor], dict]:
@@ -301,6 +303,7 @@ def load(path_or_state: Any, scale: Optional[int] = None, device: Any = "cpu", s
         raise InputError(f"load takes a checkpoint file path, a state dict or an nn.Module, got "
                          f"{short(type(path_or_state).__name__)}")
     sd, meta = unwrap_state_dict(obj)
+    original = sd
     recorded = bool(meta.get("arch"))
     if recorded:
         arch, cfg, source = meta["arch"], meta.get("config", {}), "srwidgets metadata"
@@ -310,7 +313,12 @@ def load(path_or_state: Any, scale: Optional[int] = None, device: Any = "cpu", s
         cfg = dict(cfg)
         sd = _run(_family(arch), "convert", sd)
     else:
-        arch, cfg, sd = _detect(sd, img_range)
+        try:
+            arch, cfg, sd = _detect(sd, img_range)
+        except UnknownArchitecture as unknown:  # no srwidgets family: the spandrel route
+            return _load_foreign(sd, unknown, scale, img_range, device)
+        except InputError as mismatch:  # a family claims the keys but the weights do not fit it
+            return _load_foreign_instead(original, mismatch, scale, img_range, device)
         source = "checkpoint weights"
     if img_range is not None:
         if not _takes(_family(arch).builder, "img_range"):
@@ -346,7 +354,12 @@ def load(path_or_state: Any, scale: Optional[int] = None, device: Any = "cpu", s
     else:
         fix = "The checkpoint is incomplete, has stray keys, or is another variant; use the complete checkpoint."
         where = "detected from the checkpoint's keys and shapes"
-    model = _build_loaded(arch, cfg, sd, strict, where, fix)
+    try:
+        model = _build_loaded(arch, cfg, sd, strict, where, fix)
+    except InputError as mismatch:
+        if recorded:
+            raise
+        return _load_foreign_instead(original, mismatch, scale, img_range, device)
     model.scale_source = source
     channels = cfg.get("num_channels", cfg.get("num_in_ch", cfg.get("in_nc")))
     if channels == 1:
@@ -366,8 +379,64 @@ def load(path_or_state: Any, scale: Optional[int] = None, device: Any = "cpu", s
     return model.to(device).eval()
 
 
+def _load_foreign(sd: Dict[str, torch.Tensor], unknown: UnknownArchitecture, scale: Optional[int],
+                  img_range: Optional[float], device) -> nn.Module:
+    """The second route of :func:`load`, for a state dict no srwidgets family recognises: spandrel. When spandrel
+    cannot load it either, the error names the keys seen and what each route said."""
+    try:
+        model = spandrel_adapter.load_state_dict(sd, scale=scale, img_range=img_range)
+    except spandrel_adapter.Unrecognised as e:  # a refusal of a model spandrel did read passes as it is
+        keys = unknown.keys
+        raise InputError(
+            f"unknown architecture: no route recognises the keys {cap_names(keys, 6, width=40)} ({len(keys)} keys). "
+            f"Tried (1) srwidgets' families ({', '.join(architectures())}): none matches; (2) spandrel: {e}. For "
+            "another network, register its family in a few lines with srwidgets.models.register(name, detect=..., "
+            "build=...) (see help(srwidgets.models.register)), or build it yourself, call model.load_state_dict(...) "
+            "and pass the nn.Module directly.") from None
+    _check_finite(sd)
+    return model.to(device).eval()
+
+
+def _load_foreign_instead(sd: Dict[str, torch.Tensor], mismatch: InputError, scale: Optional[int],
+                          img_range: Optional[float], device) -> nn.Module:
+    """An srwidgets family recognised the keys but the weights do not fit it (``mismatch``): a variant the family
+    does not build (Swin2SR's keys look like SwinIR's) loads through spandrel when spandrel reads it completely, with
+    a warning that names the family's objection; otherwise ``mismatch`` is raised as it is. Not with ``img_range=``
+    (an answer to the family's own question, which spandrel does not take)."""
+    if img_range is not None or not spandrel_adapter.available():
+        raise mismatch
+    try:
+        model = spandrel_adapter.load_state_dict(sd, scale=scale)
+    except InputError:  # spandrel does not read it either, or refuses it: the family's words are the useful ones
+        raise mismatch from None
+    import warnings
+
+    warnings.warn(f"srwidgets' own loader did not take this checkpoint ({short(mismatch, 300)}); spandrel reads it "
+                  f"completely as {model.arch}, so it was loaded through spandrel", UserWarning, stacklevel=3)
+    _check_finite(sd)
+    return model.to(device).eval()
+
+
+def families() -> List[Tuple[str, str]]:
+    """What :func:`load` recognises, as ``(architecture, route)`` pairs in the order it tries them: srwidgets'
+    own families (route ``"srwidgets"``: the built-ins and those added with :func:`register`), then, when spandrel
+    can be imported (``pip install "srwidgets[spandrel]"``), spandrel's image-to-image architectures (route
+    ``"spandrel"``; a name in both routes loads through srwidgets when its keys match srwidgets' naming).
+
+    >>> ("EDSR", "srwidgets") in families()
+    True
+    """
+    return [(name, "srwidgets") for name in architectures()] + \
+        [(name, "spandrel") for name in spandrel_adapter.architectures()]
+
+
 def save(model: nn.Module, path: str) -> None:
     """Save in BasicSR's ``{"params": state_dict}`` layout plus srwidgets' ``{"arch", "config"}`` record."""
+    if isinstance(model, SpandrelModel):  # spandrel's own parameter names: the file loads back through spandrel
+        from ..engine.outputs import check_output
+
+        torch.save({"params": model.model.state_dict()}, check_output(path, flag="path=", what="the checkpoint"))
+        return
     if isinstance(model, (PadToMultiple, YChannelWrapper)):
         raise InputError(f"save the wrapped network, not the {type(model).__name__}: "
                          "srwidgets.models.save(model.model, path) (wrap it again after loading)")

@@ -20,6 +20,14 @@ from ._common import article, cap_names, short
 StateDictT = Dict[str, torch.Tensor]
 
 
+class UnknownArchitecture(InputError):
+    """No family recognises a state dict (``keys``: its parameter names); ``load`` then tries spandrel."""
+
+    def __init__(self, keys, message: str):
+        super().__init__(message)
+        self.keys = list(keys)
+
+
 class Family:
     """One checkpoint family: how to recognise its state dict and how to build its network.
 
@@ -603,7 +611,8 @@ def _detect(state_dict: Dict[str, torch.Tensor], img_range: Optional[float] = No
             return family.name, cfg, sd
     keys = list(state_dict)
     shown = cap_names(keys, 6, width=40)
-    raise InputError(
+    raise UnknownArchitecture(
+        keys,
         f"unknown architecture: no known SR family matches the keys {shown} ({len(keys)} keys). "
         f"Known families: {', '.join(architectures())}. For another network, register its family in a few lines "
         "with srwidgets.models.register(name, detect=..., build=...) (see help(srwidgets.models.register)), or "
