@@ -121,6 +121,7 @@ def test_cli_page_parser_is_the_commands_parser():
     assert "--window" in sub.choices["lam"].format_help()
 
 
+@pytest.mark.slow  # a fresh interpreter each (imports torch, loads a zoo model): ~10 s
 @pytest.mark.parametrize("page", ["add_method.md", "add_family.md"])
 def test_guide_examples_run(page, tmp_path):
     """The guides' Python blocks, run as a reader would paste them (in a fresh interpreter: they register a
