@@ -145,7 +145,7 @@ def pil_bicubic(hr: torch.Tensor, scale: int, *, horizontal_first: Optional[bool
     ``hr`` is ``[3, H, W]`` or ``[N, 3, H, W]`` (``[1, H, W]`` grey works too, as Pillow's mode ``"L"``), float in
     [0, 1] holding 8-bit levels (``uint8_levels / 255``, what :func:`srwidgets.data.load_image` reads), or a
     ``uint8`` tensor of levels. Float values are **quantised to 8 bits first**: ``round(x * 255)``, after clipping
-    values within :data:`srwidgets.engine.inputs.VALUE_TOLERANCE` of [0, 1]; an image that is not 8-bit (a render,
+    values within ``srwidgets.engine.VALUE_TOLERANCE`` (1e-3) of [0, 1]; an image that is not 8-bit (a render,
     a network's output) is rounded like that, which is what saving it to PNG and running Pillow would do. For float
     images that should stay float, use :func:`bicubic_down`.
 
