@@ -381,3 +381,28 @@ def test_a_bank_larger_than_the_ceiling_is_refused_before_cutting():
 
     with pytest.raises(InputError, match=f"at most {MAX_BANK_SIZE}"):
         patch_bank(8, 4, size=10 ** 9)
+
+
+def test_the_figure_names_its_counts_in_words_and_its_bar_spans_the_map():
+    """cem_figure (issue 26): the counts said in words (not "+11 / −14 / 0:995"), the colour bar over the map's own
+    effect range (not ±2.5 dB), the LR image under both maps, a bar for the LAM map too."""
+    from srwidgets.cem import cem_figure
+    from srwidgets.lam import LAM
+
+    model = conv_model()
+    lr, hr = images()
+    r = CEM(model).attribute(lr, hr, (8, 8, 8), block=4, coarse=2, fine=3, seed=5)
+    lam = LAM(model).attribute(lr, (8, 8, 8), steps=2, kernel_size=3)
+    fig = cem_figure(r, lr=lr, sr=model(lr[None])[0].clamp(0, 1).detach(), lam=lam, title="tiny ")
+    c, (lo, hi) = r.counts, r.effect_range
+    panels = [ax for ax in fig.axes if ax.get_label() != "<colorbar>"]
+    bars = [ax for ax in fig.axes if ax.get_label() == "<colorbar>"]
+    assert len(panels) == 3 and len(bars) == 2
+    title = panels[1].get_title()
+    assert title.startswith("tiny: CEM") and f"{c['positive']} blocks help, {c['negative']} hurt, {c['zero']} do " \
+                                                  "nothing" in title
+    assert bars[0].get_ylim() == pytest.approx((lo, hi))
+    assert len(panels[1].get_images()) == 2  # the LR image, then the map over it (faded where the effect is 0)
+    assert torch.as_tensor(panels[1].get_images()[1].get_alpha()).min() < 0.05
+    image = panels[2].get_images()[0].get_array()
+    assert image.shape[:2] == tuple(lr.shape[1:])  # the LAM map blended over the LR image

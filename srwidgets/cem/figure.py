@@ -1,6 +1,7 @@
 """The CEM figure: the SR image with the window, the signed causal effect map over the LR input in the seismic
-colour map (red: the block helps the window, blue: it hurts; clipped at ±2.5 dB for SR and ±1 dB at scale 1, the
-authors' bounds), and — given a LAM result of the same window — the LAM map beside it with their rank agreement.
+colour map (red: the block helps the window, blue: it hurts; its colour bar spans the map's range, clipped at
+±2.5 dB for SR and ±1 dB at scale 1, the authors' bounds), and — given a LAM result of the same window — the LAM
+map over the image beside it with their rank agreement.
 """
 from __future__ import annotations
 
@@ -34,51 +35,71 @@ def cem_figure(result, lr=None, sr=None, lam=None, bound: Optional[float] = None
                zoom: Optional[int] = None):
     """A matplotlib figure of one CEM result (:class:`~srwidgets.cem.engine.CEMResult`).
 
+    Panels: the SR image with the window; the signed effect map (dB: how much the window's PSNR drops when a block
+    is replaced; red helps, blue hurts) over the LR image, titled in words with the counts of blocks outside the
+    window that help, hurt or do nothing, its colour bar spanning the map's own range (colours symmetric about
+    0, so equal colours are equal effects); with ``lam``, its map faded over the LR image with the Spearman
+    agreement and a colour bar.
+
     Args:
         result: the CEM result.
-        lr: the LR input ``[3, h, w]`` to draw the map over (faint); ``sr``: the SR image ``[3, sH, sW]``.
+        lr: the LR input ``[3, h, w]`` to draw the map over; ``sr``: the SR image ``[3, sH, sW]``.
         lam: a LAM (or any family) result of the same window: its map is drawn beside, with the Spearman agreement.
-        bound: the colour-map clip in dB (default: 2.5 for scale > 1, 1 at scale 1).
-        title: a prefix for the CEM panel's title (e.g. the model's name).
+        bound: the colour-map clip in dB (default: the map's largest ``|effect|``, at most the authors' bounds,
+            2.5 for SR and 1 at scale 1).
+        title: the model's name (or any label), said once, in the CEM panel's title.
         zoom: show the maps only around the window, ``zoom`` LR pixels on each side (default: the whole image).
     """
     from ..viz.figures import new_figure
-    from matplotlib.colors import TwoSlopeNorm
+    from ..viz.images import blend
+    from matplotlib.cm import ScalarMappable
+    from matplotlib.colors import Normalize, TwoSlopeNorm
 
-    bound = bound or (BOUNDS["sr"] if result.scale > 1 else BOUNDS["denoise"])
+    c, (lo, hi) = result.counts, result.effect_range
+    authors = BOUNDS["sr"] if result.scale > 1 else BOUNDS["denoise"]
+    bound = bound or min(authors, max(abs(lo), abs(hi), 1e-3))
     panels = 1 + (sr is not None) + (lam is not None)
-    fig = new_figure(figsize=(3.4 * panels, 3.6))  # no pyplot: safe on a widget's worker thread
+    fig = new_figure(figsize=(3.8 * panels + 0.6, 4.3), layout="constrained")  # no pyplot: safe on a worker
     axes = fig.subplots(1, panels, squeeze=False)
     axes = list(axes[0])
     b = result.lr_block
     rows, cols = result.map.shape
     h, w = (lr.shape[1], lr.shape[2]) if lr is not None else (rows * b, cols * b)
+    name = f"{title.strip()}: " if title.strip() else ""
     if sr is not None:
         ax = axes.pop(0)
         ax.imshow(np.clip(sr.detach().cpu().permute(1, 2, 0).numpy(), 0, 1))
         _rect(ax, result.window, 1.0, "lime")
-        ax.set_title(f"SR, window PSNR {result.psnr:.2f} dB", fontsize=9)
+        t, l, wh, ww = result.window
+        ax.set_title(f"SR, window top={t}, left={l}, {wh}x{ww}\nwindow PSNR {result.psnr:.2f} dB", fontsize=10)
         ax.axis("off")
     ax = axes.pop(0)
-    if lr is not None:
-        ax.imshow(np.clip(lr.detach().cpu().permute(1, 2, 0).numpy(), 0, 1), alpha=0.35)
     emap = spread(result.map.clamp(-bound, bound), b, h, w).numpy()
-    im = ax.imshow(emap, cmap="seismic", norm=TwoSlopeNorm(vmin=-bound, vcenter=0.0, vmax=bound),
-                   alpha=0.85 if lr is not None else 1.0)
+    norm = TwoSlopeNorm(vmin=-bound, vcenter=0.0, vmax=bound)
+    if lr is not None:  # the image under the map: each block as opaque as its effect is large (0: the image)
+        ax.imshow(np.clip(lr.detach().cpu().permute(1, 2, 0).numpy(), 0, 1))
+        im = ax.imshow(emap, cmap="seismic", norm=norm, alpha=np.sqrt(np.abs(emap) / bound) * 0.9)
+    else:
+        im = ax.imshow(emap, cmap="seismic", norm=norm)
     _rect(ax, result.window, result.scale, "lime")
     _zoom(ax, result, zoom, h, w)
-    c, (lo, hi) = result.counts, result.effect_range
-    ax.set_title(f"CEM {title}+{c['positive']} / −{c['negative']} / 0:{c['zero']}\nrange {lo:.2f} .. {hi:.2f} dB",
-                 fontsize=9)
+    ax.set_title(f"{name}CEM: PSNR drop when a block is replaced\n{c['positive']} blocks help, {c['negative']} hurt, "
+                 f"{c['zero']} do nothing\n(outside the window)", fontsize=10)
     ax.axis("off")
-    fig.colorbar(im, ax=ax, fraction=0.046, pad=0.02, label="dB")
+    bar = fig.colorbar(im, ax=ax, shrink=0.8, pad=0.02, label="PSNR drop, dB (red: helps)")
+    bar.ax.set_ylim(max(lo, -bound), min(hi, bound))  # the map's own range; colours stay symmetric about 0
     if lam is not None:
         ax = axes.pop(0)
-        ax.imshow(lam.map.detach().cpu().numpy(), cmap="magma")
+        m = lam.map.detach().cpu().numpy()
+        if lr is not None:  # the image under the heat, faded where the map is 0
+            ax.imshow(blend(lr, m, 1, alpha=0.9, cmap="YlOrRd", fade=True))
+        else:
+            ax.imshow(m, cmap="YlOrRd")
         _rect(ax, result.window, result.scale, "lime")
         _zoom(ax, result, zoom, h, w)
         rho = rank_agreement(result, lam)
-        ax.set_title(f"{getattr(lam, 'method', 'LAM').upper()} map\nSpearman with CEM {rho:.2f}", fontsize=9)
+        ax.set_title(f"{getattr(lam, 'method', 'LAM').upper()} map\nSpearman with CEM {rho:.2f}", fontsize=10)
         ax.axis("off")
-    fig.tight_layout()
+        fig.colorbar(ScalarMappable(Normalize(0.0, 1.0), "YlOrRd"), ax=ax, shrink=0.8, pad=0.02,
+                     label="attribution (max 1)")
     return fig
