@@ -189,13 +189,14 @@ def test_randomisation_leaves_users_model_bit_identical():
 
 def test_randomisation_goes_from_the_output_layer_back():
     model, x = conv_model(), image(side=16)
-    names = [n for n, _ in trust.randomisation(model, x, (8, 8, 8, 8), "gradient", scale=2, device="cpu")]
+    names = [n for n, _ in trust.randomisation(model, x, (8, 8, 8, 8), "gradient", scale=2, device="cpu",
+                                               test="spearman")]
     assert names == ["2", "0"]
 
 
 def test_randomisation_is_seeded_and_output_layer_matches_in_both_modes():
     model, x = conv_model(), image(side=16)
-    kw = dict(scale=2, device="cpu")
+    kw = dict(scale=2, device="cpu", test="spearman")
     a = trust.randomisation(model, x, (8, 8, 8, 8), "gradient", cascade=True, seed=5, **kw)
     b = trust.randomisation(model, x, (8, 8, 8, 8), "gradient", cascade=True, seed=5, **kw)
     ind = trust.randomisation(model, x, (8, 8, 8, 8), "gradient", cascade=False, seed=5, **kw)
@@ -228,7 +229,8 @@ def test_randomise_layer_shuffle_keeps_values():
 def test_unknown_layer_lists_the_layers():
     model, x = conv_model(), image(side=16)
     with pytest.raises(InputError, match="choose from: 2, 0"):
-        trust.randomisation(model, x, (8, 8, 8, 8), "gradient", layers=["9"], scale=2, device="cpu")
+        trust.randomisation(model, x, (8, 8, 8, 8), "gradient", layers=["9"], scale=2, device="cpu",
+                            test="spearman")
 
 
 def test_agreement_identical_and_reversed_maps():
@@ -244,27 +246,44 @@ def test_spearman_of_constant_map_is_nan():
     assert np.isnan(trust.spearman(torch.ones(4), torch.arange(4.0)))
 
 
-def test_report_has_methods_then_controls_and_random_is_the_reference():
+def test_report_is_a_verdict_table_with_every_check_in_words():
+    model, x = conv_model(), image(side=48)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    df = trust.report(model, x, (40, 40, 8, 8), ["gradient", "ig"], seeds=2, knobs={"ig": {"steps": 4}}, scale=2,
+                      device="cpu")
+    assert list(df.index) == ["gradient", "ig"]
+    for check in ("stratified", "randomisation", "planted", "invariant"):
+        assert set(df[check]) <= {"pass", "fail"}, check
+    assert df["verdict"].str.match(r"^(trust \(passes|do not trust: fails)").all()
+    assert np.isnan(df.loc["gradient", "completeness_gap"]) and df.loc["ig", "completeness_gap"] >= 0
+    strat = df.attrs["stratified"]["gradient"]
+    assert {"gradient", "ig", "gradient|randomised", "edge", "distance", "random:0", "random:1"} <= set(strat["curves"])
+    assert df.loc["gradient", "score"] == pytest.approx(strat["curves"]["gradient"]["score"])
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+
+
+def test_report_says_why_the_planted_check_did_not_run_on_a_small_image():
     model, x = conv_model(), image(side=16)
-    df = trust.report(model, x, (8, 8, 8, 8), ["gradient", "erf"], steps=4, scale=2, device="cpu")
-    assert list(df.index) == ["gradient", "erf", "random", "edge"]
-    assert df.loc["random", "del_vs_random"] == 0.0
-    assert set(df.attrs["curves"]) == {(m, mode) for m in df.index for mode in ("deletion", "insertion")}
+    df = trust.report(model, x, (8, 8, 8, 8), ["gradient"], seeds=2, checks=("stratified", "planted"), scale=2,
+                      device="cpu")
+    assert "planted" not in df.columns and "no 8x8 patch fits" in df.attrs["notes"]["planted"]
+    assert df.loc["gradient", "stratified"] in ("pass", "fail")
 
 
 def test_table_resumes_from_its_csv(tmp_path):
     model, x = conv_model(), image(side=16)
     path, seen = str(tmp_path / "t.csv"), []
-    kw = dict(methods=["gradient"], path=path, steps=2, modes=("deletion",), scale=2, device="cpu",
+    kw = dict(methods=["gradient", "erf"], path=path, checks=("stratified",), seeds=2, scale=2, device="cpu",
               callback=lambda *a: seen.append(a))
     first = trust.table({"tiny": model}, {"img": x}, [(8, 8, 8, 8)], **kw)
     again = trust.table({"tiny": model}, {"img": x}, [(8, 8, 8, 8)], **kw)
-    assert len(seen) == 1 and len(first) == len(again) == 3  # gradient, random, edge
+    assert len(seen) == 1 and len(first) == len(again) == 2  # gradient, erf
+    assert list(again["method"]) == ["gradient", "erf"] and set(again["stratified"]) <= {"pass", "fail"}
 
 
 def test_table_refuses_bad_paths_and_backends(tmp_path):
     model, x = conv_model(), image(side=16)
-    kw = dict(methods=["gradient"], steps=2, modes=("deletion",), scale=2, device="cpu")
+    kw = dict(methods=["gradient"], checks=("stratified",), seeds=2, scale=2, device="cpu")
     for bad, match in [(dict(path=str(tmp_path)), "is a folder"), (dict(path=str(tmp_path / "t.txt")), ".csv"),
                        (dict(backend="spark"), "backend"), (dict(address="auto"), "address= is for backend='ray'")]:
         with pytest.raises(InputError, match=match):
@@ -279,7 +298,8 @@ def test_table_refuses_bad_paths_and_backends(tmp_path):
 @pytest.mark.skipif(importlib.util.find_spec("ray") is None, reason="ray is not installed (pip install 'srwidgets[ray]')")
 def test_table_on_ray_gives_the_local_numbers_and_resumes(tmp_path):
     model, x = conv_model(), image(side=16)
-    kw = dict(methods=["gradient", "ig"], steps=3, modes=("deletion", "insertion"), scale=2, device="cpu")
+    kw = dict(methods=["gradient", "ig"], checks=("stratified", "randomisation"), seeds=2,
+              knobs={"ig": {"steps": 3}}, scale=2, device="cpu")
     windows = [(8, 8, 8, 8), (16, 8, 8, 8), (0, 0, 8, 8)]
     local = trust.table({"tiny": model}, {"img": x}, windows, **kw)
     path = str(tmp_path / "t.csv")
@@ -287,8 +307,8 @@ def test_table_on_ray_gives_the_local_numbers_and_resumes(tmp_path):
     seen = []
     remote = trust.table({"tiny": model}, {"img": x}, windows, path=path, backend="ray", workers=2,
                          callback=lambda *a: seen.append(a), **kw)
-    assert len(first) == 4 and len(seen) == 2  # the window already in the file was not computed again
-    cols = ["auc_deletion_norm", "auc_insertion_norm", "del_vs_random", "ins_vs_random"]
+    assert len(first) == 2 and len(seen) == 2  # the window already in the file was not computed again
+    cols = ["score", "null_mean", "null_sd", "edge", "rand_difference"]
     key = ["window", "method"]
     a = local.sort_values(key).reset_index(drop=True)
     b = remote.sort_values(key).reset_index(drop=True)
@@ -313,7 +333,7 @@ def test_cli_writes_table(tmp_path, capsys):
     cli.add_parser(ap.add_subparsers())
     out = tmp_path / "trust.csv"
     args = ap.parse_args(["trust", "astronaut", "--model", "x4-fsrcnn", "--window", "98,84,16", "--methods",
-                          "gradient", "--steps", "2", "--out", str(out), "--no-progress"])
+                          "gradient", "--checks", "stratified", "--seeds", "2", "--out", str(out), "--no-progress"])
     assert args.func(args) == 0
     assert out.exists() and "gradient" in capsys.readouterr().out
 
@@ -350,12 +370,13 @@ def test_more_bad_deletion_arguments_raise_input_error(kw, match):
 def test_bad_randomisation_arguments_raise_input_error(kw, match):
     model, x = conv_model(), image(side=16)
     with pytest.raises(InputError, match=match):
-        trust.randomisation(model, x, (8, 8, 8, 8), "gradient", scale=2, device="cpu", **kw)
+        trust.randomisation(model, x, (8, 8, 8, 8), "gradient", scale=2, device="cpu", test="spearman", **kw)
 
 
 def test_randomisation_takes_one_layer_name_as_a_string():
     model, x = conv_model(), image(side=16)
-    out = trust.randomisation(model, x, (8, 8, 8, 8), "gradient", scale=2, device="cpu", layers="2")
+    out = trust.randomisation(model, x, (8, 8, 8, 8), "gradient", scale=2, device="cpu", layers="2",
+                              test="spearman")
     assert [n for n, _ in out] == ["2"]
 
 

@@ -1,10 +1,13 @@
 """``python -m srwidgets trust IMAGE --model NAME --window T,L,S [--methods lam,gradient] --out trust.csv``: which
 map to trust for one SR window.
 
-Prints one row per method (and the random / edge controls): deletion and insertion AUCs (normalised by the
-window's objective), their difference from the random control, Gini / DI, the map's rank correlation with image
-edges and, with ``--randomise``, the cascading model-randomisation correlations. ``--out`` writes the table (CSV),
-``--figure`` the curves (PNG/PDF/SVG). ``--window`` is in SR pixels: ``top,left,size`` or ``top,left,height,width``.
+Prints the verdict table (:func:`srwidgets.trust.report`): one row per method, the ring-stratified ROAD deletion
+score against its null (mean ± sd of random orders within rings) and the edge control, the randomisation
+difference (trained map vs the fully randomised twin's, scored on the trained model), the planted self-test's
+share, completeness and input invariance, each check in words and a verdict. ``--checks`` runs fewer (the planted
+test runs each method on the whole image). ``--out`` writes the table (CSV), ``--figure`` the stratified curves
+with their null band (PNG/PDF/SVG), ``--grid`` the methods × checks grid. ``--window`` is in SR pixels:
+``top,left,size`` or ``top,left,height,width``.
 """
 from __future__ import annotations
 
@@ -15,22 +18,24 @@ FIGURE_EXTENSIONS = (".png", ".pdf", ".svg")
 
 
 def add_parser(sub):
-    p = sub.add_parser("trust", help="deletion/insertion AUCs and randomisation checks of attribution methods")
+    p = sub.add_parser("trust", help="verdict table: stratified ROAD deletion, randomisation, planted self-test")
     p.add_argument("image", help="LR image file, or a bundled image name")
     p.add_argument("--model", default="x4-fsrcnn", help="zoo name or checkpoint path (default: x4-fsrcnn)")
     p.add_argument("--window", required=True, help="SR window top,left,size or top,left,height,width")
     p.add_argument("--methods", default=None,
                    help="comma-separated members of the family (default: every one that needs no HR image)")
-    p.add_argument("--steps", type=int, default=20, help="points of each curve after fraction 0 (default: 20)")
-    p.add_argument("--baseline", default="blur", help="what deleted pixels become: blur, black, mean, uniform "
-                                                      "(default: blur)")
-    p.add_argument("--modes", default="deletion,insertion", help="deletion,insertion (default: both)")
-    p.add_argument("--block", type=int, default=1, help="rank BLOCKxBLOCK blocks of LR pixels (default: 1)")
-    p.add_argument("--randomise", action="store_true",
-                   help="add the cascading model-randomisation check (one attribution per layer per method)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the random control and randomisation (default: 0)")
+    p.add_argument("--checks", default=None,
+                   help="comma-separated checks: stratified,randomisation,planted,completeness,invariance (default: all)")
+    p.add_argument("--imputation", default="road", help="road (default) or blur (favours blur-baseline methods)")
+    p.add_argument("--noise", type=float, default=0.01, help="σ of the imputation noise (default: 0.01)")
+    p.add_argument("--seeds", type=int, default=4, help="random orders within rings for the null (default: 4)")
+    p.add_argument("--planted", default="gate", help="the planted self-test: gate, copy or brightness (default: gate)")
+    p.add_argument("--steps", type=int, default=None, help="path steps of lam / ig (default: the method's)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the tie-break, the null, the noise and the "
+                                                       "randomised twin (default: 0)")
     p.add_argument("--out", default=None, help="write the table as CSV")
-    p.add_argument("--figure", default=None, help="write the curves figure (.png, .pdf or .svg)")
+    p.add_argument("--figure", default=None, help="write the stratified curves figure (.png, .pdf or .svg)")
+    p.add_argument("--grid", default=None, help="write the methods x checks grid (.png, .pdf or .svg)")
     p.add_argument("--downsample", action="store_true",
                    help="IMAGE is a high-resolution picture: crop it to a multiple of the model's scale and "
                         "down-sample it with Pillow's 8-bit bicubic resize first (the authors' LR image)")
@@ -58,19 +63,32 @@ def _asks_for_hr(methods) -> bool:
 
 def run(args) -> int:
     from .. import trust
-    from ._common import check_distinct, check_output, flag_int, flag_seed, load_input, load_model, progress_bar
+    from ._common import check_distinct, check_output, flag_seed, load_input, load_model, progress_bar
     from .lam import parse_window
 
     reads = dict(image=args.image, models=[("--model", args.model)])
     if args.out:
         check_output(args.out, (".csv",), what="the table", **reads)
-    if args.figure:
-        check_output(args.figure, FIGURE_EXTENSIONS, what="the figure", flag="--figure", **reads)
-    check_distinct({"--out": args.out, "--figure": args.figure})
+    for flag, path in (("--figure", args.figure), ("--grid", args.grid)):
+        if path:
+            check_output(path, FIGURE_EXTENSIONS, what="the figure", flag=flag, **reads)
+    check_distinct({"--out": args.out, "--figure": args.figure, "--grid": args.grid})
     window = parse_window(args.window)
     methods = _names(args.methods, "methods") if args.methods else None
-    modes = _names(args.modes, "modes")
-    flag_int("--block", args.block, 1, hint=" (the side of the LR blocks ranked; 1 ranks pixels)")
+    checks = _names(args.checks, "checks") if args.checks else list(trust.CHECKS)
+    unknown = [c for c in checks if c not in trust.CHECKS]
+    if unknown:
+        raise InputError(f"--checks: unknown {', '.join(unknown)}; choose from {', '.join(trust.CHECKS)}")
+    if args.imputation not in trust.IMPUTATIONS:
+        raise InputError(f"--imputation {args.imputation!r}: choose road or blur")
+    if args.planted not in trust.KINDS:
+        raise InputError(f"--planted {args.planted!r}: choose one of {', '.join(trust.KINDS)}")
+    if not args.noise >= 0:
+        raise InputError(f"--noise {args.noise} must be >= 0 (σ of the imputation noise; 0.01 is ROAD's)")
+    if args.seeds < 1:
+        raise InputError(f"--seeds {args.seeds} must be >= 1 (random orders for the null; 4 by default)")
+    if args.steps is not None and args.steps < 1:
+        raise InputError(f"--steps {args.steps} must be >= 1 (path steps of lam / ig)")
     flag_seed(args.seed)
     if args.device is not None:
         from ..engine.devices import parse_device
@@ -80,23 +98,28 @@ def run(args) -> int:
     image = load_input(args.image, convert=args.convert)
     hr = None
     if args.downsample:
-        from ..degrade import pil_bicubic
+        from ..degrade import bicubic_down
         from ..models import infer_scale
 
         s = infer_scale(model)
         hr = image[:, :image.shape[1] // s * s, :image.shape[2] // s * s]  # IMAGE is the HR image: cem's reference
-        image = pil_bicubic(hr, s)
-    h, w = image.shape[1:]
-    if args.block > max(h, w):
-        raise InputError(f"--block {args.block} is larger than the LR image ({h}x{w} pixels): blocks are squares "
-                         f"of LR pixels inside the window's receptive field; use --block <= {max(h, w)} (1 ranks "
-                         "single pixels)")
+        image = bicubic_down(hr, s).clamp(0, 1)
+    knobs = {}
+    if args.steps is not None:
+        knobs = {m: {"steps": args.steps} for m in ("lam", "ig")}
     with progress_bar("trust", "forwards", disable=args.no_progress) as bar:
-        df = trust.report(model, image, window, methods, steps=args.steps, baseline=args.baseline, modes=modes,
-                          block=args.block, randomise=args.randomise, seed=args.seed, callback=bar,
-                          device=args.device, hr=hr if _asks_for_hr(methods) else None)
-    shown = df.drop(columns=[c for c in ("kind", "seconds") if c in df])
-    print(shown.round(3).to_string())
+        df = trust.report(model, image, window, methods, checks=checks, imputation=args.imputation,
+                          noise=args.noise, seeds=args.seeds, planted_kind=args.planted, seed=args.seed,
+                          knobs=knobs, callback=bar, device=args.device, hr=hr if _asks_for_hr(methods) else None)
+    shown = df.drop(columns=[c for c in ("seconds", "objective", "gini", "diffusion_index", "spread_trained",
+                                         "spread_randomised") if c in df])
+    print(f"window {tuple(df.attrs['window'])} (SR px), LR box {tuple(df.attrs['box'])}, imputation "
+          f"{df.attrs['imputation']}" + (f" ({df.attrs['favours']})" if df.attrs["favours"] else ""))
+    print(shown.drop(columns=["verdict"]).round(3).to_string())
+    for name, verdict in df["verdict"].items():
+        print(f"{name}: {verdict}")
+    for check, why in df.attrs.get("notes", {}).items():
+        print(f"{check}: {why}")
     for name, why in df.attrs["skipped"].items():
         if "hr=" in why:  # the engine's words: here the HR image is IMAGE with --downsample
             why = "needs the HR image: give the HR picture as IMAGE with --downsample (and cem in --methods)"
@@ -104,9 +127,13 @@ def run(args) -> int:
     if args.out:
         df.to_csv(args.out)
         print(f"wrote {args.out}")
-    if args.figure:
-        from ..viz.trust import curves_figure
+    if args.figure or args.grid:
+        from ..viz.trust import checks_figure, curves_figure
 
-        curves_figure(df).savefig(args.figure, dpi=100)
-        print(f"wrote {args.figure}")
+        if args.figure:
+            curves_figure(df).savefig(args.figure, dpi=100)
+            print(f"wrote {args.figure}")
+        if args.grid:
+            checks_figure(df).savefig(args.grid, dpi=100)
+            print(f"wrote {args.grid}")
     return 0

@@ -259,6 +259,10 @@ def randomisation(model, lr, window, method: str = "lam", cascade: bool = True, 
     """
     test = check_choice("test", test, ("faithfulness", "spearman"))
     if test == "faithfulness":
+        check_flag("cascade", cascade)
+        if "layers" in kwargs:
+            raise InputError("layers= chooses the layers of the Spearman cascade: pass test='spearman' with it (the "
+                             "faithfulness test randomises every layer)")
         return faithfulness_randomisation(model, lr, window, method, seed, **kwargs)
     return [(r["layer"], r["spearman"]) for r in randomisation_rows(model, lr, window, method, cascade, seed,
                                                                       **kwargs)]

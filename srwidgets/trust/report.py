@@ -23,7 +23,7 @@ from ..errors import InputError
 from ..progress import check_hooks
 from .curves import ENGINE_OPTIONS, window_engine
 from .flags import INVARIANCE_THRESHOLD, completeness_gap, input_invariance
-from .planted import KINDS, planted
+from .planted import KINDS, place_patch, planted
 from .randomise import randomised_twin
 from .ranking import as_map, crop_map, spearman, top_overlap
 from .stratified import FAVOURS, default_objective, distance_map, mass_distance, score_rankings
@@ -107,8 +107,9 @@ def report(model, lr, window, methods: Optional[Sequence[str]] = None, *, hr=Non
     on the whole image). ``knobs``: ``{method: {option: value}}``. The user's model is unchanged.
 
     ``df.attrs``: ``stratified`` {objective: :func:`~srwidgets.trust.score_rankings` dict (curves of every ranking
-    and control)}, ``maps`` {method: [h, w]}, ``box``, ``window``, ``skipped`` {method: reason}, ``checks``,
-    ``imputation``, ``favours``.
+    and control)}, ``maps`` {method: [h, w]}, ``box``, ``window``, ``skipped`` {method: reason}, ``checks`` (those
+    run), ``notes`` {check: why it did not run — the planted patch needs room beside the window}, ``imputation``,
+    ``favours``.
     """
     import pandas as pd
 
@@ -136,6 +137,13 @@ def report(model, lr, window, methods: Optional[Sequence[str]] = None, *, hr=Non
     dist = distance_map(tuple(x.shape[1:]), window, eng.scale)
     progress = {k: v for k, v in (("callback", callback), ("cancel", cancel)) if v is not None}
     run_options = dict(options, scale=eng.scale)
+    notes = {}
+    if "planted" in checks:
+        try:  # the patch must fit the image beside the window; on a small image the self-test cannot run
+            place_patch(tuple(x.shape[1:]), window, eng.scale, 8, 30, None, planted_kind, x)
+        except InputError as e:
+            notes["planted"] = f"not run: {e}"
+            checks = [c for c in checks if c != "planted"]
     twin = None
     if "randomisation" in checks:
         twin, twin_options = randomised_twin(model, x, seed, **options)
@@ -198,7 +206,7 @@ def report(model, lr, window, methods: Optional[Sequence[str]] = None, *, hr=Non
     df = df[[c for c in order if c in df.columns]]
     df.index.name = "method"
     df.attrs.update(stratified=stratified, maps=maps, box=box if box is not None else (0, 0, *x.shape[1:]),
-                    window=window, skipped=skipped, checks=list(checks), imputation=imputation,
+                    window=window, skipped=skipped, checks=list(checks), notes=notes, imputation=imputation,
                     favours=FAVOURS[imputation])
     return df
 

@@ -7,7 +7,7 @@
     >>> panel = TrustPanel(lambda: pressed.append(True))
     >>> panel.button.click(); pressed
     [True]
-    >>> panel.show((8, 8, 16, 16), {"edsr": pd.DataFrame({"kind": ["lam"], "gini": [0.5]})})
+    >>> panel.show((8, 8, 16, 16), {"edsr": pd.DataFrame({"verdict": ["trust"], "score": [0.5]}, index=["lam"])})
     >>> "<table" in panel.html.value and "Trust of edsr on (8, 8, 16, 16)" in panel.html.value
     True
 """
@@ -20,22 +20,24 @@ import ipywidgets as widgets
 
 __all__ = ["TrustPanel", "TRUST_COLUMNS", "trust_html"]
 
-TRUST_COLUMNS = ("kind", "gini", "diffusion_index", "auc_deletion_norm", "auc_insertion_norm", "del_vs_random",
-                 "ins_vs_random", "edge_spearman")
+TRUST_COLUMNS = ("verdict", "score", "null_mean", "null_sd", "edge", "stratified", "rand_difference", "randomisation",
+                 "planted_share", "planted", "completeness_gap", "invariant")
 """The columns of :func:`srwidgets.trust.report` the Trust panel shows (the whole table is the widget's
 ``trust_results``)."""
 
 
 def trust_html(window: tuple, tables: Mapping[str, Any]) -> str:
     """The HTML of ``{model name: srwidgets.trust.report DataFrame}`` for ``window``: per model a title, the
-    skipped methods (``df.attrs["skipped"]``, ``{method: why}``) and the :data:`TRUST_COLUMNS` it has."""
+    skipped methods (``df.attrs["skipped"]``, ``{method: why}``), checks that did not run (``df.attrs["notes"]``)
+    and the :data:`TRUST_COLUMNS` it has."""
     parts = []
     for name, df in tables.items():
         cols = [c for c in TRUST_COLUMNS if c in df.columns]
-        skipped = df.attrs.get("skipped") or {}
+        skipped = dict(df.attrs.get("skipped") or {}, **(df.attrs.get("notes") or {}))
         note = "".join(f"<br><i>{html.escape(m)}: {html.escape(why)}</i>" for m, why in skipped.items())
-        parts.append(f"<b>Trust of {html.escape(name)} on {window}</b> (negative del_vs_random / positive "
-                     f"ins_vs_random: the map finds the window's detail faster than chance){note}"
+        parts.append(f"<b>Trust of {html.escape(name)} on {window}</b> (stratified: ROAD deletion score vs the "
+                     f"null of random orders within rings and the edge control; randomisation: trained map vs the "
+                     f"randomised model's; planted: a known far dependence found){note}"
                      + df[cols].to_html(float_format=lambda v: f"{v:.3f}", na_rep="-"))
     return "".join(parts)
 
@@ -46,8 +48,8 @@ class TrustPanel:
 
     def __init__(self, on_press: Callable[[], Any]):
         self.button = widgets.Button(description="Trust", icon="check", tooltip=(
-            "deletion / insertion curves of the shown methods on this window, against random and edge controls "
-            "(srwidgets.trust.report)"))
+            "the verdict table of the shown methods on this window: stratified ROAD deletion, randomisation, "
+            "planted self-test (srwidgets.trust.report)"))
         self.button.on_click(lambda _: on_press())
         self.html = widgets.HTML("")
         self.html.add_class("srw-trust")
