@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import inspect
 import time
+import warnings
 
 import torch
 import torch.nn.functional as F
@@ -94,7 +95,8 @@ class CaptumMethod(WindowMethod):
         if "baselines" in call_params and "baselines" not in call:
             call["baselines"] = torch.full_like(inp, float(baseline))
         try:
-            with model_errors(), torch.enable_grad():
+            with model_errors(), torch.enable_grad(), warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message="Setting forward, backward hooks")  # DeepLift's notice
                 out = algo_cls(**init).attribute(inp, **call)
         except (TypeError, AssertionError, ValueError) as exc:
             raise InputError(f"captum.attr.{algorithm} refused these arguments: {exc}") from None

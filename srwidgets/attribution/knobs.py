@@ -151,6 +151,8 @@ class Knob:
         if self.low is not None and value < self.low:
             self._fail(value)
         if self.high is not None and value > self.high:
+            if k == "float":
+                self._fail(value)
             hint = f" ({self.help})" if self.help else ""
             raise InputError(f"{self.name}={value!r} is above the ceiling of {self.high:,g}{hint}; use at most "
                              f"{self.high:,g}")
