@@ -163,3 +163,45 @@ def test_scatter_colours_are_the_figures_label_colours():
     labels = ["noise", "clean", "blur", "noise"]
     view.set_points(np.random.default_rng(0).random((4, 2)), labels)
     assert view.colors == viz.label_colors(labels) and view.colors["clean"] == viz.PALETTE[1]
+
+
+def _texts(monkeypatch):
+    """``[(text, font)]`` of every fillText sent to the frontend (ipycanvas' command channel)."""
+    from ipycanvas import canvas as ipc
+
+    log, fonts = [], []
+    manager = ipc._CANVAS_MANAGER
+    original = manager.send_draw_command
+
+    def spy(canvas, name, args=[], buffers=[]):
+        if name == ipc.COMMANDS["fillText"]:
+            log.append(str(args[0]))
+        return original(canvas, name, args, buffers)
+
+    monkeypatch.setattr(manager, "send_draw_command", spy)
+    return log
+
+
+FAIG_LAYERS = ["conv_first"] + [f"body.{i}.conv{j}" for i in range(6) for j in (1, 2)] + ["upconv1", "conv_hr",
+                                                                                          "conv_last"]
+
+
+def test_bars_are_named_by_their_layers_and_charts_use_a_legible_font(monkeypatch):
+    """FAIG's per-layer strip (issue 26: its bars were labelled 0-15): every bar carries its layer's name, turned
+    a quarter when the names are wider than the bars, with room for them under the axis; the charts' text is
+    12 px (was 10)."""
+    from srwidgets.widgets.canvas import CHART_FONT_PX, BarView, CurveView, step_label_room
+
+    texts = _texts(monkeypatch)
+    bars = BarView(384, 230)
+    bars.set_bars(np.arange(16.0) + 0.5, FAIG_LAYERS)  # axis labels "15.5" and "0": no index shows
+    assert all(name in texts for name in FAIG_LAYERS) and not any(t in texts for t in ("3", "15"))
+    upright, room = step_label_room(FAIG_LAYERS, (384 - 40) / 16)
+    assert not upright and room >= 0.6 * CHART_FONT_PX * len("body.0.conv1") and CHART_FONT_PX >= 12
+    assert bars.canvas[0].font == "12px sans-serif"
+    texts.clear()
+    curves = CurveView(320, 200)  # the DDR widget's: six blocks, named upright
+    curves.set_curves({"by degradation": [1, 2, 3, 4, 5, 6], "by image": [6, 5, 4, 3, 2, 1]},
+                      [f"body.{i}" for i in range(6)])
+    assert [t for t in texts if t.startswith("body.")] == [f"body.{i}" for i in range(6)]
+    assert step_label_room([f"body.{i}" for i in range(6)], (320 - 54) / 6)[0]  # fits its column

@@ -276,3 +276,14 @@ def test_a_refused_method_error_clears_when_a_valid_method_is_chosen_again(make)
     w.method_buttons.value = "tsne"           # a click on the t-SNE button
     assert w.wait(60) and w.method == "tsne" and w.error == "" and w.error_html.value == ""
     assert w.status == "done: conv_after_body, tsne"
+
+
+def test_two_models_chi_lines_are_separate_wrapping_blocks(make):
+    """Side by side, each model's 'layer: CHI ...' line is an HTML block as wide as its panel (a Label never wraps
+    and the two lines ran together, issue 26)."""
+    w = make({"a": tiny(0), "b": tiny(1)})
+    for name in w.names:
+        block = w.chi_labels[name]
+        assert isinstance(block, widgets.HTML) and block.layout.width == "320px" and block.layout.margin
+        assert "CHI by degradation" in block.value
+    assert w.chi_labels["a"] is not w.chi_labels["b"]

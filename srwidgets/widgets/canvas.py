@@ -48,6 +48,35 @@ CSS_TEXT = (
 )
 
 
+CHART_FONT_PX = 12
+"""Text size of the canvas charts (axis names, ticks, step names): legible when a notebook is projected."""
+CHART_FONT = f"{CHART_FONT_PX}px sans-serif"
+
+
+def step_label_room(steps: Sequence[str], pitch: float) -> Tuple[bool, float]:
+    """How a chart writes the names of its steps (layers) under columns ``pitch`` display px apart: ``(upright,
+    height)``: upright when the longest name fits its column, else turned a quarter (reading upwards); ``height``
+    is the room they need below the axis, display px."""
+    longest = max((len(str(s)) for s in steps), default=1)
+    width = 0.58 * CHART_FONT_PX * longest  # about 7 px a character at 12 px
+    return (width <= pitch, CHART_FONT_PX + 4.0) if width <= pitch else (False, width + 6.0)
+
+
+def _write_step_labels(layer, xs, steps: Sequence[str], base: float, upright: bool) -> None:
+    """Each step's name under its column (``base``: the axis' display y)."""
+    layer.text_align = "center" if upright else "right"
+    for x, name in zip(xs, steps):
+        if upright:
+            layer.fill_text(str(name), float(x), base + CHART_FONT_PX + 2)
+        else:
+            layer.save()
+            layer.translate(float(x) + CHART_FONT_PX / 3, base + 4)
+            layer.rotate(-math.pi / 2)
+            layer.fill_text(str(name), 0, 0)
+            layer.restore()
+    layer.text_align = "start"
+
+
 # ----------------------------------------------------------------------------------------------------------- images
 def as_rgba(image) -> np.ndarray:
     """An image as ``uint8 [H, W, 4]`` for a canvas.
@@ -316,7 +345,7 @@ class ScatterView:
         layer.stroke_rect(0.5, 0.5, self.width - 1, self.height - 1)
         x_name, y_name = self.axis_labels
         layer.fill_style = "#666"
-        layer.font = "10px sans-serif"
+        layer.font = CHART_FONT
         if x_name:
             layer.text_align = "right"
             layer.fill_text(f"{x_name} \u2192", self.width - 4, self.height - 3)
@@ -389,8 +418,10 @@ class CurveView:
     def set_curves(self, curves: dict, steps: Sequence[str]) -> None:
         self.steps = list(steps)
         n = len(self.steps)
-        left, right, top, bottom = 40.0, 10.0, 10.0, 30.0
-        self.xs = left + (np.arange(n) + 0.5) * (self.width - left - right) / max(n, 1)
+        left, right, top, bottom = 44.0, 10.0, 10.0, 36.0
+        pitch = (self.width - left - right) / max(n, 1)
+        self.xs = left + (np.arange(n) + 0.5) * pitch
+        named = step_label_room(self.steps, pitch)[0]  # the layers' names fit under their columns
         values = {k: np.asarray(v, dtype=np.float64) for k, v in curves.items()}
         finite = np.concatenate([v[np.isfinite(v)] for v in values.values()] or [np.zeros(0)])
         tf = (lambda v: np.log10(np.maximum(v, 1e-12))) if self.log else (lambda v: v)
@@ -403,7 +434,9 @@ class CurveView:
         with DRAW_LOCK, hold_canvas():
             layer = self._axes((f"{10 ** hi if self.log else hi:.3g}", top + 8),
                                (f"{10 ** lo if self.log else lo:.3g}", self.height - bottom))
-            for k, x in enumerate(self.xs):
+            if named:
+                _write_step_labels(layer, self.xs, self.steps, self.height - bottom, upright=True)
+            for k, x in enumerate(self.xs if not named else ()):
                 if n <= 12 or k % max(1, n // 12) == 0:
                     layer.fill_text(str(k), float(x) - 3, self.height - bottom + 14)
             for j, (name, v) in enumerate(values.items()):
@@ -415,7 +448,7 @@ class CurveView:
                 if ok.sum() > 1:
                     layer.stroke_lines(np.stack([self.xs[ok], y_of(v[ok])], 1))
                 layer.fill_circles(self.xs[ok], y_of(v[ok]), 3)
-                layer.fill_text(name, left + 4 + 110 * j, self.height - 4)
+                layer.fill_text(name, left + 4 + 130 * j, self.height - 4)
         self.select(self.selected if self.selected is not None and self.selected < n else None)
 
     def _axes(self, *labels):
@@ -426,7 +459,7 @@ class CurveView:
         layer.fill_style = "white"
         layer.fill_rect(0, 0, self.width, self.height)
         layer.fill_style = "#444"
-        layer.font = "10px sans-serif"
+        layer.font = CHART_FONT
         for text, y in labels:
             layer.fill_text(text, 2, y)
         return layer
@@ -477,8 +510,10 @@ class BarView(CurveView):
         if len(self.values) != len(self.steps):
             raise ValueError(f"{len(self.values)} values but {len(self.steps)} steps")
         n = len(self.steps)
-        left, right, top, bottom = 30.0, 6.0, 10.0, 18.0
+        left, right, top = 34.0, 6.0, 10.0
         pitch = (self.width - left - right) / max(n, 1)
+        upright, bottom = step_label_room(self.steps, pitch)  # each bar named by its layer, never by an index
+        bottom = min(bottom, 0.6 * self.height)
         self.xs = left + (np.arange(n) + 0.5) * pitch
         finite = self.values[np.isfinite(self.values)]
         hi = max(float(finite.max()) if finite.size else 0.0, 1e-12)
@@ -486,9 +521,7 @@ class BarView(CurveView):
         heights = np.clip(np.nan_to_num(self.values) / hi, 0.0, 1.0) * (base - top)
         with DRAW_LOCK, hold_canvas():
             layer = self._axes((f"{hi:.3g}", top + 8), ("0", base))
-            for k, x in enumerate(self.xs):
-                if n <= 24 or k % max(1, n // 24) == 0:
-                    layer.fill_text(str(k), float(x) - 3, self.height - 4)
+            _write_step_labels(layer, self.xs, self.steps, base, upright)
             layer.stroke_style = "#999"
             layer.line_width = 1
             layer.stroke_line(left, base, self.width - right, base)

@@ -178,7 +178,10 @@ class DDRWidget(EngineWidget):
         scatter = ScatterView(size, size, on_hover=lambda i, n=name: self._point(n, i, click=False),
                               on_click=lambda i, n=name: self._point(n, i, click=True))
         curve = CurveView(size, 200, on_select=lambda k, n=name: self._layer_clicked(n, k))
-        legend, chi = widgets.HTML(""), widgets.Label("")
+        # HTML, not Label: a Label never wraps (cut with an ellipsis), and side by side two models' lines ran
+        # together; this block wraps at its panel's width
+        legend = widgets.HTML("")
+        chi = widgets.HTML("", layout=widgets.Layout(width=f"{size}px", margin="0 16px 0 0"))
         chi.add_class("srw-chi")
         self.scatters[name], self.curves[name], self.legends[name], self.chi_labels[name] = scatter, curve, legend, chi
         panel = widgets.VBox([widgets.HTML(f"<b>{html.escape(name)}</b>"), scatter.canvas, legend, chi,
@@ -306,19 +309,19 @@ class DDRWidget(EngineWidget):
         for name, xy in embedded.items():
             res = self.results[name]
             if xy is None:
-                self.chi_labels[name].value = f"{layer}: not a layer of this model"
+                self.chi_labels[name].value = html.escape(f"{layer}: not a layer of this model")
                 continue
             if isinstance(xy, InputError):
                 self.scatters[name].set_points(np.zeros((0, 2)), [], axes=axis_labels(method))
-                self.chi_labels[name].value = f"{layer}: {xy}"
+                self.chi_labels[name].value = html.escape(f"{layer}: {xy}")
                 failed.append(f"{name}: {xy}" if len(self.names) > 1 else str(xy))
                 continue
             self.scatters[name].set_points(xy, res.labels, axes=axis_labels(method))
             self.legends[name].value = " ".join(
                 f"<span style='color:{c}'>&#9679;</span> {html.escape(label)}"
                 for label, c in self.scatters[name].colors.items())
-            self.chi_labels[name].value = (f"{layer}: CHI by degradation {res.chi_degradation[layer]:.3g}, "
-                                           f"by image {res.chi_image[layer]:.3g} (pooled features)")
+            self.chi_labels[name].value = html.escape(f"{layer}: CHI by degradation {res.chi_degradation[layer]:.3g}, "
+                                                      f"by image {res.chi_image[layer]:.3g} (pooled features)")
             k = res.layers.index(layer)
             self.curves[name].select(k)
         self._embedded = embedded

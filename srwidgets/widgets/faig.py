@@ -167,7 +167,7 @@ class FAIGWidget(EngineWidget):
         self._titles = {k: widgets.HTML("") for k in PANELS}
         self._images_box = widgets.HBox([widgets.HTML("computing the FAIG scores...")],
                                         layout=widgets.Layout(flex_flow="row wrap"))
-        self.bars = BarView(min(720, max(360, 24 * len(self.layers))), 140, on_select=self._bar_clicked,
+        self.bars = BarView(min(720, max(360, 24 * len(self.layers))), 230, on_select=self._bar_clicked,
                             on_hover=self._bar_hovered)
         self.bar_label = widgets.HTML("")
         self._bar_hovered(None)
