@@ -1,6 +1,6 @@
 """Check a member of the window-attribution family through every surface, on a tiny real model.
 
-    >>> from srwidgets.attribution.testing import check_member
+    >>> from srwidgets.testing import check_member
     >>> check_member(MyMethod, knobs={"patch": 2})          # doctest: +SKIP
 
 :func:`check_member` runs the member ``cls`` (registered for the call under its ``name`` when it is not already)
@@ -9,7 +9,8 @@ run, waited for), the command line (``python -m srwidgets lam IMAGE --model x4-f
 name --<knob> V``, in this process so that a member registered here is known) and ``srwidgets.batch.di_table``,
 on ``x4-fsrcnn`` (16k parameters) and a 24x24 LR crop of a bundled image. It asserts that every surface returns a
 map ``[h, w]`` in [0, 1] with a finite DI, and that the widget's and ``di_table``'s numbers equal
-``srwidgets.attribute``'s. Use it in a plugin's tests.
+``srwidgets.attribute``'s. Use it in a plugin's tests. (It lives above every package it drives, so that no
+package imports the ones built on it.)
 """
 from __future__ import annotations
 
@@ -28,7 +29,7 @@ __all__ = ["check_member", "tiny_problem"]
 def tiny_problem(name: str = "astronaut"):
     """``(model, lr [3, 24, 24], hr [3, 96, 96])``: ``x4-fsrcnn`` and a 96x96 HR crop of a bundled image with its
     antialiased bicubic x4 LR (clamped to [0, 1])."""
-    from .. import data, degrade, zoo
+    from . import data, degrade, zoo
 
     hr = data.image(name, modcrop=4)[:, 64:160, 64:160].contiguous()
     return zoo.load("x4-fsrcnn"), degrade.bicubic_down(hr, 4).clamp(0, 1), hr
@@ -68,7 +69,7 @@ def check_member(cls, name: Optional[str] = None, knobs: Optional[dict] = None, 
     """
     import srwidgets
 
-    from . import check_knobs, members, register, unregister
+    from .attribution import check_knobs, members, register, unregister
 
     name = name or cls.name
     knobs = check_knobs(cls, dict(knobs or {}))
@@ -101,7 +102,7 @@ def check_member(cls, name: Optional[str] = None, knobs: Optional[dict] = None, 
 
 
 def _widget(model, lr, hr, window, name, knobs, needs_hr):
-    from ..widgets.lam import LAMWidget
+    from .widgets.lam import LAMWidget
 
     w = LAMWidget(model, lr, methods=[name], window=window, knobs={name: dict(knobs)} if knobs else {},
                   **({"hr": hr} if needs_hr else {}))
@@ -124,7 +125,7 @@ def _save(t: torch.Tensor, path: str) -> str:
 
 
 def _cli(lr, hr, window, name, knobs, needs_hr) -> str:
-    from ..__main__ import main
+    from .__main__ import main
 
     with tempfile.TemporaryDirectory() as tmp:
         args = ["lam", _save(lr, os.path.join(tmp, "lr.png")), "--model", "x4-fsrcnn",
@@ -144,7 +145,7 @@ def _cli(lr, hr, window, name, knobs, needs_hr) -> str:
 
 
 def _table(model, lr, hr, window, name, knobs, needs_hr):
-    from ..batch import di_table
+    from .batch import di_table
 
     return di_table({"x4-fsrcnn": model}, [lr], windows=[window], method=name, progress=False,
                     **({"hr": [hr]} if needs_hr else {}), **knobs)

@@ -8,7 +8,7 @@ import torch
 
 import srwidgets
 from srwidgets import attribution, data, degrade, zoo
-from srwidgets.attribution.testing import check_member
+from srwidgets.testing import check_member
 from srwidgets.engine import clip_window, gradient_detector
 from srwidgets.errors import InputError
 

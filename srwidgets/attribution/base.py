@@ -22,45 +22,23 @@ from __future__ import annotations
 
 import functools
 import time
-from contextlib import nullcontext
 from typing import Dict, List, NamedTuple, Optional
 
 import torch
 from torch import nn
 
-from ..engine import guarded, run_chunks, saved_bytes
+from ..engine import guarded
 from ..engine.base import Engine
-from ..engine.forward import forward_values, splits_tail, window_forward
+from ..engine.forward import LazyInputs, forward_values, input_gradients, objective_values, splits_tail
 from ..engine.inputs import check_flag
 from ..engine.objectives import get_objective
 from ..engine.prepare import model_errors
 from ..engine.results import WindowAttribution, make_result
-from ..engine.windows import clip_window, crop_box, measure_receptive_field, paste, validate_window
+from ..engine.windows import clip_window, crop_box, measure_receptive_field, validate_window
 from ..errors import InputError
 from ..progress import CancelLike, Progress, ProgressCallback, check_hooks
 
 __all__ = ["WindowMethod", "LazyInputs", "LayerGradients", "check_hooks"]
-
-
-def objective_values(fn, y: torch.Tensor, window, n: int) -> torch.Tensor:
-    """``fn(y, window)`` checked: a tensor of ``n`` values (or one, summed over the batch) -> ``[n]`` or ``[]``."""
-    v = fn(y, window)
-    if not isinstance(v, torch.Tensor) or v.numel() not in (1, n) or not v.is_floating_point():
-        got = tuple(v.shape) if isinstance(v, torch.Tensor) else type(v).__name__
-        raise InputError(f"the objective must return a float tensor [N] (one value per image of the batch of {n}), "
-                         f"got {got}; write objective(sr [N, 3, sH, sW], window) -> [N]")
-    return v
-
-
-class LazyInputs:
-    """``total`` LR inputs of shape ``image_shape`` built on demand: ``make(start, stop) -> [stop − start, 3, h, w]``
-    (whole image). Pass one to :meth:`WindowMethod.gradients` so that memory does not grow with ``total``."""
-
-    def __init__(self, total: int, image_shape, make):
-        self.total, self.image_shape, self.make = int(total), tuple(image_shape), make
-
-    def __call__(self, start: int, stop: int) -> torch.Tensor:
-        return self.make(start, stop)
 
 
 class LayerGradients(NamedTuple):
@@ -168,7 +146,8 @@ class WindowMethod(Engine):
     # -- the gradient engine ---------------------------------------------------------------------------------------
     def gradients(self, points: torch.Tensor, window, objective="gradient", *, box=None, weights=None,
                   callback: ProgressCallback = None, cancel: CancelLike = None, stage: str = "gradients"):
-        """Input gradients of the window objective, ``∇_x D(F(p))``, for LR inputs ``points``.
+        """Input gradients of the window objective, ``∇_x D(F(p))``, for LR inputs ``points``
+        (:func:`srwidgets.engine.forward.input_gradients` on this engine, with its split tail).
 
         Args:
             points: ``[m, 3, h, w]`` whole-image inputs (float, on any device), or :class:`LazyInputs`.
@@ -183,59 +162,8 @@ class WindowMethod(Engine):
         Returns:
             float64 tensor on the device: ``[m, 3, h, w]`` gradients, or ``[3, h, w]`` with ``weights``.
         """
-        fn = get_objective(objective)
-        check_hooks(callback, cancel)
-        lazy = isinstance(points, LazyInputs)
-        if lazy:
-            total, image_shape = points.total, points.image_shape
-        else:
-            total, image_shape = points.shape[0], tuple(points.shape[-2:])
-        h, w = image_shape
-        sh, sw = self.scale * h, self.scale * w
-        local = clip_window(window, self.scale, sh, sw, box)
-        bh, bw = (box[2], box[3]) if box else (h, w)
-
-        def crop(t):
-            return t if box is None else t[..., box[0]:box[0] + box[2], box[1]:box[1] + box[3]]
-
-        keep = weights is None
-        out = torch.zeros((total, 3, bh, bw) if keep else (3, bh, bw), dtype=torch.float64, device=self.device)
-
-        def run(start, stop):
-            p = crop(points(start, stop) if lazy else points[start:stop]).to(self.device, self.dtype)
-            p = p.detach().requires_grad_(True)
-            measuring = self.measuring
-            with model_errors(), torch.enable_grad(), (saved_bytes() if measuring else nullcontext()) as meter:
-                y, (win,) = window_forward(self.model, p, [local], self.scale, self.split_tail)
-                if not self.split_tail and tuple(y.shape[-2:]) != (self.scale * p.shape[-2], self.scale * p.shape[-1]):
-                    self.prepared.check_output_shape(y, p)
-                if not bool(torch.isfinite(y.detach()).all()):
-                    raise InputError(f"the model returns NaN or Inf for {stage} inputs {start}..{stop - 1}; its "
-                                     "weights or these inputs may be broken (try another model or smaller noise)")
-                (g,) = torch.autograd.grad(objective_values(fn, y.float(), win, p.shape[0]).sum(), p)
-            if measuring:
-                self.record_memory(meter.bytes, p.shape[-1] * p.shape[-2], p.shape[0])
-            g = torch.nan_to_num(g.double(), nan=0.0)  # sqrt's infinite derivative at 0, as LAM's authors do
-            if keep:
-                out[start:stop] = g
-            else:
-                wgt = weights(start, stop) if callable(weights) else crop(weights[start:stop])
-                out.add_((g * wgt.to(self.device, torch.float64)).sum(0))
-
-        def report(done, total_):
-            if callback is not None:
-                callback(Progress(done, total_, stage))
-
-        with guarded(self.model):
-            run_chunks(total, run, cancel=cancel, on_chunk=report,
-                       chunk=lambda: self.chunk(bh * bw))
-        if box is None:
-            return out
-        if keep:
-            full = torch.zeros(total, 3, h, w, dtype=torch.float64, device=self.device)
-            full[..., box[0]:box[0] + bh, box[1]:box[1] + bw] = out
-            return full
-        return paste(out, box, h, w).double().to(self.device)
+        return input_gradients(self, points, window, objective, box=box, weights=weights, split_tail=self.split_tail,
+                               callback=callback, cancel=cancel, stage=stage)
 
     # -- the forward engine ----------------------------------------------------------------------------------------
     def values(self, points, window, objective="gradient", *, box=None, callback: ProgressCallback = None,

@@ -20,7 +20,7 @@ from __future__ import annotations
 import threading
 import warnings
 import weakref
-from typing import Dict, Optional, Type
+from typing import Dict, Type
 
 from ..errors import InputError
 from .base import WindowMethod, check_hooks

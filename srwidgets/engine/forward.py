@@ -16,18 +16,23 @@ Example:
 """
 from __future__ import annotations
 
+from contextlib import nullcontext
 from typing import List, Optional, Sequence, Tuple
 
 import torch
 from torch import nn
 
 from ..errors import InputError
+from ..progress import Progress, check_hooks
 from .chunks import run_chunks
+from .guard import guarded
 from .memory import saved_bytes
+from .objectives import get_objective
 from .prepare import model_errors
-from .windows import tail_region
+from .windows import clip_window, paste, tail_region
 
-__all__ = ["window_forward", "splits_tail", "forward_values", "forward_chunk"]
+__all__ = ["window_forward", "splits_tail", "forward_values", "forward_chunk", "input_gradients", "LazyInputs",
+           "objective_values"]
 
 
 def splits_tail(model: nn.Module) -> bool:
@@ -122,3 +127,90 @@ def forward_values(engine, inputs, windows: Sequence, objectives: Sequence, tota
     if out is None:
         out = torch.zeros(len(windows), total, dtype=torch.float64, device=engine.device)
     return out
+
+
+def objective_values(fn, y: torch.Tensor, window, n: int) -> torch.Tensor:
+    """``fn(y, window)`` checked: a tensor of ``n`` values (or one, summed over the batch) -> ``[n]`` or ``[]``."""
+    v = fn(y, window)
+    if not isinstance(v, torch.Tensor) or v.numel() not in (1, n) or not v.is_floating_point():
+        got = tuple(v.shape) if isinstance(v, torch.Tensor) else type(v).__name__
+        raise InputError(f"the objective must return a float tensor [N] (one value per image of the batch of {n}), "
+                         f"got {got}; write objective(sr [N, 3, sH, sW], window) -> [N]")
+    return v
+
+
+class LazyInputs:
+    """``total`` LR inputs of shape ``image_shape`` built on demand: ``make(start, stop) -> [stop − start, 3, h, w]``
+    (whole image). Pass one to :func:`input_gradients` / :meth:`srwidgets.attribution.WindowMethod.gradients` so that memory does not grow with ``total``."""
+
+    def __init__(self, total: int, image_shape, make):
+        self.total, self.image_shape, self.make = int(total), tuple(image_shape), make
+
+    def __call__(self, start: int, stop: int) -> torch.Tensor:
+        return self.make(start, stop)
+
+
+def input_gradients(engine, points, window, objective="gradient", *, box=None, weights=None, split_tail: bool = False,
+                    callback=None, cancel=None, stage: str = "gradients") -> torch.Tensor:
+    """Input gradients of the window objective, ``∇_x D(F(p))``, for LR inputs ``points``: the loop every gradient
+    method shares (:meth:`srwidgets.attribution.WindowMethod.gradients` documents the arguments). Chunks sized by
+    the engine's one memory meter (:func:`saved_bytes` on the first chunk), cancel before each, ``Progress(done, m,
+    stage)`` after, the model's errors in plain words, NaN / Inf outputs refused, NaN gradients zeroed (LAM's
+    convention), run under the model guard; on the LR ``box`` when given (gradients outside it are zero).
+
+    Returns:
+        float64 on the engine's device: ``[m, 3, h, w]``, or ``[3, h, w]`` with ``weights``.
+    """
+    fn = get_objective(objective)
+    check_hooks(callback, cancel)
+    lazy = isinstance(points, LazyInputs)
+    if lazy:
+        total, image_shape = points.total, points.image_shape
+    else:
+        total, image_shape = points.shape[0], tuple(points.shape[-2:])
+    h, w = image_shape
+    sh, sw = engine.scale * h, engine.scale * w
+    local = clip_window(window, engine.scale, sh, sw, box)
+    bh, bw = (box[2], box[3]) if box else (h, w)
+
+    def crop(t):
+        return t if box is None else t[..., box[0]:box[0] + box[2], box[1]:box[1] + box[3]]
+
+    keep = weights is None
+    out = torch.zeros((total, 3, bh, bw) if keep else (3, bh, bw), dtype=torch.float64, device=engine.device)
+
+    def run(start, stop):
+        p = crop(points(start, stop) if lazy else points[start:stop]).to(engine.device, engine.dtype)
+        p = p.detach().requires_grad_(True)
+        measuring = engine.measuring
+        with model_errors(), torch.enable_grad(), (saved_bytes() if measuring else nullcontext()) as meter:
+            y, (win,) = window_forward(engine.model, p, [local], engine.scale, split_tail)
+            if not split_tail and tuple(y.shape[-2:]) != (engine.scale * p.shape[-2], engine.scale * p.shape[-1]):
+                engine.prepared.check_output_shape(y, p)
+            if not bool(torch.isfinite(y.detach()).all()):
+                raise InputError(f"the model returns NaN or Inf for {stage} inputs {start}..{stop - 1}; its "
+                                 "weights or these inputs may be broken (try another model or smaller noise)")
+            (g,) = torch.autograd.grad(objective_values(fn, y.float(), win, p.shape[0]).sum(), p)
+        if measuring:
+            engine.record_memory(meter.bytes, p.shape[-1] * p.shape[-2], p.shape[0])
+        g = torch.nan_to_num(g.double(), nan=0.0)  # sqrt's infinite derivative at 0, as LAM's authors do
+        if keep:
+            out[start:stop] = g
+        else:
+            wgt = weights(start, stop) if callable(weights) else crop(weights[start:stop])
+            out.add_((g * wgt.to(engine.device, torch.float64)).sum(0))
+
+    def report(done, total_):
+        if callback is not None:
+            callback(Progress(done, total_, stage))
+
+    with guarded(engine.model):
+        run_chunks(total, run, cancel=cancel, on_chunk=report,
+                   chunk=lambda: engine.chunk(bh * bw))
+    if box is None:
+        return out
+    if keep:
+        full = torch.zeros(total, 3, h, w, dtype=torch.float64, device=engine.device)
+        full[..., box[0]:box[0] + bh, box[1]:box[1] + bw] = out
+        return full
+    return paste(out, box, h, w).double().to(engine.device)
