@@ -12,11 +12,18 @@ point, :func:`attribute` (also ``srwidgets.attribute``):
 ``smoothgrad``  SmoothGrad over any member (``inner=``), seeded
 ``cem``         Causal Effect Maps (Hu et al., TPAMI 2025): interventions on input blocks, the window's PSNR
                 against the HR image (``hr=``); no gradients
+``occlusion``   occlusion (Zeiler & Fergus 2014): an LR square filled with a constant, the objective's change
+``input_x_gradient``  ``x ⊙ ∇_x D`` (Shrikumar et al. 2016)
+``gradcam``     Grad-CAM (Selvaraju et al. 2017) at a layer (``layer=``): channel-mean gradient weights; not local
+``hirescam``    HiResCAM (Draelos & Carin 2020): element-wise gradient × activation; local
+``captum``      any ``captum.attr`` algorithm (``algorithm=``) on the window objective, crop and result type
 ==============  ============================================================================================
 
 Adding a method is one file and one line: subclass :class:`WindowMethod` (it prepares the model, checks inputs,
-computes input gradients of the window objective in memory-sized chunks on the verified receptive-field crop,
-and builds the result), then ``register("name", MyMethod)``. The runtime names a member may use are public:
+offers the primitives — input gradients, forward-only objective values, a layer's activation and gradient — in
+memory-sized chunks on the verified receptive-field crop, and builds the result), declare its knobs
+(:class:`Knob`) and capabilities, then ``register("name", MyMethod)`` (or an entry point in the group
+``srwidgets.methods``). The runtime names a member may use are public:
 :mod:`srwidgets.engine` (``windows``, ``objectives``, ``prepare``, ``results``, ``inputs``, ``chunks``).
 """
 from ..engine.results import MAP_RULES, WindowAttribution
