@@ -26,15 +26,19 @@ __all__ = ["atlas_figure", "atlas_rgba", "di_distribution_figure", "di_vs_psnr_f
 
 
 def atlas_figure(atlas, cmap: str = "magma", alpha: float = 0.65, title: Optional[str] = None):
-    """The DI atlas over the image: cell ``(i, j)`` is drawn as the ``stride × stride`` square (SR px) at the centre
-    of its window ``(tops[i], lefts[j], size)``, coloured by DI, over the LR image upsampled ×``scale`` (nearest).
+    """The DI atlas beside the image it maps: left, the LR image upsampled ×``scale`` (nearest) as it is; right, the
+    same image with cell ``(i, j)`` drawn as the ``stride × stride`` square (SR px) at the centre of its window
+    ``(tops[i], lefts[j], size)``, coloured by DI.
+
+    The DI is computed over the whole image, so an atlas of a small crop has larger DIs than the same windows in
+    the full image: compare atlases (and tables) of images of one size.
 
     Args:
         atlas: a :class:`srwidgets.batch.DIAtlas`.
         cmap, alpha: colours of the map and its opacity over the image.
 
     Returns:
-        ``matplotlib.figure.Figure`` (one image axes and a colour bar).
+        ``matplotlib.figure.Figure`` (the image, the atlas axes and a colour bar).
     """
     from .figures import figure_class
 
@@ -44,14 +48,17 @@ def atlas_figure(atlas, cmap: str = "magma", alpha: float = 0.65, title: Optiona
     half = atlas.stride / 2
     centre_t, centre_l = atlas.tops + atlas.size / 2, atlas.lefts + atlas.size / 2
     extent = (centre_l[0] - half - 0.5, centre_l[-1] + half - 0.5, centre_t[-1] + half - 0.5, centre_t[0] - half - 0.5)
-    fig = Figure(figsize=(5.4, 4.6), layout="constrained")
-    ax = fig.subplots()
+    fig = Figure(figsize=(8.6, 4.6), layout="constrained")
+    plain, ax = fig.subplots(1, 2)
+    plain.imshow(image, interpolation="nearest")
+    plain.set_title(f"the image (x{atlas.scale} of the LR input)")
+    plain.set_axis_off()
     ax.imshow(image, interpolation="nearest")
     shown = ax.imshow(atlas.di, cmap=cmap, alpha=alpha, extent=extent, interpolation="nearest")
     ax.set_xlim(-0.5, image.shape[1] - 0.5)
     ax.set_ylim(image.shape[0] - 0.5, -0.5)
     fig.colorbar(shown, ax=ax, label="Diffusion Index")
-    ax.set_title(title or f"{atlas.model}: DI atlas ({atlas.size} px windows, stride {atlas.stride}, SR px)\n"
+    ax.set_title(title or f"{atlas.model}: DI atlas\n{atlas.size} px windows, stride {atlas.stride} (SR px)\n"
                           f"median {np.median(atlas.di):.2f}, range {atlas.di.min():.2f}-{atlas.di.max():.2f}")
     ax.set_axis_off()
     return fig
@@ -128,6 +135,10 @@ def di_distribution_figure(table, kind: str = "box"):
     return fig
 
 
+MARKERS = ("o", "s", "^", "D")
+"""One marker per model (with its colour) in :func:`di_vs_psnr_figure`."""
+
+
 def di_vs_psnr_figure(table):
     """Mean DI (x) against mean PSNR (y) per model, the per-image means as faint dots, each model labelled.
 
@@ -143,16 +154,21 @@ def di_vs_psnr_figure(table):
     names = _models(table)
     if "psnr" not in table or table["psnr"].isna().all():
         raise InputError("the table has no PSNR: compute it from HR images with di_table(..., downsample=True)")
-    fig = Figure(figsize=(5.0, 4.0), layout="constrained")
+    fig = Figure(figsize=(6.4, 4.6), layout="constrained")
     ax = fig.subplots()
     for k, name in enumerate(names):
         rows = table[table["model"] == name]
         per_image = rows.groupby("image")[["di", "psnr"]].mean()
-        ax.scatter(per_image["di"], per_image["psnr"], s=12, color=f"C{k % 10}", alpha=0.35, linewidths=0)
+        ax.scatter(per_image["di"], per_image["psnr"], s=45, color=f"C{k % 10}", alpha=0.85, marker=MARKERS[k % 4],
+                   edgecolors="white", linewidths=0.6)
+        if len(per_image) <= 6:  # few images: each dot says which
+            for image, (d, p) in per_image[["di", "psnr"]].iterrows():
+                ax.annotate(str(image), (d, p), textcoords="offset points", xytext=(4, -10), fontsize=9,
+                            color=f"C{k % 10}")
         di, ps = rows["di"].mean(), per_image["psnr"].mean()
-        ax.scatter([di], [ps], s=60, color=f"C{k % 10}", edgecolors="black", zorder=3)
-        ax.annotate(name, (di, ps), textcoords="offset points", xytext=(6, 4), fontsize="small")
+        ax.scatter([di], [ps], s=160, color=f"C{k % 10}", marker=MARKERS[k % 4], edgecolors="black", zorder=3)
+        ax.annotate(name, (di, ps), textcoords="offset points", xytext=(8, 6), fontsize=10, fontweight="bold")
     ax.set_xlabel("mean Diffusion Index")
     ax.set_ylabel("PSNR (dB, Y channel)")
-    ax.set_title("DI vs PSNR per model (dots: images)")
+    ax.set_title("DI vs PSNR per model\n(large: the model's mean; small: one image each, labelled)")
     return fig
