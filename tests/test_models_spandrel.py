@@ -55,7 +55,12 @@ CASES = [
                    window_size=4), 2, 16),
     ("GRL", _arch("GRL", "GRL", embed_dim=16, upscale=2, upsampler="pixelshuffle", depths=[1], num_heads_window=[2],
                   num_heads_stripe=[2], window_size=4, stripe_size=[4, 4], img_size=16), 2, 16),
+    ("DCTLSA", _arch("DCTLSA", "DCTLSA", nf=20, num_modules=6, upscale=2, num_head=5), 2, 16),
+    ("SAFMNBCIE", _arch("SAFMNBCIE", "SAFMNBCIE", dim=16, n_blocks=1, num_layers=1, upscaling_factor=2), 1, 16),
+    # restoration networks (scale 1)
     ("NAFNet", _arch("NAFNet", "NAFNet", width=8, middle_blk_num=1, enc_blk_nums=[1], dec_blk_nums=[1]), 1, 16),
+    ("DnCNN", _arch("DnCNN", "DnCNN", in_nc=3, out_nc=3, nc=16, nb=17), 1, 13),
+    ("RetinexFormer", _arch("RetinexFormer", "RetinexFormer", n_feat=8, stage=1, num_blocks=[1, 1, 1]), 1, 16),
 ]
 # The same architectures under srwidgets' own families (their keys match srwidgets' naming): the native route loads
 # them, and must give spandrel's numbers too.
@@ -251,3 +256,18 @@ def test_a_scale_the_weights_disagree_with_is_refused(tmp_path_factory):
         models.load(path, scale=2)
     with pytest.raises(InputError, match="img_range= does not apply"):
         models.load(path, img_range=255)
+
+
+def test_a_variant_spandrel_misreads_is_refused_at_load(tmp_path_factory):
+    # SCUNet at width 16: spandrel reads it, builds it, and the network it builds cannot run (heads of 32 channels)
+    path, _ = _save(tmp_path_factory, "SCUNet", _arch("SCUNet", "SCUNet", config=[1] * 7, dim=16))
+    with pytest.raises(InputError, match=r"spandrel built SCUNet.*fails on a \[1, 3, 40, 40\] probe"):
+        models.load(path)
+
+
+def test_a_variant_srwidgets_family_claims_loads_through_spandrel_with_a_warning(tmp_path_factory):
+    path, _ = _save(tmp_path_factory, "Swin2SRw", CASES[4][1])  # Swin2SR's keys look like SwinIR's
+    with pytest.warns(UserWarning, match="srwidgets' own loader did not take this checkpoint .this looks like a "
+                                         "SwinIR checkpoint.*spandrel reads it completely as Swin2SR"):
+        model = models.load(path)
+    assert isinstance(model, SpandrelModel) and model.spandrel_id == "Swin2SR"

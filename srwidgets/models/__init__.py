@@ -37,6 +37,10 @@ the range they were trained on (``--rgb_range``) and the data mean in their ``su
 ``load(path, y_only="wrap")`` or :class:`YChannelWrapper` makes them take and return RGB. A network that needs input
 sides that are multiples of N runs on any size in :class:`PadToMultiple` (``check`` offers it).
 
+Checkpoints of architectures without a family here (SPAN, DAT, ATD, OmniSR, ...) load through spandrel when it is
+installed (``pip install "srwidgets[spandrel]"``; see :mod:`srwidgets.models.spandrel_adapter`); :func:`families`
+lists both routes.
+
 Any other ``nn.Module`` that maps ``[N, 3, h, w]`` in ``[0, 1]`` to ``[N, 3, s*h, s*w]`` is accepted everywhere;
 ``check(model, scale)`` tells you clearly when a model does not. To make ``load`` recognise another family's
 checkpoints, register it: ``register(name, detect=..., build=...)`` (the built-in families are entries of the
@@ -44,7 +48,8 @@ same registry; ``architectures()`` lists them all). ``load`` reads ``.pth`` / ``
 ``safetensors`` package, ``.safetensors`` files.
 
 Modules: ``registry`` (families, :func:`register`, :func:`build`, :func:`detect`), ``checkpoints`` (file reading,
-:func:`load`, :func:`save`), ``probes`` (:func:`check`, :func:`infer_scale`, on :mod:`srwidgets.engine.probes`), ``wrappers`` (:class:`PadToMultiple`,
+:func:`load`, :func:`save`, :func:`families`), ``spandrel_adapter`` (the spandrel route, :class:`SpandrelModel`),
+``probes`` (:func:`check`, :func:`infer_scale`, on :mod:`srwidgets.engine.probes`), ``wrappers`` (:class:`PadToMultiple`,
 :class:`YChannelWrapper`), one module per built-in family; this package re-exports the public names.
 """
 from __future__ import annotations

@@ -244,6 +244,13 @@ def load(path_or_state: Any, scale: Optional[int] = None, device: Any = "cpu", s
          img_range: Optional[float] = None, rgb_range: Optional[float] = None, y_only: str = "warn") -> nn.Module:
     """Load a checkpoint (file path, state dict or wrapped dict) into the matching architecture, in eval mode.
 
+    Two routes, in order: srwidgets' families (:func:`families` lists them), then, for a state dict none of them
+    recognises (or one a family claims but that does not fit it, with a warning), spandrel's architectures when
+    spandrel can be imported (``pip install "srwidgets[spandrel]"``): the result is then a
+    :class:`~srwidgets.models.spandrel_adapter.SpandrelModel` (spandrel reads the scale and the value range from the
+    weights; ``img_range`` does not apply, ``strict`` is always on). A state dict neither route knows raises
+    :class:`InputError` naming some of its keys and what each route said.
+
     Args:
         path_or_state: ``.pth`` / ``.pt`` path, a ``.safetensors`` path (needs ``pip install safetensors``; the
             same detection), or an already loaded dict.

@@ -307,6 +307,11 @@ class SpandrelModel(nn.Module):
             self.eval()
             with torch.no_grad():
                 self(torch.full((1, 3, side, side), 0.5, dtype=p.dtype, device=p.device))
+        except Exception as e:  # spandrel built a network from its reading of the weights that does not run
+            raise InputError(f"spandrel built {self.arch} from this checkpoint, but that network fails on a "
+                             f"[1, 3, {side}, {side}] probe ({type(e).__name__}: {short(' '.join(str(e).split()), 200)})"
+                             ": spandrel misreads this variant's hyper-parameters (or the checkpoint is damaged), "
+                             "so srwidgets cannot use it") from None
         finally:
             for handle in handles:
                 handle.remove()
