@@ -210,9 +210,10 @@ def test_cli_method_writes_the_method_column(tmp_path, capsys):
 
 @pytest.mark.parametrize("flags, match", [
     (["--method", "bogus"], "--method 'bogus' is not a window-attribution method; choose one of: lam"),
-    (["--method", "ig", "--baseline", "grey"], "--baseline 'grey' is not one of ig's baselines"),
+    (["--method", "ig", "--baseline", "grey"], "unknown --baseline 'grey'; choose one of: black"),
+    (["--method", "ig", "--steps", "0"], "--steps must be at least 1"),
+    (["--method", "cem", "--downsample", "--coarse", "0"], "--coarse must be an integer >= 1"),
     (["--method", "cem"], "--method cem compares each window with the HR image: .*--downsample.*--hr"),
-    (["--method", "gradient", "--path", "black"], "--path is LAM's"),
     (["--method", "cem", "--downsample", "--window-size", "12"], "--window-size and --atlas-stride must be multiples"),
     (["--hr", "a.png", "--downsample"], "--hr is for LR --images"),
 ])
@@ -226,6 +227,16 @@ def test_cli_method_flags_are_checked_before_a_model_loads(tmp_path, capsys, fla
     err = capsys.readouterr().err
     assert re.search(match, err), err
     assert "missing.pth" not in err and not (tmp_path / "t.csv").exists()
+
+
+def test_cli_a_knob_of_another_method_is_refused_naming_whose(tmp_path, capsys):
+    from srwidgets.__main__ import main
+
+    args = ["di-table", "--models", str(tmp_path / "missing.pth"), "--images", "astronaut", "--out",
+            str(tmp_path / "t.csv"), "--method", "gradient", "--path", "black"]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "--path is a knob of --method lam, not of --method gradient" in err and "missing.pth" not in err, err
 
 
 # -- the split keeps every import ------------------------------------------------------------------------------------

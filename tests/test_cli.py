@@ -378,6 +378,12 @@ def test_an_output_never_overwrites_the_zoo():
     (["sr", "imgs", *FAST, "--out", "x.png"], "'imgs' is a folder, not an image file"),
     (["sr", "imgs/notes.csv", *FAST, "--out", "x.png"], "could not read"),
     (["lam", "a.png", *FAST, *LAM_ARGS, "--seed", "-1", "--out", "x.png"], "--seed must be an integer >= 0"),
+    (["lam", "a.png", *FAST, "--window", "0,0,16", "--steps", "abc"], "--steps must be an integer >= 1"),
+    (["lam", "a.png", *FAST, "--window", "0,0,16", "--path", "zigzag"], "unknown --path 'zigzag'; choose one of: blur"),
+    (["lam", "a.png", *FAST, "--window", "0,0,16", "--method", "gradient", "--steps", "2"],
+     "--steps is a knob of --method lam, ig, not of --method gradient"),
+    (["lam", "a.png", *FAST, "--window", "0,0,16", "--method", "smoothgrad", "--inner", "ig", "--baseline", "teal"],
+     "unknown --baseline 'teal'; choose one of: black"),
     (["cem", "a.png", *FAST, "--window", "0,0,8", "--noise", "nan", "--out", "x.png"],
      "--noise must be a finite number >= 0"),
     (["cem", "a.png", *FAST, "--window", "0,0,8", "--bank-size", "1000000000", "--out", "x.png"],
@@ -484,7 +490,7 @@ def test_lam_method_unknown_and_cem_without_hr_are_clear(tmp_path, capsys):
 
 # --- issue 17: usage errors, the engines' words, the flags that make advice work ----------------------------------
 @pytest.mark.parametrize("argv, words", [
-    (["lam", "a.png", "--window", "0,0,8", "--steps", "abc"], "argument --steps: invalid int value: 'abc'"),
+    (["lam", "a.png", "--window", "0,0,8", "--device"], "argument --device: expected one argument"),
     (["sr"], "the following arguments are required: image"),
     (["faig", "--degradation", "jpeg"], "invalid choice: 'jpeg'"),
 ])

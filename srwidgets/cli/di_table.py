@@ -5,9 +5,10 @@ as it goes (run the same command again to resume), with a progress bar and a sum
 DI, and PSNR with ``--downsample``). ``--ray`` runs it on a local Ray instance, ``--ray auto`` / ``--ray
 ray://host:10001`` on a cluster. ``--windows`` is ``edges:N``, ``grid:N`` or ``top,left,size[;top,left,size...]``
 in SR pixels. ``--atlas FIGURE`` also maps the DI of every window of the first image (:func:`srwidgets.batch.di_atlas`).
-``--method NAME`` uses any member of the window-attribution family instead of LAM (``--baseline`` for ig,
-``--seed`` for ig's random baselines, smoothgrad's noise and cem's patches; cem needs HR images: ``--downsample``,
-or ``--hr`` with LR ``--images``). Every flag is checked before a model loads.
+``--method NAME`` uses any member of the window-attribution family instead of LAM, its knobs as flags generated from
+its declaration (:mod:`srwidgets.cli.method_flags`: ``--baseline`` for ig, ``--seed`` for ig's random baselines,
+smoothgrad's noise and cem's patches; ``--method NAME --help`` lists them); a member that needs HR images (cem)
+takes ``--downsample``, or ``--hr`` with LR ``--images``. Every flag is checked before a model loads.
 """
 from __future__ import annotations
 
@@ -18,13 +19,12 @@ import warnings
 
 from ..errors import InputError
 from ._common import add_convert_option, add_progress_option
+from .method_flags import add_method_option, check_method_flags as check_knob_flags, method_knobs
 
 NAME = "di-table"
 
 
 def add_parser(sub):
-    from ..lam import PATHS
-
     p = sub.add_parser(NAME, help="Diffusion Index table over images x models (LAM at dataset scale), local or Ray")
     p.add_argument("--models", required=True, help="comma-separated zoo names or checkpoint paths")
     p.add_argument("--images", required=True,
@@ -35,18 +35,7 @@ def add_parser(sub):
                         "(default: edges:8)")
     p.add_argument("--window-size", type=int, default=16, help="side of edges/grid windows, SR pixels (default: 16)")
     p.add_argument("--out", required=True, help="the table, .csv or .parquet; an existing one is resumed")
-    p.add_argument("--steps", type=int, default=50, help="path steps n (default: 50)")
-    p.add_argument("--sigma", type=float, default=1.2, help="blur sigma_max (default: 1.2)")
-    p.add_argument("--kernel-size", type=int, default=9, help="odd blur kernel size (default: 9)")
-    p.add_argument("--path", default="blur", choices=list(PATHS), help="LAM's path / baseline (default: blur)")
-    p.add_argument("--method", default="lam",
-                   help="window-attribution method: lam (default), ig, gradient, erf, smoothgrad, cem, or one you "
-                        "registered (srwidgets.attribution.methods()); --steps/--sigma/--kernel-size apply to lam and "
-                        "ig, --path to lam")
-    p.add_argument("--baseline", default="black",
-                   help="ig's baseline: black (default), uniform, gaussian, blurred, max_distance, expected")
-    p.add_argument("--seed", type=int, default=0,
-                   help="seed of ig's random baselines, smoothgrad's noise and cem's patches (default: 0)")
+    add_method_option(p, NAME)  # and the chosen member's knobs: --steps --sigma --kernel-size --path for lam
     p.add_argument("--hr", default=None,
                    help="HR references of LR --images (a folder, or comma-separated files, in the same order): PSNR, "
                         "SSIM and --method cem's ground truth; not with --downsample")
@@ -109,13 +98,12 @@ def atlas_paths(path: str, names, images=(), models=()) -> dict:
 
 def check_flags(args, names, images) -> dict:
     """Every flag value and output before a model loads: one message naming the flag. Returns the atlas paths."""
-    from ._common import check_distinct, check_output, flag_int, flag_lam_settings
+    from ._common import check_distinct, check_output, flag_int
 
     models = [("--models", n) for n in names]
     # --out may exist: it is resumed, so it is no input it could overwrite, but no image or checkpoint either
     out = check_output(args.out, (".csv", ".parquet"), what="the DI table", images=images, models=models)
     check_output(out + ".json", (".json",), what="the DI table's settings file", images=images, models=models)
-    flag_lam_settings(args)
     flag_int("--window-size", args.window_size, 2, hint=" (SR pixels; the paper uses 16)")
     flag_int("--workers", args.workers, 1, hint=" (CPUs of the local Ray instance)")
     flag_int("--atlas-stride", args.atlas_stride, 1, hint=" (SR pixels)")
@@ -131,38 +119,19 @@ def check_flags(args, names, images) -> dict:
 
 
 def check_method_flags(args) -> None:
-    """``--method`` and the flags that go with it, in the CLI's words, before a model loads."""
-    from ..attribution import BASELINES, methods, method_class
-    from ._common import flag_int
+    """``--method``, its knob flags and the flags that go with the member's capabilities, before a model loads."""
+    from ..batch.task import window_grid
 
-    if args.method not in methods():
-        raise InputError(f"--method {args.method!r} is not a window-attribution method; choose one of: "
-                         f"{', '.join(methods())}")
-    if args.method == "ig" and args.baseline not in BASELINES:
-        raise InputError(f"--baseline {args.baseline!r} is not one of ig's baselines: {', '.join(BASELINES)}")
-    flag_int("--seed", args.seed, 0)
+    cls = check_knob_flags(args)
     if args.hr is not None and args.downsample:
         raise InputError("--hr is for LR --images; with --downsample the images are the HR references: drop --hr")
-    if getattr(method_class(args.method), "needs_hr", False) and args.hr is None and not args.downsample:
+    if getattr(cls, "needs_hr", False) and args.hr is None and not args.downsample:
         raise InputError(f"--method {args.method} compares each window with the HR image: give HR --images with "
                          "--downsample, or the HR references with --hr")
-    if args.method != "lam" and args.path != "blur":
-        raise InputError(f"--path is LAM's integration path; --method {args.method} does not take one (another "
-                         "baseline: --method ig --baseline NAME)")
-    if args.method == "cem" and (args.window_size % 8 or args.atlas and args.atlas_stride % 8):
-        raise InputError("--method cem replaces whole 8x8 SR-pixel blocks: --window-size and --atlas-stride must be "
-                         f"multiples of 8, got {args.window_size} and {args.atlas_stride}")
-
-
-def method_knobs(args) -> dict:
-    """The member's knobs from the flags that apply to it (the others are ignored, as their help says)."""
-    if args.method == "lam":
-        return dict(path=args.path)
-    if args.method == "ig":
-        return dict(baseline=args.baseline, seed=args.seed)
-    if args.method in ("smoothgrad", "cem"):
-        return dict(seed=args.seed)
-    return {}
+    grid = window_grid(cls, method_knobs(args))
+    if grid and (args.window_size % grid or args.atlas and args.atlas_stride % grid):
+        raise InputError(f"--method {args.method} works on whole {grid}x{grid} SR-pixel blocks: --window-size and "
+                         f"--atlas-stride must be multiples of {grid}, got {args.window_size} and {args.atlas_stride}")
 
 
 def _inputs_flag(text: str):
@@ -195,14 +164,13 @@ def run(args) -> int:
     if args.convert:  # loaded here, converted (tensors: the table names them by index)
         sources = load_inputs(images, convert=True)[0]
         hr = hr if hr is None else load_inputs(hr, convert=True)[0]
-    knobs = method_knobs(args)
+    knobs = method_knobs(args)  # the knob flags given (the member's defaults for the others)
     models = {os.path.basename(n): load_model(n, args.device or "cpu") for n in names}
     local = args.ray in (None, "local")
     with warnings.catch_warnings(record=True) as caught:  # skipped images etc.: one "note:" line each, no source
         warnings.simplefilter("always", UserWarning)
         try:
-            table = di_table(models, sources, windows, steps=args.steps, sigma=args.sigma,
-                             kernel_size=args.kernel_size,
+            table = di_table(models, sources, windows,
                              backend="local" if args.ray is None else "ray", address=None if local else args.ray,
                              out=args.out, downsample=args.downsample, window_size=args.window_size,
                              on_error=args.on_error, workers=args.workers, device=args.device,
@@ -229,7 +197,6 @@ def run(args) -> int:
             first_hr = load_input(first_hr, convert=args.convert)
         for name, out in atlases.items():
             atlas = di_atlas(models[name], image, stride=args.atlas_stride, size=args.window_size,
-                             steps=args.steps, sigma=args.sigma, kernel_size=args.kernel_size,
                              downsample=args.downsample, device=args.device, progress=not args.no_progress,
                              method=args.method, hr=first_hr, **knobs)
             atlas_figure(atlas, title=f"{name}: DI atlas of {os.path.basename(str(first))}").savefig(out, dpi=100)

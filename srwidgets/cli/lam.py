@@ -1,6 +1,8 @@
 """``python -m srwidgets lam IMAGE --model NAME --window T,L,S --out lam.png``: a Local Attribution Map, or the
 map of any other member of the window-attribution family with ``--method`` (``ig --baseline blurred``,
-``gradient``, ``erf``, ``smoothgrad --inner gradient --samples 16``, ``cem --hr HR``).
+``gradient``, ``erf``, ``smoothgrad --inner gradient --samples 16``, ``cem --hr HR``, a member of another installed
+package). The member's knobs are flags generated from its declaration (:mod:`srwidgets.cli.method_flags`):
+``--method ig --help`` lists ig's.
 
 Writes the figure (SR image with the window, map over the image, Gini/DI) and prints Gini and DI; a progress
 bar goes to stderr unless ``--no-progress``.
@@ -12,14 +14,13 @@ import os
 
 from ..errors import InputError
 from ._common import add_progress_option
+from .method_flags import add_method_option, check_method_flags, method_knobs
 
 # what matplotlib writes from the extension alone (JPEG through Pillow)
 FIGURE_EXTENSIONS = (".png", ".pdf", ".svg", ".jpg", ".jpeg")
 
 
 def add_parser(sub):
-    from ..lam import PATHS
-
     p = sub.add_parser("lam", help="Local Attribution Map of one SR window (figure + Gini/DI)")
     p.add_argument("image", help="LR image file, or a bundled image name")
     p.add_argument("--model", default="x4-edsr-lite", help="zoo name or checkpoint path (default: x4-edsr-lite)")
@@ -27,20 +28,8 @@ def add_parser(sub):
     p.add_argument("--out", default="lam.png",
                    help=f"output figure, {'/'.join(e[1:] for e in FIGURE_EXTENSIONS)}, format from the extension "
                         "(default: lam.png)")
-    p.add_argument("--steps", type=int, default=50, help="path steps n (default: 50)")
-    p.add_argument("--sigma", type=float, default=1.2, help="blur sigma_max (default: 1.2)")
-    p.add_argument("--kernel-size", type=int, default=9, help="odd blur kernel size (default: 9)")
-    p.add_argument("--path", default="blur", choices=list(PATHS), help="LAM's path / baseline (default: blur)")
-    p.add_argument("--method", default="lam",
-                   help="window-attribution method: lam (default), ig, gradient, erf, smoothgrad, cem, or one you "
-                        "registered (srwidgets.attribution.methods())")
-    p.add_argument("--baseline", default="black",
-                   help="ig's baseline: black (default), uniform, gaussian, blurred, max_distance, expected")
-    p.add_argument("--inner", default="gradient", help="smoothgrad's inner method (default: gradient)")
-    p.add_argument("--samples", type=int, default=16, help="smoothgrad's noisy samples (default: 16)")
-    p.add_argument("--noise", type=float, default=0.1, help="smoothgrad's noise std on the [0, 1] scale (default 0.1)")
-    p.add_argument("--seed", type=int, default=0, help="seed of random baselines, noise and CEM patches (default: 0)")
-    p.add_argument("--hr", default=None, help="cem: the HR image (file or bundled name); with --downsample, IMAGE "
+    add_method_option(p, "lam")  # and the chosen member's knobs: --steps --sigma --kernel-size --path for lam
+    p.add_argument("--hr", default=None, help="the HR image, for methods that compare with it (cem) (file or bundled name); with --downsample, IMAGE "
                                               "itself is the HR image")
     p.add_argument("--device", default=None, help="cpu or cuda (default: where the model is, cpu)")
     p.add_argument("--downsample", action="store_true",
@@ -75,43 +64,18 @@ def parse_window(text: str) -> tuple:
     return vals
 
 
-def check_flags(args) -> None:
-    """Every flag value and output before the model loads: one message naming the flag."""
-    from ._common import check_output, flag_int, flag_lam_settings, flag_number, flag_seed
+def check_flags(args) -> type:
+    """Every flag value and output before the model loads: one message naming the flag. Returns the member."""
+    from ._common import check_output
 
     check_output(args.out, FIGURE_EXTENSIONS, image=args.image, what="the LAM figure", models=[("--model", args.model)],
                  images=[args.hr] if args.hr else None)  # --hr is an input too (cem's reference)
-    flag_lam_settings(args)
+    cls = check_method_flags(args)  # --method and its knob flags
     if args.device is not None:
         from ..engine.devices import parse_device
 
         parse_device(args.device)
-    from ..attribution import methods
-
-    if args.method not in methods():
-        raise InputError(f"--method {args.method!r} is not a window-attribution method; choose one of: "
-                         f"{', '.join(methods())}")
-    flag_int("--samples", args.samples, 1, hint=" (SmoothGrad typically uses 10-50)")
-    flag_seed(args.seed)
-    flag_number("--noise", args.noise, 0.0, " (standard deviation on the [0, 1] scale, e.g. 0.1)")
-
-
-def method_knobs(args, image, hr) -> dict:
-    """The member's knobs from the flags that apply to it (the others are ignored, as their help says)."""
-    if args.method == "lam":
-        return dict(steps=args.steps, sigma=args.sigma, kernel_size=args.kernel_size, path=args.path)
-    if args.method == "ig":
-        return dict(steps=args.steps, sigma=args.sigma, kernel_size=args.kernel_size, baseline=args.baseline,
-                    seed=args.seed)
-    if args.method == "smoothgrad":
-        inner = dict(steps=args.steps) if args.inner in ("lam", "ig") else {}
-        return dict(inner=args.inner, samples=args.samples, noise=args.noise, seed=args.seed, **inner)
-    if args.method == "cem":
-        if hr is None:
-            raise InputError("--method cem measures the window's PSNR against the HR image: pass --hr HR.png, or "
-                             "give the HR image as IMAGE with --downsample")
-        return dict(hr=hr, seed=args.seed)
-    return {}
+    return cls
 
 
 def load_model(spec: str, device):
@@ -123,11 +87,10 @@ def load_model(spec: str, device):
 
 def run(args) -> int:
     from .. import viz
-    from ..lam import LAM
-
+    from ..attribution import attribute
     from ._common import load_input, progress_bar
 
-    check_flags(args)
+    cls = check_flags(args)
     window = parse_window(args.window)
     model = load_model(args.model, args.device)
     image = load_input(args.image, convert=args.convert)
@@ -141,19 +104,19 @@ def run(args) -> int:
         if hr is None:  # IMAGE is the HR image: it is CEM's reference
             hr = image
         image = pil_bicubic(image, s)
-    if args.method == "lam":
-        with progress_bar("LAM", "eval", disable=args.no_progress) as bar:
-            result = LAM(model, device=args.device).attribute(image, window, steps=args.steps, sigma=args.sigma,
-                                                              kernel_size=args.kernel_size, path=args.path,
-                                                              callback=bar)
-        fig = viz.lam_figure(result, titles=[os.path.basename(args.model)])
+    knobs = method_knobs(args)
+    if getattr(cls, "needs_hr", False):
+        if hr is None:
+            raise InputError(f"--method {args.method} compares the window with the HR image: pass --hr HR.png, or "
+                             "give the HR image as IMAGE with --downsample")
+        knobs["hr"] = hr
+    with progress_bar(args.method.upper(), "eval", disable=args.no_progress) as bar:
+        result = attribute(model, image, window, args.method, device=args.device, callback=bar, **knobs)
+    title = os.path.basename(args.model)
+    if "path" in result.settings:  # integrated along a LAM path: the paper's figure (KDE view, completeness)
+        fig = viz.lam_figure(result, titles=[title])
     else:
-        from ..attribution import attribute
-
-        knobs = method_knobs(args, image, hr)
-        with progress_bar(args.method, disable=args.no_progress) as bar:
-            result = attribute(model, image, window, args.method, device=args.device, callback=bar, **knobs)
-        fig = viz.methods_figure([result], titles=[f"{os.path.basename(args.model)}: {args.method}"])
+        fig = viz.methods_figure([result], titles=[f"{title}: {args.method}"])
     # saved here, not by lam_figure(path=...), which always writes PNG: the format follows --out's extension
     fig.savefig(args.out, dpi=100)
     crop = f", network on LR crop {result.crop}" if result.crop else ""
