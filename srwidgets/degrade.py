@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as F
 
 from . import filters
-from .engine.inputs import check_value_range
+from .engine.inputs import check_flag, check_value_range
 from .errors import InputError
 
 
@@ -181,6 +181,8 @@ def pil_bicubic(hr: torch.Tensor, scale: int, *, horizontal_first: Optional[bool
         True
     """
     scale = _check_scale(scale)
+    if horizontal_first is not None:
+        horizontal_first = check_flag("horizontal_first", horizontal_first)
     if hr.shape[1] not in (1, 3):
         hint = " (channels last? use x.permute(0, 3, 1, 2))" if hr.shape[-1] in (1, 3) else ""
         alpha = "; Pillow premultiplies an alpha channel, so drop it first (x[:, :3])" if hr.shape[1] == 4 else ""

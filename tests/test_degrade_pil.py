@@ -144,6 +144,11 @@ def test_bad_input_is_refused_in_words(x, scale, match):
         D.pil_bicubic(x, scale)
 
 
+def test_horizontal_first_must_be_a_yes_or_no():
+    with pytest.raises(InputError, match=r"horizontal_first must be True or False, got 'no'"):
+        D.pil_bicubic(torch.rand(3, 8, 8), 2, horizontal_first="no")
+
+
 # --- the LR images users analyse -----------------------------------------------------------------------------------
 @pytest.mark.parametrize("s", [2, 3, 4])
 def test_lr_image_is_pillows_lr_of_the_bundled_file(s):
