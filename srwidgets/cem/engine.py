@@ -115,7 +115,7 @@ class CEM(Engine):
     Example:
         >>> from srwidgets import data, degrade, zoo
         >>> hr = data.image("astronaut")[:, 64:192, 64:192]                 # [3, 128, 128] HR
-        >>> lr = degrade.bicubic_down(hr, 4).clamp(0, 1)                     # [3, 32, 32] LR
+        >>> lr = degrade.pil_bicubic(hr, 4)                                  # [3, 32, 32] LR, Pillow's
         >>> r = CEM(zoo.load("x4-fsrcnn")).attribute(lr, hr, (48, 48, 16), coarse=1, fine=2)
         >>> tuple(r.map.shape), r.skipped > 0, sum(r.counts.values())      # 16 x 16 blocks, 4 in the window
         ((16, 16), True, 252)
