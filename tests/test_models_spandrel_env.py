@@ -36,6 +36,14 @@ def test_a_file_nobody_knows_names_its_keys_both_routes_and_the_extra(tmp_path):
         assert 'pip install "srwidgets[spandrel]"' in text and "may load it" in text
 
 
+def test_the_spandrel_route_says_what_it_is_or_what_to_install():
+    line = spandrel_adapter.status()
+    if spandrel_adapter.available():
+        assert line.startswith("spandrel 0.") and "architectures" in line
+    else:
+        assert 'pip install "srwidgets[spandrel]"' in line and "torchvision" in line
+
+
 def test_families_lists_the_native_route_and_spandrel_only_when_it_imports():
     listed = models.families()
     native = [name for name, route in listed if route == "srwidgets"]

@@ -38,12 +38,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import InputError
-from ._common import cap_names, short
+from ._common import short
 
 __all__ = ["INSTALL", "SpandrelModel", "Unrecognised", "available", "status", "architectures", "load_state_dict"]
 
 INSTALL = 'pip install "srwidgets[spandrel]"'
 """What a user installs for the spandrel route (plus a torchvision that matches their torch)."""
+
 
 class Unrecognised(InputError):
     """The spandrel route cannot read the state dict: spandrel is unavailable, or none of its architectures
@@ -130,11 +131,13 @@ def _refusal(descriptor) -> Optional[str]:
         return (f"spandrel reads it as a {name} {purpose.lower() if isinstance(purpose, str) else purpose} network: "
                 "it takes an image and a mask, not an LR image alone, so it is not an image-to-image model. "
                 "srwidgets explains super-resolution and restoration networks (one image in, one image out)")
-    if descriptor.purpose not in _PURPOSES:
-        kind = "face restoration" if descriptor.purpose == "FaceSR" else repr(descriptor.purpose)
-        return (f"spandrel reads it as a {name} {kind} network (purpose {descriptor.purpose!r}): it expects aligned "
+    if descriptor.purpose == "FaceSR":
+        return (f"spandrel reads it as a {name} face restoration network (purpose 'FaceSR'): it expects aligned "
                 "face crops of a fixed size and redraws them from a learned face prior, so its output is not the "
                 "image-to-image mapping srwidgets' attributions explain. Use a general SR or restoration model")
+    if descriptor.purpose not in _PURPOSES:
+        return (f"spandrel reads it as a {name} network for {descriptor.purpose!r}, not super-resolution or "
+                "restoration (image in, image out), which is what srwidgets explains")
     if descriptor.input_channels != 3 or descriptor.output_channels != 3:
         kinds = {1: "grayscale", 3: "RGB", 4: "RGBA"}
         i, o = descriptor.input_channels, descriptor.output_channels
