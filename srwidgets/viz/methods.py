@@ -6,7 +6,25 @@ from typing import Optional, Sequence
 
 from .lam import map_panel, finish_figure, scale_of, sr_panel, completeness
 
-__all__ = ["methods_figure"]
+__all__ = ["methods_figure", "setting_note", "NAMED_SETTINGS"]
+
+
+NAMED_SETTINGS = ("baseline", "path", "inner")
+"""The settings a map's title names (what the map is relative to): IG's baseline, LAM's path, SmoothGrad's inner
+member."""
+
+
+def setting_note(result) -> str:
+    """``" (baseline blurred)"``: the :data:`NAMED_SETTINGS` a result was computed with, for its title (``""`` when
+    it has none).
+
+    >>> from types import SimpleNamespace
+    >>> setting_note(SimpleNamespace(settings={"baseline": "blurred", "steps": 50}))
+    ' (baseline blurred)'
+    """
+    settings = getattr(result, "settings", None) or {}
+    named = [f"{k} {settings[k]}" for k in NAMED_SETTINGS if isinstance(settings.get(k), str)]
+    return f" ({', '.join(named)})" if named else ""
 
 
 def methods_figure(results: Sequence, titles: Optional[Sequence[str]] = None, path: Optional[str] = None,
@@ -38,8 +56,8 @@ def methods_figure(results: Sequence, titles: Optional[Sequence[str]] = None, pa
     sr_panel(axes[0], first.sr, first.window, scale)
     for ax, r, name in zip(axes[1:], results, titles):
         map_panel(ax, r.image, r.map, r.window, scale, view, cmap, alpha, inset)
-        ax.set_title(f"{name}\nDI {r.diffusion_index:.2f}  Gini {r.gini:.3f}", fontsize=10)
+        ax.set_title(f"{name}{setting_note(r)}\nDI {r.diffusion_index:.2f}  Gini {r.gini:.3f}", fontsize=10)
         line = completeness(r) if getattr(r, "objective_baseline", None) is not None else None
         if line:
-            ax.set_xlabel(line.replace("completeness: ", ""), fontsize=7)
+            ax.set_xlabel(line.replace("completeness: ", "").replace("  vs  ", " ≈\n"), fontsize=9)
     return finish_figure(fig, path)
