@@ -129,3 +129,59 @@ def test_trust_button_reports_the_window_for_the_shown_methods(make):
 def test_trust_without_a_window_says_what_to_do(make):
     w = make()
     assert w.run_trust() is None and "select a window" in w.error
+
+
+# -- knobs as data: one control per knob of the ticked members, from their declarations ---------------------------
+def test_each_ticked_member_gets_a_control_per_knob_generated_from_its_declaration(make):
+    w = make(methods=["lam", "ig", "smoothgrad"])
+    for method in w.methods:
+        declared = [k.name for k in attribution.knobs_of(attribution.method_class(method))]
+        shown = [name for m, name in w.knob_controls if m == method]
+        assert shown == [n for n in declared if n not in ("steps", "sigma", "kernel_size", "path")], method
+    assert type(w.knob_controls["ig", "baseline"]).__name__ == "Dropdown"
+    assert type(w.knob_controls["smoothgrad", "noise"]).__name__ == "FloatSlider"  # bounded: a slider
+    assert type(w.knob_controls["smoothgrad", "samples"]).__name__ == "IntText"  # up to MAX_STEPS: a box
+    assert w.knob_controls["smoothgrad", "inner"].options[:3] == ("lam", "ig", "gradient")
+    w.methods = ("gradient",)  # no knobs: no row
+    assert w.knob_controls == {} and w.knob_box.children == ()
+
+
+def test_moving_a_control_sets_the_knob_and_code_moves_the_control(make):
+    w = make(methods=["lam", "ig"], window=(16, 16, 16))
+    assert w.wait(30)
+    w.knob_controls["ig", "baseline"].value = "blurred"
+    assert w.knobs == {"ig": {"baseline": "blurred"}} and w.wait(30) and w.error == ""
+    assert w.panel_results[(w.names[0], "ig")].settings["baseline"] == "blurred"
+    w.knobs = {"ig": {"num_baselines": 3}}
+    assert w.knob_controls["ig", "num_baselines"].value == 3 and w.knobs == {"ig": {"num_baselines": 3}}
+    w.knobs = {"ig": {"num_baselines": 0}}  # the knob's own check, shown as the widget's error
+    assert "num_baselines must be an integer >= 1" in w.error and w.knobs == {"ig": {"num_baselines": 3}}
+
+
+def test_a_registered_members_knobs_become_controls_with_no_widget_edit(make):
+    import time
+
+    class Scaled(attribution.WindowMethod):
+        name, description, map_rule = "scaled", "gain * gradient", "abs_sum"
+        knobs = (attribution.Knob("gain", "float", 1.0, "scale", low=0.0, high=4.0, step=0.5),
+                 attribution.Knob("layer", "layer", None, "a layer"))
+
+        def attribute(self, image, window, *, gain=1.0, layer=None, objective="gradient", callback=None,
+                      cancel=None):
+            t0 = time.perf_counter()
+            x, window = self.inputs(image, window)
+            g = self.gradients(x[None], window, objective, callback=callback, cancel=cancel)[0]
+            return self.result(x, window, gain * g, t0=t0, settings=dict(gain=gain, layer=layer), objective=objective)
+
+    attribution.register("scaled", Scaled)
+    try:
+        w = make(methods=["scaled"], window=(16, 16, 16))
+        assert type(w.knob_controls["scaled", "gain"]).__name__ == "FloatSlider"
+        assert w.knob_controls["scaled", "gain"].step == 0.5
+        w.knob_controls["scaled", "layer"].value = "-1"  # a layer: index or name, read by the knob
+        w.knob_controls["scaled", "gain"].value = 2.0
+        assert w.knobs == {"scaled": {"layer": -1, "gain": 2.0}}
+        assert w.wait(30) and w.error == ""
+        assert w.result.settings["gain"] == 2.0 and w.result.settings["layer"] == -1
+    finally:
+        attribution.unregister("scaled")

@@ -1,7 +1,7 @@
 """The LAM widget's control rows, each linked two-way to its traitlets: the Method row (one checkbox per registered
 member of :func:`srwidgets.attribution.methods`), the selection row (window size, free size, DI atlas and its
-stride, the history), the engine row (steps, sigma, kernel sliders) and the display row (path, alpha, colormap,
-view).
+stride, the history), the engine row (steps, sigma, kernel sliders, then one control per other knob of each ticked
+member, generated from its declaration by :func:`knob_control`) and the display row (path, alpha, colormap, view).
 
 :class:`LAMControls` is a mixin of :class:`~srwidgets.widgets.lam.LAMWidget`; :meth:`LAMControls._build_controls`
 sets ``method_boxes``, ``history``, ``baseline_dropdown``, ``colormap_dropdown``, ``view_buttons`` and the four
@@ -16,10 +16,11 @@ from __future__ import annotations
 import ipywidgets as widgets
 
 from .. import attribution
+from ..errors import InputError
 from ..lam import PATHS
-from .lam_settings import COLORMAPS, VIEWS
+from .lam_settings import COLORMAPS, TRAIT_KNOBS, VIEWS
 
-__all__ = ["LAMControls", "PATH_LABELS", "view_button_width", "linked", "slider"]
+__all__ = ["LAMControls", "PATH_LABELS", "view_button_width", "linked", "slider", "knob_control"]
 
 PATH_LABELS = {"blur": "blur (paper)", "black": "line from black", "uniform": "line from noise",
                "gaussian": "line from x + noise", "blurred": "line from blurred x", "multi": "noise baselines, mean"}
@@ -45,6 +46,38 @@ def slider(owner, trait: str, control):
     control.observe(lambda c: setattr(owner, trait, c["new"]), "value")
     owner.observe(lambda c: setattr(control, "value", c["new"]) if control.min <= c["new"] <= control.max
                   else None, trait)
+    return control
+
+
+def knob_control(knob, value, description: str = None) -> widgets.Widget:
+    """The control of one knob (:class:`srwidgets.attribution.Knob`), from its declaration: a slider for a bounded
+    ``int`` / ``float`` (the knob's ``step``), a number box for an unbounded one, a checkbox for ``bool``, a dropdown
+    for ``choice``, a text box for ``str`` and ``layer`` (an index or a name). ``value``: the current value (a value
+    the control cannot show, e.g. a tensor baseline, shows the default)."""
+    style, layout = {"description_width": "initial"}, widgets.Layout(width="auto", margin="0 12px 0 0")
+    common = dict(description=description or f"{knob.name}:", style=style, layout=layout, tooltip=knob.help,
+                  continuous_update=False)
+    k = knob.kind
+    if k in ("int", "float") and knob.low is not None and knob.high is not None and knob.high - knob.low <= 1000:
+        cls = widgets.IntSlider if k == "int" else widgets.FloatSlider
+        step = knob.step or (1 if k == "int" else (knob.high - knob.low) / 100)
+        control = cls(min=knob.low, max=knob.high, step=int(step) if k == "int" else step, **common)
+    elif k in ("int", "float"):
+        control = (widgets.IntText if k == "int" else widgets.FloatText)(**common)
+    elif k == "bool":
+        control = widgets.Checkbox(indent=False, **{n: v for n, v in common.items() if n != "continuous_update"})
+    elif k == "choice":
+        control = widgets.Dropdown(options=list(knob.options()),
+                                   **{n: v for n, v in common.items() if n != "continuous_update"})
+    else:
+        control = widgets.Text(placeholder="index or name" if k == "layer" else "", **common)
+    shown = knob.default if value is None and knob.default is not None else value
+    try:
+        control.value = ("" if shown is None else str(shown)) if k in ("str", "layer") else shown
+    except Exception:  # noqa: BLE001  (a value the control cannot show: a tensor baseline, a far-away number)
+        if knob.default is not None:
+            control.value = str(knob.default) if k in ("str", "layer") else knob.default
+    control.add_class(f"srw-knob-{knob.name}")
     return control
 
 
@@ -87,14 +120,72 @@ class LAMControls:
             self.history,
         ])
 
-    def _build_engine_row(self) -> widgets.HBox:
-        return widgets.HBox([
+    def _build_engine_row(self) -> widgets.VBox:
+        sliders = widgets.HBox([
             slider(self, "steps", widgets.IntSlider(min=1, max=200, description="Steps:", continuous_update=False)),
             slider(self, "sigma", widgets.FloatSlider(min=0.0, max=4.0, step=0.1, description="Sigma:",
                                                       continuous_update=False)),
             slider(self, "kernel_size", widgets.IntSlider(min=1, max=31, step=2, description="Kernel:",
                                                           continuous_update=False)),
         ])
+        self.knob_box = widgets.VBox([])
+        self.knob_controls = {}  # (method, knob name) -> control
+        self._refresh_knob_controls()
+        self.observe(lambda c: self._refresh_knob_controls(), "methods")
+        self.observe(lambda c: self._show_knob_values(), "knobs")
+        return widgets.VBox([sliders, self.knob_box])
+
+    # The controls of the ticked members' other knobs, generated from their declarations (knobs_of): a member's
+    # new knob is a new control with no edit here. LAM's sliders and the Path dropdown hold the knobs of
+    # TRAIT_KNOBS for every member that declares them.
+    def _refresh_knob_controls(self) -> None:
+        rows, self.knob_controls = [], {}
+        for method in self.methods:
+            knobs = [k for k in attribution.knobs_of(attribution.method_class(method)) if k.name not in TRAIT_KNOBS]
+            if not knobs:
+                continue
+            given = self.knobs.get(method, {})
+            controls = []
+            for knob in knobs:
+                control = knob_control(knob, given.get(knob.name))
+                control.observe(lambda c, m=method, k=knob: self._knob_set(m, k, c["new"]), "value")
+                self.knob_controls[method, knob.name] = control
+                controls.append(control)
+            row = widgets.HBox([widgets.Label(f"{method}:", layout=widgets.Layout(width="auto", margin="0 8px 0 0"))]
+                               + controls, layout=widgets.Layout(flex_flow="row wrap", align_items="center"))
+            row.add_class(f"srw-knobs-{method}")
+            rows.append(row)
+        self.knob_box.children = rows
+
+    def _knob_set(self, method: str, knob, value) -> None:
+        """A control moved: ``knobs[method][knob] = value`` (read by the knob: text of a layer / str knob)."""
+        if getattr(self, "_showing_knobs", False):
+            return
+        try:
+            value = knob.parse(value) if isinstance(value, str) else knob.check(value)
+        except InputError as exc:
+            self.error = str(exc)
+            return
+        if value == self.knobs.get(method, {}).get(knob.name, knob.default) and knob.name not in self.knobs.get(
+                method, {}):
+            return  # the default shown: nothing to set
+        self.knobs = {**self.knobs, method: {**self.knobs.get(method, {}), knob.name: value}}
+
+    def _show_knob_values(self) -> None:
+        """``knobs`` set from code: the controls show it (without setting it back)."""
+        self._showing_knobs = True
+        try:
+            for (method, name), control in self.knob_controls.items():
+                knob = next(k for k in attribution.knobs_of(attribution.method_class(method)) if k.name == name)
+                value = self.knobs.get(method, {}).get(name, knob.default)
+                shown = ("" if value is None else str(value)) if knob.kind in ("str", "layer") else value
+                try:
+                    if control.value != shown:
+                        control.value = shown
+                except Exception:  # noqa: BLE001  (a value the control cannot show, e.g. a tensor)
+                    pass
+        finally:
+            self._showing_knobs = False
 
     def _build_display_row(self) -> widgets.HBox:
         # A label the dropdown shows whole (ipywidgets 8 cuts it at the box's width); the full descriptions are

@@ -34,9 +34,10 @@ COLORMAPS = ["jet", "seismic", "viridis", "magma", "inferno", "hot", "coolwarm",
 ATLAS_WINDOWS_PER_TASK = 8  # atlas windows per engine call: the progress bar moves (and a cancel lands) between them
 LAM_OPTIONS = ("device", "chunk_size", "memory_budget", "crop", "autocast", "channels_last", "split_tail")
 """The keys ``lam_options`` may have (:class:`srwidgets.lam.LAM`'s keyword arguments besides model and scale)."""
-LAM_ONLY = ("autocast", "channels_last")  # lam_options the other members' engines do not take
-WIDGET_OWN = {"callback", "cancel"}  # keyword arguments the widget gives every engine call itself
-SHARED_KNOBS = ("steps", "sigma", "kernel_size")  # the sliders, given to every member whose attribute() names them
+WIDGET_OWN = {"callback", "cancel", "hr"}  # keyword arguments the widget gives every engine call itself
+SLIDER_KNOBS = ("steps", "sigma", "kernel_size")  # LAM's sliders, given to every member that declares these knobs
+TRAIT_KNOBS = SLIDER_KNOBS + ("path",)  # knobs held by traitlets (path: the Path dropdown); the others: ``knobs``
+DEFAULT_METHOD = "lam"  # the widget's default method, whose engine it keeps per model (``engines``)
 VIEWS = {"map": "the raw map of each panel's method",
          "kde": "kernel-density view of the map (srwidgets.viz.kde_map, the LAM paper's style)",
          "erf": "effective receptive field of the window: Σ_c |∇_x D(F(x))| at the input (srwidgets.attribute "
@@ -140,22 +141,31 @@ class LAMSettings:
         return tuple(dict.fromkeys(names))  # in the order given, once each
 
     def check_knobs(self, value) -> dict:
+        """``{method: {knob: value}}``: each member's knobs checked by its declaration
+        (:func:`srwidgets.attribution.check_knobs`: unknown names refused with the list, values normalised)."""
         known = attribution.methods()
         if not isinstance(value, dict) or not all(isinstance(v, dict) for v in value.values()):
             raise InputError(f"knobs must be a dict {{method: {{option: value}}}}, e.g. {{'ig': {{'baseline': "
                              f"'blurred'}}}}, got {value!r}")
+        out = {}
         for name, options in value.items():
             check_choice("knobs", name, known)
-            takes = attribution.accepted_arguments(attribution.method_class(name))  # None: checked when it runs
-            offered = sorted(set(takes or ()) - WIDGET_OWN)
+            cls = attribution.method_class(name)
+            taken = attribution.accepted_arguments(cls)  # None: any (checked when it runs)
             for option in options:
-                if not isinstance(option, str) or option in WIDGET_OWN or (takes is not None and option not in takes):
-                    why = (" (the widget passes its own: the progress bar and the Cancel button)"
-                           if option in WIDGET_OWN else "")
-                    takes_what = (f"{name} takes: {', '.join(offered) or 'no options'}" if takes is not None else
-                                  f"{name}'s other options are checked when it runs")
-                    raise InputError(f"knobs[{name!r}]: unknown option {option!r}{why}; {takes_what}")
-        return {k: dict(v) for k, v in value.items()}
+                own = not isinstance(option, str) or option in WIDGET_OWN
+                if own or (taken is not None and option not in taken):
+                    why = " (the widget passes its own: the progress bar, the Cancel button and hr=)" if own else ""
+                    raise InputError(f"knobs[{name!r}]: unknown option {option!r}{why}; {self._takes(name)}")
+            out[name] = attribution.check_knobs(cls, dict(options), f"knobs[{name!r}]")  # each value checked
+        return out
+
+    @staticmethod
+    def _takes(name: str) -> str:
+        taken = attribution.accepted_arguments(attribution.method_class(name))
+        if taken is None:
+            return f"{name}'s other options are checked when it runs"
+        return f"{name} takes: {', '.join(sorted(set(taken) - WIDGET_OWN)) or 'no options'}"
 
     def check_alpha(self, value) -> float:
         value = check_number("alpha", value, 0.0, " and <= 1 (heatmap opacity)")
@@ -210,27 +220,29 @@ class LAMSettings:
                     path=str(self.path))
 
     def method_knobs(self, method: str) -> dict:
-        """The keyword arguments ``srwidgets.attribute(..., method=method)`` gets: LAM's :meth:`settings`; for the
-        other members the sliders they take (``steps``, ``sigma``, ``kernel_size``), ``hr`` where they need it,
-        then ``knobs[method]``."""
+        """The keyword arguments ``srwidgets.attribute(..., method=method)`` gets: the traitlets' knobs the member
+        declares (the sliders ``steps``, ``sigma``, ``kernel_size`` and the Path dropdown's ``path``), ``hr`` where
+        it needs it (``needs_hr``), then ``knobs[method]`` (its other knobs: the controls of its row)."""
         cls = attribution.method_class(method)
         s = self.settings()
-        if method == "lam":
-            out = s
-        else:
-            named = {k.name for k in attribution.knobs_of(cls)}  # the knobs the member declares
-            out = {k: s[k] for k in SHARED_KNOBS if k in named}
-            if getattr(cls, "needs_hr", False):
-                out["hr"] = self.hr
+        named = {k.name for k in attribution.knobs_of(cls)}  # the knobs the member declares
+        out = {k: s[k] for k in TRAIT_KNOBS if k in named}
+        if getattr(cls, "needs_hr", False):
+            out["hr"] = self.hr
         out.update(self.knobs.get(method, {}))
         return out
 
     def _engine(self, name: str, method: str):
-        """The engine ``attribute(image, window, callback=, cancel=, **knobs)`` of model ``name`` and ``method``:
-        LAM's own for ``"lam"`` (the family's ``"lam"`` is the same computation), else the family's member."""
-        if method == "lam":
+        """The member's engine on model ``name`` (``attribute(image, window, callback=, cancel=, **knobs)``): for the
+        widget's default method (LAM) the engine it keeps per model anyway (``engines``: the SR view, the atlas; its
+        caches make a dragged window fast), else the member's kept by :func:`srwidgets.attribution.engine`, with the
+        widget's ``lam_options`` the member takes."""
+        from ..attribution.registry import engine_options
+
+        if method == DEFAULT_METHOD:
             return self.engines[name]
-        opts = {k: v for k, v in self._options.items() if k not in LAM_ONLY}
+        takes = engine_options(attribution.method_class(method))
+        opts = {k: v for k, v in self._options.items() if k in takes}
         opts["device"] = self.engines[name].device
         return attribution.engine(self.models[name], method, scale=self.scale, **opts)
 
