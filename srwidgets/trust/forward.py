@@ -1,9 +1,10 @@
 """The one batched forward of the trust checks: the window objective ``D(F(p))`` for a batch of LR crops.
 
 Every perturbed input of a check (all fractions × both orders × every ranking and control of one window) is a crop
-of the image on the window's verified receptive-field box; :func:`objective_batch` runs them in as few forwards as
-the memory budget allows (the engine's memory contract: activation bytes per LR pixel per input, measured on the
-first chunk), with progress and cancel, model errors in plain words, and refuses NaN / Inf outputs.
+of the image on the window's verified receptive-field box; :func:`objective_batch` runs them through the family's
+forward primitive :meth:`srwidgets.attribution.WindowMethod.values`: as few forwards as the memory budget allows
+(the engine's one memory meter, measured on the first chunk), progress and cancel, model errors in plain words,
+NaN / Inf refused.
 
 Objectives: a name of :data:`srwidgets.engine.objectives.OBJECTIVES` (``"gradient"``: LAM's local-gradient
 detector, the default), a callable ``(sr [N, 3, sH, sW], window) -> [N]``, or ``"psnr"``: the window's 8-bit RGB
@@ -15,13 +16,10 @@ from typing import Callable, Optional, Union
 
 import torch
 
-from ..engine import guarded, run_chunks, saved_bytes
-from ..engine.forward import window_forward
+from ..attribution import LazyInputs
 from ..engine.objectives import get_objective
-from ..engine.prepare import model_errors
 from ..engine.windows import clip_window
 from ..errors import InputError
-from ..progress import Progress
 
 __all__ = ["objective_batch", "objective_function", "PSNR"]
 
@@ -54,10 +52,15 @@ def objective_batch(eng, inputs: Union[torch.Tensor, Callable], total: int, imag
                     ) -> torch.Tensor:
     """``D(F(p_i))`` for ``total`` LR inputs on the crop ``box``: ``[total]`` float64 CPU.
 
+    Runs on the family's forward primitive, :meth:`srwidgets.attribution.WindowMethod.values` (the engine's one
+    memory meter, progress, cancel, NaN / Inf refused), with the crops as its inputs and the window in the crop's
+    frame.
+
     Args:
         eng: a :class:`srwidgets.attribution.WindowMethod` on the model (prepared model, scale, memory contract).
         inputs: ``[total, 3, bh, bw]`` crops (``box``'s size; the whole image for ``box=None``), or a function
             ``(start, stop) -> [stop − start, 3, bh, bw]`` that builds them chunk by chunk.
+        total: how many inputs.
         image_shape: ``(h, w)`` of the whole LR image.
         window: ``(top, left, height, width)`` SR pixels of the whole image.
         box: the LR box ``(top, left, bh, bw)`` the crops were cut from (``None``: whole images).
@@ -65,38 +68,11 @@ def objective_batch(eng, inputs: Union[torch.Tensor, Callable], total: int, imag
         callback, cancel: ``Progress(done, total, stage)`` after each chunk; cancel checked before each.
     """
     fn = objective_function(objective, hr, window)
-    pixels = box[2] * box[3] if box else image_shape[0] * image_shape[1]
-    local = clip_window(window, eng.scale, eng.scale * image_shape[0], eng.scale * image_shape[1], box)
-    split = bool(getattr(eng, "split_tail", False))
-    out = torch.zeros(total, dtype=torch.float64)
-
-    def run(start, stop):
-        p = inputs(start, stop) if callable(inputs) else inputs[start:stop]
-        p = p.to(eng.device, eng.dtype)
-        with model_errors():
-            if eng.measuring:  # one chunk metered with the gradient engine's contract (an upper bound here)
-                with torch.enable_grad(), saved_bytes() as meter:
-                    y, (win,) = window_forward(eng.model, p.detach().requires_grad_(True), [local], eng.scale, split)
-                    y = y.detach()
-                eng.record_memory(meter.bytes, p.shape[-1] * p.shape[-2], p.shape[0])
-            else:
-                with torch.inference_mode():
-                    y, (win,) = window_forward(eng.model, p, [local], eng.scale, split)
-        if not split:
-            eng.prepared.check_output_shape(y, p)
-        if not bool(torch.isfinite(y).all()):
-            raise InputError(f"the model returns NaN or Inf on {stage} inputs {start}..{stop - 1}; its weights or "
-                             "these inputs may be broken")
-        vals = fn(y.float(), win)
-        if not isinstance(vals, torch.Tensor) or vals.numel() != p.shape[0]:
-            raise InputError("the objective must return one value per input: objective(sr [N, 3, H, W], window) "
-                             "-> [N]")
-        out[start:stop] = vals.detach().double().cpu().flatten()
-
-    def report(done, total_):
-        if callback is not None:
-            callback(Progress(done, total_, stage))
-
-    with guarded(eng.model):
-        run_chunks(total, run, cancel=cancel, on_chunk=report, chunk=lambda: eng.chunk(pixels))
-    return out
+    s = eng.scale
+    local = clip_window(window, s, s * image_shape[0], s * image_shape[1])  # cut as the whole image's map is
+    if box is not None:
+        local = (local[0] - s * box[0], local[1] - s * box[1], local[2], local[3])
+    shape = (box[2], box[3]) if box is not None else tuple(image_shape)
+    make = inputs if callable(inputs) else (lambda start, stop: inputs[start:stop])
+    values = eng.values(LazyInputs(total, shape, make), local, fn, callback=callback, cancel=cancel, stage=stage)
+    return values.detach().double().cpu()
