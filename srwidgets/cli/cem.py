@@ -2,9 +2,10 @@
 
 ``HR`` is the ground truth (a file or a bundled image name), cropped to a multiple of the scale; the LR input is
 its bicubic down-sampling as Pillow's 8-bit ``resize`` does it (scale > 1, the authors' LR image), ``HR`` plus
-seeded Gaussian noise (scale 1, the authors' denoising setting: ``--noise 50``), or ``--lr FILE``. Writes the figure (SR with the window, the signed map in the seismic colour map;
-``--lam`` adds LAM's map of the same window and their rank agreement) and prints the counts of positive / negative
-/ zero blocks, the effect range, skipped blocks and forward passes. ``--window`` is in SR pixels on the block grid.
+seeded Gaussian noise (scale 1, the authors' denoising setting: ``--noise 50``), or ``--lr FILE``. Writes the figure
+(SR with the window, the signed map in the seismic colour map; ``--lam`` adds LAM's map of the same window and their
+rank agreement) and prints the counts of positive / negative / zero blocks, the effect range, skipped blocks and
+forward passes. ``--window`` is in SR pixels on the block grid.
 """
 from __future__ import annotations
 
