@@ -207,7 +207,8 @@ class WindowMethod(Engine):
     # -- the layer engine ------------------------------------------------------------------------------------------
     def layers(self, x: torch.Tensor) -> List[str]:
         """The model's layers at LR resolution, in the order the forward pass reaches them: names of modules whose
-        output is one ``[1, C, h, w]`` tensor on an image of ``x``'s size (called once each). :meth:`layer_gradients`
+        output is one ``[1, C, h', w']`` tensor on an image of ``x``'s size ``h × w``, ``h <= h' < 2h`` (a model that
+        pads its input to a multiple inside works at a little more), called once each. :meth:`layer_gradients`
         takes a name or an index of this list (negative from the end)."""
         return list(self._lr_layers(*x.shape[-2:]))
 
@@ -222,7 +223,8 @@ class WindowMethod(Engine):
         def hook(name):
             def fn(module, inputs, out):
                 calls[name] = calls.get(name, 0) + 1
-                if isinstance(out, torch.Tensor) and out.dim() == 4 and tuple(out.shape[-2:]) == (h, w):
+                if isinstance(out, torch.Tensor) and out.dim() == 4 and h <= out.shape[-2] < 2 * h \
+                        and w <= out.shape[-1] < 2 * w:  # LR resolution (padded inside to a multiple: a little more)
                     order.setdefault(name, int(out.shape[1]))
             return fn
 

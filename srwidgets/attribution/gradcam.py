@@ -42,6 +42,9 @@ class GradCAM(WindowMethod):
         x, window = self.inputs(image, window)
         act, grad, name = self.layer_gradients(x, window, layer, objective)
         cam = torch.relu((self.cam_weights(act, grad) * act).sum(0))
-        if tuple(cam.shape) != tuple(x.shape[1:]):
-            cam = F.interpolate(cam[None, None], size=tuple(x.shape[1:]), mode="bilinear", align_corners=False)[0, 0]
+        h, w = x.shape[1:]
+        if cam.shape[0] >= h and cam.shape[1] >= w:  # the LR grid, padded at the bottom / right inside the model
+            cam = cam[:h, :w]
+        else:  # a coarser layer: upsampled to the LR grid
+            cam = F.interpolate(cam[None, None], size=(h, w), mode="bilinear", align_corners=False)[0, 0]
         return self.result(x, window, cam, t0=t0, settings=dict(layer=name), objective=objective)
