@@ -213,22 +213,8 @@ def test_resolve_relative_imports():
 # the house
 
 
-# Edges whose removal another engineer's pending change owns: left out of the house tests below, and checked by
-# the expected-fail test at the end, which passes (XPASS) once they are gone. Remove the entry then.
-PENDING = {
-    ("srwidgets.lam.erf", "srwidgets.attribution"):
-        "issue 24, the family-core helper's pending fix: lam/erf.py imports srwidgets.attribution (the family) "
-        "while attribution/lam.py and ig.py import srwidgets.lam: attribution <-> lam",
-}
-
-
-def _without_pending(graph, key=lambda module: module):
-    pending = {(key(a), key(b)) for a, b in PENDING}
-    return {m: {t: w for t, w in targets.items() if (m, t) not in pending} for m, targets in graph.items()}
-
-
 def test_no_import_cycles():
-    graph = _without_pending(import_graph())
+    graph = import_graph()
     found = cycles(graph)
     assert not found, "import cycles (strongly connected components of the module import graph):\n" + "\n\n".join(
         _describe(c, graph) for c in found)
@@ -237,36 +223,21 @@ def test_no_import_cycles():
 def test_the_layers_import_each_other_one_way():
     """Package level: engine (the runtime) imports no model catalogue, zoo -> models only, batch / cli / widgets
     above the engines, ... (a cycle between two packages, even through different modules, is refused)."""
-    graph = _without_pending(package_graph(), layer)
+    graph = package_graph()
     found = cycles(graph)
     assert not found, "cycles between srwidgets' packages:\n" + "\n\n".join(_describe(c, graph) for c in found)
     assert "srwidgets.models" not in graph["srwidgets.engine"], graph["srwidgets.engine"]["srwidgets.models"]
     assert "srwidgets.zoo" not in graph["srwidgets.models"], graph["srwidgets.models"]["srwidgets.zoo"]
 
 
-@pytest.mark.xfail(reason="; ".join(PENDING.values()) or "nothing pending", strict=False)
-def test_no_import_cycles_pending_fixes_included():
-    assert not cycles(import_graph()) and not cycles(package_graph())
-
-
-# (importer, module) pairs whose private names are being renamed by another engineer's pending change: skipped by the
-# test below, checked by the expected-fail test after it. Remove the entry once it passes (XPASS).
-PENDING_PRIVATE = {
-    ("srwidgets.models.checkpoints", "srwidgets.models.registry"):
-        "models/registry.py and checkpoints.py are being edited by the model-family helpers (CARN, spandrel) in this "
-        "round: checkpoints' use of registry's _detect / _family / _run / _takes / _build_loaded is left to them",
-}
-
-
 def test_no_private_names_across_modules():
-    """`from x import _name` only within one module's own family: never from another srwidgets module.
-
-    A module's own `__init__` re-exporting is public by construction; dunder names (`__version__`) are public.
-    """
+    """No `from x import _name` from another srwidgets module, a package's `__init__` re-exporting included (dunder
+    names such as `__version__` are public); a package's private helper module (`cli/_common.py`, `models/_common.py`)
+    serves that package's own modules only."""
     offences = []
     for module in MODULES:
         for target, name, line in _imports(module):
-            if name is None or target == module or (module, target) in PENDING_PRIVATE:
+            if name is None or target == module:
                 continue
             if name.startswith("_") and not (name.startswith("__") and name.endswith("__")):
                 offences.append(f"{MODULES[module].relative_to(ROOT.parent)}:{line} imports {target}.{name}")
@@ -283,9 +254,3 @@ def _same_package(module, target):
     """A package's private helper module (cli/_common.py) is for that package's own modules."""
     package = target.rsplit(".", 1)[0]
     return module == package or module.startswith(package + ".")
-
-
-@pytest.mark.xfail(reason="; ".join(PENDING_PRIVATE.values()) or "nothing pending", strict=False)
-def test_no_private_names_across_modules_pending_included():
-    assert not [(m, t, n) for m in MODULES for t, n, _ in _imports(m)
-                if n is not None and t != m and n.startswith("_") and not n.startswith("__")]

@@ -14,7 +14,7 @@ from torch import nn
 from ..errors import InputError
 from ._common import cap_names, short
 from . import spandrel_adapter
-from .registry import UnknownArchitecture, _build_loaded, _detect, _family, _run, _takes, architectures, check_scale
+from .registry import UnknownArchitecture, build_loaded, detect_converted, family_of, run_family, takes_keyword, architectures, check_scale
 from .spandrel_adapter import SpandrelModel
 from .wrappers import PadToMultiple, YChannelWrapper
 
@@ -192,7 +192,7 @@ def _is_int(v) -> bool:
 def _scale_advice(arch: str) -> str:
     """How to give ``load`` the scale of a family whose weights do not record it (a family module may say which
     scales share its parameters in ``UNRECORDED_SCALES``, e.g. PAN's x2 and x3)."""
-    family = _family(arch)
+    family = family_of(arch)
     scales = None
     if family.module is not None:
         scales = getattr(family._mod(), "UNRECORDED_SCALES", None)
@@ -229,7 +229,7 @@ def _record_differences(sd: Dict[str, torch.Tensor], arch: str, cfg: dict) -> st
     """When a checkpoint's srwidgets record disagrees with its weights: what detection reads from the weights
     instead (``"the weights say num_block=16, not 10000000. "``), or ``""``."""
     try:
-        detected_arch, detected, _ = _detect(sd)
+        detected_arch, detected, _ = detect_converted(sd)
     except Exception:  # the weights alone are not recognised: nothing to compare with
         return ""
     if detected_arch != arch:
@@ -318,17 +318,17 @@ def load(path_or_state: Any, scale: Optional[int] = None, device: Any = "cpu", s
             raise InputError("the checkpoint's srwidgets record is malformed: it needs {'arch': str, 'config': dict}; "
                              "re-save the model with srwidgets.models.save(model, path)")
         cfg = dict(cfg)
-        sd = _run(_family(arch), "convert", sd)
+        sd = run_family(family_of(arch), "convert", sd)
     else:
         try:
-            arch, cfg, sd = _detect(sd, img_range)
+            arch, cfg, sd = detect_converted(sd, img_range)
         except UnknownArchitecture as unknown:  # no srwidgets family: the spandrel route
             return _load_foreign(sd, unknown, scale, img_range, device)
         except InputError as mismatch:  # a family claims the keys but the weights do not fit it
             return _load_foreign_instead(original, mismatch, scale, img_range, device)
         source = "checkpoint weights"
     if img_range is not None:
-        if not _takes(_family(arch).builder, "img_range"):
+        if not takes_keyword(family_of(arch).builder, "img_range"):
             raise InputError(f"img_range= does not apply to {arch}: srwidgets' {arch} has no value-range setting and "
                              "feeds the network [0, 1] values, as its official code does. For a network trained on "
                              "another range, build it yourself and scale inside forward (x * 255 ... / 255)")
@@ -362,7 +362,7 @@ def load(path_or_state: Any, scale: Optional[int] = None, device: Any = "cpu", s
         fix = "The checkpoint is incomplete, has stray keys, or is another variant; use the complete checkpoint."
         where = "detected from the checkpoint's keys and shapes"
     try:
-        model = _build_loaded(arch, cfg, sd, strict, where, fix)
+        model = build_loaded(arch, cfg, sd, strict, where, fix)
     except InputError as mismatch:
         if recorded:
             raise

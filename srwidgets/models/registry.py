@@ -167,7 +167,8 @@ def unregister(name: str) -> None:
         _FAMILIES[name] = Family(name, module=_BUILTIN_MODULES[name])
 
 
-def _family(arch: str) -> Family:
+def family_of(arch: str) -> Family:
+    """The registered :class:`Family` named ``arch``; an unknown name gets the list of architectures."""
     try:
         return _FAMILIES[arch]
     except (KeyError, TypeError):
@@ -181,7 +182,7 @@ def architectures() -> list:
     return [n for n in _LISTING if n in _FAMILIES] + [n for n in _FAMILIES if n not in _LISTING]
 
 
-def _takes(builder: Callable, key: str) -> bool:
+def takes_keyword(builder: Callable, key: str) -> bool:
     """Does ``builder(**config)`` accept the keyword ``key``? (True when it cannot tell: no signature, or **kwargs.)"""
     try:
         params = inspect.signature(builder.__init__ if inspect.isclass(builder) else builder).parameters
@@ -386,7 +387,7 @@ def _construct(arch: str, family: "Family", config: dict, budget: _Budget, over:
 
 def _prepare(arch: str, config: dict) -> Tuple["Family", dict]:
     """The family and its checked config: unknown keys named, built-ins' values checked, a scale made an int."""
-    family = _family(arch)
+    family = family_of(arch)
     builder = family.builder
     try:
         params = inspect.signature(builder.__init__ if inspect.isclass(builder) else builder).parameters
@@ -460,7 +461,7 @@ def _mismatch(model: nn.Module, sd: Dict[str, torch.Tensor], error: Optional[Run
     return "; ".join(parts)
 
 
-def _build_loaded(arch: str, config: dict, sd: Dict[str, torch.Tensor], strict: bool, source: str,
+def build_loaded(arch: str, config: dict, sd: Dict[str, torch.Tensor], strict: bool, source: str,
                   fix: str) -> nn.Module:
     """``arch`` built with ``config`` and ``sd`` loaded into it (``strict`` as in ``load_state_dict``). The build
     runs within a budget set by ``sd``'s own size, so a stray key, or a record claiming widths of 20000, is
@@ -501,7 +502,7 @@ def detect(state_dict: Dict[str, torch.Tensor]) -> Tuple[str, dict, Dict[str, to
     Raises :class:`InputError` naming some of the keys seen when no known architecture matches, or saying which
     ``load`` option sets a value range the weights leave ambiguous.
     """
-    return _detect(state_dict)
+    return detect_converted(state_dict)
 
 
 _REFERENCE_NDIMS: Dict[str, Dict[str, set]] = {}
@@ -541,7 +542,7 @@ def _wrong_ndim(family: "Family", sd: Dict[str, torch.Tensor]) -> Optional[str]:
     return None
 
 
-def _run(family: "Family", what: str, sd: Dict[str, torch.Tensor]):
+def run_family(family: "Family", what: str, sd: Dict[str, torch.Tensor]):
     """``family.convert(sd)`` / ``family.detect(sd)``, with a registered family's failure (an exception, or a
     result of the wrong type) turned into an :class:`InputError` naming the family; a built-in's unexpected error
     (a tensor of the wrong shape) into one naming the tensor."""
@@ -601,10 +602,12 @@ def _families_matching(sd: Dict[str, torch.Tensor], skip: str) -> list:
     return names
 
 
-def _detect(state_dict: Dict[str, torch.Tensor], img_range: Optional[float] = None):
+def detect_converted(state_dict: Dict[str, torch.Tensor], img_range: Optional[float] = None):
+    """``(arch, config, converted state dict)`` of the first family that recognises ``state_dict`` (converted by
+    that family first; the value range read with ``img_range``); :class:`UnknownArchitecture` when none does."""
     for family in list(_FAMILIES.values()):
-        sd = _run(family, "convert", state_dict)
-        cfg = _run(family, "detect", sd)
+        sd = run_family(family, "convert", state_dict)
+        cfg = run_family(family, "detect", sd)
         if cfg is not None:
             cfg = dict(cfg)
             cfg.update(family.value_range(state_dict, img_range) or {})
