@@ -181,16 +181,6 @@ def flag_number(flag: str, value, minimum: Optional[float] = None, hint: str = "
     return value
 
 
-def flag_lam_settings(args) -> None:
-    """LAM's ``--steps``, ``--sigma`` and ``--kernel-size`` (odd), checked before a model loads (lam, di-table)."""
-    flag_steps(args.steps, paper=50)
-    flag_number("--sigma", args.sigma, 0.0, " (the blur's sigma_max; the paper uses 1.2)")
-    flag_int("--kernel-size", args.kernel_size, 1, hint=" (odd; the paper uses 9)")
-    if args.kernel_size % 2 == 0:
-        raise InputError(f"--kernel-size must be odd (the blur kernel is centred on each pixel), got "
-                         f"{args.kernel_size}; the paper uses 9")
-
-
 def flag_steps(value, paper: int = 50) -> int:
     """``--steps``: an integer in [1, :data:`srwidgets.engine.MAX_STEPS`] (:func:`srwidgets.engine.check_steps`'s
     rule); ``paper`` is the papers' value, quoted in the message."""
