@@ -169,3 +169,23 @@ def test_smoothgrad_passes_its_inner_members_knobs_on(tmp_path, capsys):
                  "smoothgrad", "--inner", "ig", "--baseline", "blurred", "--steps", "2", "--samples", "2",
                  "--out", str(out), "--no-progress"]) == 0
     assert "DI" in capsys.readouterr().out and out.stat().st_size > 0
+
+
+@pytest.mark.skipif(__import__("importlib").util.find_spec("ray") is None, reason="ray is not installed")
+def test_a_plugin_member_runs_on_ray_workers_from_the_cli(plugin_path, tmp_path):
+    """Ray workers import srwidgets afresh: the plugin's member reaches them (by its installed module) and its rows
+    equal the local backend's."""
+    import pandas as pd
+
+    common = ["di-table", "--models", "x4-fsrcnn", "--images", "astronaut", "--downsample", "--windows",
+              "96,80,16;32,32,16", "--method", "mymember", "--gain", "2", "--no-progress"]
+    local = _cli(plugin_path, *common, "--out", str(tmp_path / "local.csv"))
+    assert local.returncode == 0, local.stderr
+    ray = _cli(plugin_path, *common, "--ray", "--workers", "1", "--out", str(tmp_path / "ray.csv"), timeout=420)
+    assert ray.returncode == 0, ray.stderr
+    a, b = (pd.read_csv(tmp_path / f"{n}.csv") for n in ("local", "ray"))
+    assert list(a.method) == list(b.method) == ["mymember"] * 2
+    keys = ["model", "image", "top", "left", "size", "psnr", "ssim"]
+    assert a[keys].equals(b[keys])
+    for column in ("di", "gini"):  # the workers' thread count may round float32 sums differently
+        assert b[column].tolist() == pytest.approx(a[column].tolist(), rel=1e-5)
