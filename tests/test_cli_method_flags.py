@@ -171,6 +171,7 @@ def test_smoothgrad_passes_its_inner_members_knobs_on(tmp_path, capsys):
     assert "DI" in capsys.readouterr().out and out.stat().st_size > 0
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(__import__("importlib").util.find_spec("ray") is None, reason="ray is not installed")
 def test_a_plugin_member_runs_on_ray_workers_from_the_cli(plugin_path, tmp_path):
     """Ray workers import srwidgets afresh: the plugin's member reaches them (by its installed module) and its rows
