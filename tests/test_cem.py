@@ -399,7 +399,7 @@ def test_the_figure_names_its_counts_in_words_and_its_bar_spans_the_map():
     bars = [ax for ax in fig.axes if ax.get_label() == "<colorbar>"]
     assert len(panels) == 3 and len(bars) == 2
     title = panels[1].get_title()
-    assert title.startswith("tiny: CEM") and f"{c['positive']} blocks help, {c['negative']} hurt, {c['zero']} do " \
+    assert title.startswith("tiny: CEM map\n") and f"{c['positive']} blocks help, {c['negative']} hurt, {c['zero']} do " \
                                                   "nothing" in title
     assert bars[0].get_ylim() == pytest.approx((lo, hi))
     assert len(panels[1].get_images()) == 2  # the LR image, then the map over it (faded where the effect is 0)

@@ -65,7 +65,7 @@ def cem_figure(result, lr=None, sr=None, lam=None, bound: Optional[float] = None
     b = result.lr_block
     rows, cols = result.map.shape
     h, w = (lr.shape[1], lr.shape[2]) if lr is not None else (rows * b, cols * b)
-    name = f"{title.strip()}: " if title.strip() else ""
+    name = f"{title.strip()}: " if title.strip() else ""  # on a line of its own: a long name never widens the title
     if sr is not None:
         ax = axes.pop(0)
         ax.imshow(np.clip(sr.detach().cpu().permute(1, 2, 0).numpy(), 0, 1))
@@ -83,8 +83,8 @@ def cem_figure(result, lr=None, sr=None, lam=None, bound: Optional[float] = None
         im = ax.imshow(emap, cmap="seismic", norm=norm)
     _rect(ax, result.window, result.scale, "lime")
     _zoom(ax, result, zoom, h, w)
-    ax.set_title(f"{name}CEM: PSNR drop when a block is replaced\n{c['positive']} blocks help, {c['negative']} hurt, "
-                 f"{c['zero']} do nothing\n(outside the window)", fontsize=10)
+    ax.set_title(f"{name}CEM map\n(PSNR drop when a block is replaced)\n{c['positive']} blocks help, "
+                 f"{c['negative']} hurt, {c['zero']} do nothing\n(outside the window)", fontsize=10)
     ax.axis("off")
     bar = fig.colorbar(im, ax=ax, shrink=0.8, pad=0.02, label="PSNR drop, dB (red: helps)")
     bar.ax.set_ylim(max(lo, -bound), min(hi, bound))  # the map's own range; colours stay symmetric about 0
