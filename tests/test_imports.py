@@ -14,8 +14,6 @@ the package import each other one way only (the runtime imports no model catalog
 import ast
 import pathlib
 
-import pytest
-
 import srwidgets
 
 ROOT = pathlib.Path(srwidgets.__file__).resolve().parent
@@ -190,7 +188,7 @@ def test_strongly_connected_two_separate_cycles_and_a_self_free_chain():
     assert cycles({"a": {"b": 1}, "b": {"c": 1}, "c": {}}) == []
 
 
-def test_graph_sees_imports_inside_functions_and_relative_ones(tmp_path):
+def test_graph_sees_imports_inside_functions_and_relative_ones():
     # the real package: a module known to import another inside a function body appears in the graph
     graph = import_graph()
     assert len(graph) == len(MODULES) > 50

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, Optional, Sequence, Tuple
 
 from ..errors import InputError
 
@@ -115,8 +115,9 @@ class _Flags:
         self.group.title = f"knobs of --method {name} (another method's: python -m srwidgets {self.command} " \
                            "--method NAME --help)"
         shown = set()
-        for owner, klass, group in ((name, cls, self.group), *([(*_inner(cls, argv), self.inner_group)]
-                                                               if _inner(cls, argv) else [])):
+        inner = _inner(cls, argv)
+        sections = [(name, cls, self.group)] + ([(inner[0], inner[1], self.inner_group)] if inner else [])
+        for owner, klass, group in sections:
             if klass is None:
                 continue
             for knob in knobs_of(klass):
@@ -223,8 +224,3 @@ def method_knobs(args) -> Dict[str, object]:
             raise InputError(str(e).replace(f"{name} must", f"{flag} must", 1).replace(
                 f"unknown {name} ", f"unknown {flag} ", 1)) from None
     return out
-
-
-def given_flags(args) -> List[str]:
-    """The knob flags given on the command line."""
-    return ["--" + k[len(_PREFIX):].replace("_", "-") for k in vars(args) if k.startswith(_PREFIX)]
