@@ -49,7 +49,7 @@ def test_linear_model_stratified_curves_match_the_closed_form():
     c = (g * (x - xb)).sum(0)  # [8, 8] exact contribution of removing each pixel
     rings = rings_by_hand()
     got = trust.stratified_deletion(model, x, WINDOW, c, imputation="blur", noise=0.0, seeds=2, **FAST)
-    t, l, bh, bw = box = got["box"]  # the receptive-field box the runtime verified (or the whole image)
+    t, l, bh, bw = got["box"]  # the receptive-field box the runtime verified (or the whole image)
     crop = lambda m: m[t:t + bh, l:l + bw]  # noqa: E731
     assert got["rings"] == torch.bincount(crop(rings).flatten()).tolist()
     total = float(crop(c).sum())

@@ -25,7 +25,8 @@ def add_parser(sub):
     p.add_argument("--methods", default=None,
                    help="comma-separated members of the family (default: every one that needs no HR image)")
     p.add_argument("--checks", default=None,
-                   help="comma-separated checks: stratified,randomisation,planted,completeness,invariance (default: all)")
+                   help="comma-separated checks: stratified,randomisation,planted,completeness,invariance "
+                        "(default: all)")
     p.add_argument("--imputation", default="road", help="road (default) or blur (favours blur-baseline methods)")
     p.add_argument("--noise", type=float, default=0.01, help="σ of the imputation noise (default: 0.01)")
     p.add_argument("--seeds", type=int, default=4, help="random orders within rings for the null (default: 4)")

@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import copy
 import math
-from typing import List, Optional, Tuple
+from typing import List, Optional
 
 import torch
 from torch import nn
@@ -48,7 +48,8 @@ from .curves import ENGINE_OPTIONS, check_method_knobs, window_engine
 from .ranking import crop_map, spearman
 from .stratified import default_objective, distance_map, mass_distance, score_rankings
 
-__all__ = ["randomisation", "faithfulness_randomisation", "randomised_twin", "randomisation_rows", "layer_order", "randomise_layer", "input_randomisation", "INITS"]
+__all__ = ["randomisation", "faithfulness_randomisation", "randomised_twin", "randomisation_rows", "layer_order",
+           "randomise_layer", "input_randomisation", "INITS"]
 
 INITS = {"normal": "mean + std · N(0, 1) per parameter tensor (the trained scale)",
          "shuffle": "a seeded permutation of each tensor's values",

@@ -62,7 +62,8 @@ def agreement(maps: Dict[str, object], box=None, top: float = 0.1):
 
 
 CHECKS = {
-    "stratified": "ring-stratified ROAD deletion: score (AUC_LeRF − AUC_MoRF) > null mean + 3 sd and > the edge control",
+    "stratified": "ring-stratified ROAD deletion: score (AUC_LeRF − AUC_MoRF) > null mean + 3 sd and > the edge "
+                  "control",
     "randomisation": "the trained map scores better than the fully randomised model's map (difference > 2 null sd)",
     "planted": "a planted gate on a far 8x8 patch: the map's off-footprint mass lands there (share >= 0.5, pointing "
                "game)",

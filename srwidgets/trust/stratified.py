@@ -43,7 +43,7 @@ from ..progress import check_hooks
 from .curves import ENGINE_OPTIONS, check_method_knobs, make_baseline, resolve_map, window_engine
 from .forward import PSNR, objective_batch
 from .road import IMPUTATIONS, impute
-from .ranking import as_map, crop_map, edge_map, spearman  # noqa: F401
+from .ranking import crop_map, edge_map
 
 __all__ = ["stratified_deletion", "score_rankings", "FRACTIONS", "IMPUTATIONS", "FAVOURS", "footprint",
            "distance_map", "ring_map", "stratified_masks", "check_fractions", "mass_distance", "default_objective"]

@@ -12,7 +12,7 @@ Example:
 """
 from __future__ import annotations
 
-from typing import Optional, Sequence
+from typing import Optional
 
 from ..errors import InputError
 from .images import label_colors
@@ -33,7 +33,8 @@ def _stratified_source(source):
         groups = attrs["stratified"]
         objective = "gradient" if "gradient" in groups else next(iter(groups))
         r = groups[objective]
-        names = [n for n in r["curves"] if "|" not in n and not n.startswith("random:") and n not in ("edge", "distance")]
+        names = [n for n in r["curves"]
+                 if "|" not in n and not n.startswith("random:") and n not in ("edge", "distance")]
         return r, names
     if isinstance(source, dict) and "morf" in source and "controls" in source:
         curves = dict(source["controls"])
