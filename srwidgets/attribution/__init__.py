@@ -4,20 +4,20 @@ Every member answers it its own way and returns the same kind of result (``.map`
 ``.gini``, ``.diffusion_index``, ``.attribution`` ``[3, h, w]``, ``.completeness`` where defined), through one entry
 point, :func:`attribute` (also ``srwidgets.attribute``):
 
-==============  ============================================================================================
-``lam``         LAM (Gu & Dong, CVPR 2021): integrated gradients along a progressive blur; the default
-``ig``          integrated gradients from a baseline: black, uniform, gaussian, blurred, max_distance, expected
-``gradient``    gradient saliency at the input (map ``max_c |∇|``)
-``erf``         the effective receptive field (map ``Σ_c |∇|``)
-``smoothgrad``  SmoothGrad over any member (``inner=``), seeded
-``cem``         Causal Effect Maps (Hu et al., TPAMI 2025): interventions on input blocks, the window's PSNR
-                against the HR image (``hr=``); no gradients
-``occlusion``   occlusion (Zeiler & Fergus 2014): an LR square filled with a constant, the objective's change
+====================  ============================================================================================
+``lam``               LAM (Gu & Dong, CVPR 2021): integrated gradients along a progressive blur; the default
+``ig``                integrated gradients from a baseline: black, uniform, gaussian, blurred, max_distance, expected
+``gradient``          gradient saliency at the input (map ``max_c |∇|``)
+``erf``               the effective receptive field (map ``Σ_c |∇|``)
+``smoothgrad``        SmoothGrad over any member (``inner=``), seeded
+``cem``               Causal Effect Maps (Hu et al., TPAMI 2025): interventions on input blocks, the window's PSNR
+                      against the HR image (``hr=``); no gradients
+``occlusion``         occlusion (Zeiler & Fergus 2014): an LR square filled with a constant, the objective's change
 ``input_x_gradient``  ``x ⊙ ∇_x D`` (Shrikumar et al. 2016)
-``gradcam``     Grad-CAM (Selvaraju et al. 2017) at a layer (``layer=``): channel-mean gradient weights; not local
-``hirescam``    HiResCAM (Draelos & Carin 2020): element-wise gradient × activation; local
-``captum``      any ``captum.attr`` algorithm (``algorithm=``) on the window objective, crop and result type
-==============  ============================================================================================
+``gradcam``           Grad-CAM (Selvaraju et al. 2017) at a layer (``layer=``): channel-mean gradient weights; not local
+``hirescam``          HiResCAM (Draelos & Carin 2020): element-wise gradient × activation; local
+``captum``            any ``captum.attr`` algorithm (``algorithm=``) on the window objective, crop and result type
+====================  ============================================================================================
 
 Adding a method is one file and one line: subclass :class:`WindowMethod` (it prepares the model, checks inputs,
 offers the primitives — input gradients, forward-only objective values, a layer's activation and gradient — in
@@ -57,5 +57,6 @@ register("captum", CaptumMethod)
 __all__ = ["attribute", "register", "unregister", "methods", "members", "method_class", "engine", "plugins",
            "plugin_errors", "Knob", "KINDS", "NOT_KNOBS", "knobs_of", "check_knobs", "accepted_arguments",
            "WindowMethod", "WindowAttribution",
-           "LazyInputs", "MAP_RULES", "BASELINES", "LAMMethod", "IntegratedGradients", "Gradient", "ERF", "SmoothGrad", "CEMMethod",
+           "LazyInputs", "MAP_RULES", "BASELINES", "LAMMethod", "IntegratedGradients", "Gradient", "ERF", "SmoothGrad",
+           "CEMMethod",
            "Occlusion", "InputXGradient", "GradCAM", "HiResCAM", "CaptumMethod", "LayerGradients"]
