@@ -185,3 +185,28 @@ def test_a_registered_members_knobs_become_controls_with_no_widget_edit(make):
         assert w.result.settings["gain"] == 2.0 and w.result.settings["layer"] == -1
     finally:
         attribution.unregister("scaled")
+
+
+def test_no_lam_engine_is_built_until_lam_is_ticked(make, image):
+    """Engines are built for the methods chosen only: with gradient alone the widget keeps no LAM engine (the SR
+    preview runs on the model's runtime); ticking LAM later builds one per model and attributes the window."""
+    from srwidgets.lam import LAM
+
+    model = tiny()
+    w = make(model=model, methods=["gradient"], window=(16, 16, 16))
+    assert w.wait(30) and w.error == ""
+    name = w.names[0]
+    assert w.engines == {} and not any(isinstance(e, LAM) for e in vars(w).values())
+    assert w.window_panel.sr_shown and (name, "gradient") in w.panel_results
+    w.method_boxes["lam"].value = True
+    assert isinstance(w.engines[name], LAM)
+    assert w.wait(30) and w.error == ""
+    ref = srwidgets.attribute(model, image, (16, 16, 16), "lam", steps=4, device="cpu")
+    torch.testing.assert_close(w.panel_results[(name, "lam")].map, ref.map)
+
+
+def test_a_bad_lam_option_is_refused_when_lam_is_ticked(make):
+    w = make(methods=["gradient"], lam_options={"autocast": True, "device": "cpu"})
+    assert w.engines == {}
+    w.methods = ["gradient", "lam"]
+    assert w.methods == ("gradient",) and "autocast" in w.error and w.engines == {}

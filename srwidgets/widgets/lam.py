@@ -44,14 +44,14 @@ from ..data import load_image
 from ..engine import check_output
 from ..engine.cache import image_digest
 from ..errors import InputError
-from ..lam import LAM
+from ..engine.base import Engine
 from ..zoo.lookup import named_models
 from ..viz import difference_rgba  # noqa: F401  (the difference view's colours, srwidgets.viz.difference_rgba)
 from .base import FIGURE_EXTENSIONS, CheckedAny, CheckedBool, CheckedFloat, CheckedInt, CheckedUnicode, EngineWidget
 from .lam_controls import PATH_LABELS, LAMControls, view_button_width  # noqa: F401  (kept importable from here)
 from .lam_display import ATLAS_CMAP, DIFFERENCE_CMAP, LAMDisplay  # noqa: F401
 from .lam_jobs import LAMJobs
-from .lam_settings import ATLAS_WINDOWS_PER_TASK, COLORMAPS, VIEWS, LAMSettings  # noqa: F401
+from .lam_settings import ATLAS_WINDOWS_PER_TASK, COLORMAPS, RUNTIME_OPTIONS, VIEWS, LAMSettings  # noqa: F401
 from .lam_settings import LAM_OPTIONS as _LAM_OPTIONS  # noqa: F401  (the keys lam_options may have)
 from .panels import MapPanel, PanelGrid, WindowPanel
 from .trust_panel import TRUST_COLUMNS, TrustPanel  # noqa: F401
@@ -167,18 +167,24 @@ class LAMWidget(LAMSettings, LAMControls, LAMJobs, LAMDisplay, EngineWidget):
         self.set_keywords(traits)
         if window is not None:
             window = self._check_window(window)
+        self.build_method_engines(self.methods)  # LAM's engines when LAM is chosen (its option errors raised here)
         self._layout_panels()
         return window
 
     def _build_engines(self, model_or_models, image, scale, hr) -> None:
-        """The models by name, the LR image, one LAM engine per model (each checks its model), the scale they
-        share and the HR image."""
+        """The models by name, the LR image, one runtime per model (:class:`srwidgets.engine.base.Engine`: it
+        checks its model, places it and gives the scale they share, the device and the SR preview) and the HR
+        image. The methods' engines are built only for the methods chosen (:meth:`build_method_engines`): LAM's
+        per model in ``engines`` when LAM is ticked, the others' by :func:`srwidgets.attribution.engine`."""
         self.models = named_models(model_or_models)
         self.names = list(self.models)
         self.compare = len(self.names) > 1
         self.image = load_image(image)
-        self.engines = {n: LAM(m, scale=scale, **self._options) for n, m in self.models.items()}  # checks each
-        scales = {n: e.scale for n, e in self.engines.items()}
+        runtime_options = {k: v for k, v in self._options.items() if k in RUNTIME_OPTIONS}
+        self.runtimes = {n: Engine(m, scale=scale, **runtime_options) for n, m in self.models.items()}  # checks each
+        self.engines = {}  # model name -> LAM engine, made when LAM is among the methods (build_method_engines)
+        self._engines_lock = threading.Lock()
+        scales = {n: e.scale for n, e in self.runtimes.items()}
         if len(set(scales.values())) > 1:
             raise InputError(f"compare mode needs models of one scale; got {scales}")
         self.scale = next(iter(scales.values()))

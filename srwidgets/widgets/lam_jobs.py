@@ -75,13 +75,13 @@ class LAMJobs:
             return None
         self._hide_atlas()
         name = self.names[0]
-        engine = self.engines[name]
+        engine = self.runtimes[name]
 
         def work(job):
             from ..batch import di_atlas
 
             if not self.window_panel.sr_shown:  # the preview was superseded: the SR image under the atlas first
-                job.deliver(self.window_panel.show_sr, engine.super_resolve(self.image))
+                job.deliver(self.window_panel.show_sr, self._preview(engine))
             atlas = di_atlas({name: engine.model}, self.image, callback=lambda p: job.report(p.done, p.total),
                              cancel=job.token, **settings)
             self.cache_put(key, atlas)
@@ -187,16 +187,21 @@ class LAMJobs:
         return work
 
     def _start_preview(self) -> None:
-        """The SR output for the SR canvas: the first engine's forward pass (its device, its guard, its cache), on
-        the worker; an attribution supersedes it, and its result carries the SR output too."""
-        engine = self.engines[self.names[0]]
+        """The SR output for the SR canvas: the first model's runtime forward pass (its device, its guard, its
+        cache), on the worker; an attribution supersedes it, and its result carries the SR output too."""
+        engine = self.runtimes[self.names[0]]
 
         def work(job):
-            sr = engine.super_resolve(self.image)
+            sr = self._preview(engine)
             job.deliver(self.window_panel.show_sr, sr)
             job.deliver(setattr, self, "status", "select a window on the SR output")
 
         self.start(work, label="computing the SR output")
+
+    def _preview(self, runtime):
+        """The SR canvas' image: ``runtime.super_resolve`` of the LR image as ``[3, s·h, s·w]`` float32 on the CPU,
+        in [0, 1] (what the LAM engine's preview gave)."""
+        return runtime.super_resolve(self.image).clamp(0, 1).float().cpu()
 
     # ------------------------------------------------------------------------------------------------ trust
     def trust_methods(self) -> list:
@@ -223,7 +228,7 @@ class LAMJobs:
             tables = {}
             for i, name in enumerate(self.names):
                 tables[name] = report(self.models[name], self.image, window, methods=methods, hr=self.hr,
-                                      knobs=knobs, device=self.engines[name].device, cancel=job.token,
+                                      knobs=knobs, device=self.runtimes[name].device, cancel=job.token,
                                       callback=lambda p, i=i: job.report(i, len(self.names)))
             job.deliver(self._show_trust, window, tables)
 

@@ -4,7 +4,8 @@ keyword arguments of each method (:meth:`LAMSettings.method_knobs`), of the DI a
 (:meth:`LAMSettings.atlas_settings`), the engine of a (model, method) panel and the cache keys of finished results.
 
 :class:`LAMSettings` is a mixin of :class:`~srwidgets.widgets.lam.LAMWidget`: it reads the widget's traitlets and
-``image``, ``scale``, ``hr``, ``engines``, ``models``, ``names``, ``compare`` and ``_options``; it computes nothing.
+``image``, ``scale``, ``hr``, ``runtimes``, ``engines``, ``models``, ``names``, ``compare`` and ``_options``; it
+computes nothing, and builds LAM's engines only when LAM is among the methods (:meth:`LAMSettings.lam_engine`).
 
     >>> from srwidgets.widgets.lam_settings import LAMSettings
     >>> LAMSettings().check_kernel_size(4)
@@ -23,21 +24,23 @@ from ..data import load_image
 from ..engine import check_choice, check_int, check_number, check_steps
 from ..engine.cache import model_key
 from ..errors import InputError
-from ..lam import PATHS
+from ..lam import LAM, PATHS
 from ..engine.windows import validate_window
 from .base import KeywordError
 
-__all__ = ["LAMSettings", "COLORMAPS", "VIEWS", "ATLAS_WINDOWS_PER_TASK", "LAM_OPTIONS"]
+__all__ = ["LAMSettings", "COLORMAPS", "VIEWS", "ATLAS_WINDOWS_PER_TASK", "LAM_OPTIONS", "RUNTIME_OPTIONS"]
 
 COLORMAPS = ["jet", "seismic", "viridis", "magma", "inferno", "hot", "coolwarm", "RdBu_r", "gray"]
 """The Colormap dropdown's names (any matplotlib colormap may be set from code; it is then added)."""
 ATLAS_WINDOWS_PER_TASK = 8  # atlas windows per engine call: the progress bar moves (and a cancel lands) between them
 LAM_OPTIONS = ("device", "chunk_size", "memory_budget", "crop", "autocast", "channels_last", "split_tail")
 """The keys ``lam_options`` may have (:class:`srwidgets.lam.LAM`'s keyword arguments besides model and scale)."""
+RUNTIME_OPTIONS = ("device", "chunk_size", "memory_budget", "crop")
+"""The keys of ``lam_options`` every model's runtime (:class:`srwidgets.engine.base.Engine`) takes."""
 WIDGET_OWN = {"callback", "cancel", "hr"}  # keyword arguments the widget gives every engine call itself
 SLIDER_KNOBS = ("steps", "sigma", "kernel_size")  # LAM's sliders, given to every member that declares these knobs
 TRAIT_KNOBS = SLIDER_KNOBS + ("path",)  # knobs held by traitlets (path: the Path dropdown); the others: ``knobs``
-DEFAULT_METHOD = "lam"  # the widget's default method, whose engine it keeps per model (``engines``)
+DEFAULT_METHOD = "lam"  # the widget's default method, whose engine it keeps per model (``engines``) when shown
 VIEWS = {"map": "the raw map of each panel's method",
          "kde": "kernel-density view of the map (srwidgets.viz.kde_map, the LAM paper's style)",
          "erf": "effective receptive field of the window: Σ_c |∇_x D(F(x))| at the input (srwidgets.attribute "
@@ -138,7 +141,10 @@ class LAMSettings:
         known = attribution.methods()
         for name in names:
             check_choice("methods", name, known)
-        return tuple(dict.fromkeys(names))  # in the order given, once each
+        names = tuple(dict.fromkeys(names))  # in the order given, once each
+        if hasattr(self, "runtimes"):
+            self.build_method_engines(names)  # LAM ticked: its engines now (a bad lam_options is this InputError)
+        return names
 
     def check_knobs(self, value) -> dict:
         """``{method: {knob: value}}``: each member's knobs checked by its declaration
@@ -232,18 +238,35 @@ class LAMSettings:
         out.update(self.knobs.get(method, {}))
         return out
 
+    def build_method_engines(self, methods) -> None:
+        """Build the engines the widget keeps for ``methods``: LAM's per model (``engines``) when ``"lam"`` is among
+        them; nothing else (the other members' engines are made by :func:`srwidgets.attribution.engine` when they
+        run)."""
+        if DEFAULT_METHOD in methods:
+            for name in self.names:
+                self.lam_engine(name)
+
+    def lam_engine(self, name: str):
+        """LAM's engine on model ``name`` (:class:`srwidgets.lam.LAM` with ``lam_options``), made on first use and
+        kept in ``engines`` (its caches make a dragged window fast)."""
+        with self._engines_lock:
+            engine = self.engines.get(name)
+            if engine is None:
+                engine = LAM(self.models[name], scale=self.scale, **self._options)  # checks autocast, ...
+                self.engines[name] = engine
+        return engine
+
     def _engine(self, name: str, method: str):
         """The member's engine on model ``name`` (``attribute(image, window, callback=, cancel=, **knobs)``): for the
-        widget's default method (LAM) the engine it keeps per model anyway (``engines``: the SR view, the atlas; its
-        caches make a dragged window fast), else the member's kept by :func:`srwidgets.attribution.engine`, with the
-        widget's ``lam_options`` the member takes."""
+        widget's default method (LAM) the engine it keeps per model (:meth:`lam_engine`), else the member's kept by
+        :func:`srwidgets.attribution.engine`, with the widget's ``lam_options`` the member takes."""
         from ..attribution.registry import engine_options
 
         if method == DEFAULT_METHOD:
-            return self.engines[name]
+            return self.lam_engine(name)
         takes = engine_options(attribution.method_class(method))
         opts = {k: v for k, v in self._options.items() if k in takes}
-        opts["device"] = self.engines[name].device
+        opts["device"] = self.runtimes[name].device
         return attribution.engine(self.models[name], method, scale=self.scale, **opts)
 
     def _missing_hr(self, method: str) -> bool:
@@ -254,7 +277,7 @@ class LAMSettings:
         ``{first name: first model}``, and the image): the atlas stride, ``window_size`` and LAM's knobs."""
         s = self.settings()
         return dict(stride=int(self.atlas_stride), size=int(self.window_size), steps=s["steps"], sigma=s["sigma"],
-                    kernel_size=s["kernel_size"], path=s["path"], device=self.engines[self.names[0]].device,
+                    kernel_size=s["kernel_size"], path=s["path"], device=self.runtimes[self.names[0]].device,
                     windows_per_task=ATLAS_WINDOWS_PER_TASK, progress=False)
 
     # ------------------------------------------------------------------------------------------------ cache keys
@@ -262,12 +285,12 @@ class LAMSettings:
         # The weights' and buffers' identity and version counters are part of the key: editing a model in place
         # (fine-tuning, load_state_dict, a changed mean shift) must not bring back results of the old state.
         shown = tuple(sorted((k, self._hr_key if k == "hr" else repr(v)) for k, v in knobs.items()))
-        return (name, method, tuple(window), model_key(self.engines[name].model)) + shown
+        return (name, method, tuple(window), model_key(self.runtimes[name].model)) + shown
 
     def _atlas_key(self, settings: dict) -> tuple:
         name = self.names[0]
-        return ("atlas", name, model_key(self.engines[name].model), self._image_key) + tuple(
+        return ("atlas", name, model_key(self.runtimes[name].model), self._image_key) + tuple(
             (k, str(v)) for k, v in sorted(settings.items()))
 
     def _erf_key(self, name: str, window: tuple) -> tuple:
-        return ("erf", name, tuple(window), model_key(self.engines[name].model))
+        return ("erf", name, tuple(window), model_key(self.runtimes[name].model))
