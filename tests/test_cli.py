@@ -390,8 +390,10 @@ def test_an_output_never_overwrites_the_zoo():
      "--bank-size must be at most 100,000"),
     (["cem", "a.png", *FAST, "--window", "0,0,8", "--json", "imgs", "--out", "x.png"],
      "--json 'imgs' is an existing folder"),
-    (["trust", "a.png", *FAST, "--window", "0,0,8", "--methods", "gradient", "--block", "1000000"],
-     "--block 1000000 is larger than the LR image (10x13 pixels)"),
+    (["trust", "a.png", *FAST, "--window", "0,0,8", "--methods", "gradient", "--seeds", "0"],
+     "--seeds 0 must be >= 1"),
+    (["trust", "a.png", *FAST, "--window", "0,0,8", "--methods", "gradient", "--noise", "-0.5"],
+     "--noise -0.5 must be >= 0"),
     (["trust", "a.png", *FAST, "--window", "0,0,8", "--methods", "gradient", "--seed", "-1"],
      "--seed must be an integer >= 0"),
 ])

@@ -122,8 +122,9 @@ def test_trust_button_reports_the_window_for_the_shown_methods(make):
     w.trust_button.click()
     assert w.wait(120) and w.error == "", w.error
     df = w.trust_results[w.names[0]]
-    assert {"lam", "gradient", "random", "edge"} <= set(df.index)
-    assert "<table" in w.trust_html.value and "del_vs_random" in w.trust_html.value
+    assert set(df.index) == {"lam", "gradient"}  # one verdict row per shown method; the controls are columns
+    assert df["verdict"].str.match(r"^(trust|do not trust)").all()
+    assert "<table" in w.trust_html.value and "verdict" in w.trust_html.value and "null_sd" in w.trust_html.value
 
 
 def test_trust_without_a_window_says_what_to_do(make):
