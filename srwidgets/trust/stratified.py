@@ -37,6 +37,7 @@ from typing import Dict, Optional, Sequence
 import numpy as np
 import torch
 
+from ..attribution import method_class, methods
 from ..engine import check_number, check_seed
 from ..errors import InputError
 from ..progress import check_hooks
@@ -124,10 +125,18 @@ def mass_distance(amap: torch.Tensor, distance: torch.Tensor) -> float:
     return float((m * distance).sum()) / total if total > 0 else math.nan
 
 
-def default_objective(attribution) -> str:
-    """``"psnr"`` for CEM (a name or a result of it), else ``"gradient"``."""
+def needs_hr(attribution) -> bool:
+    """Whether ``attribution`` (a member name, or a result of one) is a member that explains the window against the
+    HR image (its ``needs_hr`` capability: CEM's window PSNR), asked of the family, never by name."""
     name = attribution if isinstance(attribution, str) else getattr(attribution, "method", None)
-    return PSNR if name == "cem" else "gradient"
+    if not isinstance(name, str) or name not in methods():
+        return False
+    return bool(method_class(name).needs_hr)
+
+
+def default_objective(attribution) -> str:
+    """``"psnr"`` for a member that needs the HR image (CEM; a name or a result of it), else ``"gradient"``."""
+    return PSNR if needs_hr(attribution) else "gradient"
 
 
 def _auc(fractions, s) -> float:
@@ -265,10 +274,10 @@ def stratified_deletion(model, lr, window, attribution, imputation: str = "road"
                          f"knobs={{...}}, engine options are {', '.join(ENGINE_OPTIONS)}")
     options = {k: v for k, v in options.items() if v is not None}
     objective = default_objective(attribution) if objective is None else objective
-    if isinstance(attribution, str) and attribution == "cem":
+    if isinstance(attribution, str) and needs_hr(attribution):
         if hr is None:
-            raise InputError("attribution='cem' explains the window's PSNR against the HR image: pass hr= (the "
-                             "[3, s·h, s·w] ground truth)")
+            raise InputError(f"attribution={attribution!r} explains the window's PSNR against the HR image: pass hr= "
+                             "(the [3, s·h, s·w] ground truth)")
         knobs.setdefault("hr", hr)
     if objective == PSNR and hr is None:
         raise InputError("objective='psnr' (CEM's) compares the window with the HR image: pass hr=")
