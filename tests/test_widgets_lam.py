@@ -579,10 +579,32 @@ def test_bad_constructor_arguments_are_input_errors_naming_them(image, kwargs, m
         LAMWidget(tiny(), image, **kwargs)
 
 
-def test_view_buttons_are_wide_enough_for_their_names(make):
-    w = make(model={"a": tiny(0), "b": tiny(1)})
+def _label_width(text: str) -> float:
+    """``text``'s width, px, in DejaVu Sans at the widgets' 13 px font (what Debian's Chromium draws the buttons
+    with; the widest of the usual sans-serif fonts), measured by FreeType on matplotlib's copy of the font."""
+    from matplotlib import font_manager
+    from PIL import ImageFont
+
+    return ImageFont.truetype(font_manager.findfont("DejaVu Sans"), 13).getlength(text)
+
+
+@pytest.mark.parametrize("models", [1, 2])
+def test_view_buttons_are_wide_enough_for_their_names(make, models):
+    """Each View button holds its label and ipywidgets 8's 10 px padding on both sides, with one model (map, kde,
+    erf: "map" was cut to "m…" at a flat 8 px a character) and two (difference)."""
+    w = make(model={"a": tiny(0), "b": tiny(1)} if models == 2 else None)
     width = int(w.view_buttons.style.button_width.rstrip("px"))
-    assert "difference" in w.view_buttons.options and width >= 8 * len("difference") + 24
+    assert ("difference" in w.view_buttons.options) == (models == 2)
+    for name in w.view_buttons.options:
+        assert width >= _label_width(name) + 20, (name, width, _label_width(name))
+    assert "srw-view-buttons" not in w.view_buttons._dom_classes  # the width alone keeps them whole, no CSS rule
+
+
+@pytest.mark.parametrize("label", ["map", "mmm", "WWW", "difference", "Wide Labels", "kde"])
+def test_view_button_width_holds_any_label(label):
+    from srwidgets.widgets.lam_controls import view_button_width
+
+    assert int(view_button_width(["erf", label]).rstrip("px")) >= _label_width(label) + 20
 
 
 def test_the_path_dropdown_labels_fit_it(make):
@@ -686,13 +708,11 @@ def test_history_rounds_the_di_as_the_panel_label_does(make):
         assert di == f"DI {w.result.diffusion_index:.2f}"
 
 
-def test_view_buttons_are_never_cut_and_the_completeness_line_breaks_between_parts(make):
-    """The View toggle's buttons carry the class whose CSS rule keeps each name whole; the completeness block
-    wraps only between its parts (each in a nowrap span), never inside D(F(x)) − D(F(x′))."""
+def test_the_completeness_line_breaks_between_parts(make):
+    """The completeness block wraps only between its parts (each in a nowrap span), never inside
+    D(F(x)) − D(F(x′)). (The View buttons' width: test_view_buttons_are_wide_enough_for_their_names.)"""
     w = make(window=(8, 8, 16))
     assert w.wait(30)
-    assert "srw-view-buttons" in w.view_buttons._dom_classes
-    assert ".srw-view-buttons .widget-toggle-button {min-width: max-content;" in w.css().value
     value = w.completeness_labels[w.names[0]].value
     spans = value.split("</span>")[:-1]
     assert len(spans) == 3 and all("<span class='srw-nowrap'>" in s for s in spans)

@@ -41,8 +41,6 @@ DRAW_LOCK = threading.RLock()
 CSS_TEXT = (
     "<style>.srw-canvas canvas, canvas.srw-canvas {image-rendering: pixelated;}"
     ".srw-error {color: #b00020; white-space: pre-wrap;}"
-    # a toggle button is never narrower than its name (ipywidgets 8 cut a set button_width's text to "m…")
-    ".srw-view-buttons .widget-toggle-button {min-width: max-content; text-overflow: clip;}"
     # a formula in a wrapping line stays whole: the line breaks between its parts only
     ".srw-nowrap {white-space: nowrap;}</style>"
 )

@@ -201,7 +201,6 @@ class LAMWidget(LAMSettings, LAMControls, LAMJobs, LAMDisplay, EngineWidget):
         # one panel matches the SR canvas; side by side they share the width
         self.grid = PanelGrid(self.image, self.names, full_zoom=self.sr_view.zoom * self.scale, max_display=max_display)
         self._build_controls()
-        self.view_buttons.add_class("srw-view-buttons")  # never cut to "m…" (canvas.CSS_TEXT)
         self.trust_panel = TrustPanel(self.run_trust)
         self.children = [self.css(), widgets.HBox([self.window_panel.box, self.grid.box],
                                                   layout=widgets.Layout(flex_flow="row wrap", align_items="flex-start")),

@@ -8,10 +8,12 @@ sets ``method_boxes``, ``history``, ``baseline_dropdown``, ``colormap_dropdown``
 rows (``_method_row``, ``_selection_row``, ``_engine_row``, ``_display_row``). The widget reacts to the traitlets
 (``_method_ticked`` and ``_history_clicked`` are its handlers of the checkboxes and the history list).
 
-    >>> view_button_width(["map", "difference"])
-    '104px'
+    >>> view_button_width(["map", "difference"]), view_button_width(["map", "kde", "erf"])
+    ('109px', '54px')
 """
 from __future__ import annotations
+
+import math
 
 import ipywidgets as widgets
 
@@ -27,9 +29,25 @@ PATH_LABELS = {"blur": "blur (paper)", "black": "line from black", "uniform": "l
 """The Path dropdown's labels (the dropdown's tooltip and :data:`srwidgets.lam.PATHS` give the full description)."""
 
 
+BUTTON_PADDING = 24  # px: ipywidgets 8's toggle button padding (10 px each side) and 4 px of rounding slack
+
+
+def _char_width(c: str) -> float:
+    """An upper bound of a character's width, px, at the widgets' 13 px font (DejaVu Sans, the widest of the
+    sans-serif fonts a browser picks for ``system-ui``: ``m`` 12.7, ``W`` 12.9, other capitals and ``w`` ≤ 10.6,
+    other lower-case letters and digits ≤ 8.3)."""
+    if c in "mMW":
+        return 13.0
+    if c == "w" or c.isupper():
+        return 11.0
+    return 8.5
+
+
 def view_button_width(names) -> str:
-    """The CSS width of the View buttons: room for the longest name (about 8 px a character + 24 px padding)."""
-    return f"{8 * max(len(n) for n in names) + 24}px"
+    """The CSS width of the View buttons, one width for all: the longest label's width at the widgets' 13 px font
+    (an upper bound per character, :func:`_char_width`) plus the button's padding. A flat 8 px a character cut
+    "map" to "m…" (48 px for a 49 px label and its padding)."""
+    return f"{math.ceil(max(sum(_char_width(c) for c in str(n)) for n in names)) + BUTTON_PADDING}px"
 
 
 def linked(owner, trait: str, control):
@@ -198,8 +216,8 @@ class LAMControls:
         self.colormap_dropdown = widgets.Dropdown(options=options, description="Colormap:",
                                                   layout=widgets.Layout(width="220px"))
         views = self._views()
-        # Buttons as wide as the longest name needs (about 8 px a character at the widgets' 13 px font, plus
-        # ipywidgets 8's padding and border): a fixed 80 px cut "difference" to "differe…".
+        # Buttons as wide as the longest name needs (view_button_width): a fixed 80 px cut "difference" to
+        # "differe…", a flat 8 px a character "map" to "m…".
         self.view_buttons = widgets.ToggleButtons(options=views, description="View:",
                                                   tooltips=[VIEWS[v] for v in views],
                                                   style={"button_width": view_button_width(views),

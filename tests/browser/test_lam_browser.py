@@ -105,6 +105,17 @@ _JS_PANEL = """
 """
 
 
+# the widget's toggle buttons (the View control), and those whose label is wider than the button (cut to "m…")
+_JS_CUT_BUTTONS = """
+(pid) => {
+  const buttons = Array.from(document.querySelectorAll(`#${pid} .jupyter-widget-toggle-button, #${pid} .widget-toggle-button`));
+  const unique = Array.from(new Set(buttons));
+  return {all: unique.map(b => b.textContent.trim()),
+          cut: unique.filter(b => b.scrollWidth > b.clientWidth).map(b => [b.textContent.trim(), b.scrollWidth, b.clientWidth])};
+}
+"""
+
+
 def write_notebook(server, name: str, sources: list[str]) -> str:
     nb = nbformat.v4.new_notebook()
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
@@ -267,6 +278,9 @@ def test_lam_widget_drag(page, jupyterlab_server, artifacts_dir):
         timeout=60_000,
     )
     t_render = time.monotonic() - t0
+    # the View buttons hold their labels whole (a label wider than its button is cut to "m…")
+    cut = page.evaluate(_JS_CUT_BUTTONS, pid)
+    assert len(cut["all"]) == 3 and not cut["cut"], f"View buttons cut: {cut}"
     page.evaluate(_JS_SNAPSHOT, [lr_sel, "lr"])
     page.evaluate(_JS_SNAPSHOT, [sr_sel, "sr"])
     di_before = page.locator(di_sel).first.inner_text().strip() if page.locator(di_sel).count() else ""
