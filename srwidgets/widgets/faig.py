@@ -13,53 +13,48 @@ the baseline's values back into them and watch the network stop removing it.
     ['input', 'masked', 'target']
 
 The engine (:mod:`srwidgets.faig`: scores, rankings, :func:`~srwidgets.faig.modulate`) computes,
-:mod:`srwidgets.viz.faig` draws the exported figure; this file wires them to the shared pieces: image views and a
-bar chart (:mod:`~srwidgets.widgets.canvas`), the worker (:mod:`~srwidgets.widgets.runner`) and the status row,
-errors and export (:mod:`~srwidgets.widgets.base`).
+:mod:`srwidgets.viz.faig` draws the exported figure; the session (:class:`~srwidgets.widgets.faig_session.FAIGSession`:
+state, jobs, cache; no ipywidgets) holds what the widget knows. This file is the view: the traitlets (the session's
+settings), the image views and bar chart (:mod:`~srwidgets.widgets.canvas`), the worker
+(:mod:`~srwidgets.widgets.runner`) and the status row, errors and export (:mod:`~srwidgets.widgets.base`).
 """
 from __future__ import annotations
 
-import csv
 import html
-import json
-import math
-import numbers
-import os
-from typing import Dict, List, Optional
+from typing import Dict, Optional
 
 import ipywidgets as widgets
-import numpy as np
-import torch
 from traitlets import Any as AnyTrait, Dict as DictTrait, observe
 
-from ..data import load_images
-from ..degrade import FAIG_PRESETS
-from ..engine import check_int, check_number, check_output, check_seed, model_key
-from ..errors import InputError
-from ..faig import (FAIG, METHODS, OTHER, Filter, degraded_inputs, hr_tensors, layer_counts, masked_outputs, rank,
-                    top_count)
+from ..engine import check_int, check_number, check_output
+from ..faig import OTHER
 from ..viz.faig import format_psnr
 from .base import FIGURE_EXTENSIONS, CheckedAny, EngineWidget, unknown_keyword
 from .canvas import BarView, ImageView
+from .faig_session import (DEGRADATIONS, MAX_FRACTION, MAX_LAM, MAX_STEPS, METHOD_LABELS, PANELS, SETTINGS,
+                           FAIGSession, is_number)
 
 __all__ = ["FAIGWidget", "DEGRADATIONS"]
 
-DEGRADATIONS = tuple(d for d in FAIG_PRESETS if d in OTHER)
-"""The degradations the widget offers: the FAIG presets with a contrast for eq. 7 (blur, noise)."""
-METHOD_LABELS = {"faig": "FAIG", "random": "random", "weight_diff": "weight change"}
-PANELS = ("input", "target", "masked")
-MAX_FRACTION, MAX_LAM, MAX_STEPS = 0.10, 1.5, 500
 LIST_ROWS = 40  # filters listed for a clicked layer
 BAR_CAPTION = "<div><b>Masked filters per conv layer</b>, shallow to deep. Hover a bar to name its layer.</div>"
 FILTER_LIST_EMPTY = "<div><i>No layer selected: click a bar to list its masked filters here.</i></div>"
 
 
-def _is_number(value) -> bool:
-    return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
+def _session_check(name: str):
+    """The widget's ``check_<name>``: the session's check, and the checked value set in the session."""
+    def check(self, value):
+        value = getattr(self.session, f"check_{name}")(value)
+        setattr(self.session, name, value)
+        return value
+
+    check.__name__ = f"check_{name}"
+    check.__doc__ = f"Check ``{name}`` (:meth:`FAIGSession.check_{name}`) and set it in the session."
+    return check
 
 
-def _model_name(model) -> str:
-    return getattr(model, "zoo_name", None) or type(model).__name__
+def _session_attribute(name: str, doc: str):
+    return property(lambda self: getattr(self.session, name), doc=doc)
 
 
 class FAIGWidget(EngineWidget):
@@ -119,7 +114,7 @@ class FAIGWidget(EngineWidget):
                  device=None, size: int = 256, throttle: float = 0.25, **traits):
         # ipywidgets closes a half-built widget when it is collected, and closing needs the base's runner: build the
         # base first (with a valid throttle), then refuse the cheap arguments before any model is copied
-        checked_throttle = throttle if _is_number(throttle) and throttle >= 0 else 0.25
+        checked_throttle = throttle if is_number(throttle) and throttle >= 0 else 0.25
         super().__init__(throttle=checked_throttle)
         self._ready = False
         try:
@@ -136,30 +131,37 @@ class FAIGWidget(EngineWidget):
             raise unknown_keyword("FAIGWidget", unknown[0], self.keywords)
         check_number("throttle", throttle, 0.0, " (seconds between progress updates)")
         size = check_int("size", size, 32, " (screen pixels of each image view's longest side)")
-        seed = check_seed(seed)
-        if images is None or not (isinstance(images, (str, os.PathLike, np.ndarray, torch.Tensor))
-                                  or hasattr(images, "__iter__")):
-            raise InputError(f"images must be HR images: a list of HWC arrays in [0, 1], tensors [3, H, W], file "
-                             f"paths, bundled names or a folder; got {type(images).__name__}")
-        self.images = images  # what was given (its file paths are never an export's path)
-        self.engine = FAIG(baseline, target, device=device)  # refuses pairs that differ or do not differ
-        self.scale = self.engine.scale
-        self.seed = seed
-        hrs, self.image_names = load_images(images)
-        self.hr: List[torch.Tensor] = hr_tensors(hrs, self.scale)  # [3, H, W] float32, multiples of the scale
-        # [3, H/s, W/s] per degradation and image, as the masking experiment builds them
-        self.lr: Dict[str, List[torch.Tensor]] = degraded_inputs(self.hr, DEGRADATIONS, self.scale, self.seed)
-        self.layers = list(dict.fromkeys(f[0] for f in self.engine.filters))  # conv layers, shallow to deep
-        index = {name: k for k, name in enumerate(self.layers)}
-        self._layer_of = np.array([index[f[0]] for f in self.engine.filters])  # [F] layer index of each filter
-        self.view: Optional[dict] = None  # what is shown: settings, masked filters, images, PSNRs
+        self.session = FAIGSession(baseline, target, images, seed=seed, device=device, cache_size=self.cache_size)
+        self.cache = self.session.cache  # cache_get / cache_put read the session's
         self._build(size)
         self.set_keywords(dict(degradation=degradation, steps=steps, **traits))
 
+    # the session's state, under the widget's names
+    engine = _session_attribute("engine", "the FAIG engine (srwidgets.faig.FAIG)")
+    scale = _session_attribute("scale", "the models' scale")
+    seed = _session_attribute("seed", "seed of the noise and of the random ranking")
+    images = _session_attribute("images", "the images as given")
+    image_names = _session_attribute("image_names", "the images' names")
+    hr = _session_attribute("hr", "HR images [3, H, W] float32 in [0, 1], multiples of the scale")
+    lr = _session_attribute("lr", "{degradation: [LR input [3, H/s, W/s], ...]}")
+    layers = _session_attribute("layers", "conv layers, shallow to deep")
+    _layer_of = _session_attribute("layer_of", "[F] layer index of each filter")
+    layer_counts = _session_attribute("layer_counts", FAIGSession.layer_counts.__doc__)
+    masked_filters = _session_attribute("masked_filters", FAIGSession.masked_filters.__doc__)
+    outputs = _session_attribute("outputs", FAIGSession.outputs.__doc__)
+
+    @property
+    def view(self) -> Optional[dict]:
+        """What is shown (:attr:`FAIGSession.view`): settings, masked filters, images, PSNRs."""
+        return self.session.view
+
+    def top_filters(self, layer: Optional[str] = None, with_rank: bool = False) -> list:
+        """:meth:`FAIGSession.top_filters` of what is shown."""
+        return self.session.top_filters(layer, with_rank)
+
     # ------------------------------------------------------------------------------------------------ building
     def _describe(self) -> str:
-        return (f"baseline={_model_name(self.engine.baseline)!r}, target={_model_name(self.engine.target)!r}, "
-                f"images={len(self.hr)}, x{self.scale}, degradation={self.degradation!r}, steps={self.steps}")
+        return self.session.describe()
 
     def _build(self, size: int) -> None:
         self._size = int(size)
@@ -202,64 +204,8 @@ class FAIGWidget(EngineWidget):
 
     # ------------------------------------------------------------------------------------------------ validation
     # check_<name>(value) -> value, raising InputError: at construction it is raised, afterwards it is shown in
-    # ``error`` and the traitlet keeps its value (srwidgets.widgets.base, checked keywords).
-    def check_degradation(self, value) -> str:
-        if not isinstance(value, str) or value not in DEGRADATIONS:
-            raise InputError(f"unknown degradation {value!r}; choose one of {', '.join(DEGRADATIONS)} "
-                             "(the FAIG presets with a contrast for eq. 7)")
-        return str(value)
-
-    def check_steps(self, value) -> int:
-        bad = (f"steps must be an integer in [1, {MAX_STEPS}] (the slider's range; the paper uses 100; for more, "
-               f"call srwidgets.faig.FAIG directly), got {value!r}")
-        try:
-            value = check_int("steps", value, 1)
-        except InputError:
-            raise InputError(bad) from None
-        if value > MAX_STEPS:
-            raise InputError(bad)
-        return value
-
-    def _checked_number(self, name: str, value, top: float, meaning: str) -> float:
-        """``value`` as a float in ``[0, top]``, else an InputError saying so."""
-        bad = f"{name} must be in [0, {top:g}] ({meaning}), got {value!r}"
-        try:
-            number = check_number(name, value, 0.0)
-        except InputError:
-            raise InputError(bad) from None
-        if number > top:
-            raise InputError(bad)
-        return number
-
-    def check_fraction(self, value) -> float:
-        return self._checked_number("fraction", value, MAX_FRACTION, "a share of the filters: 0.01 masks the top 1 %")
-
-    def check_lam(self, value) -> float:
-        return self._checked_number("lam", value, MAX_LAM, "0: the baseline's values, 1: the target's")
-
-    def check_method(self, value) -> str:
-        name = "weight_diff" if value == "weight_change" else value
-        if not isinstance(name, str) or name not in METHODS:
-            raise InputError(f"unknown ranking {value!r}; choose one of {', '.join(METHODS)}")
-        return str(name)
-
-    def check_image_index(self, value) -> int:
-        bad = f"image_index must be an integer in [0, {len(self.hr) - 1}] ({len(self.hr)} images), got {value!r}"
-        try:
-            index = check_int("image_index", value, 0)
-        except InputError:
-            raise InputError(bad) from None
-        if index >= len(self.hr):
-            raise InputError(bad)
-        return index
-
-    def check_layer(self, value) -> str:
-        value = "" if value is None else value
-        if not isinstance(value, str) or (value and value not in self.layers):
-            shown = ", ".join(self.layers[:8]) + (f" ... and {len(self.layers) - 8} more" if len(self.layers) > 8
-                                                  else "")
-            raise InputError(f"unknown layer {value!r}; conv layers (shallow to deep): {shown}; '' for none")
-        return str(value)
+    # ``error`` and the traitlet keeps its value (srwidgets.widgets.base, checked keywords). The session checks
+    # (check_degradation, check_steps, ... are set below the class: _session_check).
 
     # ------------------------------------------------------------------------------------------------ reactions
     @observe("degradation", "steps")
@@ -298,64 +244,33 @@ class FAIGWidget(EngineWidget):
 
     # ------------------------------------------------------------------------------------------------ jobs
     def _key(self) -> tuple:
-        # The weights' identity and version counters are part of the key: editing a model in place must not bring
-        # back the scores of the old weights.
-        return ("scores", self.degradation, int(self.steps), model_key(self.engine.baseline),
-                model_key(self.engine.target))
+        return self.session.key()
 
     def rerun(self) -> None:
         """Compute the FAIG scores of the current degradation and steps (kept: a setting seen before costs
         nothing), then mask and show."""
         if self.closed:
             return
-        d, steps, key = self.degradation, int(self.steps), self._key()
+        d, steps = self.degradation, int(self.steps)
 
         def work(job):
-            result = self.cache_get(key)
-            if result is None:
-                result = self.engine.attribute(self.lr[d], self.hr, self.lr[OTHER[d]], steps=steps,
-                                               callback=lambda p: job.report(p.done, p.total), cancel=job.token)
-                self.cache_put(key, result)  # before reading the knobs in _mask (see _masking_changed)
+            result = self.session.scores(d, steps, callback=lambda p: job.report(p.done, p.total), cancel=job.token)
             job.deliver(self._show_result, result)
             self._mask(job, result, d)
 
         self.start(work, label=f"FAIG scores ({d} vs {OTHER[d]}, {steps} steps)")
 
-    def _ranking(self, method: str, result) -> np.ndarray:
-        """Filter indices, best first, of ``method`` (random and weight change kept per model weights)."""
-        if method == "faig":
-            return result.ranking
-        key = ("ranking", method, self.seed, model_key(self.engine.baseline), model_key(self.engine.target))
-        order = self.cache_get(key)
-        if order is None:
-            order = rank(method, self.engine.baseline, self.engine.target, seed=self.seed)
-            self.cache_put(key, order)
-        return order
-
     def _mask(self, job, result, d: str) -> None:
         """Mask the chosen filters (knobs as they are now), one forward pass, and show (worker thread)."""
-        fraction, method, lam, i = float(self.fraction), self.method, float(self.lam), int(self.image_index)
-        order = self._ranking(method, result)
-        chosen = np.asarray(order[:top_count(len(order), fraction)])
-        key = ("target", d, i, model_key(self.engine.target))  # the target's output does not depend on the knobs
-        images, psnrs = masked_outputs(self.engine, chosen, lam, self.lr[d][i], self.hr[i],
-                                       target_output=self.cache_get(key), cancel=job.token)
-        self.cache_put(key, images["target"])
-        view = dict(degradation=d, steps=result.steps, method=method, fraction=fraction, lam=lam, image=i,
-                    chosen=chosen, counts=list(layer_counts(self.engine.filters, chosen).values()),
-                    images=images, psnrs=psnrs, result=result)
-        job.deliver(self._show_masking, view)
+        job.deliver(self._show_masking, self.session.mask(result, d, cancel=job.token))
 
     # ------------------------------------------------------------------------------------------------ display
     def _show_result(self, result) -> None:
-        self.result = result
+        self.session.result = self.result = result
         self.status = f"scores done ({result.seconds:.1f} s); masking"
 
     def _panel_titles(self, view: dict) -> Dict[str, str]:
-        d, n = view["degradation"], len(view["chosen"])
-        return {"input": f"{d} input (bicubic x{self.scale})", "target": "target",
-                "masked": (f"masked: {n} filters ({view['fraction']:.1%}, {METHOD_LABELS[view['method']]}), "
-                           f"λ = {view['lam']:g}")}
+        return self.session.panel_titles(view)
 
     def _show_masking(self, view: dict) -> None:
         images = view["images"]
@@ -367,7 +282,7 @@ class FAIGWidget(EngineWidget):
         for k, title in self._panel_titles(view).items():
             self.views[k].show("image", images[k])
             self._titles[k].value = f"<b>{html.escape(title)}</b><br>PSNR {format_psnr(view['psnrs'][k])}"
-        self.view = view
+        self.session.show(view)
         self.psnrs = dict(view["psnrs"])
         self.bars.set_bars(view["counts"], self.layers)
         self._list_layer()
@@ -394,69 +309,14 @@ class FAIGWidget(EngineWidget):
                  if ranked else "")
         self.filter_list.value = head + table + more
 
-    # ------------------------------------------------------------------------------------------------ state
-    @property
-    def layer_counts(self) -> Dict[str, int]:
-        """``{conv layer: masked filters in it}`` of what is shown, shallow to deep (``{}`` before the first)."""
-        if self.view is None:
-            return {}
-        return {name: int(c) for name, c in zip(self.layers, self.view["counts"])}
-
-    @property
-    def masked_filters(self) -> List[Filter]:
-        """The filters masked in what is shown, ``(layer, out, in)``, best first."""
-        if self.view is None:
-            return []
-        return [self.engine.filters[int(j)] for j in self.view["chosen"]]
-
-    @property
-    def outputs(self) -> Dict[str, torch.Tensor]:
-        """What the three views show, ``[3, H, W]`` float32: ``input`` (bicubic-upscaled LR), ``target``,
-        ``masked`` (SR outputs, not clipped)."""
-        return dict(self.view["images"]) if self.view is not None else {}
-
-    def top_filters(self, layer: Optional[str] = None, with_rank: bool = False) -> list:
-        """The masked filters of ``layer`` (default: the ``layer`` traitlet), best first: ``(layer, out, in)``, or
-        ``(rank, filter index, (layer, out, in))`` with ``with_rank`` (rank 1 = best of the ranking)."""
-        layer = self.layer if layer is None else layer
-        if self.view is None or layer not in self.layers:
-            return []
-        k = self.layers.index(layer)
-        chosen = self.view["chosen"]
-        out = [(r + 1, int(j), self.engine.filters[int(j)]) for r, j in enumerate(chosen) if self._layer_of[j] == k]
-        return out if with_rank else [f for _, _, f in out]
-
     # ------------------------------------------------------------------------------------------------ export
     def _shown(self) -> dict:
-        if self.view is None:
-            raise InputError("nothing to save yet: wait for the scores (widget.wait())")
-        return self.view
+        return self.session.shown()
 
     def save_scores(self, path: str) -> str:
-        """Write the FAIG scores and ranking of what is shown: ``.json`` (:meth:`srwidgets.faig.FAIGResult.to_dict`
-        plus the degradation, the knobs and the masked filters) or ``.csv`` (one row per filter: ``index, layer,
-        out, in, score, rank, masked``; rank 1 = the largest FAIG score). Returns ``path``."""
-        view = self._shown()
-        res = view["result"]
-        ext = os.path.splitext(path)[1].lower()
-        if ext not in (".json", ".csv"):
-            raise InputError(f"save_scores writes .json or .csv files, got {path!r}")
-        path = check_output(path, inputs=[self.images], flag="path", what="the scores")  # before writing
-        masked = set(int(j) for j in view["chosen"])
-        if ext == ".json":
-            data = dict(degradation=view["degradation"], contrast=OTHER[view["degradation"]], method=view["method"],
-                        fraction=view["fraction"], lam=view["lam"], images=list(self.image_names),
-                        masked=[list(self.engine.filters[j]) for j in view["chosen"]], **res.to_dict(view["fraction"]))
-            with open(path, "w") as f:
-                json.dump(data, f)
-            return path
-        ranks = res.ranks
-        with open(path, "w", newline="") as f:
-            writer = csv.writer(f)
-            writer.writerow(["index", "layer", "out", "in", "score", "rank", "masked"])
-            for j, (name, o, i) in enumerate(res.filters):
-                writer.writerow([j, name, o, i, repr(float(res.scores[j])), int(ranks[j]), int(j in masked)])
-        return path
+        """:meth:`FAIGSession.save_scores`: the FAIG scores and ranking of what is shown as ``.json`` or ``.csv``;
+        returns ``path``."""
+        return self.session.save_scores(path)
 
     def save_figure(self, path: str):
         """Write the three images with their PSNRs and the masked filters per layer with
@@ -473,3 +333,8 @@ class FAIGWidget(EngineWidget):
                         title=(f"FAIG {d} filters ({d} − {OTHER[d]}, M = {view['steps']}) on "
                                f"{self.image_names[view['image']]}"), path=path)
         return path
+
+
+for _name in SETTINGS:
+    setattr(FAIGWidget, f"check_{_name}", _session_check(_name))
+del _name
