@@ -19,7 +19,9 @@
                   preview, Trust report
 ``lam_display``   ``LAMDisplay`` (mixin): what is shown — each panel's overlay in the view, the atlas, the
                   numbers, status line and history
-``ddr``           :class:`~srwidgets.widgets.ddr.DDRWidget`
-``faig``          :class:`~srwidgets.widgets.faig.FAIGWidget`
+``ddr``           :class:`~srwidgets.widgets.ddr.DDRWidget` (the view)
+``ddr_session``   :class:`~srwidgets.widgets.ddr_session.DDRSession`: its state, jobs and results, no ipywidgets
+``faig``          :class:`~srwidgets.widgets.faig.FAIGWidget` (the view)
+``faig_session``  :class:`~srwidgets.widgets.faig_session.FAIGSession`: its state, jobs and cache, no ipywidgets
 ================  ===========================================================================================
 """

@@ -5,31 +5,85 @@
     >>> w.wait(), w.layer, len(w.result.labels)
     (True, 'body.5', 9)
 
-The engine (:class:`srwidgets.ddr.DDR`) extracts and scores; :mod:`srwidgets.viz` draws the exported figure; this
-file wires them to the shared pieces: a scatter and a curve chart (:mod:`~srwidgets.widgets.canvas`), the worker
-(:mod:`~srwidgets.widgets.runner`) and the status row, errors and export (:mod:`~srwidgets.widgets.base`).
+The engine (:class:`srwidgets.ddr.DDR`) extracts and scores; :mod:`srwidgets.viz` draws the exported figure; the
+session (:class:`~srwidgets.widgets.ddr_session.DDRSession`: state, jobs, cache; no ipywidgets) holds what the widget
+knows. This file is the view: the traitlets (the session's settings), a scatter and a curve chart
+(:mod:`~srwidgets.widgets.canvas`), the worker (:mod:`~srwidgets.widgets.runner`) and the status row, errors and
+export (:mod:`~srwidgets.widgets.base`).
 """
 from __future__ import annotations
 
 import html
-import importlib.util
-import numbers
-import os
 from typing import Dict, Optional
 
 import ipywidgets as widgets
 import numpy as np
 from traitlets import Any as AnyTrait, Dict as DictTrait, observe
 
-from ..ddr import DDR, EMBEDDINGS, DDRInputs, build_inputs
+from ..ddr import EMBEDDINGS
 from ..engine import check_int, check_number, check_output, check_seed
 from ..errors import InputError
-from ..zoo.lookup import named_models
 from ..viz.ddr import CURVE_NAMES, METHOD_NAMES, axis_labels
 from .base import FIGURE_EXTENSIONS, CheckedFloat, CheckedInt, CheckedUnicode, EngineWidget, unknown_keyword
 from .canvas import CurveView, ImageView, ScatterView
+from .ddr_session import SETTINGS, DDRSession, has_umap
 
 __all__ = ["DDRWidget"]
+
+
+def _session_check(name: str):
+    """The widget's ``check_<name>``: the session's check, and the checked value set in the session."""
+    def check(self, value):
+        value = getattr(self.session, f"check_{name}")(value)
+        setattr(self.session, name, value)
+        return value
+
+    check.__name__ = f"check_{name}"
+    check.__doc__ = f"Check ``{name}`` (:meth:`DDRSession.check_{name}`) and set it in the session."
+    return check
+
+
+def _session_attribute(name: str, doc: str, settable: bool = False):
+    """The session's attribute ``name`` under the widget's name (``settable``: a script may replace it)."""
+    setter = (lambda self, value: setattr(self.session, name, value)) if settable else None
+    return property(lambda self: getattr(self.session, name), setter, doc=doc)
+
+
+def _check_size(size, lo: int, hi: int) -> int:
+    """The ``size`` argument: an integer in ``[lo, hi]`` screen pixels, else an InputError saying so."""
+    size = check_int("size", size, lo, f" and <= {hi} (screen pixels)")
+    if size > hi:
+        raise InputError(f"size must be an integer >= {lo} and <= {hi} (screen pixels), got {size}")
+    return size
+
+
+def _method_row():
+    """The Embedding row: ``(row, label, toggle buttons)`` of the embeddings installed (UMAP only with umap-learn).
+    The label is a widget of its own, fixed width, in a row that does not wrap: a ToggleButtons' description wraps
+    away from its buttons in a narrow column."""
+    methods = [m for m in EMBEDDINGS if m != "umap" or has_umap()]
+    buttons = widgets.ToggleButtons(options=[(METHOD_NAMES[m], m) for m in methods], value="pca",
+                                    style={"button_width": "64px"}, layout=widgets.Layout(width="auto", flex="0 0 auto"))
+    label = widgets.Label("Embedding:", layout=widgets.Layout(width="80px", flex="0 0 auto"))
+    row = widgets.HBox([label, buttons], layout=widgets.Layout(flex_flow="row nowrap", align_items="center",
+                                                               flex="0 0 auto"))
+    row.add_class("srw-ddr-method")
+    return row, label, buttons
+
+
+def _model_views(name: str, size: int, on_hover, on_click, on_select):
+    """One model's panel: ``(panel, scatter, CHI curves, legend, CHI line)`` with the mouse handlers given."""
+    scatter = ScatterView(size, size, on_hover=on_hover, on_click=on_click)
+    curve = CurveView(size, 200, on_select=on_select)
+    # HTML, not Label: a Label never wraps (cut with an ellipsis), and side by side two models' lines ran
+    # together; this block wraps at its panel's width
+    legend = widgets.HTML("")
+    chi = widgets.HTML("", layout=widgets.Layout(width=f"{size}px", margin="0 16px 0 0"))
+    chi.add_class("srw-chi")
+    panel = widgets.VBox([widgets.HTML(f"<b>{html.escape(name)}</b>"), scatter.canvas, legend, chi,
+                          widgets.HTML("CHI per layer (shallow to deep; click to show a layer)"), curve.canvas])
+    panel.add_class("srw-ddr-panel")
+    return panel, scatter, curve, legend, chi
 
 
 class DDRWidget(EngineWidget):
@@ -71,9 +125,9 @@ class DDRWidget(EngineWidget):
 
     default_figure_path = "ddr.png"
     keywords = ("layer", "method", "perplexity", "selected")
-    MAX_MODELS = 4
+    MAX_MODELS = DDRSession.MAX_MODELS
     MIN_SIZE, MAX_SIZE = 120, 2000
-    PERPLEXITY_RANGE = (1.0, 100.0)
+    PERPLEXITY_RANGE = DDRSession.PERPLEXITY_RANGE
     """Perplexities the slider offers and code may set (t-SNE's usual range is 5-50; the engine clips values above
     (N − 1) / 3 for N points)."""
 
@@ -94,39 +148,22 @@ class DDRWidget(EngineWidget):
         self.rerun()
 
     def _setup(self, model_or_models, images, degradations, layers, seed, size, traits) -> None:
-        seed = check_seed(seed)
-        size = check_int("size", size, self.MIN_SIZE, f" and <= {self.MAX_SIZE} (screen pixels)")
-        if size > self.MAX_SIZE:
-            raise InputError(f"size must be an integer >= {self.MIN_SIZE} and <= {self.MAX_SIZE} (screen pixels), got "
-                             f"{size}")
-        if images is None or isinstance(images, (bool, numbers.Number, bytes, dict)) or not (
-                isinstance(images, (str, os.PathLike, np.ndarray)) or hasattr(images, "__iter__")):
-            raise InputError(f"images must be HR images: a list of HWC arrays in [0, 1], tensors [3, H, W], file "
-                             f"paths, bundled names or a folder; got {type(images).__name__}")
-        self.models = named_models(model_or_models)
-        self.names = list(self.models)
-        if len(self.names) > self.MAX_MODELS:
-            raise InputError(f"DDRWidget compares up to {self.MAX_MODELS} models side by side, got {len(self.names)}")
-        self.engines = {n: DDR(m) for n, m in self.models.items()}  # checks each model
-        scales = {n: e.scale for n, e in self.engines.items()}
-        if len(set(scales.values())) > 1:
-            raise InputError(f"comparing models needs one scale (the same degraded inputs); got {scales}")
-        self.scale = next(iter(scales.values()))
-        self.images, self.degradations, self.seed = images, degradations, seed
-        # built now so that bad images or degradations are refused here, and reused by the first run
-        self._inputs: Optional[DDRInputs] = None
-        self._inputs_key: tuple = ()
-        self._inputs_for_run()
-        self.layers = {}
-        for n, e in self.engines.items():
-            try:
-                self.layers[n] = e.select_layers(layers)
-            except InputError as exc:
-                raise InputError(f"layers, model {n!r}: {exc}" if len(self.names) > 1 else f"layers: {exc}") from None
-        self._embedded: Dict[str, object] = {}
+        check_seed(seed)
+        size = _check_size(size, self.MIN_SIZE, self.MAX_SIZE)
+        self.session = DDRSession(model_or_models, images, degradations, layers, seed)
         self._selected_model = self.names[0]  # whose SR output a selection shows: the last clicked scatter's
         self._build(size)
         self.set_keywords(traits)
+
+    # the session's state, under the widget's names
+    models = _session_attribute("models", "{name: model}")
+    names = _session_attribute("names", "the models' names, in order")
+    engines = _session_attribute("engines", "{name: srwidgets.ddr.DDR}")
+    scale = _session_attribute("scale", "the models' scale")
+    layers = _session_attribute("layers", "{name: [layer, ...]}, shallow to deep")
+    images = _session_attribute("images", "the HR images (a script may replace them before rerun)", settable=True)
+    degradations = _session_attribute("degradations", "the degradations (replaceable before rerun)", settable=True)
+    seed = _session_attribute("seed", "seed of the noise and of t-SNE (replaceable before rerun)", settable=True)
 
     # ------------------------------------------------------------------------------------------------ building
     def _describe(self) -> str:
@@ -145,16 +182,7 @@ class DDRWidget(EngineWidget):
         first = self.layers[self.names[0]]
         self.layer_dropdown = widgets.Dropdown(options=first, value=first[-1], description="Layer:",
                                                layout=widgets.Layout(width="260px", flex="0 0 auto"))
-        methods = [m for m in EMBEDDINGS if m != "umap" or _has_umap()]
-        # the label is a widget of its own, fixed width, in a row that does not wrap: a ToggleButtons' description
-        # wraps away from its buttons in a narrow column
-        self.method_buttons = widgets.ToggleButtons(options=[(METHOD_NAMES[m], m) for m in methods], value="pca",
-                                                    style={"button_width": "64px"},
-                                                    layout=widgets.Layout(width="auto", flex="0 0 auto"))
-        self.method_label = widgets.Label("Embedding:", layout=widgets.Layout(width="80px", flex="0 0 auto"))
-        method_row = widgets.HBox([self.method_label, self.method_buttons],
-                                  layout=widgets.Layout(flex_flow="row nowrap", align_items="center", flex="0 0 auto"))
-        method_row.add_class("srw-ddr-method")
+        method_row, self.method_label, self.method_buttons = _method_row()
         lo, hi = self.PERPLEXITY_RANGE
         self.perplexity_slider = widgets.FloatSlider(min=lo, max=hi, step=1.0, value=30.0, description="Perplexity:",
                                                      continuous_update=False)
@@ -174,58 +202,15 @@ class DDRWidget(EngineWidget):
                          widgets.HBox([self.csv_path, self.csv_button])]
 
     def _model_panel(self, name: str, size: int) -> widgets.VBox:
-        """Model ``name``'s panel: its scatter, legend, CHI line and CHI curves (kept in the by-model dicts)."""
-        scatter = ScatterView(size, size, on_hover=lambda i, n=name: self._point(n, i, click=False),
-                              on_click=lambda i, n=name: self._point(n, i, click=True))
-        curve = CurveView(size, 200, on_select=lambda k, n=name: self._layer_clicked(n, k))
-        # HTML, not Label: a Label never wraps (cut with an ellipsis), and side by side two models' lines ran
-        # together; this block wraps at its panel's width
-        legend = widgets.HTML("")
-        chi = widgets.HTML("", layout=widgets.Layout(width=f"{size}px", margin="0 16px 0 0"))
-        chi.add_class("srw-chi")
-        self.scatters[name], self.curves[name], self.legends[name], self.chi_labels[name] = scatter, curve, legend, chi
-        panel = widgets.VBox([widgets.HTML(f"<b>{html.escape(name)}</b>"), scatter.canvas, legend, chi,
-                              widgets.HTML("CHI per layer (shallow to deep; click to show a layer)"), curve.canvas])
-        panel.add_class("srw-ddr-panel")
+        """Model ``name``'s panel (:func:`_model_views`), its views kept in the by-model dicts."""
+        panel, *views = _model_views(name, size, lambda i: self._point(name, i, click=False),
+                                     lambda i: self._point(name, i, click=True), lambda k: self._layer_clicked(name, k))
+        self.scatters[name], self.curves[name], self.legends[name], self.chi_labels[name] = views
         return panel
 
     # ------------------------------------------------------------------------------------------------ validation
-    # (base.Checked: raised while building, shown in ``error`` once ready, the value kept)
-    def check_layer(self, value) -> str:
-        valid = self.layers[self.names[0]]
-        if not isinstance(value, str) or value not in valid:
-            shown = ", ".join(valid[:12]) + (f", ... and {len(valid) - 12} more" if len(valid) > 12 else "")
-            raise InputError(f"unknown layer {value!r}; valid layers (shallow to deep): {shown}")
-        return value
-
-    def check_method(self, value) -> str:
-        if not isinstance(value, str) or value not in EMBEDDINGS:
-            raise InputError(f"unknown embedding {value!r} for method; choose one of: {', '.join(EMBEDDINGS)}")
-        if value == "umap" and not _has_umap():
-            raise InputError("method='umap' needs the umap-learn package: pip install umap-learn (or use method='tsne' "
-                             "or 'pca')")
-        return value
-
-    def check_perplexity(self, value) -> float:
-        lo, hi = self.PERPLEXITY_RANGE
-        ok = isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_)) and lo <= value <= hi
-        if not ok:
-            raise InputError(f"perplexity must be a number in [{lo:g}, {hi:g}] (t-SNE; usual values 5-50), got {value!r}")
-        return float(value)
-
-    def check_selected(self, value) -> int:
-        n = self._points()
-        ok = isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_)) and -1 <= value < n
-        if not ok:
-            raise InputError(f"selected must be a point index in [0, {n - 1}] ({n} points), or -1 for none; got "
-                             f"{value!r}")
-        return int(value)
-
-    def _points(self) -> int:
-        """Points the scatter has (or will have): inputs x degradations."""
-        if self.result is not None:
-            return len(self.result.labels)
-        return len(self._inputs) if self._inputs is not None else 0
+    # (base.Checked: raised while building, shown in ``error`` once ready, the value kept). The session checks
+    # (check_layer, check_method, ... are set below the class: _session_check).
 
     # ------------------------------------------------------------------------------------------------ reactions
     @observe("layer", "method", "perplexity")
@@ -247,51 +232,24 @@ class DDRWidget(EngineWidget):
             return
 
         def work(job):
-            inputs = self._inputs_for_run()
-            results = {}
-            for i, name in enumerate(self.names):
-                def callback(p, i=i):
-                    job.report(i * p.total + p.done, len(self.names) * p.total)
-
-                results[name] = self.engines[name].analyse(inputs, layers=self.layers[name], callback=callback,
-                                                           cancel=job.token)
+            results = self.session.analyse(job.report, cancel=job.token)
             job.deliver(self._show_results, results)
             self._embed(job, results)
 
         self.start(work, label="extracting features")
-
-    def _inputs_for_run(self) -> DDRInputs:
-        """The degraded inputs of ``images``, ``degradations`` and ``seed`` (attributes a script may change before
-        :meth:`rerun`): built once, again only when one of them was replaced (or a list of images edited)."""
-        images = self.images
-        snapshot = tuple(images) if isinstance(images, list) else None
-        key = (images, snapshot, self.degradations, self.seed)
-        old = self._inputs_key
-        same = (self._inputs is not None and old[0] is images and old[2] is self.degradations and old[3] == self.seed
-                and (snapshot is None or (len(snapshot) == len(old[1])
-                                          and all(a is b for a, b in zip(snapshot, old[1])))))
-        if not same:
-            self._inputs = build_inputs(images, self.degradations, self.scale, self.seed)
-            self._inputs_key = key
-        return self._inputs
 
     def _start_embedding(self) -> None:
         results = dict(self.results)
         self.start(lambda job: self._embed(job, results), label=f"embedding {self.layer} ({self.method})")
 
     def _embed(self, job, results) -> None:
-        layer, method, perplexity = self.layer, self.method, float(self.perplexity)
-        embedded = {}
-        for name, res in results.items():
-            job.token.raise_if_cancelled()
-            try:
-                embedded[name] = res.embed(layer, method, perplexity, self.seed) if layer in res.features else None
-            except InputError as exc:  # e.g. a layer whose features are all equal: said in that model's panel
-                embedded[name] = exc
+        layer, method = self.session.layer, self.session.method
+        embedded = self.session.embed(results, cancel=job.token)
         job.deliver(self._show_embeddings, embedded, layer, method)
 
     # ------------------------------------------------------------------------------------------------ display
     def _show_results(self, results: dict) -> None:
+        self.session.results = dict(results)
         self.results = dict(results)
         self.result = results[self.names[0]]
         for name, res in results.items():
@@ -324,7 +282,7 @@ class DDRWidget(EngineWidget):
                                                       f"by image {res.chi_image[layer]:.3g} (pooled features)")
             k = res.layers.index(layer)
             self.curves[name].select(k)
-        self._embedded = embedded
+        self.session.embedded = embedded
         self.progress = 1.0
         self.status = f"done: {layer}, {method}"
         if failed:
@@ -396,20 +354,12 @@ class DDRWidget(EngineWidget):
 
     # ------------------------------------------------------------------------------------------------ export
     def table(self):
-        """The CHI table of every model: ``pandas.DataFrame`` (model, layer, depth, chi_degradation, chi_image)."""
-        import pandas as pd
-
-        if not self.results:
-            raise InputError("nothing to export yet: wait for the features (widget.wait())")
-        return pd.concat([res.table().assign(model=name) for name, res in self.results.items()], ignore_index=True)
+        """:meth:`DDRSession.table`: the CHI table of every model (``pandas.DataFrame``)."""
+        return self.session.table()
 
     def save_table(self, path: str) -> str:
-        """Write :meth:`table` as CSV; returns ``path`` (refused before writing: a folder, a missing folder, not
-        ``.csv``, or one of the input images)."""
-        table = self.table()
-        path = check_output(path, inputs=[self.images], extensions=(".csv",), flag="path", what="the table")
-        table.to_csv(path, index=False)
-        return path
+        """:meth:`DDRSession.save_table`: :meth:`table` as CSV; returns ``path``."""
+        return self.session.save_table(path)
 
     def save_figure(self, path: str):
         """Write the scatter of the shown layer and the CHI curves (every model) with
@@ -435,6 +385,6 @@ class DDRWidget(EngineWidget):
             self.status = f"saved {path}"
 
 
-def _has_umap() -> bool:
-    """Whether the optional umap-learn package is installed (the UMAP toggle is offered only then)."""
-    return importlib.util.find_spec("umap") is not None
+for _name in SETTINGS:
+    setattr(DDRWidget, f"check_{_name}", _session_check(_name))
+del _name
