@@ -395,11 +395,10 @@ def _load_foreign(sd: Dict[str, torch.Tensor], unknown: UnknownArchitecture, sca
     except spandrel_adapter.Unrecognised as e:  # a refusal of a model spandrel did read passes as it is
         keys = unknown.keys
         raise InputError(
-            f"unknown architecture: no route recognises the keys {cap_names(keys, 6, width=40)} ({len(keys)} keys). "
-            f"Tried (1) srwidgets' families ({', '.join(architectures())}): none matches; (2) spandrel: {e}. For "
-            "another network, register its family in a few lines with srwidgets.models.register(name, detect=..., "
-            "build=...) (see help(srwidgets.models.register)), or build it yourself, call model.load_state_dict(...) "
-            "and pass the nn.Module directly.") from None
+            f"unknown architecture: no route recognises the keys {cap_names(keys, 6, width=24)} ({len(keys)} keys). "
+            f"Tried (1) srwidgets' families ({', '.join(architectures())}): none matches; (2) spandrel: {e}. "
+            "Another network: register its family with srwidgets.models.register(name, detect=..., build=...), or "
+            "build it, call load_state_dict(...) and pass the nn.Module.") from None
     _check_finite(sd)
     return model.to(device).eval()
 
