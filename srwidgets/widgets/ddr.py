@@ -39,7 +39,7 @@ def _session_check(name: str):
         return value
 
     check.__name__ = f"check_{name}"
-    check.__doc__ = f"Check ``{name}`` (:meth:`DDRSession.check_{name}`) and set it in the session."
+    check.__doc__ = f"Check ``{name}`` (``DDRSession.check_{name}``) and set it in the session."
     return check
 
 
@@ -354,11 +354,11 @@ class DDRWidget(EngineWidget):
 
     # ------------------------------------------------------------------------------------------------ export
     def table(self):
-        """:meth:`DDRSession.table`: the CHI table of every model (``pandas.DataFrame``)."""
+        """``DDRSession.table``: the CHI table of every model (``pandas.DataFrame``)."""
         return self.session.table()
 
     def save_table(self, path: str) -> str:
-        """:meth:`DDRSession.save_table`: :meth:`table` as CSV; returns ``path``."""
+        """``DDRSession.save_table``: :meth:`table` as CSV; returns ``path``."""
         return self.session.save_table(path)
 
     def save_figure(self, path: str):

@@ -49,7 +49,7 @@ def _session_check(name: str):
         return value
 
     check.__name__ = f"check_{name}"
-    check.__doc__ = f"Check ``{name}`` (:meth:`FAIGSession.check_{name}`) and set it in the session."
+    check.__doc__ = f"Check ``{name}`` (``FAIGSession.check_{name}``) and set it in the session."
     return check
 
 
@@ -152,11 +152,11 @@ class FAIGWidget(EngineWidget):
 
     @property
     def view(self) -> Optional[dict]:
-        """What is shown (:attr:`FAIGSession.view`): settings, masked filters, images, PSNRs."""
+        """What is shown (``FAIGSession.view``): settings, masked filters, images, PSNRs."""
         return self.session.view
 
     def top_filters(self, layer: Optional[str] = None, with_rank: bool = False) -> list:
-        """:meth:`FAIGSession.top_filters` of what is shown."""
+        """``FAIGSession.top_filters`` of what is shown."""
         return self.session.top_filters(layer, with_rank)
 
     # ------------------------------------------------------------------------------------------------ building
@@ -314,7 +314,7 @@ class FAIGWidget(EngineWidget):
         return self.session.shown()
 
     def save_scores(self, path: str) -> str:
-        """:meth:`FAIGSession.save_scores`: the FAIG scores and ranking of what is shown as ``.json`` or ``.csv``;
+        """``FAIGSession.save_scores``: the FAIG scores and ranking of what is shown as ``.json`` or ``.csv``;
         returns ``path``."""
         return self.session.save_scores(path)
 
