@@ -23,5 +23,6 @@
 ``ddr_session``   :class:`~srwidgets.widgets.ddr_session.DDRSession`: its state, jobs and results, no ipywidgets
 ``faig``          :class:`~srwidgets.widgets.faig.FAIGWidget` (the view)
 ``faig_session``  :class:`~srwidgets.widgets.faig_session.FAIGSession`: its state, jobs and cache, no ipywidgets
+``session``       :class:`~srwidgets.widgets.session.Session` (``set``) and ``session_check``: what both share
 ================  ===========================================================================================
 """

@@ -26,21 +26,10 @@ from ..errors import InputError
 from ..viz.ddr import CURVE_NAMES, METHOD_NAMES, axis_labels
 from .base import FIGURE_EXTENSIONS, CheckedFloat, CheckedInt, CheckedUnicode, EngineWidget, unknown_keyword
 from .canvas import CurveView, ImageView, ScatterView
+from .session import session_check
 from .ddr_session import SETTINGS, DDRSession, has_umap
 
 __all__ = ["DDRWidget"]
-
-
-def _session_check(name: str):
-    """The widget's ``check_<name>``: the session's check, and the checked value set in the session."""
-    def check(self, value):
-        value = getattr(self.session, f"check_{name}")(value)
-        setattr(self.session, name, value)
-        return value
-
-    check.__name__ = f"check_{name}"
-    check.__doc__ = f"Check ``{name}`` (``DDRSession.check_{name}``) and set it in the session."
-    return check
 
 
 def _session_attribute(name: str, doc: str, settable: bool = False):
@@ -210,7 +199,7 @@ class DDRWidget(EngineWidget):
 
     # ------------------------------------------------------------------------------------------------ validation
     # (base.Checked: raised while building, shown in ``error`` once ready, the value kept). The session checks
-    # (check_layer, check_method, ... are set below the class: _session_check).
+    # (check_layer, check_method, ... are set below the class: session.session_check).
 
     # ------------------------------------------------------------------------------------------------ reactions
     @observe("layer", "method", "perplexity")
@@ -386,5 +375,5 @@ class DDRWidget(EngineWidget):
 
 
 for _name in SETTINGS:
-    setattr(DDRWidget, f"check_{_name}", _session_check(_name))
+    setattr(DDRWidget, f"check_{_name}", session_check(_name, "DDRSession"))
 del _name

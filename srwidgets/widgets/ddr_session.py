@@ -26,6 +26,7 @@ from ..ddr import DDR, EMBEDDINGS, DDRInputs, build_inputs
 from ..engine import check_output, check_seed
 from ..errors import InputError
 from ..zoo.lookup import named_models
+from .session import Session
 
 __all__ = ["DDRSession", "SETTINGS", "has_umap"]
 
@@ -38,7 +39,7 @@ def has_umap() -> bool:
     return importlib.util.find_spec("umap") is not None
 
 
-class DDRSession:
+class DDRSession(Session):
     """DDR for one SR network or several of one scale: state, jobs and cache (no view).
 
     Args:
@@ -52,6 +53,8 @@ class DDRSession:
         ``selected`` (-1), ``results`` (``{name: DDRResult}`` shown) and ``embedded`` (``{name: [N, 2] array, an
         InputError, or None}`` shown).
     """
+
+    SETTINGS = SETTINGS
 
     MAX_MODELS = 4
     PERPLEXITY_RANGE = (1.0, 100.0)
@@ -94,15 +97,6 @@ class DDRSession:
         return self.results.get(self.names[0])
 
     # ------------------------------------------------------------------------------------------------ settings
-    def set(self, **settings) -> None:
-        """Check and set settings (names of :data:`SETTINGS`); a bad one raises InputError and sets nothing."""
-        unknown = [n for n in settings if n not in SETTINGS]
-        if unknown:
-            raise InputError(f"unknown setting {unknown[0]!r}; the settings are: {', '.join(SETTINGS)}")
-        checked = {n: getattr(self, f"check_{n}")(v) for n, v in settings.items()}
-        for name, value in checked.items():
-            setattr(self, name, value)
-
     def check_layer(self, value) -> str:
         valid = self.layers[self.names[0]]
         if not isinstance(value, str) or value not in valid:

@@ -31,6 +31,7 @@ from ..faig import OTHER
 from ..viz.faig import format_psnr
 from .base import FIGURE_EXTENSIONS, CheckedAny, EngineWidget, unknown_keyword
 from .canvas import BarView, ImageView
+from .session import session_check
 from .faig_session import (DEGRADATIONS, MAX_FRACTION, MAX_LAM, MAX_STEPS, METHOD_LABELS, PANELS, SETTINGS,
                            FAIGSession, is_number)
 
@@ -39,18 +40,6 @@ __all__ = ["FAIGWidget", "DEGRADATIONS"]
 LIST_ROWS = 40  # filters listed for a clicked layer
 BAR_CAPTION = "<div><b>Masked filters per conv layer</b>, shallow to deep. Hover a bar to name its layer.</div>"
 FILTER_LIST_EMPTY = "<div><i>No layer selected: click a bar to list its masked filters here.</i></div>"
-
-
-def _session_check(name: str):
-    """The widget's ``check_<name>``: the session's check, and the checked value set in the session."""
-    def check(self, value):
-        value = getattr(self.session, f"check_{name}")(value)
-        setattr(self.session, name, value)
-        return value
-
-    check.__name__ = f"check_{name}"
-    check.__doc__ = f"Check ``{name}`` (``FAIGSession.check_{name}``) and set it in the session."
-    return check
 
 
 def _session_attribute(name: str, doc: str):
@@ -205,7 +194,7 @@ class FAIGWidget(EngineWidget):
     # ------------------------------------------------------------------------------------------------ validation
     # check_<name>(value) -> value, raising InputError: at construction it is raised, afterwards it is shown in
     # ``error`` and the traitlet keeps its value (srwidgets.widgets.base, checked keywords). The session checks
-    # (check_degradation, check_steps, ... are set below the class: _session_check).
+    # (check_degradation, check_steps, ... are set below the class: session.session_check).
 
     # ------------------------------------------------------------------------------------------------ reactions
     @observe("degradation", "steps")
@@ -336,5 +325,5 @@ class FAIGWidget(EngineWidget):
 
 
 for _name in SETTINGS:
-    setattr(FAIGWidget, f"check_{_name}", _session_check(_name))
+    setattr(FAIGWidget, f"check_{_name}", session_check(_name, "FAIGSession"))
 del _name

@@ -35,6 +35,7 @@ from ..engine.cache import LRUCache
 from ..errors import InputError
 from ..faig import (FAIG, METHODS, OTHER, Filter, degraded_inputs, hr_tensors, layer_counts, masked_outputs, rank,
                     top_count)
+from .session import Session
 
 __all__ = ["FAIGSession", "DEGRADATIONS", "METHOD_LABELS", "PANELS", "SETTINGS"]
 
@@ -58,7 +59,7 @@ def model_name(model) -> str:
     return getattr(model, "zoo_name", None) or type(model).__name__
 
 
-class FAIGSession:
+class FAIGSession(Session):
     """FAIG on a (baseline, target) pair: state, jobs and cache (no view).
 
     Args:
@@ -72,6 +73,8 @@ class FAIGSession:
         (:data:`SETTINGS`), result (the last scores shown) and view (what is shown: settings, masked filters,
         images, PSNRs; ``None`` before the first).
     """
+
+    SETTINGS = SETTINGS
 
     def __init__(self, baseline, target, images, seed: int = 0, device=None, cache_size: int = 64):
         seed = check_seed(seed)
@@ -101,15 +104,6 @@ class FAIGSession:
                 f"images={len(self.hr)}, x{self.scale}, degradation={self.degradation!r}, steps={self.steps}")
 
     # ------------------------------------------------------------------------------------------------ settings
-    def set(self, **settings) -> None:
-        """Check and set settings (names of :data:`SETTINGS`); a bad one raises InputError and sets nothing."""
-        unknown = [n for n in settings if n not in SETTINGS]
-        if unknown:
-            raise InputError(f"unknown setting {unknown[0]!r}; the settings are: {', '.join(SETTINGS)}")
-        checked = {n: getattr(self, f"check_{n}")(v) for n, v in settings.items()}
-        for name, value in checked.items():
-            setattr(self, name, value)
-
     def check_degradation(self, value) -> str:
         if not isinstance(value, str) or value not in DEGRADATIONS:
             raise InputError(f"unknown degradation {value!r}; choose one of {', '.join(DEGRADATIONS)} "
