@@ -32,7 +32,7 @@ from .cem import CEMMethod
 from .erf import ERF
 from .gradient import Gradient
 from .ig import BASELINES, IntegratedGradients
-from .knobs import KINDS, NOT_KNOBS, Knob, accepted_arguments, check_knobs, knobs_of
+from .knobs import KINDS, NOT_KNOBS, Knob, accepted_arguments, check_knobs, knobs_of, window_grid
 from .lam import LAMMethod
 from .registry import attribute, engine, members, method_class, methods, plugin_errors, plugins, register, unregister
 from .smoothgrad import SmoothGrad
@@ -55,7 +55,7 @@ register("hirescam", HiResCAM)
 register("captum", CaptumMethod)
 
 __all__ = ["attribute", "register", "unregister", "methods", "members", "method_class", "engine", "plugins",
-           "plugin_errors", "Knob", "KINDS", "NOT_KNOBS", "knobs_of", "check_knobs", "accepted_arguments",
+           "plugin_errors", "Knob", "KINDS", "NOT_KNOBS", "knobs_of", "check_knobs", "accepted_arguments", "window_grid",
            "WindowMethod", "WindowAttribution",
            "LazyInputs", "MAP_RULES", "BASELINES", "LAMMethod", "IntegratedGradients", "Gradient", "ERF", "SmoothGrad",
            "CEMMethod",

@@ -37,7 +37,7 @@ import numpy as np
 from ..engine.inputs import check_flag, check_int, check_number
 from ..errors import InputError
 
-__all__ = ["Knob", "KINDS", "NOT_KNOBS", "knobs_of", "check_knobs", "accepted_arguments"]
+__all__ = ["Knob", "KINDS", "NOT_KNOBS", "knobs_of", "check_knobs", "accepted_arguments", "window_grid"]
 
 KINDS = ("int", "float", "bool", "choice", "str", "layer")
 """Knob kinds: ``layer`` is a model layer given by index (int, negative from the end) or by name (str)."""
@@ -242,3 +242,17 @@ def check_knobs(cls, values: dict, what: Optional[str] = None) -> Dict[str, Any]
                              f"{', '.join(options) or 'none'} (engine options: scale, device, chunk_size, "
                              "memory_budget, crop, split_tail)")
     return {name: knobs[name].check(v) if name in knobs else v for name, v in values.items()}
+
+
+def window_grid(cls, knobs: dict, scales=()) -> int:
+    """The grid (SR px) a ``block_grid`` member's windows lie on: its ``block`` knob when given, else its declared
+    ``block_grid``; 0 for a member that takes any window. A multiple of every scale (blocks of whole LR pixels)."""
+    grid = getattr(cls, "block_grid", 0) or 0
+    if not grid:
+        return 0
+    grid = check_int("block", knobs.get("block", grid), 1, " (SR pixels; the authors use 8)")
+    for s in sorted(set(scales)):
+        if grid % s:
+            raise InputError(f"block={grid} SR pixels is not a multiple of the scale {s}: a block must cover whole LR "
+                             f"pixels; use block={max(s, grid // s * s)} or {(grid // s + 1) * s}")
+    return grid

@@ -19,7 +19,7 @@ from ..errors import InputError
 from ..progress import CancelLike, ProgressCallback
 from .inputs import lr_and_reference, read_image
 from .runner import di_table
-from .task import window_grid
+from ..attribution.knobs import window_grid
 
 
 def _atlas_grid(method, knobs: dict, scale: int) -> int:

@@ -39,7 +39,8 @@ from ..progress import CancelLike, Progress, ProgressCallback
 from .inputs import image_sources, load_hr, load_images, lr_and_reference, task_inputs
 from .ray_backend import run_tasks
 from .sink import COLUMNS, Sink, check_out, frame
-from .task import canonical_settings, resolve_method, rows as task_rows, window_grid
+from ..attribution.knobs import window_grid
+from .task import canonical_settings, resolve_method, rows as task_rows
 
 __all__ = ["di_table", "pick_windows", "BACKENDS", "COLUMNS"]
 

@@ -8,7 +8,7 @@ record (every declared knob, defaults filled: what the resume check compares, :f
 * ``many_windows`` (LAM, CEM): ``attribute_many`` on the windows of one image in one call (LAM's nearby windows
   share forward passes; CEM scores every window from one intervention batch);
 * any other member: its ``attribute`` once per window (``srwidgets.attribute(model, lr, window, method, ...)``);
-* ``needs_hr``: the HR image is passed as ``hr=``; ``block_grid``: windows lie on that grid (:func:`window_grid`).
+* ``needs_hr``: the HR image is passed as ``hr=``; ``block_grid``: windows lie on that grid (:func:`srwidgets.attribution.knobs.window_grid`).
 
 Windows are ``(top, left, size)`` in SR pixels; ``lr`` is ``[3, h, w]``, ``hr`` ``[3, s·h, s·w]`` (or ``None``).
 """
@@ -16,11 +16,11 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 import torch
 
-from ..engine import check_int, image_digest
+from ..engine import image_digest
 from ..errors import InputError
 from ..progress import CancelLike, check_cancel
 
@@ -100,20 +100,6 @@ def canonical_settings(settings: dict) -> dict:
                 knobs.setdefault(name, value)
     out["knobs"] = _full_record(cls, knobs)
     return out
-
-
-def window_grid(cls, knobs: dict, scales: Sequence[int] = ()) -> int:
-    """The grid (SR px) a ``block_grid`` member's windows lie on: its ``block`` knob when given, else its declared
-    ``block_grid``; 0 for a member that takes any window. A multiple of every scale (blocks of whole LR pixels)."""
-    grid = getattr(cls, "block_grid", 0) or 0
-    if not grid:
-        return 0
-    grid = check_int("block", knobs.get("block", grid), 1, " (SR pixels; the authors use 8)")
-    for s in sorted(set(scales)):
-        if grid % s:
-            raise InputError(f"block={grid} SR pixels is not a multiple of the scale {s}: a block must cover whole LR "
-                             f"pixels; use block={max(s, grid // s * s)} or {(grid // s + 1) * s}")
-    return grid
 
 
 def quality(sr: torch.Tensor, hr: Optional[torch.Tensor], scale: int) -> dict:

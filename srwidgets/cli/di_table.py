@@ -120,7 +120,7 @@ def check_flags(args, names, images) -> dict:
 
 def check_method_flags(args) -> None:
     """``--method``, its knob flags and the flags that go with the member's capabilities, before a model loads."""
-    from ..batch.task import window_grid
+    from ..attribution.knobs import window_grid
 
     cls = check_knob_flags(args)
     if args.hr is not None and args.downsample:

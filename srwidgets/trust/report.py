@@ -92,7 +92,8 @@ def report(model, lr, window, methods: Optional[Sequence[str]] = None, *, hr=Non
     """The verdict table of one window: which methods' maps to trust here, each check in words.
 
     One row per method (``methods``: default every registered member that needs no HR image, CEM too when
-    ``hr`` is given), columns:
+    ``hr`` is given; a member that cannot run on this window — CEM without ``hr``, or with the window off its block
+    grid — has no row and its reason in ``df.attrs["skipped"]``), columns:
 
     * ``score``, ``null_mean``, ``null_sd``, ``edge``, ``distance`` and ``stratified`` (pass / fail):
       :func:`~srwidgets.trust.stratified_deletion` on the method's own objective (CEM: window PSNR against ``hr``);
@@ -114,7 +115,7 @@ def report(model, lr, window, methods: Optional[Sequence[str]] = None, *, hr=Non
     """
     import pandas as pd
 
-    from ..attribution import attribute, method_class
+    from ..attribution import attribute, method_class, window_grid
 
     unknown = set(options) - set(ENGINE_OPTIONS)
     if unknown:
@@ -156,6 +157,11 @@ def report(model, lr, window, methods: Optional[Sequence[str]] = None, *, hr=Non
                 skipped[name] = "needs the HR image (pass hr=)"
                 continue
             mk.setdefault("hr", hr)
+        grid = window_grid(method_class(name), mk, [eng.scale])
+        if grid and any(v % grid for v in window):
+            skipped[name] = (f"the window {tuple(window)} is not on its {grid}-SR-pixel block grid (corner and sides "
+                             f"multiples of {grid})")
+            continue
         t0 = time.perf_counter()
         result = attribute(model, x, window, name, **progress, **mk, **run_options)
         row = {"gini": result.gini, "diffusion_index": result.diffusion_index}
