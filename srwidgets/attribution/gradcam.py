@@ -18,8 +18,9 @@ import time
 import torch
 import torch.nn.functional as F
 
+from ..errors import InputError
 from .base import WindowMethod
-from .knobs import Knob
+from .knobs import Knob, knobs_of
 
 
 class GradCAM(WindowMethod):
@@ -31,20 +32,27 @@ class GradCAM(WindowMethod):
     knobs = (Knob("layer", "layer", None, "the layer: a module name or an index of its LR-resolution layers"),)
 
     def cam_weights(self, activation: torch.Tensor, gradient: torch.Tensor) -> torch.Tensor:
-        """The weights of the activation maps ``[C, h', w']``, broadcast against them: Grad-CAM's ``[C, 1, 1]``
-        spatial means of the gradient."""
+        """The weights of the activation maps ``A`` ``[C, h', w']`` given ``∂D/∂A`` (same shape), broadcast against
+        them: Grad-CAM's ``[C, 1, 1]`` spatial means of the gradient. A variant that declares more knobs than
+        ``layer`` receives them here as keyword arguments (``def cam_weights(self, activation, gradient, power=1.0)``)."""
         return gradient.mean(dim=(1, 2), keepdim=True)
 
-    def attribute(self, image, window, *, layer=None, objective="gradient", callback=None, cancel=None):
-        """``image`` ``[3, h, w]`` in [0, 1]; ``window`` in SR px. The model runs on the whole image (CAM weights
+    def attribute(self, image, window, *, layer=None, objective="gradient", callback=None, cancel=None, **weights):
+        """``image`` ``[3, h, w]`` in [0, 1]; ``window`` in SR px; ``weights``: a variant's own knobs (declared in
+        ``knobs`` besides ``layer``), passed to :meth:`cam_weights`. The model runs on the whole image (CAM weights
         average over the whole layer)."""
         t0 = time.perf_counter()
+        own = [k.name for k in knobs_of(type(self)) if k.name != "layer"]
+        unknown = sorted(set(weights) - set(own))
+        if unknown:
+            raise InputError(f"method={self.name!r} got an unknown option {unknown[0]!r}; its knobs are: "
+                             f"{', '.join(['layer'] + own)}")
         x, window = self.inputs(image, window)
         act, grad, name = self.layer_gradients(x, window, layer, objective)
-        cam = torch.relu((self.cam_weights(act, grad) * act).sum(0))
+        cam = torch.relu((self.cam_weights(act, grad, **weights) * act).sum(0))
         h, w = x.shape[1:]
         if cam.shape[0] >= h and cam.shape[1] >= w:  # the LR grid, padded at the bottom / right inside the model
             cam = cam[:h, :w]
         else:  # a coarser layer: upsampled to the LR grid
             cam = F.interpolate(cam[None, None], size=(h, w), mode="bilinear", align_corners=False)[0, 0]
-        return self.result(x, window, cam, t0=t0, settings=dict(layer=name), objective=objective)
+        return self.result(x, window, cam, t0=t0, settings=dict(layer=name, **weights), objective=objective)

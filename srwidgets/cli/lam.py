@@ -11,6 +11,7 @@ bar goes to stderr unless ``--no-progress``.
 from __future__ import annotations
 
 import os
+import sys
 
 from ..errors import InputError
 from ._common import add_progress_option
@@ -120,5 +121,8 @@ def run(args) -> int:
     # saved here, not by lam_figure(path=...), which always writes PNG: the format follows --out's extension
     fig.savefig(args.out, dpi=100)
     crop = f", network on LR crop {result.crop}" if result.crop else ""
-    print(f"Gini {result.gini:.4f}  DI {result.diffusion_index:.2f}  ({result.seconds:.2f}s{crop}); wrote {args.out}")
+    print(f"Gini {result.gini:.4f}  DI {result.diffusion_index:.2f}  ({result.seconds:.2f}s{crop}); wrote {args.out}", flush=True)
+    if not bool((result.map != 0).any()):  # LAM's Gini of a flat map is 0, so DI 100 would read as "everything"
+        print(f"note: the {args.method} map of this window is all zero (nothing attributed: e.g. a CAM's ReLU removed "
+              "every negative sum), so Gini 0 / DI 100 describe an empty map, not a wide one", file=sys.stderr)
     return 0
