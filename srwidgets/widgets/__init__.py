@@ -12,11 +12,13 @@
 ``trust_panel``   :class:`~srwidgets.widgets.trust_panel.TrustPanel`: a button running a callable, the
                   :func:`srwidgets.trust.report` tables it returns
 ``lam``           :class:`~srwidgets.widgets.lam.LAMWidget`: its traitlets, how it is built, its reactions
-``lam_settings``  ``LAMSettings`` (LAMWidget's mixin): ``check_<name>`` of its arguments and traitlets, the
-                  engines' keyword arguments and cache keys made of them
+``lam_session``   :class:`~srwidgets.widgets.lam_session.LAMSession`: LAMWidget's state, jobs and cache, no
+                  ipywidgets (the window's attributions, ERF, DI atlas, SR preview, trust report)
+``lam_settings``  ``LAMSettings`` (LAMWidget's mixin): ``check_<name>`` of its arguments and traitlets (the
+                  session's forwarded to it), the session's state under the widget's names
 ``lam_controls``  ``LAMControls`` (mixin): the Method, selection, engine and display control rows
-``lam_jobs``      ``LAMJobs`` (mixin): the worker jobs — the window's attributions, DI atlas, ERF, SR
-                  preview, Trust report
+``lam_jobs``      ``LAMJobs`` (mixin): the session's jobs on the worker — the window's attributions, DI atlas,
+                  ERF, SR preview, Trust report
 ``lam_display``   ``LAMDisplay`` (mixin): what is shown — each panel's overlay in the view, the atlas, the
                   numbers, status line and history
 ``ddr``           :class:`~srwidgets.widgets.ddr.DDRWidget` (the view)

@@ -13,14 +13,19 @@ With ``atlas=True`` (the "DI atlas" box) the SR canvas also shows the DI of ever
 :func:`srwidgets.trust.report` on the current window and shows its table.
 
 The engines (:func:`srwidgets.attribute` and its members, :func:`srwidgets.batch.di_atlas`,
-:func:`srwidgets.trust.report`) compute, :mod:`srwidgets.viz` colours. This file holds the widget's traitlets, how
-it is built and how it reacts to them; its pieces, each in a module named for its job:
+:func:`srwidgets.trust.report`) compute, :mod:`srwidgets.viz` colours. The session
+(:class:`~srwidgets.widgets.lam_session.LAMSession`, ``self.session``: the models, engines, images, settings, jobs
+and cache; no ipywidgets) holds what the widget knows. This file is the view: the widget's traitlets (the session's
+settings, and the display's), how it is built and how it reacts to them; its pieces, each in a module named for
+its job:
 
 =================  ==============================================================================================
-``lam_settings``   the arguments' and traitlets' checks (``check_<name>``), the engines' keyword arguments and the
-                   cache keys made of them
+``lam_session``    the state, the jobs and the cache: what a script drives without the view
+``lam_settings``   the arguments' and traitlets' checks (``check_<name>``, the session's forwarded to it) and the
+                   session's state under the widget's names
 ``lam_controls``   the control rows (Method, selection, engine sliders, display)
-``lam_jobs``       the worker jobs: the window's attributions, the DI atlas, the ERF, the SR preview, Trust
+``lam_jobs``       the session's jobs on the worker: the window's attributions, the DI atlas, the ERF, the SR
+                   preview, Trust
 ``lam_display``    what is shown: each panel's overlay in the view, the atlas, numbers, status, history
 ``trust_panel``    the Trust button and its tables
 ``panels``         the SR canvas with its selector and the grid of LR map panels (models × methods)
@@ -34,26 +39,23 @@ from __future__ import annotations
 import html
 import os
 import threading
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, Optional
 
 import ipywidgets as widgets
 from traitlets import Any as AnyTrait, Dict as DictTrait, observe
 
 from .. import viz
-from ..data import load_image
 from ..engine import check_output
-from ..engine.cache import image_digest
 from ..errors import InputError
-from ..engine.base import Engine
-from ..zoo.lookup import named_models
 from ..viz import difference_rgba  # noqa: F401  (the difference view's colours, srwidgets.viz.difference_rgba)
 from .base import FIGURE_EXTENSIONS, CheckedAny, CheckedBool, CheckedFloat, CheckedInt, CheckedUnicode, EngineWidget
 from .lam_controls import PATH_LABELS, LAMControls, view_button_width  # noqa: F401  (kept importable from here)
 from .lam_display import ATLAS_CMAP, DIFFERENCE_CMAP, LAMDisplay  # noqa: F401
 from .lam_jobs import LAMJobs
+from .lam_session import LAMSession, WindowPlan  # noqa: F401  (the session: state, jobs, cache)
 from .lam_settings import ATLAS_WINDOWS_PER_TASK, COLORMAPS, RUNTIME_OPTIONS, VIEWS, LAMSettings  # noqa: F401
 from .lam_settings import LAM_OPTIONS as _LAM_OPTIONS  # noqa: F401  (the keys lam_options may have)
-from .panels import MapPanel, PanelGrid, WindowPanel
+from .panels import MapPanel, PanelGrid, WindowPanel  # noqa: F401
 from .trust_panel import TRUST_COLUMNS, TrustPanel  # noqa: F401
 
 __all__ = ["LAMWidget"]
@@ -137,7 +139,7 @@ class LAMWidget(LAMSettings, LAMControls, LAMJobs, LAMDisplay, EngineWidget):
         # it may be, never a value quietly replaced later.
         max_display, throttle, options = self.check_arguments(traits, max_display, throttle, lam_options)
         super().__init__(throttle=throttle)
-        self._options = options  # the engines' keyword arguments (lam_options)
+        self._options = options  # the engines' keyword arguments (lam_options), checked; the session keeps them
         self._run_lock = threading.RLock()  # a window set and the job it starts, as one step (any thread)
         self._syncing = False  # path <-> baseline (and method <-> methods) kept in step without warnings
         try:
@@ -156,7 +158,10 @@ class LAMWidget(LAMSettings, LAMControls, LAMJobs, LAMDisplay, EngineWidget):
     def _setup(self, model_or_models, image, scale, hr, max_display, traits):
         """Everything the constructor builds; returns the checked ``window`` keyword (``None`` when not given)."""
         self._input_files = [x for x in (image, hr) if isinstance(x, (str, os.PathLike))]  # never an export's path
-        self._build_engines(model_or_models, image, scale, hr)
+        # the models, their runtimes (each model checked), the image, hr and the cache: the session's
+        self.session = LAMSession(model_or_models, image, scale=scale, hr=hr, lam_options=self._options,
+                                  cache_size=self.cache_size)
+        self.cache = self.session.cache  # cache_get / cache_put read the session's
         self.erf_results: Dict[str, object] = {}  # model -> ERF result of the current window (in the erf view)
         self._atlas_job = None  # the job computing the atlas, while it does
         self._window_job = None  # the last job started for a window
@@ -166,31 +171,10 @@ class LAMWidget(LAMSettings, LAMControls, LAMJobs, LAMDisplay, EngineWidget):
         window = traits.pop("window", None)
         self.set_keywords(traits)
         if window is not None:
-            window = self._check_window(window)
+            window = self.session.check_window(window)
         self.build_method_engines(self.methods)  # LAM's engines when LAM is chosen (its option errors raised here)
         self._layout_panels()
         return window
-
-    def _build_engines(self, model_or_models, image, scale, hr) -> None:
-        """The models by name, the LR image, one runtime per model (:class:`srwidgets.engine.base.Engine`: it
-        checks its model, places it and gives the scale they share, the device and the SR preview) and the HR
-        image. The methods' engines are built only for the methods chosen (:meth:`build_method_engines`): LAM's
-        per model in ``engines`` when LAM is ticked, the others' by :func:`srwidgets.attribution.engine`."""
-        self.models = named_models(model_or_models)
-        self.names = list(self.models)
-        self.compare = len(self.names) > 1
-        self.image = load_image(image)
-        runtime_options = {k: v for k, v in self._options.items() if k in RUNTIME_OPTIONS}
-        self.runtimes = {n: Engine(m, scale=scale, **runtime_options) for n, m in self.models.items()}  # checks each
-        self.engines = {}  # model name -> LAM engine, made when LAM is among the methods (build_method_engines)
-        self._engines_lock = threading.Lock()
-        scales = {n: e.scale for n, e in self.runtimes.items()}
-        if len(set(scales.values())) > 1:
-            raise InputError(f"compare mode needs models of one scale; got {scales}")
-        self.scale = next(iter(scales.values()))
-        self.hr = self._check_hr(hr)
-        self._hr_key = None if self.hr is None else image_digest(self.hr)
-        self._image_key = image_digest(self.image)
 
     def _build_views(self, max_display: int) -> None:
         """The SR canvas, the grid of map panels, the control rows, the Trust panel, and the layout of them all."""
@@ -211,62 +195,6 @@ class LAMWidget(LAMSettings, LAMControls, LAMJobs, LAMDisplay, EngineWidget):
         _, h, w = self.image.shape
         methods = "" if tuple(self.methods) == ("lam",) else f", methods={list(self.methods)}"
         return f"models={list(self.names)}, image {h}x{w}, x{self.scale}{methods}"
-
-    # The SR canvas and its selector (the window panel's), under their former names.
-    @property
-    def sr_view(self):
-        return self.window_panel.sr_view
-
-    @property
-    def selector(self):
-        return self.window_panel.selector
-
-    # The Trust panel's button and tables (TrustPanel), under their former names.
-    @property
-    def trust_button(self) -> widgets.Button:
-        return self.trust_panel.button
-
-    @property
-    def trust_html(self) -> widgets.HTML:
-        return self.trust_panel.html
-
-    # ------------------------------------------------------------------------------------------------ panels
-    @property
-    def panels(self) -> Dict[Tuple[str, str], MapPanel]:
-        """``{(model, method): MapPanel}`` of the panels made (:class:`~srwidgets.widgets.panels.PanelGrid`)."""
-        return self.grid.panels
-
-    @property
-    def _panels_box(self) -> widgets.HBox:
-        return self.grid.box
-
-    def panel(self, name: str, method: Optional[str] = None) -> MapPanel:
-        """The panel of model ``name`` and ``method`` (default: the first method), made if needed."""
-        return self.grid.panel(name, method or self.methods[0], self.methods)
-
-    def _keys(self) -> List[Tuple[str, str]]:
-        """The panels shown, in order: models × methods."""
-        return self.grid.keys(self.methods)
-
-    def _layout_panels(self) -> None:
-        self.window_panel.draw_window(self.window, self.grid.layout(self.methods))
-
-    # The first method's panels by model (what the widget showed before it had several methods).
-    @property
-    def lr_views(self) -> dict:
-        return {n: self.panel(n).view for n in self.names}
-
-    @property
-    def di_labels(self) -> dict:
-        return {n: self.panel(n).di for n in self.names}
-
-    @property
-    def gini_labels(self) -> dict:
-        return {n: self.panel(n).gini for n in self.names}
-
-    @property
-    def completeness_labels(self) -> dict:
-        return {n: self.panel(n).completeness for n in self.names}
 
     # ------------------------------------------------------------------------------------------------ reactions
     @observe("window")
@@ -344,10 +272,6 @@ class LAMWidget(LAMSettings, LAMControls, LAMJobs, LAMDisplay, EngineWidget):
         self._repaint()
         if todo:
             self._run()
-
-    def _repaint(self) -> None:
-        for key in self._keys():
-            self._paint_view(key)
 
     @observe("atlas")
     def _atlas_changed(self, change) -> None:

@@ -9,11 +9,12 @@ results' numbers, the status line, the history list and the Trust tables.
 """
 from __future__ import annotations
 
-from typing import Optional
+from typing import Dict, List, Optional, Tuple
 
 from .. import viz
 from ..lam import attribution_map
 from ..viz import difference_rgba
+from .panels import MapPanel
 
 __all__ = ["LAMDisplay", "ATLAS_CMAP", "DIFFERENCE_CMAP"]
 
@@ -23,6 +24,62 @@ DIFFERENCE_CMAP = "RdBu_r"  # the signed difference of two models' maps (red: th
 
 class LAMDisplay:
     """The LAM widget's display steps (a mixin)."""
+
+    # The SR canvas and its selector (the window panel's), under their former names.
+    @property
+    def sr_view(self):
+        return self.window_panel.sr_view
+
+    @property
+    def selector(self):
+        return self.window_panel.selector
+
+    # The Trust panel's button and tables (TrustPanel), under their former names.
+    @property
+    def trust_button(self):
+        return self.trust_panel.button
+
+    @property
+    def trust_html(self):
+        return self.trust_panel.html
+
+    # ------------------------------------------------------------------------------------------------ panels
+    @property
+    def panels(self) -> Dict[Tuple[str, str], MapPanel]:
+        """``{(model, method): MapPanel}`` of the panels made (:class:`~srwidgets.widgets.panels.PanelGrid`)."""
+        return self.grid.panels
+
+    @property
+    def _panels_box(self):
+        return self.grid.box
+
+    def panel(self, name: str, method: Optional[str] = None) -> MapPanel:
+        """The panel of model ``name`` and ``method`` (default: the first method), made if needed."""
+        return self.grid.panel(name, method or self.methods[0], self.methods)
+
+    def _keys(self) -> List[Tuple[str, str]]:
+        """The panels shown, in order: models × methods."""
+        return self.grid.keys(self.methods)
+
+    def _layout_panels(self) -> None:
+        self.window_panel.draw_window(self.window, self.grid.layout(self.methods))
+
+    # The first method's panels by model (what the widget showed before it had several methods).
+    @property
+    def lr_views(self) -> dict:
+        return {n: self.panel(n).view for n in self.names}
+
+    @property
+    def di_labels(self) -> dict:
+        return {n: self.panel(n).di for n in self.names}
+
+    @property
+    def gini_labels(self) -> dict:
+        return {n: self.panel(n).gini for n in self.names}
+
+    @property
+    def completeness_labels(self) -> dict:
+        return {n: self.panel(n).completeness for n in self.names}
 
     # ------------------------------------------------------------------------------------------------ overlays
     def _kde(self, key, map2d):
@@ -114,7 +171,7 @@ class LAMDisplay:
             return
         if not self.window_panel.sr_shown and getattr(first, "sr", None) is not None:
             self.window_panel.show_sr(first.sr)
-        self.panel_results = dict(results)
+        self.panel_results = self.session.panel_results = dict(results)
         self.results = {n: results[(n, first_method)] for n in self.names if (n, first_method) in results}
         self.result = first
         self.progress = 1.0

@@ -1,31 +1,22 @@
-"""The LAM widget's jobs, what runs on the worker (:mod:`srwidgets.widgets.runner`): the window job (every panel's
+"""The LAM widget's jobs on its worker (:mod:`srwidgets.widgets.runner`): the window job (every panel's
 attribution, cached ones shown at once, the methods that need the HR image — CEM — told so instead), the DI atlas
 before it (:func:`srwidgets.batch.di_atlas`), the ERF of the window in the erf view, the SR preview and the Trust
 report (:func:`srwidgets.trust.report`).
 
-:class:`LAMJobs` is a mixin of :class:`~srwidgets.widgets.lam.LAMWidget`: it starts engine calls with the base's
-``start`` and hands every result to the widget's display steps (``_show_panel``, ``_show_final``, ``_show_erf``,
-``_show_atlas``, ``_show_trust``, ``_paint_partial``) through ``job.deliver``.
+The session (``LAMSession`` of :mod:`srwidgets.widgets.lam_session`) computes and caches: its ``plan``,
+``panels``, ``erf``, ``atlas``, ``preview`` and ``trust``. :class:`LAMJobs` is a mixin of
+:class:`~srwidgets.widgets.lam.LAMWidget`: it runs them with the base's ``start`` and hands every result to the
+widget's display steps (``_show_panel``, ``_show_final``, ``_show_erf``, ``_show_atlas``, ``_show_trust``,
+``_paint_partial``) through ``job.deliver``.
 """
 from __future__ import annotations
 
 import threading
-from typing import Callable, Dict, List, NamedTuple, Optional, Tuple
+from typing import Callable, Optional
+
+from .lam_session import WindowPlan
 
 __all__ = ["LAMJobs", "WindowPlan"]
-
-
-class WindowPlan(NamedTuple):
-    """What a window needs: ``keys`` the panels shown, ``knobs`` per method, ``cache_keys`` per panel, ``cached``
-    the finished results at hand, ``missing_hr`` the panels whose method needs the HR image the widget lacks,
-    ``todo`` the panels to attribute."""
-
-    keys: List[Tuple[str, str]]
-    knobs: Dict[str, dict]
-    cache_keys: Dict[Tuple[str, str], tuple]
-    cached: dict
-    missing_hr: List[Tuple[str, str]]
-    todo: List[Tuple[str, str]]
 
 
 class LAMJobs:
@@ -39,14 +30,9 @@ class LAMJobs:
         ``erf_results``); else ``[]``."""
         if self.view != "erf" or not window:
             return []
-        todo = []
-        for name in self.names:
-            cached = self.cache_get(self._erf_key(name, window))
-            if cached is None:
-                todo.append(name)
-            else:
-                self.erf_results[name] = cached
-        return todo
+        cached = self.session.cached_erf(window)
+        self.erf_results.update(cached)
+        return [n for n in self.names if n not in cached]
 
     def _erf_work(self, window: tuple, todo: list):
         """``work(job)`` computing the ERF (the family's ``"erf"``) of ``window`` for the models ``todo``
@@ -55,9 +41,7 @@ class LAMJobs:
             return None
 
         def work(job):
-            for name in todo:
-                res = self._engine(name, "erf").attribute(self.image, window, cancel=job.token)
-                self.cache_put(self._erf_key(name, window), res)
+            for name, res in self.session.erf(window, todo, cancel=job.token):
                 job.deliver(self._show_erf, name, window, res)
 
         return work
@@ -68,23 +52,17 @@ class LAMJobs:
         if not self.atlas:
             return None
         settings = self.atlas_settings()
-        key = self._atlas_key(settings)
-        cached = self.cache_get(key)
+        cached = self.session.cached_atlas(settings)
         if cached is not None:
             self._show_atlas(cached)
             return None
         self._hide_atlas()
-        name = self.names[0]
-        engine = self.runtimes[name]
 
         def work(job):
-            from ..batch import di_atlas
-
             if not self.window_panel.sr_shown:  # the preview was superseded: the SR image under the atlas first
-                job.deliver(self.window_panel.show_sr, self._preview(engine))
-            atlas = di_atlas({name: engine.model}, self.image, callback=lambda p: job.report(p.done, p.total),
-                             cancel=job.token, **settings)
-            self.cache_put(key, atlas)
+                job.deliver(self.window_panel.show_sr, self.session.preview())
+            atlas = self.session.atlas(callback=lambda p: job.report(p.done, p.total), cancel=job.token,
+                                       settings=settings)
             job.atlas_done = True
             job.deliver(self._show_atlas, atlas)
 
@@ -140,14 +118,8 @@ class LAMJobs:
             self._start(None, "", atlas_work)
 
     def _plan(self, window: tuple) -> WindowPlan:
-        keys = self._keys()
-        knobs = {m: self.method_knobs(m) for m in self.methods}
-        cache_keys = {k: self._key(k[0], k[1], window, knobs[k[1]]) for k in keys}
-        cached = {k: self.cache_get(cache_keys[k]) for k in keys}
-        cached = {k: r for k, r in cached.items() if r is not None}
-        missing_hr = [k for k in keys if self._missing_hr(k[1])]
-        todo = [k for k in keys if k not in cached and k not in missing_hr]
-        return WindowPlan(keys, knobs, cache_keys, cached, missing_hr, todo)
+        methods = tuple(self.methods)
+        return self.session.plan(window, methods, {m: self.method_knobs(m) for m in methods})
 
     def _show_cached(self, cached: dict, atlas_work, erf_work) -> None:
         """Every panel is cached (or needs the HR image): shown now; the atlas and the ERF may still run."""
@@ -170,14 +142,11 @@ class LAMJobs:
             results = dict(plan.cached)
             for key, res in plan.cached.items():
                 job.deliver(shown(self._show_panel), key, res)
-            for i, key in enumerate(plan.todo):
-                def callback(p, i=i, key=key):
-                    partial = None if p.partial is None else (lambda: self._paint_partial(key, p.partial))
-                    job.report(i * p.total + p.done, len(plan.todo) * p.total, partial)
+            def callback(p):
+                partial = None if p.partial is None else (lambda: self._paint_partial(p.info["key"], p.partial))
+                job.report(p.done, p.total, partial)
 
-                res = self._engine(*key).attribute(self.image, window, callback=callback, cancel=job.token,
-                                                   **plan.knobs[key[1]])
-                self.cache_put(plan.cache_keys[key], res)
+            for key, res in self.session.panels(window, plan, callback=callback, cancel=job.token):
                 results[key] = res
                 job.deliver(shown(self._show_panel), key, res)
             job.deliver(shown(self._show_final), results)
@@ -189,24 +158,16 @@ class LAMJobs:
     def _start_preview(self) -> None:
         """The SR output for the SR canvas: the first model's runtime forward pass (its device, its guard, its
         cache), on the worker; an attribution supersedes it, and its result carries the SR output too."""
-        engine = self.runtimes[self.names[0]]
-
         def work(job):
-            sr = self._preview(engine)
-            job.deliver(self.window_panel.show_sr, sr)
+            job.deliver(self.window_panel.show_sr, self.session.preview())
             job.deliver(setattr, self, "status", "select a window on the SR output")
 
         self.start(work, label="computing the SR output")
 
-    def _preview(self, runtime):
-        """The SR canvas' image: ``runtime.super_resolve`` of the LR image as ``[3, s·h, s·w]`` float32 on the CPU,
-        in [0, 1] (what the LAM engine's preview gave)."""
-        return runtime.super_resolve(self.image).clamp(0, 1).float().cpu()
-
     # ------------------------------------------------------------------------------------------------ trust
     def trust_methods(self) -> list:
         """The methods the Trust panel reports on: those shown, less any that needs the HR image the widget lacks."""
-        return [m for m in self.methods if not self._missing_hr(m)]
+        return self.session.trust_methods(tuple(self.methods))
 
     def run_trust(self):
         """The Trust button: :func:`srwidgets.trust.report` of the current window for every model (the shown
@@ -219,17 +180,11 @@ class LAMJobs:
         if not methods:
             self.error = "no method to check: the shown methods need the HR image (pass hr= to LAMWidget)"
             return None
-        knobs = {m: {k: v for k, v in self.method_knobs(m).items() if k != "hr"} for m in methods}
         self.trust_panel.clear()
 
         def work(job):
-            from ..trust import report
-
-            tables = {}
-            for i, name in enumerate(self.names):
-                tables[name] = report(self.models[name], self.image, window, methods=methods, hr=self.hr,
-                                      knobs=knobs, device=self.runtimes[name].device, cancel=job.token,
-                                      callback=lambda p, i=i: job.report(i, len(self.names)))
+            tables = self.session.trust(window, methods, callback=lambda p: job.report(p.done, p.total),
+                                        cancel=job.token)
             job.deliver(self._show_trust, window, tables)
 
         t, l, h, w = window

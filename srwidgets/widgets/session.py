@@ -1,7 +1,7 @@
 """What a widget's session shares with the others, and how its view forwards to it (no ipywidgets here).
 
-A session (:class:`~srwidgets.widgets.ddr_session.DDRSession`, :class:`~srwidgets.widgets.faig_session.FAIGSession`)
-holds a widget's state and checks its settings with ``check_<name>(value) -> value``; :class:`Session` gives it
+A session (:class:`~srwidgets.widgets.lam_session.LAMSession`, :class:`~srwidgets.widgets.ddr_session.DDRSession`,
+:class:`~srwidgets.widgets.faig_session.FAIGSession`) holds a widget's state and checks its settings with ``check_<name>(value) -> value``; :class:`Session` gives it
 :meth:`Session.set`. A view's ``check_<name>`` is :func:`session_check`: the session's check, then the value set in
 the session.
 """
