@@ -104,6 +104,10 @@ class LAMWidget(LAMSettings, LAMControls, LAMJobs, LAMDisplay, EngineWidget):
 
     Finished results are cached per (model, method, window, knobs), atlases per (model, image, stride, window
     size, settings): the history list, re-selections, method toggles and the atlas show them at once.
+
+    ``session`` (:class:`~srwidgets.widgets.lam_session.LAMSession`) holds the models, engines, images, the
+    settings above that are not display, the cache and the jobs; ``models``, ``names``, ``image``, ``hr``,
+    ``scale``, ``runtimes`` and ``engines`` are its.
     """
 
     window = CheckedAny((), help="SR window (top, left, height, width); () for none")
@@ -139,11 +143,10 @@ class LAMWidget(LAMSettings, LAMControls, LAMJobs, LAMDisplay, EngineWidget):
         # it may be, never a value quietly replaced later.
         max_display, throttle, options = self.check_arguments(traits, max_display, throttle, lam_options)
         super().__init__(throttle=throttle)
-        self._options = options  # the engines' keyword arguments (lam_options), checked; the session keeps them
         self._run_lock = threading.RLock()  # a window set and the job it starts, as one step (any thread)
         self._syncing = False  # path <-> baseline (and method <-> methods) kept in step without warnings
         try:
-            window = self._setup(model_or_models, image, scale, hr, max_display, traits)
+            window = self._setup(model_or_models, image, scale, hr, max_display, options, traits)
         except BaseException:
             self.close()  # a refused widget leaves no worker and no open comm behind (as DDR and FAIG widgets)
             raise
@@ -155,11 +158,11 @@ class LAMWidget(LAMSettings, LAMControls, LAMJobs, LAMDisplay, EngineWidget):
             self._run()
 
     # ------------------------------------------------------------------------------------------------ building
-    def _setup(self, model_or_models, image, scale, hr, max_display, traits):
+    def _setup(self, model_or_models, image, scale, hr, max_display, options, traits):
         """Everything the constructor builds; returns the checked ``window`` keyword (``None`` when not given)."""
         self._input_files = [x for x in (image, hr) if isinstance(x, (str, os.PathLike))]  # never an export's path
         # the models, their runtimes (each model checked), the image, hr and the cache: the session's
-        self.session = LAMSession(model_or_models, image, scale=scale, hr=hr, lam_options=self._options,
+        self.session = LAMSession(model_or_models, image, scale=scale, hr=hr, lam_options=options,
                                   cache_size=self.cache_size)
         self.cache = self.session.cache  # cache_get / cache_put read the session's
         self.erf_results: Dict[str, object] = {}  # model -> ERF result of the current window (in the erf view)
