@@ -147,7 +147,7 @@ def test_the_users_model_and_image_are_left_as_they_came(image):
     s = LAMSession(model, image)
     s.set(steps=2, methods=["lam", "gradient"], atlas_stride=32, window_size=32)
     s.run(WINDOW)
-    list(s.erf(WINDOW))
+    s.erf(WINDOW)
     s.atlas()
     s.preview()
     assert model.training and {n: p.requires_grad for n, p in model.named_parameters()} == flags
@@ -160,10 +160,10 @@ def test_erf_atlas_and_preview(image):
     model = tiny()
     s = LAMSession(model, image)
     s.set(steps=2, atlas_stride=16, window_size=32)
-    erf = dict(s.erf(WINDOW))
+    erf = s.erf(WINDOW)
     ref = srwidgets.attribute(model, image, WINDOW, "erf", device="cpu")
     torch.testing.assert_close(erf[s.names[0]].map, ref.map)
-    assert s.cached_erf(WINDOW)[s.names[0]] is erf[s.names[0]]
+    assert s.cached_erf(WINDOW)[s.names[0]] is erf[s.names[0]] is s.erf((16, 16, 16, 16))[s.names[0]]
     assert s.cached_atlas() is None
     atlas = s.atlas()
     want = di_atlas({s.names[0]: model}, image, **s.atlas_settings())
@@ -193,3 +193,21 @@ def test_a_method_that_needs_the_hr_image_is_left_out_without_it(image):
     assert list(s.run(WINDOW)) == [(name, "gradient")] and s.trust_methods() == ["gradient"]
     with pytest.raises(InputError, match="hr must be the HR image of the input, 64x64"):
         LAMSession(tiny(), image, hr=torch.rand(3, 32, 32))
+
+
+def test_the_trust_report_of_the_window(image):
+    from srwidgets.trust import report
+
+    model = tiny()
+    s = LAMSession(model, image, hr=torch.rand(3, 64, 64))
+    s.set(methods=["ig"], steps=2, knobs={"ig": {"baseline": "black"}}, window=WINDOW)
+    seen = []
+    tables = s.trust(callback=seen.append)
+    df = tables[s.names[0]]
+    assert list(tables) == s.names and set(df.index) == {"ig"}
+    assert [(p.done, p.total) for p in seen] and all(p.total == 1 for p in seen)
+    want = report(model, image, WINDOW, methods=["ig"], hr=s.hr, device="cpu",
+                  knobs={"ig": {"steps": 2, "sigma": 1.2, "kernel_size": 9, "baseline": "black"}})
+    assert list(df["verdict"]) == list(want["verdict"]) and np.allclose(df["score"], want["score"], equal_nan=True)
+    with pytest.raises(InputError, match="no window"):
+        LAMSession(model, image).trust()

@@ -4,7 +4,7 @@ before it (:func:`srwidgets.batch.di_atlas`), the ERF of the window in the erf v
 report (:func:`srwidgets.trust.report`).
 
 The session (``LAMSession`` of :mod:`srwidgets.widgets.lam_session`) computes and caches: its ``plan``,
-``panels``, ``erf``, ``atlas``, ``preview`` and ``trust``. :class:`LAMJobs` is a mixin of
+``panels``, ``iter_erf``, ``atlas``, ``preview`` and ``trust``. :class:`LAMJobs` is a mixin of
 :class:`~srwidgets.widgets.lam.LAMWidget`: it runs them with the base's ``start`` and hands every result to the
 widget's display steps (``_show_panel``, ``_show_final``, ``_show_erf``, ``_show_atlas``, ``_show_trust``,
 ``_paint_partial``) through ``job.deliver``.
@@ -41,7 +41,7 @@ class LAMJobs:
             return None
 
         def work(job):
-            for name, res in self.session.erf(window, todo, cancel=job.token):
+            for name, res in self.session.iter_erf(window, todo, cancel=job.token):
                 job.deliver(self._show_erf, name, window, res)
 
         return work

@@ -15,7 +15,7 @@ ERF, the DI atlas, the SR preview and the trust report. It imports no ipywidgets
     True
 
 :class:`~srwidgets.widgets.lam.LAMWidget` is the view: its traitlets are the settings, its worker runs
-:meth:`LAMSession.panels`, :meth:`LAMSession.erf`, :meth:`LAMSession.atlas` and :meth:`LAMSession.trust`, and it
+:meth:`LAMSession.panels`, :meth:`LAMSession.iter_erf`, :meth:`LAMSession.atlas` and :meth:`LAMSession.trust`, and it
 shows what they return.
 """
 from __future__ import annotations
@@ -297,6 +297,13 @@ class LAMSession(Session):
         return ("erf", name, tuple(window), model_key(self.runtimes[name].model))
 
     # ------------------------------------------------------------------------------------------------ the window
+    def _window(self, window) -> tuple:
+        """``window`` checked, or the setting when ``None``; none at all is an InputError."""
+        window = self.window if window is None else self.check_window(window)
+        if not window:
+            raise InputError("no window: pass one, (top, left, size) or (top, left, height, width) in SR pixels")
+        return window
+
     def keys(self, methods=None) -> List[Tuple[str, str]]:
         """The panels of ``methods`` (default: the setting), in order: models × methods."""
         return [(n, m) for n in self.names for m in (self.methods if methods is None else methods)]
@@ -304,7 +311,7 @@ class LAMSession(Session):
     def plan(self, window: tuple, methods=None, knobs: Optional[Dict[str, dict]] = None) -> WindowPlan:
         """What ``window`` (SR pixels, checked) needs for ``methods`` (default: the setting) with ``knobs``
         (``{method: keyword arguments}``, default: :meth:`method_knobs` of each)."""
-        methods = self.methods if methods is None else methods
+        window, methods = self.check_window(window), self.methods if methods is None else methods
         knobs = {m: self.method_knobs(m) for m in methods} if knobs is None else knobs
         keys = self.keys(methods)
         cache_keys = {k: self.key(k[0], k[1], window, knobs[k[1]]) for k in keys}
@@ -334,9 +341,7 @@ class LAMSession(Session):
         """Every panel's attribution of ``window`` (SR pixels; default: the ``window`` setting), cached ones
         reused: ``{(model, method): result}``, without the panels whose method needs the HR image the session
         lacks. Recorded in ``panel_results``."""
-        window = self.window if window is None else self.check_window(window)
-        if not window:
-            raise InputError("no window: pass one, (top, left, size) or (top, left, height, width) in SR pixels")
+        window = self._window(window)
         plan = self.plan(window)
         results = dict(plan.cached)
         results.update(self.panels(window, plan, callback, cancel))
@@ -346,18 +351,25 @@ class LAMSession(Session):
     # ------------------------------------------------------------------------------------------------ ERF, atlas
     def cached_erf(self, window: tuple) -> dict:
         """``{name: ERF result}`` of ``window`` in the cache."""
+        window = self.check_window(window)
         found = {n: self.cache.get(self.erf_key(n, window)) for n in self.names}
         return {n: r for n, r in found.items() if r is not None}
 
-    def erf(self, window: tuple, names=None, cancel=None) -> Iterator[tuple]:
-        """The effective receptive field (the family's ``"erf"``) of ``window`` for the models ``names`` (default:
-        all), each cached: yields ``(name, result)``."""
+    def iter_erf(self, window: tuple, names=None, cancel=None) -> Iterator[tuple]:
+        """The effective receptive field (the family's ``"erf"``) of ``window`` (SR pixels) for the models
+        ``names`` (default: all), each cached: yields ``(name, result)`` as each is ready."""
+        window = self.check_window(window)
         for name in self.names if names is None else names:
             res = self.cache.get(self.erf_key(name, window))
             if res is None:
                 res = self.engine(name, "erf").attribute(self.image, window, cancel=cancel)
                 self.cache.put(self.erf_key(name, window), res)
             yield name, res
+
+    def erf(self, window=None, names=None, cancel=None) -> dict:
+        """:meth:`iter_erf` of ``window`` (default: the setting) as ``{name: result}``."""
+        window = self._window(window)
+        return dict(self.iter_erf(window, names, cancel))
 
     def atlas_settings(self) -> dict:
         """The keyword arguments of :func:`srwidgets.batch.di_atlas` the atlas is computed with (besides the
@@ -402,16 +414,14 @@ class LAMSession(Session):
         :meth:`trust_methods` with their knobs: ``{name: DataFrame}``. ``callback(Progress)`` counts models."""
         from ..trust import report
 
-        window = self.window if window is None else self.check_window(window)
-        methods = self.trust_methods(methods)
-        if not window or not methods:
-            raise InputError("no window to check: set one first" if not window else
-                             "no method to check: the shown methods need the HR image (pass hr=)")
+        window, methods = self._window(window), self.trust_methods(methods)
+        if not methods:
+            raise InputError("no method to check: the methods need the HR image (pass hr=)")
         knobs = {m: {k: v for k, v in self.method_knobs(m).items() if k != "hr"} for m in methods}
         tables = {}
         for i, name in enumerate(self.names):
             tables[name] = report(self.models[name], self.image, window, methods=methods, hr=self.hr, knobs=knobs,
                                   device=self.runtimes[name].device, cancel=cancel,
                                   callback=None if callback is None else (
-                                      lambda p, i=i: callback(Progress(i, len(self.names), name))))
+                                      lambda p, i=i, name=name: callback(Progress(i, len(self.names), name))))
         return tables
