@@ -46,7 +46,7 @@ class DDRSession(Session):
         model_or_models, images, degradations, layers, seed: as :class:`~srwidgets.widgets.ddr.DDRWidget` takes
             them.
 
-    Attributes:
+    What it holds —
         models, names, engines (``{name: srwidgets.ddr.DDR}``), scale, images, degradations, seed (a script may
         replace them before :meth:`run`: the inputs are built again), layers (``{name: [layer, ...]}``, shallow to
         deep), the settings ``layer`` (default: the deepest), ``method`` (``"pca"``), ``perplexity`` (30),

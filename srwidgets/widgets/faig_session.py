@@ -66,7 +66,7 @@ class FAIGSession(Session):
         baseline, target, images, seed, device: as :class:`~srwidgets.widgets.faig.FAIGWidget` takes them.
         cache_size: finished results kept (scores, rankings, target outputs), least recently used dropped.
 
-    Attributes:
+    What it holds —
         engine (:class:`srwidgets.faig.FAIG`), scale, seed, images (as given), image_names, hr (``[3, H, W]``
         float32 in [0, 1], multiples of the scale), lr (``{degradation: [[3, H/s, W/s], ...]}``), layers (conv
         layers, shallow to deep), layer_of (``[F]`` layer index of each filter), cache, the settings
