@@ -64,8 +64,10 @@ _NOT_IMAGE_TO_IMAGE = {"LaMa": "inpainting", "GFPGAN": "face restoration", "Rest
 # in that path. Found by the gradient test of every architecture in tests/test_models_spandrel.py.
 _OUT_OF_PLACE_IN_TRAINING = ("PLKConv2d",)
 # Architectures whose eval-mode forward handles one image only (SeemoRe's mixture of experts picks the experts of
-# ``topk.squeeze(0)``): a batch runs image by image (LAM's path steps, DDR's inputs come in batches).
-_ONE_IMAGE_PER_CALL = ("SeemoRe",)
+# ``topk.squeeze(0)``; spandrel's DRUNet call concatenates a noise-level map of batch 1 to the image): a batch runs
+# image by image (LAM's path steps, DDR's inputs come in batches). An architecture not listed whose call fails on a
+# batch of two at load (the probe) is run image by image too.
+_ONE_IMAGE_PER_CALL = ("SeemoRe", "DRUNet")
 
 
 @functools.lru_cache(maxsize=1)
@@ -227,6 +229,8 @@ class SpandrelModel(nn.Module):
         scale_source: where the scale came from.
         derived_parameters: names (in ``model``) of parameters the forward pass itself rewrites from the others
             (``requires_grad=False``); usually empty.
+        one_image_per_call: whether a batch runs image by image (an architecture whose call takes one image
+            only: SeemoRe, DRUNet, or any whose call fails on a batch of two at load).
     """
 
     def __init__(self, descriptor):
@@ -244,7 +248,10 @@ class SpandrelModel(nn.Module):
         self._call_fn: Callable = getattr(descriptor, "_call_fn", None) or _default_call
         self._out_of_place = [m for m in self.model.modules() if type(m).__name__ in _OUT_OF_PLACE_IN_TRAINING
                               and type(m).__module__.startswith("spandrel.")]
+        self.one_image_per_call = self.spandrel_id in _ONE_IMAGE_PER_CALL
         self._layers, self.derived_parameters = self._probe()
+        if not self.one_image_per_call:
+            self.one_image_per_call = not self._runs_batches()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h, w = x.shape[-2:]
@@ -255,7 +262,7 @@ class SpandrelModel(nn.Module):
         for m in self._out_of_place:
             m.training = True  # the same values, computed out of place (see _OUT_OF_PLACE_IN_TRAINING)
         try:
-            if self.spandrel_id in _ONE_IMAGE_PER_CALL and x.shape[0] > 1:
+            if self.one_image_per_call and x.shape[0] > 1:
                 y = torch.cat([self._call_fn(self.model, x[i:i + 1]) for i in range(x.shape[0])])
             else:
                 y = self._call_fn(self.model, x)
@@ -324,6 +331,25 @@ class SpandrelModel(nn.Module):
         for name in derived:
             params[name].requires_grad_(False)
         return [n for n in order if calls[n] == 1], derived
+
+    def _runs_batches(self) -> bool:
+        """Whether the architecture's call takes a batch of two images (one eval-mode forward at load, no gradient;
+        the model's modes are restored). ``False``: its call assumes one image (e.g. a side input built with batch
+        size 1), and :meth:`forward` runs a batch image by image."""
+        p = next(iter(self.model.parameters()))
+        minimum, multiple, _ = self.size_requirements
+        side = max(16, minimum, multiple)
+        modes = [(m, m.training) for m in self.modules()]
+        try:
+            self.eval()
+            with torch.no_grad():
+                self(torch.full((2, 3, side, side), 0.5, dtype=p.dtype, device=p.device))
+            return True
+        except RuntimeError:
+            return False
+        finally:
+            for m, training in modes:
+                m.training = training
 
     def extra_repr(self) -> str:
         minimum, multiple, square = self.size_requirements
