@@ -99,12 +99,12 @@ def run(args) -> int:
     image = load_input(args.image, convert=args.convert)
     hr = None
     if args.downsample:
-        from ..degrade import bicubic_down
+        from ..degrade import pil_bicubic
         from ..models import infer_scale
 
         s = infer_scale(model)
         hr = image[:, :image.shape[1] // s * s, :image.shape[2] // s * s]  # IMAGE is the HR image: cem's reference
-        image = bicubic_down(hr, s).clamp(0, 1)
+        image = pil_bicubic(hr, s) if s > 1 else hr.clone()  # Pillow's 8-bit resize, as lam / cem --downsample
     knobs = {}
     if args.steps is not None:
         knobs = {m: {"steps": args.steps} for m in ("lam", "ig")}
