@@ -42,3 +42,42 @@ def test_trust_cli_downsample_feeds_pillows_lr_image(tmp_path, monkeypatch, caps
     assert rc == 0, capsys.readouterr().err
     ref = np.asarray(Image.fromarray(hr[:64, :68]).resize((17, 16), Image.BICUBIC))
     assert np.array_equal((seen[0] * 255).round().byte().permute(1, 2, 0).numpy(), ref)
+
+
+def _flat_window_case():
+    """x4-fsrcnn on a smooth crop of the bundled coffee image scaled into a narrow grey range (so every window is
+    nearly flat) with one textured block far away; the window sits on the flat part."""
+    lr = data.lr_image("coffee", 4)[:, 20:60, 30:70]
+    return zoo.load("x4-fsrcnn"), 0.5 + 0.01 * (lr - lr.mean()), (60, 60, 16)
+
+
+def test_a_flat_window_is_not_judged_instead_of_failed():
+    # ROAD's noise (σ = 0.01) adds more local gradient than a flat window's content held: D(x_B) > D(x) flips the
+    # normalisation's sign and a faithful map scored below chance ("fails"); now it is not judged, in words
+    model, lr, window = _flat_window_case()
+    state = _state(model)
+    r = trust.stratified_deletion(model, lr, window, "gradient", seeds=2)
+    assert r["objective_removed"] > r["objective_input"]  # the case really is flat under the noise
+    assert r["informative"] is False and r["passed"] is False
+    assert "not judged" in r["note"] and "noise=0" in r["note"]
+    quiet = trust.stratified_deletion(model, lr, window, "gradient", seeds=2, noise=0.0)
+    assert quiet["informative"] is True and quiet["note"] is None
+    assert _unchanged(model, state)
+
+
+def test_the_verdict_table_says_not_judged_on_a_flat_window():
+    model, lr, window = _flat_window_case()
+    df = trust.report(model, lr, window, ["gradient"], checks=["stratified", "randomisation"], seeds=2)
+    assert df.loc["gradient", "stratified"] == "-" and df.loc["gradient", "randomisation"] == "-"
+    assert "not judged" in df.attrs["notes"]["stratified"]
+    assert not df.loc["gradient", "verdict"].startswith("do not trust")
+    r = trust.randomisation(model, lr, window, "gradient", seeds=2)
+    assert r["informative"] is False and r["passed"] is False and "not judged" in r["note"]
+
+
+def test_textured_windows_are_judged():
+    model = zoo.load("x4-fsrcnn")
+    lr = data.lr_image("coffee", 4)[:, 20:60, 30:70]
+    r = trust.stratified_deletion(model, lr, (60, 60, 16), "gradient", seeds=2)
+    assert r["informative"] is True and r["note"] is None
+    assert r["objective_removed"] < r["objective_input"]

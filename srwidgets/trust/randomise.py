@@ -222,7 +222,8 @@ def faithfulness_randomisation(model, lr, window, method: str = "lam", seed: int
     difference = a - b
     sd = r["null_sd"]
     return {"difference": difference, "null_sd": sd, "t": difference / sd if sd > 0 else math.nan,
-            "passed": bool(difference > threshold * sd), "score_trained": a, "score_randomised": b,
+            "passed": bool(r["informative"] and difference > threshold * sd), "informative": r["informative"],
+            "note": r["note"], "score_trained": a, "score_randomised": b,
             "null_mean": r["null_mean"], "edge": r["edge"],
             "distance_trained": mass_distance(crop_map(trained, box), crop_map(dist, box)),
             "distance_randomised": mass_distance(crop_map(randomised, box), crop_map(dist, box)),
@@ -241,7 +242,8 @@ def randomisation(model, lr, window, method: str = "lam", cascade: bool = True, 
     ``difference = score(trained map) − score(randomised map)``, judged against the null's standard deviation
     (random orders within rings): ``passed`` when ``difference > threshold · null_sd`` (``threshold`` 2). One extra
     attribution per method instead of one per layer. Returns a dict: ``difference``, ``null_sd``, ``t``
-    (``difference / null_sd``), ``passed``, ``score_trained``, ``score_randomised``, ``null_mean``, ``edge``,
+    (``difference / null_sd``), ``passed`` (``False`` on a window the stratified test cannot judge: then
+    ``informative`` is ``False`` and ``note`` says why), ``informative``, ``note``, ``score_trained``, ``score_randomised``, ``null_mean``, ``edge``,
     ``distance_trained`` / ``distance_randomised`` (mass-weighted distance, LR pixels, of each map from the window's
     footprint: what randomising the weights does change on local models — the map's spread), ``map_trained``,
     ``map_randomised`` ``[h, w]``, ``method``, ``objective``, ``box``. ``kwargs``: ``init``, ``knobs``, ``hr``

@@ -194,13 +194,17 @@ def report(model, lr, window, methods: Optional[Sequence[str]] = None, *, hr=Non
             row = rows[name]
             row.update(score=score, null_mean=r["null_mean"], null_sd=r["null_sd"], edge=r["edge"],
                        distance=r["distance"], objective=objective)
+            judged = r["informative"]  # else the curves measure the imputation: neither check says pass or fail
+            if not judged:
+                notes["stratified"] = r["note"]
             if "stratified" in checks:
-                row["stratified"] = _words(score > r["null_mean"] + 3 * r["null_sd"] and score > r["edge"])
+                row["stratified"] = _words(score > r["null_mean"] + 3 * r["null_sd"] and score > r["edge"]
+                                           if judged else None)
             if twin is not None:
                 diff = score - r["curves"][name + "|randomised"]["score"]
                 sd = r["null_sd"]
                 row.update(rand_difference=diff, rand_t=diff / sd if sd > 0 else math.nan,
-                           randomisation=_words(diff > 2 * sd),
+                           randomisation=_words(diff > 2 * sd if judged else None),
                            spread_trained=mass_distance(crop_map(rankings[name], box), crop_map(dist, box)),
                            spread_randomised=mass_distance(crop_map(rankings[name + "|randomised"], box),
                                                            crop_map(dist, box)))

@@ -22,6 +22,10 @@ the **null**), the LR **edge** magnitude, and the **distance** to the footprint 
 carries almost no information, so it scores inside the null band — the old curve's winner is no better than chance
 here). ``passed``: ``score > null_mean + 3 · null_sd`` and ``score > edge``.
 
+A window is **not judged** (``informative`` False, ``passed`` False, ``note`` in words) when removing the whole box
+does not lower its objective, ``D(x_B) >= D(x)``: on a flat window ROAD's noise adds more local gradient than the
+content it replaces, the normalisation's sign flips and a faithful map would score below chance.
+
 Each method is scored on its own objective: LAM's local-gradient detector for the gradient members, the window's
 PSNR against the HR image for CEM (``hr=`` required).
 
@@ -47,7 +51,8 @@ from .road import IMPUTATIONS, impute
 from .ranking import crop_map, edge_map
 
 __all__ = ["stratified_deletion", "score_rankings", "FRACTIONS", "IMPUTATIONS", "FAVOURS", "footprint",
-           "distance_map", "ring_map", "stratified_masks", "check_fractions", "mass_distance", "default_objective"]
+           "distance_map", "ring_map", "stratified_masks", "check_fractions", "mass_distance", "default_objective",
+           "uninformative_note"]
 
 FRACTIONS = (0.0, 0.05, 0.1, 0.2, 0.35, 0.5, 0.75, 1.0)
 """The default fractions of every ring removed (the issue's grid: dense where curves move)."""
@@ -159,7 +164,9 @@ def score_rankings(eng, x: torch.Tensor, window, box, rankings: Dict[str, torch.
         dict: ``curves`` {name: {``morf``, ``lerf`` (s per fraction), ``auc_morf``, ``auc_lerf``, ``score``}} for the
         rankings and the controls (``random:i``, ``edge``, ``distance``), ``null_scores``, ``null_mean``,
         ``null_sd``, ``edge``, ``distance``, ``fractions``, ``rings`` (pixels per ring), ``objective_input``
-        ``D(x)``, ``objective_removed`` ``D(x_B)``, ``forwards``, ``box``.
+        ``D(x)``, ``objective_removed`` ``D(x_B)``, ``forwards``, ``box``, ``informative`` (``D(x_B) < D(x)``:
+        removing the box lowers the objective, so the curves can judge a ranking) and ``note`` (why not, or
+        ``None``).
     """
     if imputation not in IMPUTATIONS:
         raise InputError(f"imputation={imputation!r} is not one of: {', '.join(IMPUTATIONS)} "
@@ -215,8 +222,10 @@ def score_rankings(eng, x: torch.Tensor, window, box, rankings: Dict[str, torch.
             out[order], out[f"auc_{order}"] = s, _auc(fractions, s)
         out["score"] = out["auc_lerf"] - out["auc_morf"]
         curves[name] = out
+    informative = bool(span > 0)
     result = {"curves": curves, "fractions": fractions, "rings": torch.bincount(rings.flatten()).tolist(),
-              "objective_input": d_x, "objective_removed": d_b, "forwards": int(masks.shape[0]), "box": ibox}
+              "objective_input": d_x, "objective_removed": d_b, "forwards": int(masks.shape[0]), "box": ibox,
+              "informative": informative, "note": None if informative else uninformative_note(d_x, d_b, noise)}
     if controls:
         null = np.array([curves[f"random:{i}"]["score"] for i in range(seeds)])
         result.update(null_scores=null.tolist(), null_mean=float(null.mean()),
@@ -225,8 +234,17 @@ def score_rankings(eng, x: torch.Tensor, window, box, rankings: Dict[str, torch.
     return result
 
 
-def _verdict(score, null_mean, null_sd, edge) -> bool:
-    return bool(score > null_mean + 3 * null_sd and score > edge)
+def _verdict(score, null_mean, null_sd, edge, informative: bool = True) -> bool:
+    return bool(informative and score > null_mean + 3 * null_sd and score > edge)
+
+
+def uninformative_note(d_x: float, d_b: float, noise: float) -> str:
+    """Why a window cannot be judged: removing the whole box does not lower its objective (``D(x_B) >= D(x)``)."""
+    cause = (f"the imputation's noise (σ = {noise:g}) adds more local gradient than the box's content held"
+             if noise > 0 else "the imputed box scores as high as the content it replaces")
+    return (f"not judged: removing the whole box does not lower the window's objective (D(x) = {d_x:.4g}, "
+            f"D(x_B) = {d_b:.4g}; {cause}), so the normalised curves measure the imputation, not the map. "
+            "Pick a window with texture, or pass noise=0")
 
 
 def stratified_deletion(model, lr, window, attribution, imputation: str = "road", noise: float = 0.01,
@@ -254,7 +272,8 @@ def stratified_deletion(model, lr, window, attribution, imputation: str = "road"
     Returns:
         dict: ``score`` (AUC_LeRF − AUC_MoRF), ``morf`` / ``lerf`` ``{"fractions", "s"}``, ``auc_morf``,
         ``auc_lerf``, ``null_mean``, ``null_sd``, ``null_scores``, ``edge``, ``distance`` (control scores),
-        ``passed``, ``imputation``, ``favours`` (``None`` or why the imputation favours some methods), ``objective``,
+        ``passed``, ``informative`` and ``note`` (``False`` and why, when removing the whole box does not lower the
+        window's objective: the window cannot be judged, ``passed`` is ``False``), ``imputation``, ``favours`` (``None`` or why the imputation favours some methods), ``objective``,
         ``ranking``, ``box`` (LR), ``rings`` (pixels per ring), ``controls`` (the controls' curves), ``forwards``,
         ``seconds``.
 
@@ -295,7 +314,8 @@ def stratified_deletion(model, lr, window, attribution, imputation: str = "road"
             "lerf": {"fractions": r["fractions"], "s": c["lerf"]}, "auc_morf": c["auc_morf"],
             "auc_lerf": c["auc_lerf"], "null_mean": r["null_mean"], "null_sd": r["null_sd"],
             "null_scores": r["null_scores"], "edge": r["edge"], "distance": r["distance"],
-            "passed": _verdict(c["score"], r["null_mean"], r["null_sd"], r["edge"]), "imputation": imputation,
+            "passed": _verdict(c["score"], r["null_mean"], r["null_sd"], r["edge"], r["informative"]),
+            "informative": r["informative"], "note": r["note"], "imputation": imputation,
             "favours": FAVOURS[imputation], "objective": objective if isinstance(objective, str) else "custom",
             "ranking": name, "box": r["box"], "rings": r["rings"],
             "controls": {k: v for k, v in r["curves"].items() if k != name},
