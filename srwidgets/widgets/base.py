@@ -47,6 +47,7 @@ from ..engine.cache import LRUCache
 from ..errors import InputError, KeywordError
 from .canvas import CSS_TEXT
 from .runner import Job, Runner
+from .session import free_name
 
 __all__ = ["EngineWidget", "Checked", "CheckedUnicode", "CheckedInt", "CheckedFloat", "CheckedBool", "CheckedAny",
            "KeywordError", "unknown_keyword", "FIGURE_EXTENSIONS"]
@@ -201,10 +202,11 @@ class EngineWidget(widgets.VBox):
     def save_row(self, default_path: str, description: str, button: str, tooltip: str,
                  save: Callable[[str], Any]) -> widgets.HBox:
         """A path box and a button that runs ``save(path)`` (e.g. a table or scores next to the figure); errors are
-        shown in the widget like the figure export's. ``row.children`` is ``(Text, Button)``."""
+        shown in the widget like the figure export's, and the default name never replaces a file (:meth:`save_to`).
+        ``row.children`` is ``(Text, Button)``."""
         path = widgets.Text(value=default_path, description=description, layout=widgets.Layout(width="320px"))
         go = widgets.Button(description=button, icon="download", tooltip=tooltip)
-        go.on_click(lambda _: self._save_to(path.value.strip() or default_path, save))
+        go.on_click(lambda _: self.save_to(path.value, default_path, save))
         return widgets.HBox([path, go])
 
     def css(self) -> widgets.Widget:
@@ -214,10 +216,7 @@ class EngineWidget(widgets.VBox):
     # -- public API
     def cancel(self) -> bool:
         """Stop the running job (it ends within one engine chunk; the last finished result is kept)."""
-        asked = self._runner.cancel()
-        if asked:
-            self.status = "cancelling..."
-        return asked
+        return self._runner.cancel(asked=lambda: setattr(self, "status", "cancelling..."))
 
     def wait(self, timeout: Optional[float] = None) -> bool:
         """Block until the running job has ended (also one that supersedes it meanwhile). Returns False on
@@ -282,15 +281,19 @@ class EngineWidget(widgets.VBox):
         except InputError as exc:
             if not self.ready:
                 raise
-            self.error = str(exc)
-            self._refusal = (name, self.error)
+            self.refuse(name, str(exc))
             return getattr(self, name)
+        self.accept(name)
+        return value
+
+    def accept(self, name: str) -> None:
+        """A valid value of setting ``name`` arrived: the message of its last refusal, still shown, is stale and
+        cleared (another setting's, or a job's error, stays)."""
         refused = getattr(self, "_refusal", None)
-        if refused is not None and refused[0] == name:  # a valid value replaces the refused one: its message is stale
+        if refused is not None and refused[0] == name:
             self._refusal = None
             if self.error == refused[1]:
                 self.error = ""
-        return value
 
     def set_keywords(self, keywords: Dict[str, Any]) -> None:
         """Set a constructor's ``**traits``, in order. An unknown name raises ``TypeError`` listing the accepted
@@ -309,6 +312,8 @@ class EngineWidget(widgets.VBox):
     # -- runner callbacks (worker thread, current job only)
     def _set_busy(self, busy: bool) -> None:
         self.busy = busy
+        if not busy and self.status == "cancelling...":  # the job ended before the cancel reached it
+            self.status = "done: the job ended before the cancel reached it"
 
     def _set_progress(self, done: int, total: int, label: str) -> None:
         self.progress = done / total if total else 1.0
@@ -324,18 +329,37 @@ class EngineWidget(widgets.VBox):
         self.status = f"cancelled{where}: press Run to start again"
 
     def _export_clicked(self, _=None) -> None:
-        self._save_to(self.export_path.value.strip() or self.default_figure_path, self.save_figure)
+        self.save_to(self.export_path.value, self.default_figure_path, self.save_figure)
 
-    def _save_to(self, path: str, save: Callable[[str], Any]) -> None:
+    def save_to(self, text: str, default: str, save: Callable[[str], Any]) -> Optional[str]:
+        """A save button pressed with ``text`` in its path box: ``save(path)``, the path typed (``default`` when
+        empty). The default name never replaces a file that is already there: the first free ``stem-1.ext``,
+        ``stem-2.ext``, ... is written instead and the status says so (a name typed is the user's to overwrite).
+        Errors are shown in ``error`` (the widget keeps working); a save that works clears it. Returns the path
+        written, ``None`` when refused."""
+        path, note = str(text).strip() or default, ""
+        if path == default:
+            free = free_name(path)
+            if free != path:
+                note = f" ({path} exists: a default name never replaces a file; type a name to write there)"
+                path = free
         try:
             save(path)
         except InputError as exc:
             self.show_error(str(exc))
-        except Exception as exc:
+            return None
+        except Exception as exc:  # a button's handler never raises into the kernel
             self.show_error(f"{type(exc).__name__}: {exc}", traceback.format_exc())
-        else:
-            self.error = ""
-            self.status = f"saved {path}"
+            return None
+        self.error = ""
+        self.status = f"saved {path}{note}"
+        return path
+
+    def refuse(self, name: str, message: str) -> None:
+        """Show ``message`` in ``error`` as the refusal of a value of setting ``name`` (a control's value that the
+        traitlet never took): the next valid value of ``name`` clears it, as it clears a refused traitlet's."""
+        self.error = message
+        self._refusal = (name, message)
 
     # -- traitlet -> view
     @observe("busy")

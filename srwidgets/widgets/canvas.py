@@ -204,6 +204,14 @@ class ImageView:
         return row, col
 
 
+def _finite(*values) -> bool:
+    """Every value a finite number (a mouse event's coordinates)."""
+    try:
+        return all(math.isfinite(float(v)) for v in values)
+    except (TypeError, ValueError):
+        return False
+
+
 class WindowSelector:
     """Press-drag-release on an :class:`ImageView` chooses a window ``(top, left, height, width)`` in image pixels.
 
@@ -251,15 +259,17 @@ class WindowSelector:
         self.select(self.window_at(int(row), int(col)))
 
     def _down(self, x, y):
+        if not _finite(x, y):
+            return  # a pointer event without a position (NaN / Inf): nothing to select
         self._anchor = self.view.to_image(x, y)
         self.view.draw_boxes([self.window_at(*self._anchor)], color=self.color, dashed=True)
 
     def _move(self, x, y):
-        if self._anchor is not None:
+        if self._anchor is not None and _finite(x, y):
             self.view.draw_boxes([self.window_at(*self.view.to_image(x, y))], color=self.color, dashed=True)
 
     def _up(self, x, y):
-        if self._anchor is None:
+        if self._anchor is None or not _finite(x, y):
             return
         window = self.window_at(*self.view.to_image(x, y))
         self._anchor = None

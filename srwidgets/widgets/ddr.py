@@ -21,12 +21,12 @@ import numpy as np
 from traitlets import Any as AnyTrait, Dict as DictTrait, observe
 
 from ..ddr import EMBEDDINGS
-from ..engine import check_int, check_number, check_output, check_seed
+from ..engine import check_int, check_number, check_output
 from ..errors import InputError
 from ..viz.ddr import CURVE_NAMES, METHOD_NAMES, axis_labels
 from .base import FIGURE_EXTENSIONS, CheckedFloat, CheckedInt, CheckedUnicode, EngineWidget, unknown_keyword
 from .canvas import CurveView, ImageView, ScatterView
-from .session import session_check
+from .session import check_widget_seed, session_check, source_files
 from .ddr_session import SETTINGS, DDRSession, has_umap
 
 __all__ = ["DDRWidget"]
@@ -137,7 +137,7 @@ class DDRWidget(EngineWidget):
         self.rerun()
 
     def _setup(self, model_or_models, images, degradations, layers, seed, size, traits) -> None:
-        check_seed(seed)
+        check_widget_seed(seed)
         size = _check_size(size, self.MIN_SIZE, self.MAX_SIZE)
         self.session = DDRSession(model_or_models, images, degradations, layers, seed)
         self._selected_model = self.names[0]  # whose SR output a selection shows: the last clicked scatter's
@@ -357,21 +357,14 @@ class DDRWidget(EngineWidget):
 
         if not self.results:
             raise InputError("nothing to save yet: wait for the features (widget.wait())")
-        path = check_output(path, inputs=[self.images], extensions=FIGURE_EXTENSIONS,
+        path = check_output(path, inputs=source_files(self.images), extensions=FIGURE_EXTENSIONS,
                             flag="path", what="the figure")
         viz.ddr_figure([self.results[n] for n in self.names], layer=self.layer, method=self.method,
                        perplexity=float(self.perplexity), seed=self.seed, titles=self.names, path=path)
         return path
 
     def _csv_clicked(self, _=None) -> None:
-        path = self.csv_path.value.strip() or "ddr.csv"
-        try:
-            self.save_table(path)
-        except (InputError, OSError) as exc:
-            self.show_error(str(exc))
-        else:
-            self.error = ""
-            self.status = f"saved {path}"
+        self.save_to(self.csv_path.value, "ddr.csv", self.save_table)  # the default name replaces no file
 
 
 for _name in SETTINGS:

@@ -23,10 +23,10 @@ from typing import Dict, Optional
 import numpy as np
 
 from ..ddr import DDR, EMBEDDINGS, DDRInputs, build_inputs
-from ..engine import check_output, check_seed
+from ..engine import check_output
 from ..errors import InputError
 from ..zoo.lookup import named_models
-from .session import Session
+from .session import Session, check_widget_seed, source_files
 
 __all__ = ["DDRSession", "SETTINGS", "has_umap"]
 
@@ -61,7 +61,7 @@ class DDRSession(Session):
     """Perplexities offered (t-SNE's usual range is 5-50; the engine clips values above (N − 1) / 3 for N points)."""
 
     def __init__(self, model_or_models, images, degradations=None, layers=None, seed: int = 0):
-        seed = check_seed(seed)
+        seed = check_widget_seed(seed)
         if images is None or isinstance(images, (bool, numbers.Number, bytes, dict)) or not (
                 isinstance(images, (str, os.PathLike, np.ndarray)) or hasattr(images, "__iter__")):
             raise InputError(f"images must be HR images: a list of HWC arrays in [0, 1], tensors [3, H, W], file "
@@ -200,6 +200,7 @@ class DDRSession(Session):
         """Write :meth:`table` as CSV; returns ``path`` (refused before writing: a folder, a missing folder, not
         ``.csv``, or one of the input images)."""
         table = self.table()
-        path = check_output(path, inputs=[self.images], extensions=(".csv",), flag="path", what="the table")
+        path = check_output(path, inputs=source_files(self.images), extensions=(".csv",), flag="path",
+                            what="the table")
         table.to_csv(path, index=False)
         return path

@@ -31,7 +31,7 @@ from ..faig import OTHER
 from ..viz.faig import format_psnr
 from .base import FIGURE_EXTENSIONS, CheckedAny, EngineWidget, unknown_keyword
 from .canvas import BarView, ImageView
-from .session import session_check
+from .session import session_check, source_files
 from .faig_session import (DEGRADATIONS, MAX_FRACTION, MAX_LAM, MAX_STEPS, METHOD_LABELS, PANELS, SETTINGS,
                            FAIGSession, is_number)
 
@@ -313,7 +313,7 @@ class FAIGWidget(EngineWidget):
         from .. import viz
 
         view = self._shown()
-        path = check_output(path, inputs=[self.images], extensions=FIGURE_EXTENSIONS, flag="path",
+        path = check_output(path, inputs=source_files(self.images), extensions=FIGURE_EXTENSIONS, flag="path",
                             what="the figure")
         titles = self._panel_titles(view)
         d = view["degradation"]

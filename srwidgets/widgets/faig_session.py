@@ -30,12 +30,12 @@ import torch
 
 from ..data import load_images
 from ..degrade import FAIG_PRESETS
-from ..engine import check_int, check_number, check_output, check_seed, model_key
+from ..engine import check_int, check_number, check_output, model_key
 from ..engine.cache import LRUCache
 from ..errors import InputError
 from ..faig import (FAIG, METHODS, OTHER, Filter, degraded_inputs, hr_tensors, layer_counts, masked_outputs, rank,
                     top_count)
-from .session import Session
+from .session import Session, check_widget_seed, source_files
 
 __all__ = ["FAIGSession", "DEGRADATIONS", "METHOD_LABELS", "PANELS", "SETTINGS"]
 
@@ -77,7 +77,7 @@ class FAIGSession(Session):
     SETTINGS = SETTINGS
 
     def __init__(self, baseline, target, images, seed: int = 0, device=None, cache_size: int = 64):
-        seed = check_seed(seed)
+        seed = check_widget_seed(seed)
         if images is None or not (isinstance(images, (str, os.PathLike, np.ndarray, torch.Tensor))
                                   or hasattr(images, "__iter__")):
             raise InputError(f"images must be HR images: a list of HWC arrays in [0, 1], tensors [3, H, W], file "
@@ -283,7 +283,7 @@ class FAIGSession(Session):
         ext = os.path.splitext(path)[1].lower()
         if ext not in (".json", ".csv"):
             raise InputError(f"save_scores writes .json or .csv files, got {path!r}")
-        path = check_output(path, inputs=[self.images], flag="path", what="the scores")  # before writing
+        path = check_output(path, inputs=source_files(self.images), flag="path", what="the scores")  # before writing
         masked = set(int(j) for j in view["chosen"])
         if ext == ".json":
             data = dict(degradation=view["degradation"], contrast=OTHER[view["degradation"]], method=view["method"],

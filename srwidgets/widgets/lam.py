@@ -37,7 +37,6 @@ and export (:mod:`~srwidgets.widgets.base`).
 from __future__ import annotations
 
 import html
-import os
 import threading
 from typing import Dict, Optional
 
@@ -56,6 +55,7 @@ from .lam_session import LAMSession, WindowPlan  # noqa: F401  (the session: sta
 from .lam_settings import ATLAS_WINDOWS_PER_TASK, COLORMAPS, RUNTIME_OPTIONS, VIEWS, LAMSettings  # noqa: F401
 from .lam_settings import LAM_OPTIONS as _LAM_OPTIONS  # noqa: F401  (the keys lam_options may have)
 from .panels import MapPanel, PanelGrid, WindowPanel  # noqa: F401
+from .session import source_files
 from .trust_panel import TRUST_COLUMNS, TrustPanel  # noqa: F401
 
 __all__ = ["LAMWidget"]
@@ -160,7 +160,7 @@ class LAMWidget(LAMSettings, LAMControls, LAMJobs, LAMDisplay, EngineWidget):
     # ------------------------------------------------------------------------------------------------ building
     def _setup(self, model_or_models, image, scale, hr, max_display, options, traits):
         """Everything the constructor builds; returns the checked ``window`` keyword (``None`` when not given)."""
-        self._input_files = [x for x in (image, hr) if isinstance(x, (str, os.PathLike))]  # never an export's path
+        self._input_files = source_files(image, hr)  # never an export's path (a PIL image's file included)
         # the models, their runtimes (each model checked), the image, hr and the cache: the session's
         self.session = LAMSession(model_or_models, image, scale=scale, hr=hr, lam_options=options,
                                   cache_size=self.cache_size)
@@ -251,7 +251,8 @@ class LAMWidget(LAMSettings, LAMControls, LAMJobs, LAMDisplay, EngineWidget):
         elif not ticked and name in shown:
             if len(shown) == 1:
                 self.method_boxes[name].value = True
-                self.error = "at least one method is shown: tick another one first"
+                # a refusal of methods: the next methods set (a box ticked) clears it, with or without a window
+                self.refuse("methods", "at least one method is shown: tick another one first")
                 return
             self.methods = tuple(m for m in shown if m != name)
 
@@ -289,8 +290,9 @@ class LAMWidget(LAMSettings, LAMControls, LAMJobs, LAMDisplay, EngineWidget):
             # the running job is (still) computing the atlas: stop it, keep the window's attribution going
             if self.window:
                 self._run()
-            else:
-                self.cancel()
+            else:  # dropped, not "cancelled: press Run" (Run has nothing to do without a window or the atlas)
+                self.supersede()
+                self.status = "DI atlas off: select a window on the SR output"
 
     @observe("atlas_stride", "window_size")
     def _atlas_settings_changed(self, change) -> None:

@@ -179,15 +179,26 @@ class LAMControls:
         """A control moved: ``knobs[method][knob] = value`` (read by the knob: text of a layer / str knob)."""
         if getattr(self, "_showing_knobs", False):
             return
-        try:
-            value = knob.parse(value) if isinstance(value, str) else knob.check(value)
-        except InputError as exc:
-            self.error = str(exc)
+        given = dict(self.knobs.get(method, {}))
+        if isinstance(value, str) and not value.strip() and knob.default is None:
+            given.pop(knob.name, None)  # an emptied text box: back to the knob's default (e.g. gradcam's layer)
+        else:
+            try:
+                value = knob.parse(value) if isinstance(value, str) else knob.check(value)
+            except InputError as exc:
+                self.refuse("knobs", str(exc))  # the next valid knob (this control or another) clears it
+                return
+            if value == knob.default and knob.name not in given:
+                given = None  # the default shown: nothing to set
+            else:
+                given[knob.name] = value
+        if given is None or given == self.knobs.get(method, {}):
+            self.accept("knobs")  # a valid value that changes nothing: a refusal shown for a knob is stale
             return
-        if value == self.knobs.get(method, {}).get(knob.name, knob.default) and knob.name not in self.knobs.get(
-                method, {}):
-            return  # the default shown: nothing to set
-        self.knobs = {**self.knobs, method: {**self.knobs.get(method, {}), knob.name: value}}
+        knobs = {**self.knobs, method: given}
+        if not given:
+            del knobs[method]
+        self.knobs = knobs
 
     def _show_knob_values(self) -> None:
         """``knobs`` set from code: the controls show it (without setting it back)."""

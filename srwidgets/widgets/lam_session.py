@@ -119,6 +119,14 @@ def load_hr(hr, image, scale: int):
     return hr
 
 
+def _declared(name: str, value):
+    """``value`` checked by the bounds LAM declares for its knob ``name`` (:func:`srwidgets.attribution.knobs_of`):
+    a slider's setting is refused when it is set, not when a window runs (``kernel_size`` 10**9 + 1, ``sigma`` 1e308
+    are above LAM's ceilings of 99 and 20)."""
+    knob = next(k for k in attribution.knobs_of(attribution.method_class(DEFAULT_METHOD)) if k.name == name)
+    return knob.check(value)
+
+
 class WindowPlan(NamedTuple):
     """What a window needs: ``keys`` the panels shown, ``knobs`` per method, ``cache_keys`` per panel, ``cached``
     the finished results at hand, ``missing_hr`` the panels whose method needs the HR image the session lacks,
@@ -158,7 +166,10 @@ class LAMSession(Session):
         self.models = named_models(model_or_models)
         self.names = list(self.models)
         self.compare = len(self.names) > 1
-        self.image = load_image(image)
+        try:
+            self.image = load_image(image)
+        except InputError as exc:  # named: the message is about the argument ``image``
+            raise InputError(f"image: {exc}") from None
         runtime_options = {k: v for k, v in self.options.items() if k in RUNTIME_OPTIONS}
         self.runtimes = {n: Engine(m, scale=scale, **runtime_options) for n, m in self.models.items()}  # checks each
         self.engines: Dict[str, LAM] = {}  # model name -> LAM engine, made when LAM is among the methods
@@ -186,16 +197,16 @@ class LAMSession(Session):
         return tuple(validate_window(value, h * self.scale, w * self.scale))
 
     def check_steps(self, value) -> int:
-        return check_steps(value, hint=" (the paper uses 50)")
+        return _declared("steps", check_steps(value, hint=" (the paper uses 50)"))
 
     def check_sigma(self, value) -> float:
-        return check_number("sigma", value, 0.0, " (the paper uses 1.2)")
+        return _declared("sigma", check_number("sigma", value, 0.0, " (the paper uses 1.2)"))
 
     def check_kernel_size(self, value) -> int:
         value = check_int("kernel_size", value, 1, " (odd; the paper uses 9)")
         if value % 2 == 0:
             raise InputError(f"kernel_size must be an odd integer >= 1 (the paper uses 9), got {value}")
-        return value
+        return _declared("kernel_size", value)
 
     def check_path(self, value) -> str:
         return check_choice("path", value, PATHS)

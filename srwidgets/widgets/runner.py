@@ -154,13 +154,18 @@ class Runner:
                 self._current = None
                 self._on_busy(False)
 
-    def cancel(self) -> bool:
-        """Ask the current job to stop (within one engine chunk); it reports through ``on_cancelled``."""
-        job = self._current
-        if job is None or job.finished.is_set():
-            return False
-        job.token.cancel()
-        return True
+    def cancel(self, asked: Optional[Callable[[], None]] = None) -> bool:
+        """Ask the current job to stop (within one engine chunk); it reports through ``on_cancelled``. ``asked()``
+        (e.g. a "cancelling..." status) runs when there was a job to stop, before any callback of that job can
+        run again: the job's own last word (``on_cancelled``, ``on_busy(False)``) comes after it."""
+        with self._lock:
+            job = self._current
+            if job is None or job.finished.is_set():
+                return False
+            job.token.cancel()
+            if asked is not None:
+                asked()
+            return True
 
     def wait(self, timeout: Optional[float] = None) -> bool:
         """Block until the current job (and any job that supersedes it meanwhile) has ended; False on timeout."""
@@ -191,9 +196,10 @@ class Runner:
         except Exception:  # a failing callback must not leave the job unfinished
             traceback.print_exc()
         finally:
-            try:
-                job.deliver(self._on_busy, False)
-            finally:
-                job.finished.set()
+            with self._lock:  # busy off and finished as one step: a cancel asked meanwhile sees both or neither
+                try:
+                    job.deliver(self._on_busy, False)
+                finally:
+                    job.finished.set()
 
 

@@ -7,11 +7,71 @@ the session.
 """
 from __future__ import annotations
 
-from typing import Iterable
+import os
+from typing import Iterable, List
 
+from ..engine import check_seed
 from ..errors import InputError
 
-__all__ = ["Session", "session_check"]
+__all__ = ["Session", "session_check", "source_files", "free_name", "check_widget_seed", "SEED_MAX"]
+
+SEED_MAX = 2 ** 31 - 1
+"""The largest seed the DDR and FAIG widgets take: t-SNE (scikit-learn) and numpy's rankings take seeds in
+``[0, 2**32 - 1]``, and the degradations seed image ``j`` with ``seed + j``."""
+
+
+def check_widget_seed(seed) -> int:
+    """The ``seed`` argument of the DDR and FAIG widgets: an integer in ``[0, SEED_MAX]``, else an InputError
+    naming it (``srwidgets.engine.check_seed`` takes torch's whole range, which t-SNE and numpy refuse later, in
+    the middle of a job).
+
+        >>> check_widget_seed(7)
+        7
+    """
+    seed = check_seed(seed)
+    if not 0 <= seed <= SEED_MAX:
+        raise InputError(f"seed must be an integer in [0, {SEED_MAX}] (t-SNE and numpy take no negative or larger "
+                         f"seeds), got {seed}; e.g. seed=0")
+    return seed
+
+
+def source_files(*values) -> List[str]:
+    """The files a widget's inputs were read from, for :func:`srwidgets.engine.check_output`'s ``inputs``: paths
+    (``str`` / ``os.PathLike``, folders included), the file of an image opened with PIL (its ``filename``), the
+    same inside lists and tuples; anything else (tensors, arrays, zoo names that are no file) adds nothing.
+
+        >>> import PIL.Image, tempfile, os
+        >>> f = os.path.join(tempfile.mkdtemp(), "in.png"); PIL.Image.new("RGB", (4, 4)).save(f)
+        >>> source_files([PIL.Image.open(f), "astronaut", None]) == [f, "astronaut"]
+        True
+    """
+    out: List[str] = []
+    for value in values:
+        if isinstance(value, (list, tuple)):
+            out.extend(source_files(*value))
+        elif isinstance(value, (str, bytes, os.PathLike)):
+            out.append(os.fsdecode(os.fspath(value)))
+        elif isinstance(getattr(value, "filename", None), str) and value.filename:  # a PIL image read from a file
+            out.append(value.filename)
+    return out
+
+
+def free_name(path: str) -> str:
+    """``path`` when nothing is there, else the first free ``stem-1.ext``, ``stem-2.ext``, ...: where a widget's
+    default output name (``lam.png``) writes without replacing a file that is already there.
+
+        >>> import os, tempfile
+        >>> d = tempfile.mkdtemp(); open(os.path.join(d, "lam.png"), "w").close()
+        >>> os.path.basename(free_name(os.path.join(d, "lam.png")))
+        'lam-1.png'
+    """
+    if not os.path.lexists(path):
+        return path
+    stem, ext = os.path.splitext(path)
+    k = 1
+    while os.path.lexists(f"{stem}-{k}{ext}"):
+        k += 1
+    return f"{stem}-{k}{ext}"
 
 
 class Session:
