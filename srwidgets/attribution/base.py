@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import functools
 import time
+import warnings
 from typing import Dict, List, NamedTuple, Optional
 
 import torch
@@ -38,7 +39,10 @@ from ..engine.windows import clip_window, crop_box, measure_receptive_field, val
 from ..errors import InputError
 from ..progress import CancelLike, Progress, ProgressCallback, check_hooks
 
-__all__ = ["WindowMethod", "LazyInputs", "LayerGradients", "check_hooks"]
+__all__ = ["WindowMethod", "LazyInputs", "LayerGradients", "check_hooks", "EMPTY_MAP"]
+
+EMPTY_MAP = "the attribution map is all zero"
+"""The start of the warning :meth:`WindowMethod.result` gives for an all-zero map (filter on it)."""
 
 
 class LayerGradients(NamedTuple):
@@ -335,9 +339,15 @@ class WindowMethod(Engine):
             raise InputError(f"result(): the attribution must be [3, h, w], [1, h, w] or [h, w] on the LR grid "
                              f"{tuple(x.shape[1:])}, got {tuple(attribution.shape)}")
         sr = self.super_resolve(x)
-        return make_result(attribution, rule=rule or self.map_rule, sr=sr, image=x, window=window,
+        r = make_result(attribution, rule=rule or self.map_rule, sr=sr, image=x, window=window,
                            settings=dict(settings, method=self.name, scale=self.scale, device=str(self.device),
                                          objective=objective if isinstance(objective, str) else "custom",
                                          crop=box),
                            objective=self.objective_value(x, window, objective), objective_baseline=objective_baseline,
                            seconds=time.perf_counter() - t0, crop=box, method=self.name, amap=amap, extras=extras)
+        if not bool((r.map != 0).any()):  # said, never silent: Gini 0 / DI 100 would read as a wide map
+            warnings.warn(f"{EMPTY_MAP}: method={self.name!r}, window {tuple(r.window)} — nothing was attributed (the "
+                          "objective does not change with the input here, or, for a CAM, the ReLU removed every "
+                          "negative sum: try another layer or hirescam), so its Gini 0 / DI 100 describe an empty map, "
+                          "not a wide one", stacklevel=3)
+        return r

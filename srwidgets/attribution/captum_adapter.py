@@ -25,7 +25,19 @@ from ..engine.windows import clip_window
 from ..errors import InputError
 from ..progress import Progress, check_cancel
 from .base import WindowMethod
+from .gradcam import on_lr_grid
 from .knobs import Knob
+
+NOT_FOR_ONE_WINDOW = {
+    "NoiseTunnel": "it wraps another Captum algorithm rather than a model; use method='smoothgrad' (SmoothGrad over "
+                   "any member, inner=...) or pass stdevs / nt_samples to your own NoiseTunnel",
+    "FeaturePermutation": "it permutes features across the examples of a batch, and a window has one image (its map "
+                          "is all zero); use algorithm='FeatureAblation'",
+}
+"""Captum classes that cannot explain one window of one image, with what to use instead."""
+
+SHAP_DISTRIBUTION = ("DeepLiftShap", "LayerDeepLiftShap", "NeuronDeepLiftShap")
+"""Captum algorithms that need ``baselines`` with more than one example (no constant default)."""
 
 INSTALL = 'pip install "srwidgets[captum]"  (or: pip install captum)'
 
@@ -43,11 +55,13 @@ class WindowObjective(nn.Module):
     """``p [N, 3, h, w] -> D(F(p)) [N]``: the SR model and the window objective as one module (what Captum
     explains). ``window`` is in SR pixels of ``F(p)`` (of the crop)."""
 
-    def __init__(self, model: nn.Module, window, objective="gradient"):
+    def __init__(self, model: nn.Module, window, objective="gradient", cancel=None):
         super().__init__()
         self.model, self.window, self.objective = model, tuple(window), get_objective(objective)
+        self.cancel = cancel
 
     def forward(self, p: torch.Tensor) -> torch.Tensor:
+        check_cancel(self.cancel)  # before every forward pass Captum makes (FeatureAblation, Lime: thousands)
         return self.objective(self.model(p).float(), self.window).reshape(-1)
 
 
@@ -73,13 +87,15 @@ class CaptumMethod(WindowMethod):
                      and not n.endswith(("Attribution", "Base")) and not n.startswith(("LLM", "Remote"))]
             raise InputError(f"algorithm={algorithm!r} is not a Captum attribution class; choose one of: "
                              f"{', '.join(names)}")
+        if algorithm in NOT_FOR_ONE_WINDOW:
+            raise InputError(f"algorithm={algorithm!r} does not fit method='captum': {NOT_FOR_ONE_WINDOW[algorithm]}")
         x, window = self.inputs(image, window)
         check_cancel(cancel)
         box = self.crop_for(x, window)
         h, w = x.shape[1:]
         r0, c0, bh, bw = box or (0, 0, h, w)
         net = WindowObjective(self.model, clip_window(window, self.scale, self.scale * h, self.scale * w, box),
-                              objective)
+                              objective, cancel)
         init_params = list(inspect.signature(algo_cls.__init__).parameters)[1:]
         call_params = set(inspect.signature(algo_cls.attribute).parameters) - {"self", "inputs"}
         init = {init_params[0]: net}  # forward_func or model
@@ -92,18 +108,30 @@ class CaptumMethod(WindowMethod):
         init.update({k: v for k, v in captum_args.items() if k in init_params and k not in init})
         call = {k: v for k, v in captum_args.items() if k in call_params}
         inp = x[None, :, r0:r0 + bh, c0:c0 + bw].to(self.device, self.dtype).requires_grad_(True)
-        if "baselines" in call_params and "baselines" not in call:
+        if "baselines" in call and isinstance(call["baselines"], torch.Tensor):  # the whole image's, cut as inp
+            call["baselines"] = self._cut(call["baselines"], algorithm, h, w, r0, c0, bh, bw).to(inp)
+        elif "baselines" in call_params and "baselines" not in call:
+            if algorithm in SHAP_DISTRIBUTION:
+                raise InputError(f"captum.attr.{algorithm} needs a distribution of baselines: pass baselines= a tensor "
+                                 f"[k, 3, {h}, {w}] (k >= 2 LR images of the whole image's size, [0, 1]; cut to the "
+                                 "receptive-field crop for you), or use algorithm='DeepLift' (or 'GradientShap') "
+                                 "with baseline= a constant")
             call["baselines"] = torch.full_like(inp, float(baseline))
         try:
             with model_errors(), torch.enable_grad(), warnings.catch_warnings():
                 warnings.filterwarnings("ignore", message="Setting forward, backward hooks")  # DeepLift's notice
                 out = algo_cls(**init).attribute(inp, **call)
         except (TypeError, AssertionError, ValueError) as exc:
-            raise InputError(f"captum.attr.{algorithm} refused these arguments: {exc}") from None
+            why = str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__
+            hint = "; LRP needs a rule for every layer type of the model: use algorithm='DeepLift' (the same " \
+                   "idea, any layer)" if "rule" in why and "LRP" in algorithm else ""
+            raise InputError(f"captum.attr.{algorithm} refused these arguments: {why}{hint}") from None
         a = (out[0] if isinstance(out, tuple) else out).detach().double()[0]
         if a.dim() != 3 or a.shape[0] != 3 or tuple(a.shape[1:]) != (bh, bw):  # a layer's: one channel on the LR grid
-            a = a.reshape(-1, *a.shape[-2:]).sum(0)
-            a = F.interpolate(a[None, None], size=(bh, bw), mode="bilinear", align_corners=False)[0]
+            if a.dim() < 2:
+                raise InputError(f"captum.attr.{algorithm} gave an attribution of shape {tuple(a.shape)}, not a map; "
+                                 "use a layer algorithm on a convolutional layer (layer=) or an input algorithm")
+            a = on_lr_grid(a.reshape(-1, *a.shape[-2:]).sum(0), bh, bw)[None]
         full = torch.zeros(a.shape[0], h, w, dtype=torch.float64, device=x.device)
         full[:, r0:r0 + bh, c0:c0 + bw] = torch.nan_to_num(a.to(x.device), nan=0.0)
         if callback is not None:
@@ -113,3 +141,13 @@ class CaptumMethod(WindowMethod):
         if "layer" in init_params:
             settings["layer"] = self.layer_name(x, layer)
         return self.result(x, window, full, t0=t0, settings=settings, objective=objective, box=box)
+
+    @staticmethod
+    def _cut(baselines: torch.Tensor, algorithm, h, w, r0, c0, bh, bw) -> torch.Tensor:
+        """User ``baselines`` of the whole LR image (``[3, h, w]`` or ``[k, 3, h, w]``) cut to the crop."""
+        b = baselines[None] if baselines.dim() == 3 else baselines
+        if b.dim() != 4 or b.shape[1] != 3 or tuple(b.shape[-2:]) != (h, w):
+            raise InputError(f"captum.attr.{algorithm}: baselines must be [3, {h}, {w}] or [k, 3, {h}, {w}] (the "
+                             f"whole LR image's size; cut to the receptive-field crop for you), got "
+                             f"{tuple(baselines.shape)}")
+        return b[:, :, r0:r0 + bh, c0:c0 + bw].detach()

@@ -23,6 +23,20 @@ from .base import WindowMethod
 from .knobs import Knob, knobs_of
 
 
+def on_lr_grid(cam: torch.Tensor, h: int, w: int) -> torch.Tensor:
+    """A layer's map ``[h', w']`` on the LR grid ``[h, w]``: cropped where the layer is at LR resolution, padded at
+    the bottom / right inside the model (``h <= h' < 2h``); averaged over blocks where it is finer (a layer after
+    the upsampling, e.g. ``s·h``: each LR pixel gets the mean of its SR block, never the top-left corner alone);
+    upsampled bilinearly where it is coarser."""
+    hh, ww = cam.shape
+    if h <= hh < 2 * h and w <= ww < 2 * w:
+        return cam[:h, :w]
+    if hh >= 2 * h and ww >= 2 * w:
+        fh, fw = hh // h, ww // w
+        return F.avg_pool2d(cam[None, None, :fh * h, :fw * w], (fh, fw))[0, 0]
+    return F.interpolate(cam[None, None], size=(h, w), mode="bilinear", align_corners=False)[0, 0]
+
+
 class GradCAM(WindowMethod):
     """Knob ``layer``: a module name or an index of :meth:`WindowMethod.layers` (default: the deepest layer at LR
     resolution with the trunk's width, :meth:`WindowMethod.default_layer`). The map is one channel, ReLU'd."""
@@ -50,9 +64,5 @@ class GradCAM(WindowMethod):
         x, window = self.inputs(image, window)
         act, grad, name = self.layer_gradients(x, window, layer, objective)
         cam = torch.relu((self.cam_weights(act, grad, **weights) * act).sum(0))
-        h, w = x.shape[1:]
-        if cam.shape[0] >= h and cam.shape[1] >= w:  # the LR grid, padded at the bottom / right inside the model
-            cam = cam[:h, :w]
-        else:  # a coarser layer: upsampled to the LR grid
-            cam = F.interpolate(cam[None, None], size=(h, w), mode="bilinear", align_corners=False)[0, 0]
+        cam = on_lr_grid(cam, *x.shape[1:])
         return self.result(x, window, cam, t0=t0, settings=dict(layer=name, **weights), objective=objective)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import sys
+import warnings
 
 from ..errors import InputError
 from ._common import add_progress_option
@@ -89,6 +90,7 @@ def load_model(spec: str, device):
 def run(args) -> int:
     from .. import viz
     from ..attribution import attribute
+    from ..attribution.base import EMPTY_MAP
     from ._common import load_input, progress_bar
 
     cls = check_flags(args)
@@ -111,7 +113,8 @@ def run(args) -> int:
             raise InputError(f"--method {args.method} compares the window with the HR image: pass --hr HR.png, or "
                              "give the HR image as IMAGE with --downsample")
         knobs["hr"] = hr
-    with progress_bar(args.method.upper(), "eval", disable=args.no_progress) as bar:
+    with progress_bar(args.method.upper(), "eval", disable=args.no_progress) as bar, warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=EMPTY_MAP)  # said below in the CLI's words
         result = attribute(model, image, window, args.method, device=args.device, callback=bar, **knobs)
     title = os.path.basename(args.model)
     if "path" in result.settings:  # integrated along a LAM path: the paper's figure (KDE view, completeness)

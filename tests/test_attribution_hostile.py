@@ -1,0 +1,100 @@
+"""Hostile checks of the window-attribution family (issue 24's acceptance, from outside): a layer after the
+upsampling mapped to the LR grid (never its top-left corner), an all-zero map said (never silent), Captum's classes
+that do not fit one window refused in words, user baselines of the whole image cut to the crop, a long Captum
+run cancelled between its forward passes with the model left as it came. x4-fsrcnn on small crops of a photo."""
+from __future__ import annotations
+
+import warnings
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+import srwidgets
+from srwidgets import attribution, data, degrade, zoo
+from srwidgets.attribution.base import EMPTY_MAP
+from srwidgets.errors import Cancelled, InputError
+
+WINDOW = (40, 28, 12, 20)  # non-square, SR px
+
+
+@pytest.fixture(scope="module")
+def model():
+    return zoo.load("x4-fsrcnn")
+
+
+@pytest.fixture(scope="module")
+def lr():
+    hr = data.image("coffee", modcrop=4)[:, 100:100 + 4 * 21, 37:37 + 4 * 19]  # odd LR size 21 x 19
+    return degrade.bicubic_down(hr, 4).clamp(0, 1).contiguous()
+
+
+def state(model):
+    return ({k: v.clone() for k, v in model.state_dict().items()}, model.training,
+            [p.requires_grad for p in model.parameters()],
+            sum(len(m._forward_hooks) + len(m._forward_pre_hooks) + len(m._backward_hooks) for m in model.modules()))
+
+
+def same_state(model, before):
+    now = state(model)
+    return all(torch.equal(before[0][k], now[0][k]) for k in before[0]) and before[1:] == now[1:]
+
+
+def test_cam_on_a_layer_after_the_upsampling_is_block_averaged_not_its_top_left_corner(model, lr):
+    eng = attribution.engine(model, "hirescam")
+    assert "last_part" not in eng.layers(lr)  # SR resolution: not an LR layer, but a module name is accepted
+    r = srwidgets.attribute(model, lr, WINDOW, method="hirescam", layer="last_part")
+    act, grad, _ = eng.layer_gradients(eng.inputs(lr, WINDOW)[0], WINDOW, "last_part")
+    assert act.shape[-2:] == (4 * 21, 4 * 19)
+    cam = torch.relu((grad * act).sum(0))
+    ref = F.avg_pool2d(cam[None, None], 4)[0, 0]
+    assert torch.allclose(r.attribution.double().sum(0), ref, rtol=1e-5, atol=1e-9)
+    # the map sits on the window's LR pixels (rows 10..12, cols 7..11), not in the image's top-left corner
+    peak = divmod(int(r.map.argmax()), 19)
+    assert 9 <= peak[0] <= 13 and 6 <= peak[1] <= 12
+
+
+def test_an_all_zero_map_is_said_not_silent(model, lr):
+    flat = lambda sr, window: sr.sum(dim=(1, 2, 3)) * 0.0  # noqa: E731  (an objective the input cannot change)
+    with pytest.warns(UserWarning, match=EMPTY_MAP):
+        r = srwidgets.attribute(model, lr, WINDOW, method="input_x_gradient", objective=flat)
+    assert float(r.map.max()) == 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a map with something in it: no warning
+        srwidgets.attribute(model, lr, WINDOW, method="input_x_gradient")
+
+
+@pytest.mark.parametrize("algorithm, says", [("NoiseTunnel", "smoothgrad"), ("FeaturePermutation", "FeatureAblation"),
+                                             ("DeepLiftShap", "distribution of baselines")])
+def test_captum_classes_that_do_not_fit_one_window_are_refused_in_words(model, lr, algorithm, says):
+    pytest.importorskip("captum.attr")
+    before = state(model)
+    with pytest.raises(InputError, match=says):
+        srwidgets.attribute(model, lr, WINDOW, method="captum", algorithm=algorithm)
+    assert same_state(model, before)
+
+
+def test_captum_baselines_of_the_whole_image_are_cut_to_the_crop(model, lr):
+    pytest.importorskip("captum.attr")
+    two = torch.stack([torch.zeros_like(lr), torch.full_like(lr, 0.5)])
+    r = srwidgets.attribute(model, lr, WINDOW, method="captum", algorithm="DeepLiftShap", baselines=two)
+    assert r.crop is not None and tuple(r.map.shape) == (21, 19) and float(r.map.max()) == 1.0
+    dl = srwidgets.attribute(model, lr, WINDOW, method="captum", algorithm="DeepLift", baselines=torch.zeros_like(lr))
+    ref = srwidgets.attribute(model, lr, WINDOW, method="captum", algorithm="DeepLift")  # baseline=0.0
+    assert torch.allclose(dl.attribution, ref.attribution)
+    with pytest.raises(InputError, match=r"baselines must be \[3, 21, 19\]"):
+        srwidgets.attribute(model, lr, WINDOW, method="captum", algorithm="DeepLift", baselines=torch.zeros(3, 5, 5))
+
+
+def test_a_long_captum_run_is_cancelled_between_forward_passes_and_the_model_left_as_it_came(model, lr):
+    pytest.importorskip("captum.attr")
+    model.train()
+    before, x0, calls = state(model), lr.clone(), []
+    try:
+        with pytest.raises(Cancelled):
+            srwidgets.attribute(model, lr, WINDOW, method="captum", algorithm="FeatureAblation",
+                                cancel=lambda: calls.append(1) or len(calls) > 3)
+        assert 3 < len(calls) < 20  # stopped inside the ablation (a forward per LR pixel and channel), not after
+        assert same_state(model, before) and torch.equal(lr, x0)
+    finally:
+        model.eval()
