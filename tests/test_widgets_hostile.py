@@ -302,3 +302,50 @@ def test_ddr_and_faig_refuse_a_seed_that_tsne_numpy_or_the_noise_would_refuse_mi
         DDRWidget(pair[0], CROPS, seed=seed)
     with pytest.raises(InputError, match=r"^seed must be an integer in \[0, "):
         FAIGWidget(*pair, CROPS, seed=seed)
+
+
+class Breakable(torch.nn.Module):
+    """A zoo model that raises in forward while ``broken`` (a model failing after the widget was built)."""
+
+    def __init__(self, inner):
+        super().__init__()
+        self.inner, self.scale, self.broken = inner, inner.scale, False
+
+    def forward(self, x):
+        if self.broken:
+            raise RuntimeError("the model broke")
+        return self.inner(x)
+
+
+def test_ddr_a_click_on_another_models_layer_and_a_failing_sr_output_are_shown_never_raised(pair):
+    from srwidgets.models import build
+
+    torch.manual_seed(0)
+    other = build("MSRResNet", num_feat=8, num_block=20, upscale=2).eval()  # deeper: layers the zoo's lacks
+    model = Breakable(pair[0])
+    w = DDRWidget({"zoo": model, "deeper": other}, CROPS)
+    try:
+        assert w.wait(120) and not w.error
+        extra = [n for n in w.layers["deeper"] if n not in w.layers["zoo"]]
+        assert extra, w.layers
+        k = w.layers["deeper"].index(extra[-1])
+        w._layer_clicked("deeper", k)  # what a click on that point of the second model's CHI curve calls
+        assert w.wait(60) and w.layer == extra[-1] and w.error == "", w.error
+        assert "not a layer of this model" in w.chi_labels["zoo"].value
+        assert w.layer_dropdown.value == extra[-1]
+        model.broken = True
+        w.selected = 1  # the SR output runs the model on the kernel thread: shown, not raised
+        assert "the model broke" in w.error
+        model.broken = False
+        w.selected = 2
+        assert w.error == ""
+    finally:
+        w.close()
+
+
+def test_a_canvas_wider_than_any_screen_is_refused_at_construction(fsrcnn, lr, pair):
+    # a large image is drawn at up to this size: 10**6 px would be a terabyte-sized RGBA canvas
+    with pytest.raises(InputError, match=r"^max_display must be an integer >= 64 and <= 4096"):
+        LAMWidget(fsrcnn, lr, max_display=10 ** 6)
+    with pytest.raises(InputError, match=r"^size must be an integer >= 32 and <= 4096"):
+        FAIGWidget(*pair, CROPS, size=10 ** 6)

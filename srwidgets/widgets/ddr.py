@@ -14,6 +14,7 @@ export (:mod:`~srwidgets.widgets.base`).
 from __future__ import annotations
 
 import html
+import traceback
 from typing import Dict, Optional
 
 import ipywidgets as widgets
@@ -169,7 +170,7 @@ class DDRWidget(EngineWidget):
         self.point_label = widgets.HTML("hover a point: its degraded input; click: also the SR output")
         self._detail = widgets.VBox([self.point_label])
         first = self.layers[self.names[0]]
-        self.layer_dropdown = widgets.Dropdown(options=first, value=first[-1], description="Layer:",
+        self.layer_dropdown = widgets.Dropdown(options=self.session.all_layers, value=first[-1], description="Layer:",
                                                layout=widgets.Layout(width="260px", flex="0 0 auto"))
         method_row, self.method_label, self.method_buttons = _method_row()
         lo, hi = self.PERPLEXITY_RANGE
@@ -326,10 +327,17 @@ class DDRWidget(EngineWidget):
         self._detail_views(*lr.shape[-2:])
         self.lr_view.show("image", lr)
         if sr:
+            # one forward pass on the kernel thread: a failure is shown (a refusal of this selection, cleared by the
+            # next point shown), never raised out of the click or the ``selected`` observer
             try:
-                self.sr_view.show("image", res.sr(i))
-            except InputError as exc:
-                self.show_error(str(exc))
+                out = res.sr(i)
+            except Exception as exc:  # noqa: BLE001
+                message = str(exc) if isinstance(exc, InputError) else f"{type(exc).__name__}: {exc}"
+                self.refuse("selected", message)
+                self.last_traceback = None if isinstance(exc, InputError) else traceback.format_exc()
+                return
+            self.sr_view.show("image", out)
+            self.accept("selected")
 
     def _detail_views(self, height: int, width: int) -> None:
         """The LR-input and SR-output views, at the inputs' aspect ratio (made once per input size)."""

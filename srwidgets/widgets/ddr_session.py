@@ -97,8 +97,14 @@ class DDRSession(Session):
         return self.results.get(self.names[0])
 
     # ------------------------------------------------------------------------------------------------ settings
+    @property
+    def all_layers(self) -> list:
+        """Every model's layers, once each: the first model's (shallow to deep), then the others' it lacks (a click
+        on another model's CHI curve may show one of them; a model without it says so in its panel)."""
+        return list(dict.fromkeys(name for n in self.names for name in self.layers[n]))
+
     def check_layer(self, value) -> str:
-        valid = self.layers[self.names[0]]
+        valid = self.all_layers
         if not isinstance(value, str) or value not in valid:
             shown = ", ".join(valid[:12]) + (f", ... and {len(valid) - 12} more" if len(valid) > 12 else "")
             raise InputError(f"unknown layer {value!r}; valid layers (shallow to deep): {shown}")

@@ -27,6 +27,7 @@ import ipywidgets as widgets
 from traitlets import Any as AnyTrait, Dict as DictTrait, observe
 
 from ..engine import check_int, check_number, check_output
+from ..errors import InputError
 from ..faig import OTHER
 from ..viz.faig import format_psnr
 from .base import FIGURE_EXTENSIONS, CheckedAny, EngineWidget, unknown_keyword
@@ -38,6 +39,7 @@ from .faig_session import (DEGRADATIONS, MAX_FRACTION, MAX_LAM, MAX_STEPS, METHO
 __all__ = ["FAIGWidget", "DEGRADATIONS"]
 
 LIST_ROWS = 40  # filters listed for a clicked layer
+MAX_VIEW = 4096  # the largest image view, screen pixels (``size``)
 BAR_CAPTION = "<div><b>Masked filters per conv layer</b>, shallow to deep. Hover a bar to name its layer.</div>"
 FILTER_LIST_EMPTY = "<div><i>No layer selected: click a bar to list its masked filters here.</i></div>"
 
@@ -119,7 +121,10 @@ class FAIGWidget(EngineWidget):
         if unknown:  # before any model is copied
             raise unknown_keyword("FAIGWidget", unknown[0], self.keywords)
         check_number("throttle", throttle, 0.0, " (seconds between progress updates)")
-        size = check_int("size", size, 32, " (screen pixels of each image view's longest side)")
+        size = check_int("size", size, 32, f" and <= {MAX_VIEW} (screen pixels of each image view's longest side)")
+        if size > MAX_VIEW:  # wider than any screen: the images would be drawn at that size
+            raise InputError(f"size must be an integer >= 32 and <= {MAX_VIEW} (screen pixels of each image view's "
+                             f"longest side), got {size}")
         self.session = FAIGSession(baseline, target, images, seed=seed, device=device, cache_size=self.cache_size)
         self.cache = self.session.cache  # cache_get / cache_put read the session's
         self._build(size)

@@ -35,6 +35,10 @@ def _session_attribute(name: str, doc: str):
     return property(lambda self: getattr(self.session, name), doc=doc)
 
 
+MAX_DISPLAY = 4096
+"""The widest SR canvas, screen pixels (``max_display``): a large image is fitted into it."""
+
+
 class LAMSettings:
     """The LAM widget's checks and the session's state under the widget's names (a mixin)."""
 
@@ -57,7 +61,11 @@ class LAMSettings:
         if unknown:
             raise KeywordError(f"LAMWidget got an unexpected keyword argument {unknown[0]!r}; the keywords are: "
                                f"{', '.join(cls.keywords)}, scale, max_display, throttle, lam_options, hr")
-        max_display = check_int("max_display", max_display, 64, " (screen pixels of the SR canvas, e.g. 512)")
+        max_display = check_int("max_display", max_display, 64, f" and <= {MAX_DISPLAY} (screen pixels of the SR "
+                                "canvas, e.g. 512)")
+        if max_display > MAX_DISPLAY:  # a canvas wider than any screen: a large image would be drawn unshrunk
+            raise InputError(f"max_display must be an integer >= 64 and <= {MAX_DISPLAY} (screen pixels of the SR "
+                             f"canvas, e.g. 512), got {max_display}")
         throttle = check_number("throttle", throttle, 0.0, " (seconds between repaints, e.g. 0.25)")
         return max_display, throttle, check_lam_options(lam_options)
 
