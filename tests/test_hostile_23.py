@@ -64,3 +64,46 @@ def test_a_spandrel_call_that_takes_one_image_runs_batches_image_by_image(tmp_pa
     assert torch.equal(x, keep)
     assert torch.allclose(batch.clamp(0, 1), ref, atol=1e-5)
     assert not model.training
+
+
+def _spandrel_arch(module, sub, cls, **kwargs):
+    return lambda: getattr(importlib.import_module(f"spandrel.architectures.{module}.__arch.{sub}"), cls)(**kwargs)
+
+
+# architectures tests/test_models_spandrel.py does not build (small widths; sizes its detection reads)
+MORE = [
+    ("RealPLKSR", _spandrel_arch("PLKSR", "RealPLKSR", "RealPLKSR", dim=16, n_blocks=2, upscaling_factor=3,
+                                 kernel_size=9, layer_norm=True), 3),
+    ("RealCUGAN", _spandrel_arch("RealCUGAN", "upcunet_v3", "UpCunet2x"), 2),
+    ("MMRealSR", _spandrel_arch("MMRealSR", "mmrealsr_arch", "MMRRDBNet_test", num_in_ch=3, num_out_ch=3, scale=4,
+                                num_feat=16, num_block=1, num_grow_ch=8, num_feats=[8, 16, 32, 64]), 4),
+    ("FFTformer", _spandrel_arch("FFTformer", "fftformer_arch", "FFTformer", dim=8, num_blocks=[1, 1, 1],
+                                 num_refinement_blocks=1), 1),
+    ("MixDehazeNet", _spandrel_arch("MixDehazeNet", "MixDehazeNet", "MixDehazeNet", embed_dims=[8, 16, 32, 16, 8],
+                                    depths=[1, 1, 1, 1, 1]), 1),
+]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name, make, scale", MORE, ids=[m[0] for m in MORE])
+def test_more_spandrel_architectures_equal_spandrels_output_at_any_size(tmp_path, name, make, scale):
+    spandrel = _spandrel()
+    torch.manual_seed(0)
+    path = tmp_path / f"{name}.pth"
+    torch.save(make().state_dict(), path)
+    model = models.load(path)
+    assert model.scale == scale and model.arch.endswith("(spandrel)")
+    descriptor = spandrel.ModelLoader().load_from_file(str(path))
+    descriptor.model.eval()
+    minimum, multiple, _ = model.size_requirements
+    side = -(-max(minimum, 16) // multiple) * multiple
+    x = torch.rand(1, 3, side, side, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        assert torch.allclose(model(x.clone()).clamp(0, 1), descriptor(x.clone()), atol=1e-5)
+    odd = torch.rand(2, 3, 11, 7, generator=torch.Generator().manual_seed(2))
+    keep = odd.clone()
+    odd.requires_grad_(True)
+    y = model(odd)
+    y.sum().backward()
+    assert y.shape == (2, 3, 11 * scale, 7 * scale)
+    assert torch.equal(odd.detach(), keep) and odd.grad.isfinite().all() and odd.grad.abs().sum() > 0
