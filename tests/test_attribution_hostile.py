@@ -98,3 +98,25 @@ def test_a_long_captum_run_is_cancelled_between_forward_passes_and_the_model_lef
         assert same_state(model, before) and torch.equal(lr, x0)
     finally:
         model.eval()
+
+
+def test_captum_arguments_reach_the_algorithm_from_the_cli_as_options(model, lr, tmp_path):
+    """Occlusion has a required argument (sliding_window_shapes): on the command line it comes as --options."""
+    pytest.importorskip("captum.attr")
+    from PIL import Image
+
+    from srwidgets.__main__ import main
+
+    path = tmp_path / "lr.png"
+    Image.fromarray((lr * 255).round().byte().permute(1, 2, 0).numpy()).save(path)
+    args = ["lam", str(path), "--model", "x4-fsrcnn", "--window", "0,0,8", "--method", "captum", "--algorithm",
+            "Occlusion", "--no-progress", "--out", str(tmp_path / "map.png")]
+    assert main(args + ["--options", "sliding_window_shapes=(3, 4, 4), strides=(3, 4, 4)"]) in (0, None)
+    for bad, says in [("import os", "name=value"), ("x=__import__('os')", "literal"), ("strides=1, strides=2", "twice")]:
+        with pytest.raises(InputError, match=says):
+            srwidgets.attribute(model, lr, (0, 0, 8), method="captum", algorithm="Occlusion", options=bad)
+    with pytest.raises(InputError, match="given twice"):
+        srwidgets.attribute(model, lr, (0, 0, 8), method="captum", options="n_steps=2", n_steps=3)
+    a = srwidgets.attribute(model, lr, (0, 0, 8), method="captum", options="n_steps=4")
+    b = srwidgets.attribute(model, lr, (0, 0, 8), method="captum", n_steps=4)
+    assert torch.equal(a.attribution, b.attribution) and a.settings["n_steps"] == 4

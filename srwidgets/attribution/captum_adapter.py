@@ -11,6 +11,7 @@ and resized to the LR grid (a one-channel map).
 """
 from __future__ import annotations
 
+import ast
 import inspect
 import time
 import warnings
@@ -51,6 +52,27 @@ def captum_attr():
     return captum.attr
 
 
+def parse_options(text) -> dict:
+    """``"n_steps=16, sliding_window_shapes=(3, 4, 4)"`` -> ``{"n_steps": 16, "sliding_window_shapes": (3, 4, 4)}``
+    (Python keywords with literal values: numbers, strings, tuples, lists, True / False / None); ``""``: ``{}``."""
+    if text is None or (isinstance(text, str) and not text.strip()):
+        return {}
+    if not isinstance(text, str):
+        raise InputError(f"options must be a string of keywords such as 'n_steps=16, strides=2', got {text!r}")
+    try:
+        call = ast.parse(f"f({text})", mode="eval").body
+        if not isinstance(call, ast.Call) or call.args or any(k.arg is None for k in call.keywords):
+            raise ValueError("not name=value")
+        names = [k.arg for k in call.keywords]
+        if len(set(names)) != len(names):
+            raise ValueError(f"a name given twice: {sorted(n for n in set(names) if names.count(n) > 1)}")
+        return {k.arg: ast.literal_eval(k.value) for k in call.keywords}
+    except (SyntaxError, ValueError, TypeError) as exc:
+        raise InputError(f"options={text!r} is not a list of name=value keywords with literal values (numbers, "
+                         f"strings, tuples, True/False/None), e.g. 'sliding_window_shapes=(3, 4, 4), strides=2': "
+                         f"{exc}") from None
+
+
 class WindowObjective(nn.Module):
     """``p [N, 3, h, w] -> D(F(p)) [N]``: the SR model and the window objective as one module (what Captum
     explains). ``window`` is in SR pixels of ``F(p)`` (of the crop)."""
@@ -74,12 +96,20 @@ class CaptumMethod(WindowMethod):
     knobs = (Knob("algorithm", "str", "IntegratedGradients", "a captum.attr attribution class name"),
              Knob("layer", "layer", None, "for layer algorithms: a module name or an index of the LR-resolution layers"),
              Knob("baseline", "float", 0.0, "constant baseline image for algorithms taking baselines", low=0.0,
-                  high=1.0, step=0.05))
+                  high=1.0, step=0.05),
+             Knob("options", "str", "", "the algorithm's own arguments as Python keywords, e.g. "
+                  "'sliding_window_shapes=(3, 4, 4), strides=2' or 'n_steps=16' (the CLI's and the widget's way to "
+                  "pass them)"))
 
-    def attribute(self, image, window, *, algorithm="IntegratedGradients", layer=None, baseline=0.0,
+    def attribute(self, image, window, *, algorithm="IntegratedGradients", layer=None, baseline=0.0, options="",
                   objective="gradient", callback=None, cancel=None, **captum_args):
         """``image`` ``[3, h, w]`` in [0, 1]; ``window`` in SR px; ``captum_args`` the algorithm's own arguments."""
         t0 = time.perf_counter()
+        given = parse_options(options)
+        both = sorted(set(given) & set(captum_args))
+        if both:
+            raise InputError(f"{', '.join(both)} given twice, as a keyword and in options={options!r}; give it once")
+        captum_args = {**given, **captum_args}
         ca = captum_attr()
         algo_cls = getattr(ca, algorithm, None) if isinstance(algorithm, str) else None
         if not (isinstance(algo_cls, type) and issubclass(algo_cls, ca.Attribution)) or inspect.isabstract(algo_cls):
