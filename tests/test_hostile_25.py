@@ -81,3 +81,17 @@ def test_textured_windows_are_judged():
     r = trust.stratified_deletion(model, lr, (60, 60, 16), "gradient", seeds=2)
     assert r["informative"] is True and r["note"] is None
     assert r["objective_removed"] < r["objective_input"]
+
+
+def test_trust_cli_says_a_flat_window_is_not_judged_in_its_own_flags(tmp_path, monkeypatch, capsys):
+    from srwidgets.__main__ import main
+
+    _, lr, _ = _flat_window_case()
+    Image.fromarray((lr.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)).save(tmp_path / "flat.png")
+    monkeypatch.chdir(tmp_path)
+    before = (tmp_path / "flat.png").read_bytes()
+    assert main(["trust", "flat.png", "--model", "x4-fsrcnn", "--window", "60,60,16", "--methods", "gradient",
+                 "--checks", "stratified", "--seeds", "2", "--no-progress", "--out", "t.csv"]) == 0
+    out = capsys.readouterr().out
+    assert "stratified: not judged" in out and "--noise 0" in out and "noise=0" not in out, out
+    assert (tmp_path / "flat.png").read_bytes() == before and (tmp_path / "t.csv").stat().st_size > 0

@@ -120,7 +120,7 @@ def run(args) -> int:
     for name, verdict in df["verdict"].items():
         print(f"{name}: {verdict}")
     for check, why in df.attrs.get("notes", {}).items():
-        print(f"{check}: {why}")
+        print(f"{check}: {why.replace('noise=0', '--noise 0')}")  # the engine's keyword as this command's flag
     for name, why in df.attrs["skipped"].items():
         if "hr=" in why:  # the engine's words: here the HR image is IMAGE with --downsample
             why = "needs the HR image: give the HR picture as IMAGE with --downsample (and cem in --methods)"
