@@ -120,3 +120,8 @@ def test_captum_arguments_reach_the_algorithm_from_the_cli_as_options(model, lr,
     a = srwidgets.attribute(model, lr, (0, 0, 8), method="captum", options="n_steps=4")
     b = srwidgets.attribute(model, lr, (0, 0, 8), method="captum", n_steps=4)
     assert torch.equal(a.attribution, b.attribution) and a.settings["n_steps"] == 4
+
+
+def test_occlusion_whose_squares_miss_the_window_is_refused_not_an_empty_map(model, lr):
+    with pytest.raises(InputError, match="smaller stride"):
+        srwidgets.attribute(model, lr, (70, 60, 8), method="occlusion", patch=1, stride=64)

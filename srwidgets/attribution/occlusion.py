@@ -36,6 +36,10 @@ class Occlusion(WindowMethod):
         tops = [t for t in range(0, h - patch + 1, stride) if t < r0 + bh and t + patch > r0]  # squares on the crop
         lefts = [c for c in range(0, w - patch + 1, stride) if c < c0 + bw and c + patch > c0]
         spots = [(t, c) for t in tops for c in lefts]
+        if not spots:  # every map value would be 0: said, not an empty map
+            raise InputError(f"no {patch}x{patch} square at stride {stride} (from the top-left corner) falls on the LR "
+                             f"pixels that can change this window (rows {r0}..{r0 + bh - 1}, columns {c0}..{c0 + bw - 1});"
+                             f" use a smaller stride (at most {max(1, min(bh, bw))}) or a larger patch")
 
         def occluded(start, stop):
             batch = x[None].repeat(stop - start, 1, 1, 1)
