@@ -349,3 +349,16 @@ def test_a_canvas_wider_than_any_screen_is_refused_at_construction(fsrcnn, lr, p
         LAMWidget(fsrcnn, lr, max_display=10 ** 6)
     with pytest.raises(InputError, match=r"^size must be an integer >= 32 and <= 4096"):
         FAIGWidget(*pair, CROPS, size=10 ** 6)
+
+
+def test_a_method_that_cannot_run_leaves_no_stale_result_to_export(make_lam, tmp_path):
+    w = make_lam(window=(16, 16, 16))
+    assert w.wait(60) and w.result.method == "lam"
+    w.methods = ["cem"]  # no hr: nothing is shown, so nothing of LAM's may be exported as if it were
+    assert w.wait(30) and "needs the HR image" in w.status
+    assert w.result is None and w.results == {} and w.panel_results == {}
+    w.export_path.value = str(tmp_path / "cem.png")
+    w.export_button.click()
+    assert "nothing to save" in w.error and not (tmp_path / "cem.png").exists()
+    w.methods = ["lam"]  # cached: shown at once, the message is stale
+    assert w.wait(30) and w.error == "" and w.result.method == "lam"

@@ -167,6 +167,9 @@ class LAMDisplay:
         first_method = self.methods[0]
         first = results.get((self.names[0], first_method))
         if first is None:  # the first method needs the HR image: nothing to publish as `result`
+            # nor the previous window's or method's: a stale `result` would be exported as if it were shown
+            self.panel_results = self.session.panel_results = dict(results)
+            self.results, self.result = {}, None
             self.status = f"{first_method} needs the HR image: pass hr= to LAMWidget"
             return
         if not self.window_panel.sr_shown and getattr(first, "sr", None) is not None:
