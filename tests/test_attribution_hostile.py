@@ -125,3 +125,44 @@ def test_captum_arguments_reach_the_algorithm_from_the_cli_as_options(model, lr,
 def test_occlusion_whose_squares_miss_the_window_is_refused_not_an_empty_map(model, lr):
     with pytest.raises(InputError, match="smaller stride"):
         srwidgets.attribute(model, lr, (70, 60, 8), method="occlusion", patch=1, stride=64)
+
+
+class _Pair(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.c = torch.nn.Conv2d(8, 8, 3, padding=1)
+
+    def forward(self, x):
+        y = self.c(x)
+        return y, y
+
+
+class _Awkward(torch.nn.Module):
+    """x2: a module called twice (shared), one returning a tuple, one never called."""
+
+    scale = 2
+
+    def __init__(self):
+        super().__init__()
+        self.head, self.shared = torch.nn.Conv2d(3, 8, 3, padding=1), torch.nn.Conv2d(8, 8, 3, padding=1)
+        self.pair, self.unused = _Pair(), torch.nn.Conv2d(8, 8, 1)
+        self.tail = torch.nn.Sequential(torch.nn.Conv2d(8, 12, 3, padding=1), torch.nn.PixelShuffle(2))
+
+    def forward(self, x):
+        a, b = self.pair(self.shared(self.shared(torch.relu(self.head(x)))))
+        return self.tail(a + b)
+
+
+@pytest.mark.parametrize("layer, says", [("shared", "runs 2 times"), ("pair", "returns tuple"),
+                                         ("unused", "did not run")])
+def test_a_layer_captum_cannot_read_one_tensor_of_is_refused_as_cams_refuse_it(lr, layer, says):
+    pytest.importorskip("captum.attr")
+    torch.manual_seed(0)
+    net = _Awkward()
+    before = state(net)
+    for method, extra in [("gradcam", {}), ("hirescam", {}), ("captum", dict(algorithm="LayerGradCam"))]:
+        with pytest.raises(InputError, match=says):
+            srwidgets.attribute(net, lr, (4, 6, 8, 10), method=method, layer=layer, **extra)
+    assert same_state(net, before)
+    r = srwidgets.attribute(net, lr, (4, 6, 8, 10), method="captum", algorithm="LayerGradCam", layer="pair.c")
+    assert tuple(r.map.shape) == (21, 19)

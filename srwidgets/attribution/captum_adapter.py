@@ -130,7 +130,7 @@ class CaptumMethod(WindowMethod):
         call_params = set(inspect.signature(algo_cls.attribute).parameters) - {"self", "inputs"}
         init = {init_params[0]: net}  # forward_func or model
         if "layer" in init_params:
-            init["layer"] = dict(self.model.named_modules())[self.layer_name(x, layer)]
+            init["layer"] = self._layer_module(x, self.layer_name(x, layer))
         unknown = sorted(set(captum_args) - call_params - set(init_params))
         if unknown:
             raise InputError(f"captum.attr.{algorithm} does not take {', '.join(unknown)}; its options: "
@@ -171,6 +171,27 @@ class CaptumMethod(WindowMethod):
         if "layer" in init_params:
             settings["layer"] = self.layer_name(x, layer)
         return self.result(x, window, full, t0=t0, settings=settings, objective=objective, box=box)
+
+    def _layer_module(self, x: torch.Tensor, name: str) -> nn.Module:
+        """The module ``name``, checked as :meth:`WindowMethod.layer_gradients` checks it (one probe forward): it runs
+        exactly once and returns one tensor (Captum would otherwise take one call of a shared module, or the first
+        element of a tuple, without a word)."""
+        module, seen = dict(self.model.named_modules())[name], []
+        handle = module.register_forward_hook(lambda mod, inputs, out: seen.append(out))
+        try:
+            self.prepared.forward(x[None].to(self.device, self.dtype))
+        finally:
+            handle.remove()
+        choose = ", ".join(self.layers(x))
+        if not seen:
+            raise InputError(f"layer {name!r} did not run in the forward pass; choose one of {choose}")
+        if len(seen) > 1:
+            raise InputError(f"layer {name!r} runs {len(seen)} times in one forward pass (a shared module); choose "
+                             f"one that runs once: {choose}")
+        if not isinstance(seen[0], torch.Tensor):
+            raise InputError(f"layer {name!r} returns {type(seen[0]).__name__}, not a tensor; choose another layer: "
+                             f"{choose}")
+        return module
 
     @staticmethod
     def _cut(baselines: torch.Tensor, algorithm, h, w, r0, c0, bh, bw) -> torch.Tensor:
