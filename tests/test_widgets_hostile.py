@@ -362,3 +362,18 @@ def test_a_method_that_cannot_run_leaves_no_stale_result_to_export(make_lam, tmp
     assert "nothing to save" in w.error and not (tmp_path / "cem.png").exists()
     w.methods = ["lam"]  # cached: shown at once, the message is stale
     assert w.wait(30) and w.error == "" and w.result.method == "lam"
+
+
+def test_an_export_never_writes_over_a_bundled_image_the_widget_read(fsrcnn):
+    from srwidgets.data import image_path
+
+    w = LAMWidget(fsrcnn, "astronaut", steps=2, window=(16, 16, 16))  # the bundled file, read by name
+    try:
+        assert w.wait(120) and w.result is not None
+        before = open(image_path("astronaut"), "rb").read()
+        w.export_path.value = image_path("astronaut")
+        w.export_button.click()
+        assert "is the input" in w.error
+        assert open(image_path("astronaut"), "rb").read() == before
+    finally:
+        w.close()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from typing import Iterable, List
 
+from .. import data
 from ..engine import check_seed
 from ..errors import InputError
 
@@ -37,12 +38,13 @@ def check_widget_seed(seed) -> int:
 
 def source_files(*values) -> List[str]:
     """The files a widget's inputs were read from, for :func:`srwidgets.engine.check_output`'s ``inputs``: paths
-    (``str`` / ``os.PathLike``, folders included), the file of an image opened with PIL (its ``filename``), the
-    same inside lists and tuples; anything else (tensors, arrays, zoo names that are no file) adds nothing.
+    (``str`` / ``os.PathLike``, folders included), a bundled image's file (``"astronaut"``), the file of an image
+    opened with PIL (its ``filename``), the same inside lists and tuples; anything else (tensors, arrays) adds
+    nothing.
 
         >>> import PIL.Image, tempfile, os
         >>> f = os.path.join(tempfile.mkdtemp(), "in.png"); PIL.Image.new("RGB", (4, 4)).save(f)
-        >>> source_files([PIL.Image.open(f), "astronaut", None]) == [f, "astronaut"]
+        >>> source_files([PIL.Image.open(f), "astronaut", None]) == [f, "astronaut", data.image_path("astronaut")]
         True
     """
     out: List[str] = []
@@ -50,7 +52,10 @@ def source_files(*values) -> List[str]:
         if isinstance(value, (list, tuple)):
             out.extend(source_files(*value))
         elif isinstance(value, (str, bytes, os.PathLike)):
-            out.append(os.fsdecode(os.fspath(value)))
+            path = os.fsdecode(os.fspath(value))
+            out.append(path)
+            if not os.path.exists(path) and path in data.images():  # a bundled name: its file is read
+                out.append(data.image_path(path))
         elif isinstance(getattr(value, "filename", None), str) and value.filename:  # a PIL image read from a file
             out.append(value.filename)
     return out
