@@ -377,3 +377,10 @@ def test_an_export_never_writes_over_a_bundled_image_the_widget_read(fsrcnn):
         assert open(image_path("astronaut"), "rb").read() == before
     finally:
         w.close()
+
+
+def test_faig_bad_images_are_input_errors_naming_images(pair):
+    with pytest.raises(InputError, match=r"^images: .*expected \[0, 1\]"):
+        FAIGWidget(*pair, [CROPS[0] * 3])
+    with pytest.raises(InputError, match=r"^images\[0\] is 4×4"):  # the engine's hr_images, as the argument is called
+        FAIGWidget(*pair, [torch.rand(3, 4, 4)])

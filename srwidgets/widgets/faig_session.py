@@ -86,8 +86,12 @@ class FAIGSession(Session):
         self.engine = FAIG(baseline, target, device=device)  # refuses pairs that differ or do not differ
         self.scale = self.engine.scale
         self.seed = seed
-        hrs, self.image_names = load_images(images)
-        self.hr: List[torch.Tensor] = hr_tensors(hrs, self.scale)  # [3, H, W] float32, multiples of the scale
+        try:
+            hrs, self.image_names = load_images(images)
+            self.hr: List[torch.Tensor] = hr_tensors(hrs, self.scale)  # [3, H, W] float32, multiples of the scale
+        except InputError as exc:  # the engine calls them hr_images: the argument here is images
+            message = str(exc).replace("hr_images", "images")
+            raise InputError(message if message.startswith("images") else f"images: {message}") from None
         # [3, H/s, W/s] per degradation and image, as the masking experiment builds them
         self.lr: Dict[str, List[torch.Tensor]] = degraded_inputs(self.hr, DEGRADATIONS, self.scale, self.seed)
         self.layers = list(dict.fromkeys(f[0] for f in self.engine.filters))  # conv layers, shallow to deep
