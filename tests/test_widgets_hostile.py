@@ -179,6 +179,10 @@ def test_an_emptied_knob_box_goes_back_to_the_default_and_clears_its_error(make_
     assert w.error == "" and w.knobs == {}
     samples.value = -3
     assert "samples" in w.error
+    w.methods = ["lam", "gradcam"]  # the refused control is gone with its member: its message too
+    assert w.error == ""
+    w.methods = ["lam", "gradcam", "smoothgrad"]
+    samples = w.knob_controls["smoothgrad", "samples"]
     samples.value = 4
     assert w.error == "" and w.knobs == {"smoothgrad": {"samples": 4}}
     w.methods = ["lam", "gradcam"]
@@ -384,3 +388,36 @@ def test_faig_bad_images_are_input_errors_naming_images(pair):
         FAIGWidget(*pair, [CROPS[0] * 3])
     with pytest.raises(InputError, match=r"^images\[0\] is 4×4"):  # the engine's hr_images, as the argument is called
         FAIGWidget(*pair, [torch.rand(3, 4, 4)])
+
+
+def test_lam_many_rapid_changes_end_on_the_last_window_and_settings(make_lam):
+    w = make_lam(steps=20)
+    for i in range(40):  # each change supersedes the running job: the last one's result is the one shown
+        w.window = (i % 6 * 8, i % 5 * 8, 16)
+        w.steps = 2 + i % 3
+        w.methods = ["lam", "gradient"] if i % 2 else ["lam"]
+        w.view = ["map", "kde", "erf"][i % 3]
+        w.alpha = (i % 10) / 10
+    assert w.wait(120) and w.error == "" and not w.busy
+    assert w.result.window == tuple(w.window) and w.result.settings["steps"] == w.steps
+    assert set(w.panel_results) == {("x4-fsrcnn", m) for m in w.methods}
+    assert all(r.window == tuple(w.window) for r in w.panel_results.values())
+
+
+def test_faig_many_rapid_changes_end_on_the_last_settings(pair):
+    w = FAIGWidget(*pair, CROPS, steps=2)
+    try:
+        assert w.wait(120)
+        for i in range(30):
+            w.lam = (i % 10) / 10
+            w.fraction = (1 + i % 5) / 100
+            w.method = ["faig", "random", "weight_diff"][i % 3]
+            w.image_index = i % 2
+            if i % 7 == 0:
+                w.steps = 2 + i % 3
+        assert w.wait(120) and w.error == "" and not w.busy
+        v = w.view
+        assert (v["lam"], v["fraction"], v["method"], v["image"], v["steps"]) == (
+            w.lam, w.fraction, w.method, w.image_index, w.steps)
+    finally:
+        w.close()

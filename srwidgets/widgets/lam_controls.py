@@ -157,6 +157,8 @@ class LAMControls:
     # new knob is a new control with no edit here. LAM's sliders and the Path dropdown hold the knobs of
     # TRAIT_KNOBS for every member that declares them.
     def _refresh_knob_controls(self) -> None:
+        if getattr(self, "_knob_refused", None) not in (None, *self.methods):
+            self.accept("knobs")  # the refused control is gone with its member: its message is stale
         rows, self.knob_controls = [], {}
         for method in self.methods:
             knobs = [k for k in attribution.knobs_of(attribution.method_class(method)) if k.name not in TRAIT_KNOBS]
@@ -187,6 +189,7 @@ class LAMControls:
                 value = knob.parse(value) if isinstance(value, str) else knob.check(value)
             except InputError as exc:
                 self.refuse("knobs", str(exc))  # the next valid knob (this control or another) clears it
+                self._knob_refused = method  # and so does hiding this member's controls (_refresh_knob_controls)
                 return
             if value == knob.default and knob.name not in given:
                 given = None  # the default shown: nothing to set
