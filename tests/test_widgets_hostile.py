@@ -421,3 +421,13 @@ def test_faig_many_rapid_changes_end_on_the_last_settings(pair):
             w.lam, w.fraction, w.method, w.image_index, w.steps)
     finally:
         w.close()
+
+
+def test_a_rejected_window_then_the_kept_one_leaves_no_rejected_status(make_lam):
+    w = make_lam(window=(16, 16, 16))
+    assert w.wait(60)
+    shown = w.status
+    w.window = (10 ** 6, 0, 16)
+    assert w.status == "window rejected" and w.error and w.window == (16, 16, 16, 16)
+    w.window = (16, 16, 16)  # the kept window again: no job starts, the message and the status are stale
+    assert w.wait(30) and w.error == "" and w.status == shown

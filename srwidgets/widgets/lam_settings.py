@@ -86,11 +86,16 @@ class LAMSettings:
     def check_window(self, value) -> tuple:
         """Check ``window`` (``LAMSession.check_window``) and set it in the session; refused: the status says so."""
         try:
-            return self._check_window(value)
+            value = self._check_window(value)
         except InputError:
             if self.ready:
+                if self.status != "window rejected":
+                    self._status_kept = self.status  # what the status said: back once a window is accepted
                 self.status = "window rejected"
             raise
+        if self.ready and self.status == "window rejected":  # a valid window (maybe the kept one: no job starts)
+            self.status = getattr(self, "_status_kept", "")
+        return value
 
     def _views(self) -> list:
         return [v for v in VIEWS if v != "difference" or self.compare]
