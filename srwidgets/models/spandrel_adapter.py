@@ -345,7 +345,7 @@ class SpandrelModel(nn.Module):
             with torch.no_grad():
                 self(torch.full((2, 3, side, side), 0.5, dtype=p.dtype, device=p.device))
             return True
-        except RuntimeError:
+        except Exception:  # e.g. torch.cat of the image with a batch-1 side input (RuntimeError), a squeeze(0)
             return False
         finally:
             for m, training in modes:
