@@ -62,7 +62,7 @@ def test_the_spandrel_tests_pass_in_their_environment(tmp_path):
         pytest.skip(message)
     report = tmp_path / "spandrel.xml"
     run = subprocess.run(
-        [str(SPANDREL_PYTHON), "-m", "pytest", "tests/test_models_spandrel.py", "-q", "-p", "no:cacheprovider",
+        [str(SPANDREL_PYTHON), "-m", "pytest", "tests/test_models_spandrel.py", "tests/test_hostile_23.py", "-q", "-p", "no:cacheprovider",
          f"--junitxml={report}", "-W", "ignore::DeprecationWarning"],
         cwd=ROOT, capture_output=True, text=True, timeout=1800,
         env={k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")})

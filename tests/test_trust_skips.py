@@ -29,3 +29,15 @@ def test_table_keeps_going_past_a_skipped_member(tmp_path):
     df = trust.table(["x4-fsrcnn"], ["astronaut"], [(98, 84, 16)], ["gradient", "cem"], checks=("stratified",),
                      seeds=2, path=str(tmp_path / "t.csv"))
     assert list(df["method"]) == ["gradient"]
+
+
+def test_checks_figure_greys_a_check_not_judged_instead_of_colouring_it_failed():
+    import pandas as pd
+
+    from srwidgets.viz.trust import checks_figure
+
+    df = pd.DataFrame({"method": ["gradient", "lam", "erf"], "stratified": ["-", "pass", "fail"],
+                       "score": [float("nan"), 0.4, 0.1]})
+    colours = [tuple(round(c, 3) for c in p.get_facecolor()[:3]) for p in checks_figure(df).axes[0].patches]
+    assert colours[0] == (0.85, 0.85, 0.85)          # "-": grey
+    assert colours[1][1] > colours[1][0] and colours[2][0] > colours[2][1]   # pass green, fail red

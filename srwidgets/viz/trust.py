@@ -113,6 +113,7 @@ def checks_figure(table, title: Optional[str] = None):
                 gap = sub[value].astype(float) if value in sub else None
                 ok = None if gap is None or gap.isna().all() else bool((gap.fillna(0) <= 0.1).all())
                 words = [] if ok is None else ["pass" if ok else "fail"]
+            words = [w for w in words if w in ("pass", "fail")]  # "-": not judged or not run (grey, not a fail)
             rate = np.mean([w == "pass" for w in words]) if words else None
             colour = (0.85, 0.85, 0.85) if rate is None else tuple(np.array(colours["fail"]) * (1 - rate)
                                                                   + np.array(colours["pass"]) * rate)
