@@ -166,3 +166,34 @@ def test_a_layer_captum_cannot_read_one_tensor_of_is_refused_as_cams_refuse_it(l
     assert same_state(net, before)
     r = srwidgets.attribute(net, lr, (4, 6, 8, 10), method="captum", algorithm="LayerGradCam", layer="pair.c")
     assert tuple(r.map.shape) == (21, 19)
+
+
+class _NoPower(attribution.GradCAM):
+    name = "_nopower"
+    knobs = attribution.GradCAM.knobs + (attribution.Knob("power", "float", 1.0, "exponent", low=0.1, high=3.0),)
+
+    def cam_weights(self, activation, gradient):  # forgot power
+        return gradient
+
+
+class _Flat(attribution.GradCAM):
+    name = "_flat"
+
+    def cam_weights(self, activation, gradient):  # [C]: not [C, 1, 1]
+        return gradient.mean(dim=(1, 2))
+
+
+class _NaN(attribution.GradCAM):
+    name = "_nan"
+
+    def cam_weights(self, activation, gradient):
+        return gradient * float("nan")
+
+
+@pytest.mark.parametrize("cls, says", [(_NoPower, "must take its knob power"), (_Flat, r"\[C, 1, 1\]"),
+                                       (_NaN, "not finite")])
+def test_a_contributors_cam_variant_mistake_is_said_in_words(model, lr, cls, says):
+    before = state(model)
+    with pytest.raises(InputError, match=says):
+        srwidgets.attribute(model, lr, WINDOW, method=cls, **({"power": 2.0} if cls is _NoPower else {}))
+    assert same_state(model, before)

@@ -13,6 +13,7 @@ pytorch-grad-cam's ``get_cam_weights``.
 """
 from __future__ import annotations
 
+import inspect
 import time
 
 import torch
@@ -21,6 +22,14 @@ import torch.nn.functional as F
 from ..errors import InputError
 from .base import WindowMethod
 from .knobs import Knob, knobs_of
+
+
+def _broadcasts(weights, shape) -> bool:
+    """``weights`` is a tensor that broadcasts against ``shape`` without growing it."""
+    try:
+        return isinstance(weights, torch.Tensor) and torch.broadcast_shapes(weights.shape, shape) == shape
+    except RuntimeError:
+        return False
 
 
 def on_lr_grid(cam: torch.Tensor, h: int, w: int) -> torch.Tensor:
@@ -61,8 +70,23 @@ class GradCAM(WindowMethod):
         if unknown:
             raise InputError(f"method={self.name!r} got an unknown option {unknown[0]!r}; its knobs are: "
                              f"{', '.join(['layer'] + own)}")
+        params = inspect.signature(self.cam_weights).parameters
+        if not any(p.kind is p.VAR_KEYWORD for p in params.values()):
+            missing = [k for k in own if k not in params]
+            if missing:
+                raise InputError(f"{type(self).__name__}.cam_weights must take its knob{'s' if len(missing) > 1 else ''}"
+                                 f" {', '.join(missing)} as keyword arguments: def cam_weights(self, activation, "
+                                 f"gradient, {', '.join(f'{k}=...' for k in missing)})")
         x, window = self.inputs(image, window)
         act, grad, name = self.layer_gradients(x, window, layer, objective)
-        cam = torch.relu((self.cam_weights(act, grad, **weights) * act).sum(0))
+        cam_w = self.cam_weights(act, grad, **weights)
+        if not _broadcasts(cam_w, act.shape):
+            raise InputError(f"{type(self).__name__}.cam_weights must return weights broadcast against the activation "
+                             f"{tuple(act.shape)} ([C, 1, 1] as Grad-CAM, or [C, h', w'] as HiResCAM), got "
+                             f"{tuple(cam_w.shape) if isinstance(cam_w, torch.Tensor) else type(cam_w).__name__}")
+        cam = torch.relu((cam_w * act).sum(0))
+        if not bool(torch.isfinite(cam).all()):
+            raise InputError(f"the CAM at layer {name!r} is not finite (NaN or Inf): {type(self).__name__}.cam_weights "
+                             "or the layer's activation gave non-finite values; choose another layer")
         cam = on_lr_grid(cam, *x.shape[1:])
         return self.result(x, window, cam, t0=t0, settings=dict(layer=name, **weights), objective=objective)
