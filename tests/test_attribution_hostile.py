@@ -197,3 +197,14 @@ def test_a_contributors_cam_variant_mistake_is_said_in_words(model, lr, cls, say
     with pytest.raises(InputError, match=says):
         srwidgets.attribute(model, lr, WINDOW, method=cls, **({"power": 2.0} if cls is _NoPower else {}))
     assert same_state(model, before)
+
+
+@pytest.mark.slow
+def test_captum_options_through_every_surface():
+    """attribute, the LAM widget's text control, the CLI's --options and di_table with its resume record."""
+    pytest.importorskip("captum.attr")
+    from srwidgets.testing import check_member
+
+    out = check_member(attribution.CaptumMethod, knobs={"algorithm": "Occlusion",
+                                                        "options": "sliding_window_shapes=(3, 4, 4), strides=(3, 4, 4)"})
+    assert out["attribute"].settings["sliding_window_shapes"] == (3, 4, 4)
