@@ -5,6 +5,7 @@ import os
 import sys
 from typing import Iterable, List, Optional, Sequence, Tuple
 
+from ..engine.outputs import free_name
 from ..errors import InputError
 
 CHECKPOINT_SUFFIXES = (".pth", ".pt", ".safetensors")
@@ -359,30 +360,12 @@ def mark_default_outputs(parser) -> None:
             action.default = DefaultOutput(action.default)
 
 
-def free_output(path: str) -> str:
-    """``path`` when nothing is there, else the first of ``stem-1.ext``, ``stem-2.ext``, ... that is free.
-
-    >>> import os, tempfile
-    >>> d = tempfile.mkdtemp(); open(os.path.join(d, "lam.png"), "w").close()
-    >>> os.path.basename(free_output(os.path.join(d, "lam.png")))
-    'lam-1.png'
-    """
-    path = os.fspath(path)
-    if not os.path.lexists(path):
-        return path
-    stem, ext = os.path.splitext(path)
-    k = 1
-    while os.path.lexists(f"{stem}-{k}{ext}"):
-        k += 1
-    return f"{stem}-{k}{ext}"
-
-
 def resolve_default_outputs(args, file=None) -> None:
-    """Replace every :class:`DefaultOutput` in ``args`` by a free name (:func:`free_output`), saying on stdout
+    """Replace every :class:`DefaultOutput` in ``args`` by a free name (:func:`srwidgets.engine.outputs.free_name`), saying on stdout
     (``file``) when it is not the default itself: a default name never writes over an existing file."""
     for dest, value in vars(args).items():
         if isinstance(value, DefaultOutput):
-            free = free_output(str(value))
+            free = free_name(str(value))
             if free != value:
                 flag = "--" + dest.replace("_", "-")
                 print(f"note: {value} exists, so this writes {free} instead (a default name never replaces a file; "

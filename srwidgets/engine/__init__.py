@@ -27,11 +27,11 @@ from .chunks import run_chunks
 from .devices import model_device, parse_device, resolve_device
 from .guard import explain_model_error, frozen, guarded
 from .inputs import MAX_STEPS, VALUE_TOLERANCE, check_choice, check_int, check_memory_budget, check_number, check_seed, check_steps, image_tensor
-from .outputs import check_distinct_outputs, check_output, same_file
+from .outputs import check_distinct_outputs, check_output, free_name, same_file
 from .memory import available_bytes, ensure_fits, estimate_chunk, saved_bytes
 
 __all__ = ["prepare_model", "PreparedModel", "model_errors", "window_forward", "OBJECTIVES", "get_objective", "gradient_detector",
            "gradient_magnitude", "register_objective", "WindowAttribution", "MAP_RULES", "validate_window",
            "clip_window", "measure_receptive_field", "crop_box", "paste", "LRUCache", "cache_key", "image_digest", "model_key", "run_chunks", "model_device", "parse_device",
            "resolve_device", "frozen", "guarded", "explain_model_error", "VALUE_TOLERANCE", "check_choice", "check_int", "check_number",
-           "check_seed", "check_steps", "check_memory_budget", "MAX_STEPS", "image_tensor", "check_output", "check_distinct_outputs", "same_file", "available_bytes", "ensure_fits", "estimate_chunk", "saved_bytes"]
+           "check_seed", "check_steps", "check_memory_budget", "MAX_STEPS", "image_tensor", "check_output", "check_distinct_outputs", "same_file", "free_name", "available_bytes", "ensure_fits", "estimate_chunk", "saved_bytes"]

@@ -25,7 +25,7 @@ from typing import Iterable, List, Optional, Sequence
 
 from ..errors import InputError
 
-__all__ = ["check_output", "check_distinct_outputs", "same_file", "input_files"]
+__all__ = ["check_output", "check_distinct_outputs", "same_file", "input_files", "free_name"]
 
 
 def _fspath(path, flag: str) -> str:
@@ -121,3 +121,22 @@ def check_distinct_outputs(outputs: dict) -> None:
                 raise InputError(f"{flag} {p!r} and {other_flag} {other!r} are the same file: one would overwrite "
                                  f"the other; give them different names")
         seen.append((flag, p))
+
+
+def free_name(path) -> str:
+    """``path`` when nothing is there, else the first free ``stem-1.ext``, ``stem-2.ext``, ...: where a default
+    output name (the CLI's ``lam.png``, a widget's Save button) writes without replacing a file already there.
+
+        >>> import os, tempfile
+        >>> d = tempfile.mkdtemp(); open(os.path.join(d, "lam.png"), "w").close()
+        >>> os.path.basename(free_name(os.path.join(d, "lam.png")))
+        'lam-1.png'
+    """
+    path = os.fspath(path)
+    if not os.path.lexists(path):
+        return path
+    stem, ext = os.path.splitext(path)
+    k = 1
+    while os.path.lexists(f"{stem}-{k}{ext}"):
+        k += 1
+    return f"{stem}-{k}{ext}"

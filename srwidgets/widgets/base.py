@@ -47,7 +47,7 @@ from ..engine.cache import LRUCache
 from ..errors import InputError, KeywordError
 from .canvas import CSS_TEXT
 from .runner import Job, Runner
-from .session import free_name
+from ..engine.outputs import free_name
 
 __all__ = ["EngineWidget", "Checked", "CheckedUnicode", "CheckedInt", "CheckedFloat", "CheckedBool", "CheckedAny",
            "KeywordError", "unknown_keyword", "FIGURE_EXTENSIONS"]

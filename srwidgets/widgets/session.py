@@ -14,7 +14,7 @@ from .. import data
 from ..engine import check_seed
 from ..errors import InputError
 
-__all__ = ["Session", "session_check", "source_files", "free_name", "check_widget_seed", "SEED_MAX"]
+__all__ = ["Session", "session_check", "source_files", "check_widget_seed", "SEED_MAX"]
 
 SEED_MAX = 2 ** 31 - 1
 """The largest seed the DDR and FAIG widgets take: t-SNE (scikit-learn) and numpy's rankings take seeds in
@@ -59,24 +59,6 @@ def source_files(*values) -> List[str]:
         elif isinstance(getattr(value, "filename", None), str) and value.filename:  # a PIL image read from a file
             out.append(value.filename)
     return out
-
-
-def free_name(path: str) -> str:
-    """``path`` when nothing is there, else the first free ``stem-1.ext``, ``stem-2.ext``, ...: where a widget's
-    default output name (``lam.png``) writes without replacing a file that is already there.
-
-        >>> import os, tempfile
-        >>> d = tempfile.mkdtemp(); open(os.path.join(d, "lam.png"), "w").close()
-        >>> os.path.basename(free_name(os.path.join(d, "lam.png")))
-        'lam-1.png'
-    """
-    if not os.path.lexists(path):
-        return path
-    stem, ext = os.path.splitext(path)
-    k = 1
-    while os.path.lexists(f"{stem}-{k}{ext}"):
-        k += 1
-    return f"{stem}-{k}{ext}"
 
 
 class Session:
