@@ -588,7 +588,7 @@ def embed(features, method: str = "pca", perplexity: float = 30.0, seed: int = 0
             method would put them on one spot), NaN / Inf, or features that are not ``[N, C]``.
     """
     method = check_choice("method", method, EMBEDDINGS)
-    perplexity, seed = check_number("perplexity", perplexity, 1e-6), check_seed(seed)
+    perplexity, seed = check_number("perplexity", perplexity, 1e-6), check_seed(seed, numpy=True)
     x = _as_features(features)
     if x.ndim != 2 or x.shape[1] < 1:
         raise InputError(f"features must be [N, C] (N points, C >= 1 channels), got shape {x.shape}")
@@ -673,7 +673,7 @@ class DDRResult:
         """:func:`embed` of one layer's pooled features: float64 ``[N, 2]`` (cached, read-only)."""
         self._layer(layer)
         method = check_choice("method", method, EMBEDDINGS)
-        perplexity, seed = check_number("perplexity", perplexity, 1e-6), check_seed(seed)
+        perplexity, seed = check_number("perplexity", perplexity, 1e-6), check_seed(seed, numpy=True)
         key = (layer, method, perplexity, seed)
         if key not in self._embeddings:
             y = embed(self.features[layer], method, perplexity, seed)

@@ -431,3 +431,27 @@ def test_a_rejected_window_then_the_kept_one_leaves_no_rejected_status(make_lam)
     assert w.status == "window rejected" and w.error and w.window == (16, 16, 16, 16)
     w.window = (16, 16, 16)  # the kept window again: no job starts, the message and the status are stale
     assert w.wait(30) and w.error == "" and w.status == shown
+
+
+def test_an_all_zero_map_is_said_in_the_status(lr):
+    """A CAM whose ReLU removes everything (the weights of zero here) gives Gini 0 / DI 100: the status says the map
+    is all zero instead of showing DI 100 as a wide map; a map that is not zero gets no such note."""
+    from srwidgets import attribution
+    from srwidgets.attribution import GradCAM
+
+    class ZeroCAM(GradCAM):
+        name, description = "zero_cam_widget_test", "weights of zero"
+
+        def cam_weights(self, activation, gradient):
+            return torch.zeros_like(gradient)
+
+    attribution.register(ZeroCAM.name, ZeroCAM)
+    try:
+        w = LAMWidget(zoo.load("x4-fsrcnn"), lr, methods=[ZeroCAM.name, "gradient"], window=(16, 16, 16))
+        try:
+            assert w.wait(120) and not w.error
+            assert "all zero" in w.status and ZeroCAM.name in w.status and "gradient" not in w.status.split("all zero")[1]
+        finally:
+            w.close()
+    finally:
+        attribution.unregister(ZeroCAM.name)

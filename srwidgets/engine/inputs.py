@@ -151,10 +151,16 @@ def check_choice(name: str, value, choices: Iterable[str]) -> str:
     return value
 
 
-def check_seed(value) -> int:
-    """A random seed: an integer in torch.Generator's range [-2**63, 2**64 - 1] (numpy integers accepted)."""
+NUMPY_SEED_MAX = 2 ** 32 - 1
+"""The largest seed numpy's and scikit-learn's random states take (their range is [0, 2**32 - 1])."""
+
+
+def check_seed(value, numpy: bool = False) -> int:
+    """A random seed: an integer in torch.Generator's range [-2**63, 2**64 - 1] (numpy integers accepted); with
+    ``numpy=True`` (the seed reaches numpy or scikit-learn, e.g. t-SNE, or has offsets added) in [0, 2**32 - 1]."""
     seed = check_int("seed", value, hint=" (e.g. seed=0)")
-    if not -(1 << 63) <= seed < (1 << 64):
-        raise InputError(f"seed must be an integer in [-2**63, 2**64 - 1] (what torch.Generator takes), got {seed}; "
-                         "e.g. seed=0")
+    low, high, who = (0, NUMPY_SEED_MAX, "[0, 2**32 - 1] (what numpy's and scikit-learn's random states take)") \
+        if numpy else (-(1 << 63), (1 << 64) - 1, "[-2**63, 2**64 - 1] (what torch.Generator takes)")
+    if not low <= seed <= high:
+        raise InputError(f"seed must be an integer in {who}, got {seed}; e.g. seed=0")
     return seed

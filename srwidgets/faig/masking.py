@@ -192,7 +192,7 @@ def rank(method: str, baseline, target, scores=None, seed: int = 0) -> np.ndarra
     """
     method = "weight_diff" if method == "weight_change" else method
     method = check_choice("method", method, METHODS)
-    seed = check_seed(seed)
+    seed = check_seed(seed, numpy=True)
     n = len(conv_filters(model_pair(baseline, target)[1]))
     if method == "random":
         return np.random.default_rng(seed).permutation(n)
@@ -290,7 +290,7 @@ def degraded_inputs(hrs: Sequence[torch.Tensor], degradations: Iterable[str], sc
     (:func:`srwidgets.degrade.faig_degradation`); image ``j``'s noise is seeded by ``seed + j`` (reproducible, and
     different from image to image). The masking experiment, the CLI and the widget all use these."""
     degradations = check_names("degradations", degradations, OTHER, "degradation")
-    seed, scale = check_seed(seed), check_int("scale", scale, 1)
+    seed, scale = check_seed(seed, numpy=True), check_int("scale", scale, 1)
     if isinstance(hrs, torch.Tensor) and hrs.dim() == 3:
         hrs = [hrs]
     if not isinstance(hrs, (list, tuple, torch.Tensor)):
@@ -324,7 +324,7 @@ def _masking_rows(baseline, target, hr_images, fractions, methods, rank_for, eva
     methods = check_names("methods", methods, METHODS, "method", {"weight_change": "weight_diff"})
     rank_for = check_names("rank_for", rank_for, OTHER, "degradation")
     evaluate_on = check_names("degradations", evaluate_on, OTHER, "degradation")
-    steps, seed = check_steps(steps, hint=" (the paper uses 100)"), check_seed(seed)
+    steps, seed = check_steps(steps, hint=" (the paper uses 100)"), check_seed(seed, numpy=True)
     check_hooks(callback, cancel)
     engine = engine_for(baseline, target, device)
     s, total = engine.scale, len(engine.filters)

@@ -178,7 +178,9 @@ class LAMDisplay:
         self.results = {n: results[(n, first_method)] for n in self.names if (n, first_method) in results}
         self.result = first
         self.progress = 1.0
-        self.status = f"{'cached' if cached else 'done'}: DI {self._di_line(results, first)}"
+        empty = [f"{n}: {m}" if len(results) > 1 else m for (n, m), r in results.items() if not bool((r.map != 0).any())]
+        note = (f"; all zero (nothing attributed, so DI 100 means nothing): {', '.join(empty)}" if empty else "")
+        self.status = f"{'cached' if cached else 'done'}: DI {self._di_line(results, first)}{note}"
         self._remember(tuple(first.window), first.diffusion_index)
 
     def _di_line(self, results: dict, first) -> str:
