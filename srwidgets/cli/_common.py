@@ -5,6 +5,7 @@ import os
 import sys
 from typing import Iterable, List, Optional, Sequence, Tuple
 
+from ..engine.inputs import NUMPY_SEED_MAX
 from ..engine.outputs import free_name
 from ..errors import InputError
 
@@ -196,7 +197,7 @@ def flag_steps(value, paper: int = 50) -> int:
     return check_steps(value, name="--steps", hint=f" (the paper uses {paper})")
 
 
-SEED_MAX = 2 ** 32 - 1  # numpy's and scikit-learn's random states take seeds in [0, 2**32 - 1]
+SEED_MAX = NUMPY_SEED_MAX  # numpy's and scikit-learn's random states take seeds in [0, 2**32 - 1]
 
 
 def flag_seed(value) -> int:

@@ -22,7 +22,7 @@ import torch
 
 from ..errors import InputError
 
-__all__ = ["VALUE_TOLERANCE", "MAX_STEPS", "image_tensor", "check_int", "check_number", "check_choice", "check_seed",
+__all__ = ["VALUE_TOLERANCE", "MAX_STEPS", "NUMPY_SEED_MAX", "image_tensor", "check_int", "check_number", "check_choice", "check_seed",
            "check_steps", "check_memory_budget", "check_flag", "check_value_range"]
 
 VALUE_TOLERANCE = 1e-3
