@@ -196,3 +196,16 @@ def test_makefile_and_ci_run_share_the_install_script():
     assert re.search(r"bash \.ci/install\.sh [a-z,]*\bray\b", ci_run) and "docs" in ci_run
     for text in (makefile, ci_run):  # no second copy of the install commands or the old stamp logic
         assert "pip install" not in text and "touch" not in text
+
+
+def test_spandrel_env_is_not_built_on_a_full_disk_and_says_why(tmp_path):
+    """.ci/spandrel_env.sh checks the free space before installing anything: short of SPANDREL_ENV_NEED_MB it builds
+    nothing, exits 0 and writes the reason next to the environment (the slow spandrel test then skips with it)."""
+    env = tmp_path / "env"
+    run = subprocess.run(["bash", str(ROOT / ".ci" / "spandrel_env.sh")], capture_output=True, text=True, timeout=120,
+                         env={**os.environ, "SPANDREL_VENV": str(env), "SPANDREL_ENV_NEED_MB": str(10**12)})
+    assert run.returncode == 0, run.stderr
+    assert not env.exists()
+    reason = (tmp_path / "env.not-built").read_text()
+    assert "MB free on this disk" in reason and "1000000000000 MB" in reason and "bash .ci/spandrel_env.sh" in reason
+    assert reason.strip() in run.stderr
