@@ -455,3 +455,32 @@ def test_an_all_zero_map_is_said_in_the_status(lr):
             w.close()
     finally:
         attribution.unregister(ZeroCAM.name)
+
+
+def _box(widget, description):
+    """The control of the widget's tree whose description is ``description``."""
+    stack = [widget]
+    while stack:
+        node = stack.pop()
+        if getattr(node, "description", None) == description and hasattr(node, "value"):
+            return node
+        stack.extend(getattr(node, "children", ()))
+    raise AssertionError(f"no control {description!r}")
+
+
+@pytest.mark.parametrize("description, trait, bad, good", [
+    ("Stride:", "atlas_stride", 0, 4), ("Stride:", "atlas_stride", -3, 16),
+    ("Window:", "window_size", 0, 8), ("Window:", "window_size", 10 ** 9, 24)])
+def test_a_refused_number_typed_into_a_box_goes_back_to_the_value_in_effect(make_lam, description, trait, bad, good):
+    w = make_lam()
+    box = _box(w, description)
+    kept = getattr(w, trait)
+    assert box.value == kept
+    box.value = bad  # what the frontend sends when the user types it
+    assert getattr(w, trait) == kept and box.value == kept  # the box shows what is in effect, not the refused number
+    assert trait in w.error and "Error:" in w.error_html.value  # and the message stays, saying what was wrong
+    box.value = good
+    assert w.wait(60)
+    assert getattr(w, trait) == good and box.value == good and w.error == ""
+    setattr(w, trait, kept)  # from code: the box follows
+    assert box.value == kept

@@ -51,8 +51,29 @@ def view_button_width(names) -> str:
 
 
 def linked(owner, trait: str, control):
-    """``control.value`` linked two-way with ``owner.<trait>``; returns ``control``."""
-    widgets.link((owner, trait), (control, "value"))
+    """``control.value`` linked two-way with ``owner.<trait>``; returns ``control``. A value typed into the control
+    that the owner refuses (its ``check_<trait>`` raised; the message is in ``owner.error``) does not stay shown: the
+    control goes back to the value still in effect, and the message stays until a valid value arrives."""
+    echo = [False]  # True while the owner's value is written into the control: not sent back to the owner
+
+    def to_control(change):
+        echo[0] = True
+        try:
+            control.value = change["new"]
+        finally:
+            echo[0] = False
+
+    def to_owner(change):
+        if echo[0]:
+            return
+        setattr(owner, trait, change["new"])
+        kept = getattr(owner, trait)
+        if control.value != kept:  # refused (or normalised): show what is in effect
+            to_control({"new": kept})
+
+    to_control({"new": getattr(owner, trait)})
+    control.observe(to_owner, "value")
+    owner.observe(to_control, trait)
     return control
 
 
