@@ -3,12 +3,14 @@
 Engines take ``callback`` (called with a :class:`Progress` after each chunk of work) and ``cancel`` (a
 :class:`CancelToken`, a ``threading.Event`` or any zero-argument callable returning ``True`` to stop). They check
 the token between chunks and raise :class:`~srwidgets.errors.Cancelled`, so a cancel takes effect within one chunk.
+A library call that cannot look at a token (scikit-learn's t-SNE, say) runs through :func:`wait_cancellable`, so a
+cancel still returns at once.
 """
 from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
-from typing import Any, Callable, Optional, Union
+from typing import Any, Callable, Optional, TypeVar, Union
 
 from .errors import Cancelled, InputError
 
@@ -83,3 +85,38 @@ def check_hooks(callback, cancel) -> None:
     if cancel is not None and not (isinstance(cancel, (threading.Event, CancelToken)) or callable(cancel)):
         raise InputError(f"cancel must be a CancelToken, a threading.Event or a function returning True to stop "
                          f"(or None), got {type(cancel).__name__}")
+
+
+T = TypeVar("T")
+
+
+def wait_cancellable(fn: Callable[[], T], cancel: CancelLike, poll: float = 0.05) -> T:
+    """``fn()``, for work that cannot look at a token itself (one library call, e.g. scikit-learn's t-SNE): it runs
+    in a helper thread while this one checks ``cancel`` every ``poll`` seconds. Returns ``fn``'s result or raises
+    its exception; a cancel raises :class:`~srwidgets.errors.Cancelled` within ``poll`` seconds instead of waiting
+    for ``fn``, which then finishes in the background (its result is dropped; it must not change shared state in a
+    way the caller would not accept). With ``cancel=None``, ``fn()`` runs in this thread.
+
+        >>> wait_cancellable(lambda: 6 * 7, CancelToken())
+        42
+    """
+    if cancel is None:
+        return fn()
+    check_cancel(cancel)
+    outcome: dict = {}
+    done = threading.Event()
+
+    def work():
+        try:
+            outcome["value"] = fn()
+        except BaseException as exc:  # handed to the caller's thread, whatever it is
+            outcome["error"] = exc
+        finally:
+            done.set()
+
+    threading.Thread(target=work, name="srwidgets-cancellable", daemon=True).start()
+    while not done.wait(poll):
+        check_cancel(cancel)
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]

@@ -1,10 +1,11 @@
 """Cancellation and progress reports (srwidgets.progress)."""
 import threading
+import time
 
 import pytest
 
 from srwidgets.errors import Cancelled
-from srwidgets.progress import CancelToken, Progress, check_cancel, is_cancelled
+from srwidgets.progress import CancelToken, Progress, check_cancel, is_cancelled, wait_cancellable
 
 
 # --- CancelToken ---------------------------------------------------------------------------------------------------
@@ -95,3 +96,36 @@ def test_progress_defaults_are_fresh_per_report():
     assert a.stage == "" and a.partial is None and a.info == {}
     a.info["x"] = 1
     assert b.info == {}  # no shared mutable default
+
+
+# --- wait_cancellable ----------------------------------------------------------------------------------------------
+def test_wait_cancellable_returns_the_result_or_raises_the_error_of_the_work():
+    assert wait_cancellable(lambda: [1, 2], CancelToken()) == [1, 2]
+    assert wait_cancellable(lambda: "here", None) == "here"
+    with pytest.raises(ZeroDivisionError):
+        wait_cancellable(lambda: 1 / 0, threading.Event())
+
+
+def test_a_cancel_returns_at_once_while_work_that_never_looks_at_the_token_goes_on():
+    token, finished = CancelToken(), threading.Event()
+
+    def blind():  # a library call: it never checks the token
+        time.sleep(1.5)
+        finished.set()
+        return "late"
+
+    threading.Timer(0.1, token.cancel).start()
+    start = time.monotonic()
+    with pytest.raises(Cancelled):
+        wait_cancellable(blind, token, poll=0.02)
+    assert time.monotonic() - start < 0.8 and not finished.is_set()  # did not wait for the work
+    assert finished.wait(5)  # which finished on its own, in the background
+
+
+def test_an_already_cancelled_token_starts_no_work():
+    token, calls = CancelToken(), []
+    token.cancel()
+    with pytest.raises(Cancelled):
+        wait_cancellable(lambda: calls.append(1), token)
+    time.sleep(0.05)
+    assert calls == []

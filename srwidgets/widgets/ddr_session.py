@@ -25,6 +25,7 @@ import numpy as np
 from ..ddr import DDR, EMBEDDINGS, DDRInputs, build_inputs
 from ..engine import check_output
 from ..errors import InputError
+from ..progress import wait_cancellable
 from ..zoo.lookup import named_models
 from .session import Session, check_widget_seed, source_files
 
@@ -179,7 +180,10 @@ class DDRSession(Session):
             if cancel is not None:
                 cancel.raise_if_cancelled()
             try:
-                embedded[name] = res.embed(layer, method, perplexity, self.seed) if layer in res.features else None
+                # t-SNE is one scikit-learn call that never looks at the token: a cancel returns at once, the
+                # call finishes in the background (it only fills the result's embedding cache)
+                embedded[name] = (wait_cancellable(lambda res=res: res.embed(layer, method, perplexity, self.seed),
+                                                   cancel) if layer in res.features else None)
             except InputError as exc:  # e.g. a layer whose features are all equal: said in that model's panel
                 embedded[name] = exc
         return embedded
