@@ -90,7 +90,7 @@ def test_lam_figure_panels_title_view_and_completeness(results, tmp_path):
     assert f"window top={top}, left={left}, {size}x{size} (SR px)" in fig.axes[0].get_title()
     title = fig.axes[1].get_title()
     assert "tiny" in title and "LAM KDE" in title and "DI" in title and "Gini" in title
-    label = fig.axes[1].get_xlabel()
+    label = " ".join(fig.axes[1].get_xlabel().split())  # the caption's words (it is wrapped to the panel)
     assert "ΣA" in label and f"{float(r.attribution.sum()):.4g}" in label
     assert f"{r.objective - r.objective_baseline:.4g}" in label
     # the caption says what DI and Gini mean on this image: 0-100, and the window's own LR pixels' DI
@@ -257,3 +257,20 @@ def test_notebook_figures_survive_pickling(results):
 
     fig = pickle.loads(pickle.dumps(viz.lam_figure(results[0], inset=False)))
     assert type(fig).__name__ == "NotebookFigure" and fig._repr_png_().startswith(b"\x89PNG")
+
+
+@pytest.mark.parametrize("models", [1, 3, 4])
+def test_the_captions_of_neighbouring_panels_never_run_into_each_other(results, models):
+    """Each map panel's caption (DI scale, Gini, completeness in words) stays within its own column: with several
+    models the panels are narrow, and unwrapped captions overlapped their neighbours'."""
+    fig = viz.lam_figure([results[0]] * models, titles=[f"model {k}" for k in range(models)])
+    fig.draw_without_rendering()
+    renderer = fig._get_renderer()
+    boxes = [ax.xaxis.label.get_window_extent(renderer) for ax in fig.axes[1:1 + models]]
+    columns = [ax.get_window_extent(renderer) for ax in fig.axes[1:1 + models]]
+    for k in range(models - 1):
+        assert boxes[k].x1 < boxes[k + 1].x0, (k, boxes[k], boxes[k + 1])  # a gap between neighbours
+    gap = columns[1].x0 - columns[0].x1 if models > 1 else 0.0
+    for box, column in zip(boxes, columns):
+        assert column.x0 - gap / 2 <= box.x0 and box.x1 <= column.x1 + gap / 2  # within its column
+    assert "ΣA" in fig.axes[1].get_xlabel() and max(map(len, fig.axes[1].get_xlabel().splitlines())) <= 46

@@ -118,6 +118,8 @@ def test_exports(make, tmp_path):
     assert lines[0].split(",")[:2] == ["layer", "depth"] and len(lines) == 4
     png = w.save_figure(str(tmp_path / "ddr.png"))
     assert open(png, "rb").read(8) == b"\x89PNG\r\n\x1a\n"
+    picture = w.snapshot()  # the same figure, as a notebook output for pages without a kernel
+    assert picture.format == "png" and picture.data == open(png, "rb").read()
 
 
 def test_bad_models_are_refused_at_construction():

@@ -240,6 +240,8 @@ def test_exports(make, tmp_path):
     w.layer = "conv_first"
     png = w.save_figure(str(tmp_path / "faig.png"))
     assert open(png, "rb").read(8) == b"\x89PNG\r\n\x1a\n"
+    picture = w.snapshot()
+    assert picture.format == "png" and picture.data == open(png, "rb").read()
     data = json.load(open(w.save_scores(str(tmp_path / "faig.json"))))
     assert len(data["scores"]) == len(data["ranking"]) == N_FILTERS and len(data["masked"]) == 176
     assert data["degradation"] == "noise" and data["contrast"] == "blur" and data["steps"] == 2

@@ -484,3 +484,14 @@ def test_a_refused_number_typed_into_a_box_goes_back_to_the_value_in_effect(make
     assert getattr(w, trait) == good and box.value == good and w.error == ""
     setattr(w, trait, kept)  # from code: the box follows
     assert box.value == kept
+
+
+def test_snapshot_is_the_saved_figure_and_refuses_before_a_window(make_lam, tmp_path):
+    w = make_lam()
+    with pytest.raises(InputError, match="select a window"):
+        w.snapshot()
+    w.window = (8, 8, 16)
+    picture = w.snapshot()  # waits for the attribution
+    assert w.result is not None and picture.format == "png" and picture.data[:8] == b"\x89PNG\r\n\x1a\n"
+    assert picture.data == open(w.save_figure(str(tmp_path / "lam.png")), "rb").read()
+    assert list(tmp_path.iterdir()) == [tmp_path / "lam.png"]  # only save_figure wrote here

@@ -22,6 +22,7 @@ Example:
 from __future__ import annotations
 
 import math
+import textwrap
 import warnings
 from typing import Optional, Sequence, Union
 
@@ -318,14 +319,20 @@ def di_scale_note(result) -> str:
             f"the window's own {wh / s:g}x{ww / s:g} LR px: {own:.2f})")
 
 
+CAPTION_WIDTH = 46
+"""Characters per line of a map panel's caption: at 9 pt it fits the narrowest panel of :func:`lam_figure` (about
+3.3 in, with four models and the colour bar), so the captions of neighbouring panels never run into each other."""
+
+
 def _caption(result) -> str:
-    """The map panel's caption: the DI's scale, what Gini is and the completeness check, in words."""
-    lines = [di_scale_note(result), f"Gini {result.gini:.3f}: how unequal the map is (1: all on one pixel)"]
+    """The map panel's caption: the DI's scale, what Gini is and the completeness check, in words, each wrapped to
+    :data:`CAPTION_WIDTH` characters."""
+    parts = [di_scale_note(result), f"Gini {result.gini:.3f}: how unequal the map is (1: all on one pixel)"]
     line = completeness(result)
     if line:
-        lines.append(line.replace("completeness: ", "check: ").replace("  vs  ", " ≈ ") + "\n(the attributions add "
+        parts.append(line.replace("completeness: ", "check: ").replace("  vs  ", " ≈ ") + " (the attributions add "
                      "up to the change of the window's detail D)")
-    return "\n".join(lines)
+    return "\n".join(textwrap.fill(" ".join(part.split()), CAPTION_WIDTH, break_long_words=False) for part in parts)
 
 
 def _fit(fig, pad: float = 0.05, tries: int = 4):

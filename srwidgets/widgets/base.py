@@ -37,6 +37,8 @@ too, instead of a traitlets ``TraitError``. :meth:`EngineWidget.set_keywords` ap
 from __future__ import annotations
 
 import html
+import os
+import tempfile
 import traceback
 from typing import Any, Callable, Dict, Optional, Tuple
 
@@ -242,6 +244,22 @@ class EngineWidget(widgets.VBox):
 
     def save_figure(self, path: str):  # pragma: no cover - subclasses
         raise NotImplementedError
+
+    def snapshot(self, timeout: Optional[float] = 600.0):
+        """The widget's figure (:meth:`save_figure`) as a PNG picture for a notebook's output: an
+        ``IPython.display.Image``. A page without a kernel (the docs site, GitHub, nbviewer) cannot draw the widget
+        itself, so the notebooks put ``w.snapshot()`` after a widget's cell to keep a picture of what it shows.
+        Waits for the running job first (at most ``timeout`` seconds, then raises ``TimeoutError``); raises
+        :class:`~srwidgets.errors.InputError` while there is nothing to draw (e.g. no window selected yet)."""
+        from IPython.display import Image
+
+        if not self.wait(timeout):
+            raise TimeoutError(f"the widget's job did not end within {timeout} s; call snapshot() again later")
+        with tempfile.TemporaryDirectory(prefix="srwidgets-snapshot-") as folder:
+            path = os.path.join(folder, "snapshot.png")
+            self.save_figure(path)
+            with open(path, "rb") as f:
+                return Image(data=f.read(), format="png")
 
     # -- for subclasses
     def start(self, work: Callable[[Job], None], label: str = "") -> Optional[Job]:
