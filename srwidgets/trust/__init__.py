@@ -13,6 +13,7 @@ so the same checks work for image-to-image networks.
 :func:`planted`              a model with a planted dependence on a far patch: does the map find it?
 :func:`report`               the verdict table of one window (every check in words): the Trust panel's engine call
 :func:`table`                verdict tables over models × images × windows, resumable (CSV), local or Ray
+:func:`summary`              the verdict over several windows: each check's evidence pooled per model and method
 :func:`deletion`             deletion / insertion curve of one window under a map, a method or a control
                              (``"random"`` seeded, ``"edge"``): fractions, scores, window PSNR, AUC (trapezoid)
 :func:`input_randomisation`  map of the image vs the map of the image with its receptive-field pixels permuted
@@ -23,7 +24,7 @@ Conventions: maps are judged on the window's verified receptive-field box in LR 
 test are broken by a seeded random order, in :func:`deletion` by the lower raster index; AUCs are trapezoid
 integrals over fractions in [0, 1]. Details in :mod:`~srwidgets.trust.stratified`,
 :mod:`~srwidgets.trust.road`, :mod:`~srwidgets.trust.planted`, :mod:`~srwidgets.trust.randomise`,
-:mod:`~srwidgets.trust.flags`, :mod:`~srwidgets.trust.report`, :mod:`~srwidgets.trust.curves` (the plain curves of
+:mod:`~srwidgets.trust.flags`, :mod:`~srwidgets.trust.report`, :mod:`~srwidgets.trust.summary`, :mod:`~srwidgets.trust.curves` (the plain curves of
 issue 20, kept: on local models they are decided by distance to the window).
 
 Example:
@@ -41,9 +42,10 @@ from .planted import KINDS, PlantedModel, planted
 from .report import CHECKS, agreement, default_methods, report, table
 from .road import IMPUTATIONS
 from .stratified import FRACTIONS, score_rankings, stratified_deletion
+from .summary import POOLED_Z, summary
 
 __all__ = ["stratified_deletion", "score_rankings", "planted", "PlantedModel", "completeness_gap", "input_invariance",
            "CHECKS", "KINDS", "IMPUTATIONS", "FRACTIONS", "deletion", "randomisation", "randomisation_rows",
-           "input_randomisation", "agreement", "report", "table",
+           "input_randomisation", "agreement", "report", "table", "summary", "POOLED_Z",
            "default_methods", "layer_order", "randomise_layer", "trapezoid", "make_baseline", "rank_units",
            "edge_map", "spearman", "top_overlap", "BASELINES", "CONTROLS", "INITS", "PSNR_CAP"]
