@@ -370,3 +370,19 @@ def test_checkpoint_runs_lam(official):
     assert r.map.shape == (64, 64) and math.isfinite(r.diffusion_index) and 0 < r.diffusion_index < 100
     assert torch.isfinite(r.attribution).all() and r.attribution.abs().sum() > 0
     assert not model.training and all(torch.equal(v, state[k]) for k, v in model.state_dict().items())
+
+
+@needs_checkpoint
+def test_zoo_ships_the_checkpoint_tensors_with_every_upsampler(official, tmp_path):
+    from srwidgets import zoo
+
+    shipped = zoo.load("x4-carn-m")
+    assert shipped.arch == "CARN-M" and shipped.scale == 4 and shipped.config == official[4].config
+    a, b = shipped.state_dict(), official[4].state_dict()
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert zoo.info("x4-carn-m")["source_sha256"] == SHA256
+    # the shipped file is still the multi-scale network: its x2 is the official x2
+    path = Path(zoo.__file__).parent / zoo.info("x4-carn-m")["file"]
+    x = torch.rand(1, 3, 12, 10)
+    with torch.no_grad():
+        assert torch.equal(M.load(str(path), scale=2)(x), official[2](x))

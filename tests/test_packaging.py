@@ -126,7 +126,8 @@ def test_wheel_carries_metadata_licences_and_py_typed(tmp_path):
         meta = z.read(f"{dist}/METADATA").decode()
     assert "srwidgets/py.typed" in names
     assert {f"{dist}/licenses/LICENSE", f"{dist}/licenses/srwidgets/zoo/LICENSE-RFDN",
-            f"{dist}/licenses/srwidgets/data/LICENSES.md"} <= names
+            f"{dist}/licenses/srwidgets/zoo/LICENSE-CARN", f"{dist}/licenses/srwidgets/data/LICENSES.md"} <= names
+    assert {"srwidgets/zoo/weights/x4-carn-m.pth", "srwidgets/zoo/weights/x4-rfdn.pth"} <= names  # the public zoo
     assert "License-Expression: MIT" in meta and f"Version: {srwidgets.__version__}" in meta
 
 

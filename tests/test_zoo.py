@@ -18,7 +18,7 @@ REQUIRED = ("arch", "scale", "training_images", "degradation", "steps", "seed", 
 # A public model (no recipe in zoo.train: trained by others) documents where it comes from and its licence instead.
 REQUIRED_PUBLIC = ("arch", "config", "scale", "parameters", "size_bytes", "trained_by", "source", "licence",
                    "licence_file", "licence_notice", "degradation", "eval", "min_gain_db", "min_gain_on")
-PUBLIC = {"x4-rfdn": "RFDN authors"}  # the public models we ship, and who trained them
+PUBLIC = {"x4-rfdn": "RFDN authors", "x4-carn-m": "CARN authors"}  # the public models we ship, and who trained them
 
 
 def _is_public(name):

@@ -1,10 +1,11 @@
-"""SR models shipped inside the package (nothing is downloaded): small ones trained by us, and ``x4-rfdn``, a
-fully trained public network (RFDN, the AIM 2020 efficient-SR winner, trained by its authors; MIT licence, notice in
-``LICENSE-RFDN`` next to this file and in its manifest entry).
+"""SR models shipped inside the package (nothing is downloaded): small ones trained by us, and two fully trained
+public networks, trained by their authors, MIT-licensed (notices next to this file, ``LICENSE-*``, and in their
+manifest entries): ``x4-rfdn`` (RFDN, the AIM 2020 efficient-SR winner) and ``x4-carn-m`` (CARN-M, one of the LAM
+paper's networks; the official multi-scale file, so ``models.load(path, scale=2)`` on it gives x2 too).
 
     >>> import srwidgets
     >>> srwidgets.zoo.list()
-    ['x2-srresnet-bicubic', 'x2-srresnet-blind', 'x2-srresnet-nogr', 'x4-edsr-lite', 'x4-fsrcnn', 'x4-rcan-lite', 'x4-rfdn']
+    ['x2-srresnet-bicubic', 'x2-srresnet-blind', 'x2-srresnet-nogr', 'x4-carn-m', 'x4-edsr-lite', 'x4-fsrcnn', 'x4-rcan-lite', 'x4-rfdn']
     >>> model = srwidgets.zoo.load("x4-edsr-lite")       # nn.Module, eval mode, model.scale == 4
     >>> srwidgets.zoo.info("x4-rfdn")["trained_by"], srwidgets.zoo.info("x4-rfdn")["licence"]
     ('RFDN authors', 'MIT')
