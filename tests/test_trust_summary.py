@@ -86,3 +86,41 @@ def test_a_real_table_written_to_csv_summarises_the_same_as_in_memory(tmp_path):
         rows = df[df["method"] == method]
         want = (rows["score"] - rows["null_mean"]).sum() / math.sqrt((rows["null_sd"] ** 2).sum())
         assert from_csv.loc[("x4-fsrcnn", method), "stratified_z"] == pytest.approx(want)
+
+
+def _cli(argv):
+    import argparse
+
+    from srwidgets.cli import trust as cli
+
+    ap = argparse.ArgumentParser()
+    cli.add_parser(ap.add_subparsers())
+    args = ap.parse_args(["trust", "astronaut", "--model", "x4-fsrcnn", *argv, "--no-progress"])
+    return args.func(args)
+
+
+def test_the_cli_takes_several_windows_and_prints_the_verdict_over_them(tmp_path, capsys):
+    out = tmp_path / "trust.csv"
+    assert _cli(["--window", "128,64,16", "--window", "120,120,16", "--methods", "gradient,erf", "--checks",
+                 "stratified,randomisation", "--seeds", "2", "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "window (128, 64, 16, 16)" in text and "window (120, 120, 16, 16)" in text
+    assert "over 2 windows" in text
+    table = pd.read_csv(out)
+    assert sorted(set(table["window"])) == ["120,120,16,16", "128,64,16,16"] and len(table) == 4
+    pooled = trust.summary(table, by="method")
+    judged = table[table["stratified"].isin(["pass", "fail"])].groupby("method").size()
+    assert judged.min() >= 1 and (pooled["windows"] == judged.reindex(pooled.index)).all()
+    for method, verdict in pooled["verdict"].items():
+        assert f"{method}: {verdict}" in text.split("over 2 windows")[1]  # the pooled verdict, printed in words
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["--window", "96,80,16", "--window", "96,80,16,16"], "given more than once"),
+    (["--window", "96,80,16", "--window", "120,120,16", "--grid", "g.png"], "give a single --window"),
+])
+def test_the_cli_refuses_a_repeated_window_and_figures_of_several(argv, words, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(InputError, match=words):
+        _cli([*argv, "--methods", "gradient", "--checks", "stratified"])
+    assert list(tmp_path.iterdir()) == []

@@ -7,7 +7,10 @@ difference (trained map vs the fully randomised twin's, scored on the trained mo
 share, completeness and input invariance, each check in words and a verdict. ``--checks`` runs fewer (the planted
 test runs each method on the whole image). ``--out`` writes the table (CSV), ``--figure`` the stratified curves
 with their null band (PNG/PDF/SVG), ``--grid`` the methods × checks grid. ``--window`` is in SR pixels:
-``top,left,size`` or ``top,left,height,width``.
+``top,left,size`` or ``top,left,height,width``. Repeat ``--window`` for several windows of the image: each gets its
+table, then the verdict over all of them (:func:`srwidgets.trust.summary`: the checks' evidence pooled per
+method; one window rarely decides); ``--out`` then holds every window's rows (a ``window`` column), and
+``--figure`` / ``--grid`` need a single window.
 """
 from __future__ import annotations
 
@@ -21,7 +24,9 @@ def add_parser(sub):
     p = sub.add_parser("trust", help="verdict table: stratified ROAD deletion, randomisation, planted self-test")
     p.add_argument("image", help="LR image file, or a bundled image name")
     p.add_argument("--model", default="x4-fsrcnn", help="zoo name or checkpoint path (default: x4-fsrcnn)")
-    p.add_argument("--window", required=True, help="SR window top,left,size or top,left,height,width")
+    p.add_argument("--window", required=True, action="append",
+                   help="SR window top,left,size or top,left,height,width; repeat it for several windows (each "
+                        "gets its table, then the verdict over all of them)")
     p.add_argument("--methods", default=None,
                    help="comma-separated members of the family (default: every one that needs no HR image)")
     p.add_argument("--checks", default=None,
@@ -74,7 +79,16 @@ def run(args) -> int:
         if path:
             check_output(path, FIGURE_EXTENSIONS, what="the figure", flag=flag, **reads)
     check_distinct({"--out": args.out, "--figure": args.figure, "--grid": args.grid})
-    window = parse_window(args.window)
+    texts = args.window if isinstance(args.window, list) else [args.window]
+    windows = [parse_window(w) for w in texts]
+    full = [tuple(w) if len(w) == 4 else (w[0], w[1], w[2], w[2]) for w in windows]
+    twice = sorted({texts[k] for k, w in enumerate(full) if full.index(w) != k})
+    if twice:
+        raise InputError(f"--window {', '.join(twice)} given more than once: each window counts once in the verdict "
+                         "over windows; drop the repeat")
+    if len(windows) > 1 and (args.figure or args.grid):
+        raise InputError("--figure and --grid draw one window's checks; give a single --window with them (the "
+                         f"{len(windows)} windows' rows go to --out)")
     methods = _names(args.methods, "methods") if args.methods else None
     checks = _names(args.checks, "checks") if args.checks else list(trust.CHECKS)
     unknown = [c for c in checks if c not in trust.CHECKS]
@@ -108,10 +122,41 @@ def run(args) -> int:
     knobs = {}
     if args.steps is not None:
         knobs = {m: {"steps": args.steps} for m in ("lam", "ig")}
-    with progress_bar("trust", "forwards", disable=args.no_progress) as bar:
-        df = trust.report(model, image, window, methods, checks=checks, imputation=args.imputation,
-                          noise=args.noise, seeds=args.seeds, planted_kind=args.planted, seed=args.seed,
-                          knobs=knobs, callback=bar, device=args.device, hr=hr if _asks_for_hr(methods) else None)
+    tables = []
+    for window in windows:
+        with progress_bar("trust", "forwards", disable=args.no_progress) as bar:
+            df = trust.report(model, image, window, methods, checks=checks, imputation=args.imputation,
+                              noise=args.noise, seeds=args.seeds, planted_kind=args.planted, seed=args.seed,
+                              knobs=knobs, callback=bar, device=args.device,
+                              hr=hr if _asks_for_hr(methods) else None)
+        _print_window(df)
+        tables.append(df)
+    if len(tables) > 1:
+        _print_summary(tables, checks)
+    if args.out:
+        if len(tables) == 1:
+            df.to_csv(args.out)
+        else:
+            import pandas as pd
+
+            rows = [t.reset_index().assign(window=",".join(str(v) for v in t.attrs["window"])) for t in tables]
+            table = pd.concat(rows, ignore_index=True)
+            table[["window"] + [c for c in table.columns if c != "window"]].to_csv(args.out, index=False)
+        print(f"wrote {args.out}")
+    if args.figure or args.grid:
+        from ..viz.trust import checks_figure, curves_figure
+
+        if args.figure:
+            curves_figure(df).savefig(args.figure, dpi=100)
+            print(f"wrote {args.figure}")
+        if args.grid:
+            checks_figure(df).savefig(args.grid, dpi=100)
+            print(f"wrote {args.grid}")
+    return 0
+
+
+def _print_window(df) -> None:
+    """One window's verdict table, its verdicts in words, the checks that did not run and the skipped members."""
     shown = df.drop(columns=[c for c in ("seconds", "objective", "gini", "diffusion_index", "spread_trained",
                                          "spread_randomised") if c in df])
     print(f"window {tuple(df.attrs['window'])} (SR px), LR box {tuple(df.attrs['box'])}, imputation "
@@ -125,16 +170,23 @@ def run(args) -> int:
         if "hr=" in why:  # the engine's words: here the HR image is IMAGE with --downsample
             why = "needs the HR image: give the HR picture as IMAGE with --downsample (and cem in --methods)"
         print(f"skipped {name}: {why}")
-    if args.out:
-        df.to_csv(args.out)
-        print(f"wrote {args.out}")
-    if args.figure or args.grid:
-        from ..viz.trust import checks_figure, curves_figure
 
-        if args.figure:
-            curves_figure(df).savefig(args.figure, dpi=100)
-            print(f"wrote {args.figure}")
-        if args.grid:
-            checks_figure(df).savefig(args.grid, dpi=100)
-            print(f"wrote {args.grid}")
-    return 0
+
+def _print_summary(tables, checks) -> None:
+    """The verdict over the windows (:func:`srwidgets.trust.summary`), or why there is none."""
+    import pandas as pd
+
+    from .. import trust
+
+    print(f"\nover {len(tables)} windows (each check's evidence pooled: trust.summary)")
+    if "stratified" not in checks:
+        print("no verdict over windows: it pools the stratified check; add stratified to --checks")
+        return
+    try:
+        s = trust.summary(pd.concat([t.reset_index() for t in tables], ignore_index=True), by="method")
+    except InputError as e:  # every window flat: said per window above
+        print(f"no verdict over windows: {e}")
+        return
+    print(s.drop(columns=["verdict"]).round(3).to_string())
+    for name, verdict in s["verdict"].items():
+        print(f"{name}: {verdict}")
