@@ -90,25 +90,40 @@ def check_hooks(callback, cancel) -> None:
 T = TypeVar("T")
 
 
-def wait_cancellable(fn: Callable[[], T], cancel: CancelLike, poll: float = 0.05) -> T:
+def wait_cancellable(fn: Callable[[], T], cancel: CancelLike, poll: float = 0.05,
+                     lock: Optional[threading.Lock] = None) -> T:
     """``fn()``, for work that cannot look at a token itself (one library call, e.g. scikit-learn's t-SNE): it runs
     in a helper thread while this one checks ``cancel`` every ``poll`` seconds. Returns ``fn``'s result or raises
     its exception; a cancel raises :class:`~srwidgets.errors.Cancelled` within ``poll`` seconds instead of waiting
     for ``fn``, which then finishes in the background (its result is dropped; it must not change shared state in a
     way the caller would not accept). With ``cancel=None``, ``fn()`` runs in this thread.
 
+    ``lock``: held by the helper thread while ``fn`` runs, so calls sharing it run one at a time: a call waits
+    (still cancellable) for one that was cancelled but is still finishing, instead of competing with it for the
+    cores. ``fn`` runs in another thread: torch's grad mode, ``inference_mode`` and autocast set by the caller do
+    not apply to it.
+
         >>> wait_cancellable(lambda: 6 * 7, CancelToken())
         42
     """
     if cancel is None:
-        return fn()
+        if lock is None:
+            return fn()
+        with lock:
+            return fn()
     check_cancel(cancel)
     outcome: dict = {}
     done = threading.Event()
 
     def work():
         try:
-            outcome["value"] = fn()
+            if lock is None:
+                outcome["value"] = fn()
+            else:
+                with lock:
+                    if is_cancelled(cancel):  # cancelled while it waited for the lock: nothing to run
+                        raise Cancelled("cancelled by the user")
+                    outcome["value"] = fn()
         except BaseException as exc:  # handed to the caller's thread, whatever it is
             outcome["error"] = exc
         finally:

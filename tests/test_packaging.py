@@ -210,3 +210,14 @@ def test_spandrel_env_is_not_built_on_a_full_disk_and_says_why(tmp_path):
     reason = (tmp_path / "env.not-built").read_text()
     assert "MB free on this disk" in reason and "1000000000000 MB" in reason and "bash .ci/spandrel_env.sh" in reason
     assert reason.strip() in run.stderr
+
+
+def test_spandrel_env_never_deletes_a_folder_it_did_not_build(tmp_path):
+    """SPANDREL_VENV naming a user's folder (not empty, no stamp of the script): refused, the folder untouched."""
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    (folder / "notes.txt").write_text("keep me")
+    run = subprocess.run(["bash", str(ROOT / ".ci" / "spandrel_env.sh")], capture_output=True, text=True, timeout=120,
+                         env={**os.environ, "SPANDREL_VENV": str(folder)})
+    assert run.returncode == 1 and "is not a build of this script" in run.stderr and "SPANDREL_VENV" in run.stderr
+    assert [p.name for p in folder.iterdir()] == ["notes.txt"] and (folder / "notes.txt").read_text() == "keep me"

@@ -129,3 +129,33 @@ def test_an_already_cancelled_token_starts_no_work():
         wait_cancellable(lambda: calls.append(1), token)
     time.sleep(0.05)
     assert calls == []
+
+
+def test_calls_sharing_a_lock_run_one_at_a_time_even_after_a_cancel():
+    lock, token, log = threading.Lock(), CancelToken(), []
+
+    def slow(tag):
+        def run():
+            log.append(("start", tag, time.monotonic()))
+            time.sleep(0.6)
+            log.append(("end", tag, time.monotonic()))
+            return tag
+        return run
+
+    threading.Timer(0.1, token.cancel).start()
+    with pytest.raises(Cancelled):
+        wait_cancellable(slow("old"), token, poll=0.02, lock=lock)  # returns at once, "old" goes on
+    assert wait_cancellable(slow("new"), CancelToken(), poll=0.02, lock=lock) == "new"
+    events = [(kind, tag) for kind, tag, _ in log]
+    assert events == [("start", "old"), ("end", "old"), ("start", "new"), ("end", "new")]  # never overlapping
+
+
+def test_a_call_cancelled_while_it_waits_for_the_lock_never_runs():
+    lock, token, calls = threading.Lock(), CancelToken(), []
+    lock.acquire()
+    threading.Timer(0.1, token.cancel).start()
+    with pytest.raises(Cancelled):
+        wait_cancellable(lambda: calls.append(1), token, poll=0.02, lock=lock)
+    lock.release()
+    time.sleep(0.1)
+    assert calls == []

@@ -336,6 +336,12 @@ def test_cli_writes_table(tmp_path, capsys):
                           "gradient", "--checks", "stratified", "--seeds", "2", "--out", str(out), "--no-progress"])
     assert args.func(args) == 0
     assert out.exists() and "gradient" in capsys.readouterr().out
+    import pandas as pd
+
+    table = pd.read_csv(out)  # one window: the same columns as trust.table's
+    assert list(table.columns[:5]) == ["model", "image", "window", "method", "verdict"]
+    assert table[["model", "image", "window", "method"]].values.tolist() == [
+        ["x4-fsrcnn", "astronaut", "98,84,16,16", "gradient"]]
 
 
 def test_geometric_spacing_starts_with_one_unit_and_ends_at_one():

@@ -82,3 +82,29 @@ def test_a_bad_setting_is_refused_and_nothing_is_set():
         s.set(size=3)
     with pytest.raises(InputError, match="nothing to export yet"):
         s.table()
+
+
+def test_a_cancel_during_tsne_returns_at_once_and_the_next_embedding_waits_for_it():
+    """scikit-learn's t-SNE never looks at a token: the session runs it through progress.wait_cancellable, so a
+    cancel returns within the poll interval, and the next embedding starts only once the abandoned one ended."""
+    import threading
+    import time
+
+    from srwidgets.errors import Cancelled
+    from srwidgets.progress import CancelToken
+    from srwidgets.widgets.ddr_session import EMBED_LOCK
+
+    s = DDRSession(tiny(), IMAGES)
+    s.run()
+    (name, res), = s.results.items()
+    res.features[s.layer] = np.random.default_rng(0).normal(size=(700, 16))  # a t-SNE of ~1 s
+    s.set(method="tsne")
+    token = CancelToken()
+    threading.Timer(0.2, token.cancel).start()
+    start = time.monotonic()
+    with pytest.raises(Cancelled):
+        s.embed(s.results, cancel=token)
+    assert time.monotonic() - start < 0.6  # did not wait for t-SNE
+    assert EMBED_LOCK.locked()  # which goes on in the background, holding the lock
+    y = s.embed(s.results, cancel=CancelToken())[name]  # waits for it, then reads what it cached
+    assert y.shape == (700, 2) and not EMBED_LOCK.locked()

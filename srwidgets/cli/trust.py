@@ -9,8 +9,9 @@ test runs each method on the whole image). ``--out`` writes the table (CSV), ``-
 with their null band (PNG/PDF/SVG), ``--grid`` the methods × checks grid. ``--window`` is in SR pixels:
 ``top,left,size`` or ``top,left,height,width``. Repeat ``--window`` for several windows of the image: each gets its
 table, then the verdict over all of them (:func:`srwidgets.trust.summary`: the checks' evidence pooled per
-method; one window rarely decides); ``--out`` then holds every window's rows (a ``window`` column), and
-``--figure`` / ``--grid`` need a single window.
+method; one window rarely decides); ``--figure`` / ``--grid`` need a single window. ``--out`` holds every window's
+rows in :func:`srwidgets.trust.table`'s columns (``model``, ``image``, ``window``, ``method``, then the checks), so
+``trust.summary("trust.csv")`` reads it.
 """
 from __future__ import annotations
 
@@ -132,16 +133,9 @@ def run(args) -> int:
         _print_window(df)
         tables.append(df)
     if len(tables) > 1:
-        _print_summary(tables, checks)
+        _print_summary(_table(tables, args.model, args.image), checks, len(tables), args.seeds)
     if args.out:
-        if len(tables) == 1:
-            df.to_csv(args.out)
-        else:
-            import pandas as pd
-
-            rows = [t.reset_index().assign(window=",".join(str(v) for v in t.attrs["window"])) for t in tables]
-            table = pd.concat(rows, ignore_index=True)
-            table[["window"] + [c for c in table.columns if c != "window"]].to_csv(args.out, index=False)
+        _table(tables, args.model, args.image).to_csv(args.out, index=False)
         print(f"wrote {args.out}")
     if args.figure or args.grid:
         from ..viz.trust import checks_figure, curves_figure
@@ -172,19 +166,32 @@ def _print_window(df) -> None:
         print(f"skipped {name}: {why}")
 
 
-def _print_summary(tables, checks) -> None:
-    """The verdict over the windows (:func:`srwidgets.trust.summary`), or why there is none."""
+def _table(tables, model: str, image: str):
+    """The windows' verdict tables as one table in :func:`srwidgets.trust.table`'s columns (``model``, ``image``,
+    ``window``, ``method``, then the checks), which :func:`srwidgets.trust.summary` reads."""
     import pandas as pd
 
+    rows = []
+    for t in tables:
+        t = t.reset_index()
+        t.insert(0, "window", ",".join(str(v) for v in t.attrs["window"]))
+        t.insert(0, "image", image)
+        t.insert(0, "model", model)
+        rows.append(t)
+    return pd.concat(rows, ignore_index=True)
+
+
+def _print_summary(table, checks, count: int, seeds: int) -> None:
+    """The verdict over the windows (:func:`srwidgets.trust.summary`), or why there is none."""
     from .. import trust
 
-    print(f"\nover {len(tables)} windows (each check's evidence pooled: trust.summary)")
+    print(f"\nover {count} windows (each check's evidence pooled: trust.summary)")
     if "stratified" not in checks:
         print("no verdict over windows: it pools the stratified check; add stratified to --checks")
         return
     try:
-        s = trust.summary(pd.concat([t.reset_index() for t in tables], ignore_index=True), by="method")
-    except InputError as e:  # every window flat: said per window above
+        s = trust.summary(table, by="method", seeds=seeds)
+    except InputError as e:  # every window flat, or --seeds 1: said in words
         print(f"no verdict over windows: {e}")
         return
     print(s.drop(columns=["verdict"]).round(3).to_string())

@@ -291,6 +291,7 @@ def table(models, images, windows, methods: Optional[Sequence[str]] = None, *, p
             if lr is None:
                 lr, hr = data.lr_image(iname, scale), data.image(iname, scale)
             wins = windows.get(iname, []) if isinstance(windows, dict) else windows
+            wins = list(dict.fromkeys(_full(w) for w in wins))  # a window listed twice is computed (and counted) once
             wanted = list(default_methods(hr) if methods is None else methods)
             for window in wins:
                 keys = [_key(mname, iname, _full(window), m) for m in wanted]

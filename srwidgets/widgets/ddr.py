@@ -364,7 +364,8 @@ class DDRWidget(EngineWidget):
         from .. import viz
 
         if not self.results:
-            raise InputError("nothing to save yet: wait for the features (widget.wait())")
+            raise InputError("nothing to draw yet: the features are not computed (a run failed or was cancelled: "
+                             "press Run, then widget.wait())")
         path = check_output(path, inputs=source_files(self.images), extensions=FIGURE_EXTENSIONS,
                             flag="path", what="the figure")
         viz.ddr_figure([self.results[n] for n in self.names], layer=self.layer, method=self.method,

@@ -18,6 +18,7 @@ from __future__ import annotations
 import importlib.util
 import numbers
 import os
+import threading
 from typing import Dict, Optional
 
 import numpy as np
@@ -33,6 +34,11 @@ __all__ = ["DDRSession", "SETTINGS", "has_umap"]
 
 SETTINGS = ("layer", "method", "perplexity", "selected")
 """The settings (the widget's traitlets of the same names)."""
+
+
+EMBED_LOCK = threading.Lock()
+"""One embedding at a time in this process: a t-SNE cancelled in one widget finishes (in the background) before the
+next starts, so they never compete for the cores or interleave scikit-learn's thread-pool limits."""
 
 
 def has_umap() -> bool:
@@ -181,9 +187,9 @@ class DDRSession(Session):
                 cancel.raise_if_cancelled()
             try:
                 # t-SNE is one scikit-learn call that never looks at the token: a cancel returns at once, the
-                # call finishes in the background (it only fills the result's embedding cache)
+                # call finishes in the background (it only fills the result's embedding cache); one at a time
                 embedded[name] = (wait_cancellable(lambda res=res: res.embed(layer, method, perplexity, self.seed),
-                                                   cancel) if layer in res.features else None)
+                                                   cancel, lock=EMBED_LOCK) if layer in res.features else None)
             except InputError as exc:  # e.g. a layer whose features are all equal: said in that model's panel
                 embedded[name] = exc
         return embedded
