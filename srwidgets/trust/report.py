@@ -28,7 +28,7 @@ from .randomise import randomised_twin
 from .ranking import as_map, crop_map, spearman, top_overlap
 from .stratified import FAVOURS, default_objective, distance_map, mass_distance, score_rankings
 
-__all__ = ["report", "agreement", "table", "default_methods", "CHECKS"]
+__all__ = ["report", "agreement", "table", "default_methods", "verdict_words", "CHECKS", "DECIDING"]
 
 
 def default_methods(hr=None) -> list:
@@ -72,13 +72,17 @@ CHECKS = {
 }
 """The checks of the verdict table (``checks=`` of :func:`report`). The first three decide the verdict."""
 DECIDING = ("stratified", "randomisation", "planted")
+"""The checks that decide the verdict (:func:`verdict_words`); completeness and invariance are flags."""
 
 
 def _words(flag) -> str:
     return "-" if flag is None else ("pass" if flag else "fail")
 
 
-def _verdict(row, checks) -> str:
+def verdict_words(row, checks) -> str:
+    """The verdict in words of one method's checks (``row``: ``{check: "pass" | "fail" | "-"}``, the deciding
+    checks among ``checks``): "do not trust: fails ..." when one failed, "trust (passes ...)" when all that ran
+    passed, "-" when none was judged. The one wording of :func:`report` and :func:`~srwidgets.trust.summary`."""
     failed = [c for c in DECIDING if c in checks and row.get(c) == "fail"]
     if failed:
         return "do not trust: fails " + ", ".join(failed)
@@ -209,7 +213,7 @@ def report(model, lr, window, methods: Optional[Sequence[str]] = None, *, hr=Non
                            spread_randomised=mass_distance(crop_map(rankings[name + "|randomised"], box),
                                                            crop_map(dist, box)))
     for name, row in rows.items():
-        row["verdict"] = _verdict(row, checks)
+        row["verdict"] = verdict_words(row, checks)
     order = ["verdict", "score", "null_mean", "null_sd", "edge", "distance", "stratified", "rand_difference",
              "rand_t", "randomisation", "planted_share", "planted_hit", "planted", "completeness_gap", "invariance",
              "invariant", "spread_trained", "spread_randomised", "objective", "gini", "diffusion_index", "seconds"]

@@ -25,7 +25,7 @@ from typing import Sequence
 import numpy as np
 
 from ..errors import InputError
-from .report import DECIDING, _verdict
+from .report import DECIDING, verdict_words
 
 __all__ = ["summary", "POOLED_Z"]
 
@@ -129,7 +129,7 @@ def summary(table, by: Sequence[str] = ("model", "method"), seeds: int = 4):
             if len(ran):
                 hits = int((ran == "pass").sum())
                 row.update(planted_windows=f"{hits}/{len(ran)}", planted="pass" if hits > len(ran) / 2 else "fail")
-        row["verdict"] = _verdict(row, DECIDING)
+        row["verdict"] = verdict_words(row, DECIDING)
         out[key] = row
     df = pd.DataFrame.from_dict(out, orient="index")
     df.index = pd.MultiIndex.from_tuples(df.index, names=by) if len(by) > 1 else pd.Index(
