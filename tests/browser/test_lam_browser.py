@@ -332,12 +332,17 @@ def test_lam_widget_drag(page, jupyterlab_server, artifacts_dir):
     page.wait_for_function(f"({_JS_CHANGED_FRACTION})({[sr_sel, 'sr', 30]!r}) > 0", timeout=30_000, polling=250)
     # the heatmap appears on the LR canvas inside the selected window: the heat fades to transparent where the map
     # is 0 (the LR image stays visible), so for a local model it is seen where the window is, at the centre of the
-    # selection drawn on the SR canvas (both canvases show the same image)
+    # selection drawn on the SR canvas (both canvases show the same image). The centre is read again at every poll:
+    # on a loaded machine the kernel can still be drawing the window at an earlier mouse position of the drag when
+    # the first change shows, and the heat lands where the window ends up
+    heat_at_selection = f"""(() => {{
+        const c = ({_JS_CHANGED_CENTRE})({[sr_sel, 'sr', 30]!r});
+        return c !== null && ({_JS_CHANGE_AT})([{lr_sel!r}, 'lr', c[0], c[1], {HEAT_RADIUS}]) >= {HEAT_TOL};
+    }})()"""
+    page.wait_for_function(heat_at_selection, timeout=HEATMAP_TIMEOUT_MS, polling=500)
+    t_heat = time.monotonic() - t_up
     centre = page.evaluate(_JS_CHANGED_CENTRE, [sr_sel, "sr", 30])
     assert centre is not None, "the drag drew nothing on the SR canvas"
-    heat_at = f"({_JS_CHANGE_AT})({[lr_sel, 'lr', centre[0], centre[1], HEAT_RADIUS]!r})"
-    page.wait_for_function(f"{heat_at} >= {HEAT_TOL}", timeout=HEATMAP_TIMEOUT_MS, polling=500)
-    t_heat = time.monotonic() - t_up
     # ... and the DI label shows a (new) number
     page.wait_for_function(
         f"""(() => {{
