@@ -33,3 +33,18 @@ def explicit_filter(x, k):
         for j in range(k.shape[1]):
             out += k[i, j] * p[:, i:i + x.shape[1], j:j + x.shape[2]]
     return out
+
+
+def zero_cam(name):
+    """A registered-able CAM variant whose weights are all zero (its ReLU leaves an all-zero map): the case where
+    Gini is 0 and DI 100 for a map that says nothing. ``name``: its registry name (one per test)."""
+    from srwidgets.attribution import GradCAM
+
+    class ZeroCAM(GradCAM):
+        description = "weights of zero"
+
+        def cam_weights(self, activation, gradient):
+            return torch.zeros_like(gradient)
+
+    ZeroCAM.name = name
+    return ZeroCAM

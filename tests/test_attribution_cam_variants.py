@@ -9,6 +9,8 @@ from srwidgets.attribution import GradCAM, Knob
 from srwidgets.__main__ import main as cli_main
 from srwidgets.errors import InputError
 
+from _helpers import zero_cam
+
 
 class PowerCAM(GradCAM):
     name, description = "power_cam_test", "|∂D/∂A|^power ⊙ A"
@@ -51,12 +53,7 @@ def test_a_variants_knob_is_checked_and_an_unknown_option_refused(registered):
 
 
 def test_the_cli_says_when_the_map_is_all_zero(tmp_path, capsys):
-    class ZeroCAM(GradCAM):
-        name, description = "zero_cam_test", "weights of zero"
-
-        def cam_weights(self, activation, gradient):
-            return torch.zeros_like(gradient)
-
+    ZeroCAM = zero_cam("zero_cam_test")
     attribution.register(ZeroCAM.name, ZeroCAM)
     try:
         lr_path = tmp_path / "lr.png"

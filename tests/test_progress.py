@@ -115,10 +115,9 @@ def test_a_cancel_returns_at_once_while_work_that_never_looks_at_the_token_goes_
         return "late"
 
     threading.Timer(0.1, token.cancel).start()
-    start = time.monotonic()
     with pytest.raises(Cancelled):
         wait_cancellable(blind, token, poll=0.02)
-    assert time.monotonic() - start < 0.8 and not finished.is_set()  # did not wait for the work
+    assert not finished.is_set()  # it returned while the work was still running: it did not wait for it
     assert finished.wait(5)  # which finished on its own, in the background
 
 

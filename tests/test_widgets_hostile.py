@@ -437,14 +437,9 @@ def test_an_all_zero_map_is_said_in_the_status(lr):
     """A CAM whose ReLU removes everything (the weights of zero here) gives Gini 0 / DI 100: the status says the map
     is all zero instead of showing DI 100 as a wide map; a map that is not zero gets no such note."""
     from srwidgets import attribution
-    from srwidgets.attribution import GradCAM
+    from _helpers import zero_cam
 
-    class ZeroCAM(GradCAM):
-        name, description = "zero_cam_widget_test", "weights of zero"
-
-        def cam_weights(self, activation, gradient):
-            return torch.zeros_like(gradient)
-
+    ZeroCAM = zero_cam("zero_cam_widget_test")
     attribution.register(ZeroCAM.name, ZeroCAM)
     try:
         w = LAMWidget(zoo.load("x4-fsrcnn"), lr, methods=[ZeroCAM.name, "gradient"], window=(16, 16, 16))
